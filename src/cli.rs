@@ -1,0 +1,209 @@
+//! Command-line types (clap derive). No logic: values parse through their own `FromStr`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
+use crate::output::OutputSpec;
+use crate::platform::Platform;
+use crate::ui::ColorChoice;
+
+/// Build a Rust project into a fully static binary, or take a static binary already built, and
+/// ship it as a reproducible `FROM scratch` OCI image, with no Docker engine and no network.
+#[derive(Debug, Parser)]
+#[command(
+    name = "static-image",
+    version,
+    override_usage = "static-image [OPTIONS] [PATH] [-- <CARGO_ARGS>...]\n       static-image [OPTIONS] <COMMAND>",
+    subcommand_negates_reqs = true,
+    after_help = "\
+With no subcommand, `static-image [PATH]` is `static-image build [PATH]`.
+
+Examples:
+  static-image                                   build the Rust project here into target/static-image/<bin>
+  static-image build --output docker-archive:app.tar
+  static-image verify target/x86_64-unknown-linux-musl/release/app /bin/ls
+  static-image package ./app --output oci-archive:app.tar --port 8080"
+)]
+pub struct Cli {
+    /// Say more: echo every command run (`+ cargo build …`).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Say nothing but errors; child processes' output is shown only if they fail.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// When to colour messages.
+    #[arg(long, value_enum, default_value_t, global = true, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Print results as JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a Rust project statically, verify the binary and package it as a scratch image.
+    #[command(after_help = "\
+Examples:
+  static-image build                                    the project in this directory
+  static-image build path/to/project --bin server --port 8080
+  static-image build --platform linux/arm64 --output oci-archive:server-arm64.tar
+  static-image build -- --features tls                  arguments after `--` go to cargo
+  cargo static-image --bin server                       the same, as a cargo subcommand")]
+    Build(BuildArgs),
+
+    /// Show what `build` would run (program, arguments, environment, artifact) without running it.
+    #[command(after_help = "\
+Examples:
+  static-image plan
+  static-image plan --platform linux/arm64 --json")]
+    Plan(ProjectArgs),
+
+    /// Check that binaries are fully static (no interpreter, no needed libraries).
+    #[command(after_help = "\
+Exit status: 0 all static, 1 some not static (or not for --platform), 2 one could not be read.
+
+Examples:
+  static-image verify target/x86_64-unknown-linux-musl/release/app
+  static-image verify --platform linux/arm64 build/app-arm64
+  static-image verify --json app /bin/ls")]
+    Verify(VerifyArgs),
+
+    /// Package an already-built static binary as a scratch image.
+    #[command(after_help = "\
+Examples:
+  static-image package ./app
+  static-image package ./app --output docker-archive:app.tar:app:1.0 --port 8080/tcp
+  static-image package ./app --output oci:images:v1 --add LICENSE:/licenses/ --extra-ca corp-ca.pem")]
+    Package(PackageArgs),
+}
+
+/// `verify` arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The files to check.
+    #[arg(required = true, value_name = "BIN")]
+    pub files: Vec<PathBuf>,
+
+    /// Also require the machine of this platform (linux/amd64, linux/arm64).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
+}
+
+/// `package` arguments.
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The static binary to package.
+    #[arg(value_name = "BIN")]
+    pub binary: PathBuf,
+
+    /// The image's platform; the binary must match it [default: the binary's own].
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+/// Which project to build, and how.
+#[derive(Debug, Args, Default)]
+pub struct ProjectArgs {
+    /// The project directory, or its Cargo.toml.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+
+    /// The binary target to build, when the project has several.
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+
+    /// The platform to build for (linux/amd64, linux/arm64) [default: this machine's].
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
+
+    /// Build without touching the network (cargo --offline).
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Arguments for cargo, after `--`.
+    #[arg(last = true, value_name = "CARGO_ARGS")]
+    pub cargo_args: Vec<String>,
+}
+
+/// `build` arguments.
+#[derive(Debug, Args, Default)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+/// What goes into the image and where it is written (shared by `build` and `package`).
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Image")]
+pub struct ImageArgs {
+    /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG].
+    /// Repeat to write several [default: oci:<target dir>/static-image/<name>].
+    #[arg(short, long, value_name = "SPEC")]
+    pub output: Vec<OutputSpec>,
+
+    /// Tag for outputs whose SPEC names none; repeat for several [default: latest].
+    #[arg(short, long, value_name = "TAG")]
+    pub tag: Vec<String>,
+
+    /// The application's name: image title, default entrypoint /app/<name>, docker repository.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Where the binary goes in the image [default: /app/<name>].
+    #[arg(long, value_name = "PATH")]
+    pub entrypoint_path: Option<ImagePath>,
+
+    /// A default argument (the image's Cmd); repeat for several.
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+
+    /// An environment variable, KEY=VALUE; repeat for several.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<KeyValue>,
+
+    /// A port to expose, N[/tcp|udp]; repeat for several.
+    #[arg(short, long, value_name = "PORT")]
+    pub port: Vec<Port>,
+
+    /// A label, KEY=VALUE; repeat for several.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub label: Vec<KeyValue>,
+
+    /// The user to run as: uid[:gid], or root / nonroot [default: 65532:65532].
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<User>,
+
+    /// The working directory of the process.
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<ImagePath>,
+
+    /// Copy a host file or directory into the image, SRC:DEST (DEST ending in / means into it).
+    #[arg(long, value_name = "SRC:DEST")]
+    pub add: Vec<AddSpec>,
+
+    /// The CA bundle to ship, replacing the host's; `builtin` picks the compiled-in Mozilla roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+
+    /// A certificate file (PEM or DER) to append to the CA bundle; repeat for several.
+    #[arg(long, value_name = "FILE")]
+    pub extra_ca: Vec<PathBuf>,
+}

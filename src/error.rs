@@ -1,0 +1,154 @@
+//! The top-level error: every stage's error, what to do about it (`help:`), and the exit code.
+//!
+//! Only `main` turns these into exit codes: 1 for failures, 2 for usage errors (clap's own
+//! usage errors also exit 2). `verify` reports unreadable files itself, with its own codes.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::build::BuildError;
+use crate::detect::DetectError;
+use crate::exec::ExecError;
+use crate::image::ImageError;
+use crate::image::ca::CaError;
+use crate::image::spec::AddError;
+use crate::output::OutputError;
+use crate::plan::PlanError;
+use crate::ui::Ui;
+use crate::verify::{StaticReport, VerifyError};
+
+/// Anything that stops a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Finding the project failed.
+    #[error(transparent)]
+    Detect(#[from] DetectError),
+    /// Planning the build failed.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The build failed.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The binary could not be read as ELF.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The binary is dynamic or for another platform.
+    #[error("refusing to package: {}", .0.refusal())]
+    NotStatic(Box<StaticReport>),
+    /// The binary's machine maps to no supported platform.
+    #[error(
+        "`{path}` is built for {machine}, which no supported platform runs (supported: linux/amd64, linux/arm64)"
+    )]
+    NoPlatform {
+        /// The binary.
+        path: PathBuf,
+        /// Its machine.
+        machine: String,
+    },
+    /// The CA bundle could not be made.
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    /// An `--add` could not be honoured.
+    #[error(transparent)]
+    Add(#[from] AddError),
+    /// The image could not be assembled.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// An output could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Arguments that parse but do not fit together.
+    #[error("{0}")]
+    Usage(String),
+    /// The staging area for blobs could not be created.
+    #[error("cannot create a staging directory for the image")]
+    Staging(#[source] io::Error),
+    /// `SOURCE_DATE_EPOCH` is set to something that is not a timestamp.
+    #[error("SOURCE_DATE_EPOCH is `{0}`, not a whole number of seconds from 1970 to 9999")]
+    SourceDateEpoch(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// What the user can do about it, when there is something specific to say.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Error::Detect(DetectError::NoManifest { .. }) => Some(
+                "`static-image build` builds Rust projects with cargo; to package a binary built \
+                 another way, run `static-image package BIN`"
+                    .into(),
+            ),
+            Error::Detect(DetectError::SeveralBins { .. }) => {
+                Some("pick one with `--bin NAME`".into())
+            }
+            Error::Detect(DetectError::Metadata {
+                source: ExecError::Spawn { .. },
+                ..
+            })
+            | Error::Build(BuildError::Exec(ExecError::Spawn { .. })) => Some(
+                "install Rust with rustup (https://rustup.rs) so `cargo` is on PATH, or set CARGO"
+                    .into(),
+            ),
+            Error::Plan(PlanError::MissingRustTarget { target, .. }) => {
+                Some(format!("run `rustup target add {target}`"))
+            }
+            Error::NotStatic(report) => report.hint.clone(),
+            Error::Ca(CaError::NoCertificate { .. } | CaError::BadPem { .. }) => {
+                Some("give a PEM bundle of CERTIFICATE blocks or a single DER certificate".into())
+            }
+            Error::Output(OutputError::Write { source, .. })
+                if source.kind() == io::ErrorKind::PermissionDenied
+                    || source.raw_os_error() == Some(30) =>
+            {
+                Some("choose a writable location with `--output`".into())
+            }
+            Error::Output(OutputError::NotOurs { .. }) => {
+                Some("choose another path with `--output`, or remove what is there".into())
+            }
+            Error::SourceDateEpoch(_) => {
+                Some("unset it, or set it to e.g. `$(git log -1 --format=%ct)`".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// Prints the error, its causes and its help on stderr.
+    pub fn report(&self, ui: &Ui) {
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        ui.error(&self.to_string(), &causes, self.help().as_deref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_and_help_are_rendered_from_the_chain() {
+        let err = Error::Output(OutputError::Write {
+            path: "/ro/out".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        });
+        assert_eq!(err.to_string(), "cannot write `/ro/out`");
+        let cause = std::error::Error::source(&err).map(|c| c.to_string());
+        assert_eq!(cause.as_deref(), Some("permission denied"));
+        assert_eq!(
+            err.help().as_deref(),
+            Some("choose a writable location with `--output`")
+        );
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+    }
+}

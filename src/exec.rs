@@ -1,0 +1,335 @@
+//! Subprocesses: the only place `std::process` is used.
+//!
+//! A [`Cmd`] carries a human description ("cargo build"), the program, its arguments, the
+//! environment changes and the working directory. It echoes `+ <command line>` under `-v`,
+//! checks the exit status, and on failure reports the quoted command line, how it ended and
+//! the tail of its stderr, set off from our own text. Child stdout never reaches our stdout,
+//! which carries results only: it is forwarded to stderr or handed to the caller.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+
+use crate::ui::Ui;
+
+/// How many trailing stderr lines a failure report shows.
+const STDERR_TAIL_LINES: usize = 20;
+
+/// A subprocess failed to start, failed, or printed what we could not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The program could not be started at all (not found, not executable).
+    #[error("could not start {description}: `{command}`")]
+    Spawn {
+        /// What the command was for.
+        description: String,
+        /// The quoted command line.
+        command: String,
+        /// Why the OS refused.
+        #[source]
+        source: io::Error,
+    },
+    /// The program ran and ended badly.
+    #[error("{description} failed: {status}\n  command: `{command}`{tail}", tail = format_tail(stderr_tail))]
+    Failed {
+        /// What the command was for.
+        description: String,
+        /// The quoted command line.
+        command: String,
+        /// "exited with status N" or "was killed by signal S".
+        status: String,
+        /// The last lines of the child's stderr, when they were captured.
+        stderr_tail: Vec<String>,
+    },
+    /// The program's output is not UTF-8 where text was expected.
+    #[error("{description} printed output that is not UTF-8: `{command}`")]
+    NotUtf8 {
+        /// What the command was for.
+        description: String,
+        /// The quoted command line.
+        command: String,
+    },
+    /// Reading the child's output failed.
+    #[error("could not read the output of {description}: `{command}`")]
+    Io {
+        /// What the command was for.
+        description: String,
+        /// The quoted command line.
+        command: String,
+        /// The read error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn format_tail(lines: &[String]) -> String {
+    let mut out = String::new();
+    if !lines.is_empty() {
+        out.push_str("\n  its stderr ended with:");
+        for line in lines {
+            let _ = write!(out, "\n  | {line}");
+        }
+    }
+    out
+}
+
+/// A command to run, built up and then run once.
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    description: String,
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+}
+
+impl Cmd {
+    /// A command described as `description` in messages ("cargo build").
+    pub fn new(description: impl Into<String>, program: impl AsRef<OsStr>) -> Cmd {
+        Cmd {
+            description: description.into(),
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// Appends one argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Cmd {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable for the child (the rest is inherited).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs the child in `dir`.
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Cmd {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The command line as a shell would take it, environment changes first.
+    pub fn command_line(&self) -> String {
+        let mut words: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), quote(v)))
+            .collect();
+        words.push(quote(&self.program));
+        words.extend(self.args.iter().map(|a| quote(a)));
+        words.join(" ")
+    }
+
+    /// Runs to completion; the child's stdout goes to our stderr. Under `--quiet` its stderr is
+    /// captured and shown only if it fails.
+    pub fn run(&self, ui: &Ui) -> Result<(), ExecError> {
+        self.stream(ui, &mut |line| ui.child_output(line))
+    }
+
+    /// Runs to completion and returns its stdout, which must be UTF-8.
+    pub fn capture(&self, ui: &Ui) -> Result<String, ExecError> {
+        let mut child = self.spawn(ui, true)?;
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| thread::spawn(move || tail_of(s)));
+        let mut stdout = Vec::new();
+        let read = child
+            .stdout
+            .take()
+            .map_or(Ok(0), |mut s| s.read_to_end(&mut stdout));
+        let status = child.wait().map_err(|e| self.io_error(e))?;
+        let tail = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+        read.map_err(|e| self.io_error(e))?;
+        self.check(status, tail)?;
+        String::from_utf8(stdout).map_err(|_| ExecError::NotUtf8 {
+            description: self.description.clone(),
+            command: self.command_line(),
+        })
+    }
+
+    /// Runs to completion, handing each line of its stdout to `on_line` as it arrives (cargo's
+    /// JSON messages). Its stderr is shown live, or captured under `--quiet`.
+    pub fn stream(&self, ui: &Ui, on_line: &mut dyn FnMut(&str)) -> Result<(), ExecError> {
+        let mut child = self.spawn(ui, ui.is_quiet())?;
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| thread::spawn(move || tail_of(s)));
+        let mut read_result = Ok(());
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(line) => on_line(&line),
+                    Err(e) => {
+                        read_result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let status = child.wait().map_err(|e| self.io_error(e))?;
+        let tail = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+        read_result.map_err(|e| self.io_error(e))?;
+        self.check(status, tail)
+    }
+
+    fn spawn(&self, ui: &Ui, capture_stderr: bool) -> Result<std::process::Child, ExecError> {
+        ui.verbose(format_args!("+ {}", self.command_line()));
+        let mut command = Command::new(&self.program);
+        command.args(&self.args).stdin(Stdio::null());
+        command.stdout(Stdio::piped());
+        if capture_stderr {
+            command.stderr(Stdio::piped());
+        } else {
+            // Inherit a duplicate of our stderr so the child's diagnostics show live.
+            let stderr = io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| self.spawn_error(e))?;
+            command.stderr(Stdio::from(stderr));
+        }
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        command.spawn().map_err(|e| self.spawn_error(e))
+    }
+
+    fn check(&self, status: ExitStatus, stderr_tail: Vec<String>) -> Result<(), ExecError> {
+        if status.success() {
+            return Ok(());
+        }
+        let status = match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(signal)) => format!("was killed by signal {signal}"),
+            (None, None) => format!("ended with {status}"),
+        };
+        Err(ExecError::Failed {
+            description: self.description.clone(),
+            command: self.command_line(),
+            status,
+            stderr_tail,
+        })
+    }
+
+    fn spawn_error(&self, source: io::Error) -> ExecError {
+        ExecError::Spawn {
+            description: self.description.clone(),
+            command: self.command_line(),
+            source,
+        }
+    }
+
+    fn io_error(&self, source: io::Error) -> ExecError {
+        ExecError::Io {
+            description: self.description.clone(),
+            command: self.command_line(),
+            source,
+        }
+    }
+}
+
+/// Reads a stream to its end and keeps its last lines (lossily decoded).
+fn tail_of(stream: impl Read) -> Vec<String> {
+    let mut tail = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
+    for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(String::from_utf8_lossy(&line).trim_end().to_string());
+    }
+    tail.into()
+}
+
+/// Quotes a word for a POSIX shell when it needs it, so a printed command can be pasted.
+fn quote(word: &OsStr) -> String {
+    let text = word.to_string_lossy();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_what_a_shell_would_split() {
+        let cmd = Cmd::new("test", "cargo")
+            .args(["build", "--features", "a b", "it's", ""])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static");
+        assert_eq!(
+            cmd.command_line(),
+            "RUSTFLAGS='-C target-feature=+crt-static' cargo build --features 'a b' 'it'\\''s' ''"
+        );
+    }
+
+    #[test]
+    fn capture_returns_stdout_and_checks_status() {
+        let ui = Ui::default();
+        let out = Cmd::new("echo", "sh").args(["-c", "echo hello; echo noise >&2"]);
+        assert_eq!(out.capture(&ui).unwrap(), "hello\n");
+
+        let err = Cmd::new("failing step", "sh")
+            .args(["-c", "echo first >&2; echo last >&2; exit 3"])
+            .capture(&ui)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("failing step failed: exited with status 3"),
+            "{text}"
+        );
+        assert!(text.contains("| first\n  | last"), "{text}");
+    }
+
+    #[test]
+    fn spawn_failure_is_distinct_from_exit_failure() {
+        let err = Cmd::new("missing tool", "/nonexistent/tool")
+            .capture(&Ui::default())
+            .unwrap_err();
+        assert!(matches!(err, ExecError::Spawn { .. }), "{err:?}");
+
+        let err = Cmd::new("killed", "sh")
+            .args(["-c", "kill -9 $$"])
+            .capture(&Ui::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("was killed by signal 9"), "{err}");
+    }
+
+    #[test]
+    fn stream_hands_over_lines_in_order() {
+        let mut seen = Vec::new();
+        Cmd::new("printer", "sh")
+            .args(["-c", "printf 'a\\nb\\nc\\n'"])
+            .stream(&Ui::default(), &mut |l| seen.push(l.to_string()))
+            .unwrap();
+        assert_eq!(seen, ["a", "b", "c"]);
+    }
+}

@@ -1,0 +1,232 @@
+//! Content-addressed blobs: the files an image is made of, staged before any output is written.
+//!
+//! A [`BlobStore`] is a private directory holding `blobs/sha256/<hex>`, the same shape as an OCI
+//! layout, so outputs hard-link or stream from it. Blobs are written through [`HashWriter`], which
+//! hashes and counts bytes on their way to disk: nothing is read back to learn its digest.
+//! JSON documents are serialised canonically ([`canonical_json`]) so their digests are stable.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{Descriptor, Digest, MediaType};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use tempfile::{NamedTempFile, TempDir};
+
+/// One stored blob and what a descriptor needs to point at it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    /// What the bytes are.
+    pub media_type: MediaType,
+    /// `sha256:<64 hex digits>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where the bytes are.
+    pub path: PathBuf,
+}
+
+impl Blob {
+    /// The 64 hex digits of the digest.
+    pub fn hex(&self) -> &str {
+        self.digest.trim_start_matches("sha256:")
+    }
+
+    /// An OCI descriptor for this blob (no annotations, no platform).
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(self.media_type.clone(), self.size, self.oci_digest())
+    }
+
+    /// The digest as oci-spec's type. Our digests are always well-formed sha256.
+    pub fn oci_digest(&self) -> Digest {
+        self.digest
+            .parse()
+            .unwrap_or_else(|_| unreachable!("we only make sha256 digests"))
+    }
+}
+
+/// A private staging directory of blobs, removed when dropped.
+#[derive(Debug)]
+pub struct BlobStore {
+    dir: TempDir,
+}
+
+impl BlobStore {
+    /// A new, empty store in the system temporary directory.
+    pub fn new() -> io::Result<BlobStore> {
+        let dir = tempfile::Builder::new()
+            .prefix("static-image-blobs.")
+            .tempdir()?;
+        fs::create_dir_all(dir.path().join("blobs/sha256"))?;
+        Ok(BlobStore { dir })
+    }
+
+    /// Stores bytes already in memory (configs, manifests).
+    pub fn put(&self, bytes: &[u8], media_type: MediaType) -> io::Result<Blob> {
+        let mut writer = self.writer()?;
+        writer.write_all(bytes)?;
+        writer.finish(media_type)
+    }
+
+    /// A writer for a blob whose bytes are produced as a stream (layers).
+    pub fn writer(&self) -> io::Result<BlobWriter> {
+        let file = NamedTempFile::new_in(self.dir.path())?;
+        Ok(BlobWriter {
+            inner: HashWriter::new(BufWriter::new(file)),
+            root: self.dir.path().to_owned(),
+        })
+    }
+}
+
+/// Writes one blob into a [`BlobStore`]; [`BlobWriter::finish`] names it by its digest.
+pub struct BlobWriter {
+    inner: HashWriter<BufWriter<NamedTempFile>>,
+    root: PathBuf,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl BlobWriter {
+    /// Completes the blob and moves it to `blobs/sha256/<hex>`.
+    pub fn finish(self, media_type: MediaType) -> io::Result<Blob> {
+        let (buffered, digest, size) = self.inner.finish();
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        // Temporary files are created 0600; outputs hard-link blobs, and others must read them.
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o644))?;
+        let path = blob_path(&self.root, &digest);
+        file.persist(&path).map_err(|e| e.error)?;
+        Ok(Blob {
+            media_type,
+            digest,
+            size,
+            path,
+        })
+    }
+}
+
+/// `<root>/blobs/sha256/<hex>` for a `sha256:<hex>` digest.
+pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
+    root.join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+/// Passes bytes through to `inner`, keeping their SHA-256 and count.
+pub struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> HashWriter<W> {
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// The inner writer, the `sha256:` digest and the byte count of everything written.
+    pub fn finish(self) -> (W, String, u64) {
+        let digest = format!("sha256:{}", to_hex(&self.hasher.finalize()));
+        (self.inner, digest, self.len)
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The `sha256:<hex>` digest of bytes in memory.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", to_hex(&Sha256::digest(bytes)))
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serialises a value as compact JSON with every object's keys sorted.
+///
+/// oci-spec keeps labels, annotations and exposed ports in `HashMap`s, whose iteration order
+/// changes from run to run; going through `serde_json::Value` (a `BTreeMap` without the
+/// `preserve_order` feature, which a test below guards) sorts them, so equal documents have
+/// equal digests. Strings keep JSON's standard escaping, which every registry client parses.
+pub fn canonical_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&serde_json::to_value(value)?)
+}
+
+/// Checks that `path` holds exactly the blob `digest` names: right size, right hash.
+pub fn verify_file(path: &Path, digest: &str, size: u64) -> io::Result<bool> {
+    let mut hasher = HashWriter::new(io::sink());
+    io::copy(&mut File::open(path)?, &mut hasher)?;
+    let (_, actual, len) = hasher.finish();
+    Ok(actual == digest && len == size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn store_names_blobs_by_content() {
+        let store = BlobStore::new().unwrap();
+        let blob = store.put(b"hello", MediaType::ImageConfig).unwrap();
+        assert_eq!(
+            blob.digest,
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(blob.size, 5);
+        assert_eq!(fs::read(&blob.path).unwrap(), b"hello");
+        assert!(blob.path.ends_with(format!("blobs/sha256/{}", blob.hex())));
+        assert!(verify_file(&blob.path, &blob.digest, 5).unwrap());
+        assert!(!verify_file(&blob.path, &blob.digest, 6).unwrap());
+        assert_eq!(sha256_digest(b"hello"), blob.digest);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_whatever_the_insertion_order() {
+        let forward: HashMap<String, String> = (0..50)
+            .map(|i| (format!("k{i}"), format!("v{i}")))
+            .collect();
+        let mut backward = HashMap::new();
+        for i in (0..50).rev() {
+            backward.insert(format!("k{i}"), format!("v{i}"));
+        }
+        let a = canonical_json(&forward).unwrap();
+        assert_eq!(a, canonical_json(&backward).unwrap());
+        let text = String::from_utf8(a).unwrap();
+        assert!(
+            text.starts_with(r#"{"k0":"v0","k1":"v1","k10":"v10""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn canonical_json_escapes_control_characters() {
+        let text = String::from_utf8(canonical_json(&"a\nb\u{1}").unwrap()).unwrap();
+        assert_eq!(text, r#""a\nb\u0001""#);
+    }
+}

@@ -1,0 +1,301 @@
+//! The CA bundle that goes to `/etc/ssl/certs/ca-certificates.crt`.
+//!
+//! Source, first that applies: `--ca-bundle FILE`; the host's bundle; the Mozilla roots compiled
+//! into the tool (webpki-root-certs), so an air-gapped machine without ca-certificates still
+//! ships one. `--extra-ca FILE` appends certificates (a corporate CA) to whichever it is.
+//!
+//! Every certificate is parsed as X.509 and written back as PEM with LF line endings, in input
+//! order, duplicates dropped. So the file in the image holds certificates and nothing else: no
+//! comments whose formatting would change the digest, and never a private key that slipped into
+//! a bundle file. PEM and single DER certificates are both read.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use x509_cert::Certificate;
+use x509_cert::der::Decode;
+
+/// Host bundle locations, in the order Go's crypto/x509 tries them.
+const HOST_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The `--ca-bundle` value that picks the compiled-in roots even when the host has a bundle
+/// (for images that are identical on every machine).
+pub const BUILTIN: &str = "builtin";
+
+/// Where the bundle came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "lowercase")]
+pub enum CaSource {
+    /// `--ca-bundle FILE`.
+    File(PathBuf),
+    /// The host's bundle at this path.
+    Host(PathBuf),
+    /// The Mozilla roots compiled into the tool.
+    Builtin,
+}
+
+impl std::fmt::Display for CaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaSource::File(p) => write!(f, "`{}`", p.display()),
+            CaSource::Host(p) => write!(f, "the host's `{}`", p.display()),
+            CaSource::Builtin => write!(f, "the built-in Mozilla roots"),
+        }
+    }
+}
+
+/// A bundle ready to go into the image.
+#[derive(Clone, Debug)]
+pub struct CaBundle {
+    /// The PEM text.
+    pub pem: Vec<u8>,
+    /// How many certificates it holds.
+    pub count: usize,
+    /// Where the base bundle came from.
+    pub source: CaSource,
+    /// Files appended with `--extra-ca`.
+    pub extras: Vec<PathBuf>,
+}
+
+/// Why a bundle could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The file could not be read.
+    #[error("cannot read CA file `{path}`")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// PEM framing or base64 is broken.
+    #[error("CA file `{path}` is not valid PEM: {detail}")]
+    BadPem {
+        /// The file.
+        path: PathBuf,
+        /// What the PEM parser said.
+        detail: String,
+    },
+    /// Nothing in the file parsed as a certificate.
+    #[error("CA file `{path}` holds no parsable certificate{why}")]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead, if anything.
+        why: String,
+    },
+}
+
+impl CaBundle {
+    /// Loads the bundle for an image. `warn` hears about blocks that were skipped.
+    pub fn load(
+        ca_bundle: Option<&Path>,
+        extra: &[PathBuf],
+        warn: &mut dyn FnMut(String),
+    ) -> Result<CaBundle, CaError> {
+        CaBundle::load_with_hosts(ca_bundle, extra, HOST_BUNDLES, warn)
+    }
+
+    /// [`CaBundle::load`], looking for the host's bundle at `hosts`.
+    fn load_with_hosts(
+        ca_bundle: Option<&Path>,
+        extra: &[PathBuf],
+        hosts: &[&str],
+        warn: &mut dyn FnMut(String),
+    ) -> Result<CaBundle, CaError> {
+        let (source, mut certs) = match ca_bundle {
+            Some(p) if p.as_os_str() == BUILTIN => (CaSource::Builtin, builtin_certs()),
+            Some(path) => (CaSource::File(path.to_owned()), read_certs(path, warn)?),
+            None => match hosts.iter().map(Path::new).find(|p| p.is_file()) {
+                Some(host) => (CaSource::Host(host.to_owned()), read_certs(host, warn)?),
+                None => (CaSource::Builtin, builtin_certs()),
+            },
+        };
+        for path in extra {
+            certs.extend(read_certs(path, warn)?);
+        }
+        // Keep the first copy of each certificate, in order.
+        let mut seen = std::collections::HashSet::new();
+        certs.retain(|der| seen.insert(der.clone()));
+        let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        let pem: String = certs
+            .iter()
+            .map(|der| pem::encode_config(&pem::Pem::new("CERTIFICATE", der.as_slice()), config))
+            .collect();
+        Ok(CaBundle {
+            pem: pem.into_bytes(),
+            count: certs.len(),
+            source,
+            extras: extra.to_vec(),
+        })
+    }
+}
+
+/// The compiled-in Mozilla roots, as DER.
+fn builtin_certs() -> Vec<Vec<u8>> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| c.as_ref().to_vec())
+        .collect()
+}
+
+/// Reads every certificate in a PEM bundle or a single DER certificate.
+fn read_certs(path: &Path, warn: &mut dyn FnMut(String)) -> Result<Vec<Vec<u8>>, CaError> {
+    let bytes = std::fs::read(path).map_err(|source| CaError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let no_cert = |why: &str| CaError::NoCertificate {
+        path: path.to_owned(),
+        why: why.to_string(),
+    };
+    if memchr::memmem::find(&bytes, b"-----BEGIN").is_none() {
+        // Not PEM: a lone DER certificate (`.cer`, `.der`), as corporate CAs often come.
+        return match Certificate::from_der(&bytes) {
+            Ok(_) => Ok(vec![bytes]),
+            Err(_) if bytes.is_empty() => Err(no_cert(" (the file is empty)")),
+            Err(_) => Err(no_cert(" (neither PEM nor a DER certificate)")),
+        };
+    }
+    let blocks = pem::parse_many(&bytes).map_err(|e| CaError::BadPem {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let mut certs = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let n = i + 1;
+        if block.tag() != "CERTIFICATE" {
+            warn(format!(
+                "`{}`: skipped block {n} (`{}`): only certificates go into the image",
+                path.display(),
+                block.tag()
+            ));
+            continue;
+        }
+        match Certificate::from_der(block.contents()) {
+            Ok(_) => certs.push(block.contents().to_vec()),
+            Err(e) => warn(format!(
+                "`{}`: skipped certificate {n}: not valid X.509 ({e})",
+                path.display()
+            )),
+        }
+    }
+    if certs.is_empty() {
+        return Err(no_cert(""));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(bundle: Option<&Path>, extra: &[PathBuf]) -> (Result<CaBundle, CaError>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let result = CaBundle::load(bundle, extra, &mut |w| warnings.push(w));
+        (result, warnings)
+    }
+
+    #[test]
+    fn every_builtin_root_parses() {
+        let (bundle, warnings) = load(Some(Path::new(BUILTIN)), &[]);
+        let bundle = bundle.unwrap();
+        assert!(bundle.count > 100, "{}", bundle.count);
+        assert_eq!(bundle.source, CaSource::Builtin);
+        assert!(warnings.is_empty());
+        let text = String::from_utf8(bundle.pem).unwrap();
+        assert_eq!(
+            text.matches("-----BEGIN CERTIFICATE-----\n").count(),
+            bundle.count
+        );
+        assert!(!text.contains('\r'));
+    }
+
+    #[test]
+    fn without_a_host_bundle_the_builtin_roots_are_shipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let absent = dir.path().join("no-such-bundle.crt");
+        let host = dir.path().join("host.crt");
+        let mut warn = |_| {};
+        let missing = [absent.to_str().unwrap()];
+        let bundle = CaBundle::load_with_hosts(None, &[], &missing, &mut warn).unwrap();
+        assert_eq!(bundle.source, CaSource::Builtin);
+        assert_eq!(bundle.count, builtin_certs().len());
+
+        let one = pem::encode(&pem::Pem::new("CERTIFICATE", builtin_certs().remove(3)));
+        std::fs::write(&host, one).unwrap();
+        let present = [absent.to_str().unwrap(), host.to_str().unwrap()];
+        let bundle = CaBundle::load_with_hosts(None, &[], &present, &mut warn).unwrap();
+        assert_eq!(bundle.source, CaSource::Host(host.clone()));
+        assert_eq!(bundle.count, 1);
+    }
+
+    #[test]
+    fn extra_ca_is_appended_once_and_der_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let der = builtin_certs().remove(0);
+        let der_path = dir.path().join("corp.cer");
+        std::fs::write(&der_path, &der).unwrap();
+        let builtin = load(Some(Path::new(BUILTIN)), &[]).0.unwrap();
+        let pem_path = dir.path().join("mine.pem");
+        let one = pem::encode(&pem::Pem::new("CERTIFICATE", builtin_certs().remove(1)));
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        std::fs::write(&pem_path, format!("# a comment\n{one}{key}")).unwrap();
+
+        let (bundle, warnings) = load(Some(&pem_path), &[der_path.clone(), der_path]);
+        let bundle = bundle.unwrap();
+        // One from the file, one extra; the second copy of the extra and the key are dropped.
+        assert_eq!(bundle.count, 2);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("`PRIVATE KEY`"), "{warnings:?}");
+        assert!(!String::from_utf8(bundle.pem).unwrap().contains("PRIVATE"));
+        assert!(builtin.count > bundle.count);
+    }
+
+    #[test]
+    fn files_without_certificates_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&str, &[u8], &str); 4] = [
+            (
+                "empty.pem",
+                b"",
+                "holds no parsable certificate (the file is empty)",
+            ),
+            (
+                "text.pem",
+                b"hello\n",
+                "holds no parsable certificate (neither PEM nor a DER certificate)",
+            ),
+            (
+                "bad.pem",
+                b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+                "is not valid PEM",
+            ),
+            (
+                "notx509.pem",
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "holds no parsable certificate",
+            ),
+        ];
+        for (name, bytes, want) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let err = load(Some(&path), &[]).0.unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+        }
+        let missing = dir.path().join("missing.pem");
+        let err = load(None, &[missing]).0.unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read CA file") && err.contains("missing.pem"),
+            "{err}"
+        );
+    }
+}

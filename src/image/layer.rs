@@ -1,0 +1,429 @@
+//! Deterministic layers: a sorted set of entries → a gzip-compressed tar blob and its diff_id.
+//!
+//! Every header is built here, never read from disk: entries sorted by path, parents before
+//! children, uid/gid 0, no user or group names, one fixed mtime, modes given by the caller, and
+//! a gzip header with no timestamp or file name. The same entries give the same bytes on any
+//! machine. The tar streams into gzip into the blob file in one pass, hashed before compression
+//! (the diff_id) and after (the blob digest); nothing is held in memory but small files.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::{Compression, GzBuilder};
+use oci_spec::image::MediaType;
+
+use super::blob::{Blob, BlobStore, HashWriter};
+
+/// Where an entry's bytes come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// Bytes in memory (templates, the CA bundle).
+    Bytes(Vec<u8>),
+    /// A file on disk, streamed when the layer is written; `size` is what was seen when it was
+    /// added, and the file must still have exactly that many bytes.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its size when added.
+        size: u64,
+    },
+}
+
+/// An entry of a layer.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File(Source),
+}
+
+/// What went wrong while laying out or writing a layer.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    /// Two entries want the same path.
+    #[error("`/{path}` is added twice")]
+    Duplicate {
+        /// The path inside the image.
+        path: String,
+    },
+    /// A file is in the way of a directory the layer needs.
+    #[error("`/{path}` is a file, but `/{child}` needs it to be a directory")]
+    NotADirectory {
+        /// The file.
+        path: String,
+        /// The entry below it.
+        child: String,
+    },
+    /// A source file could not be read.
+    #[error("cannot read `{path}`")]
+    Read {
+        /// The file on disk.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A source file changed size between planning and writing.
+    #[error("`{path}` changed while it was being packaged (expected {expected} bytes)")]
+    Changed {
+        /// The file on disk.
+        path: PathBuf,
+        /// Its size when it was added.
+        expected: u64,
+    },
+    /// Writing the blob failed.
+    #[error("cannot write a layer blob")]
+    Write(#[source] io::Error),
+}
+
+/// A written layer.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    /// The compressed blob.
+    pub blob: Blob,
+    /// `sha256:` of the uncompressed tar (what `rootfs.diff_ids` lists).
+    pub diff_id: String,
+}
+
+/// The entries of one layer, kept sorted; paths are relative (`etc/passwd`).
+#[derive(Clone, Debug, Default)]
+pub struct LayerBuilder {
+    entries: BTreeMap<String, (Node, u32)>,
+}
+
+impl LayerBuilder {
+    /// An empty layer.
+    pub fn new() -> LayerBuilder {
+        LayerBuilder::default()
+    }
+
+    /// Adds a directory (and its missing parents, mode 0755). Adding an existing directory
+    /// again sets its mode.
+    pub fn add_dir(&mut self, path: &str, mode: u32) -> Result<(), LayerError> {
+        let path = path.trim_matches('/').to_string();
+        self.add_parents(&path)?;
+        match self.entries.get_mut(&path) {
+            Some((Node::Dir, m)) => *m = mode,
+            Some((Node::File(_), _)) => {
+                return Err(LayerError::Duplicate { path });
+            }
+            None => {
+                self.entries.insert(path, (Node::Dir, mode));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a regular file (and its missing parent directories, mode 0755).
+    pub fn add_file(&mut self, path: &str, source: Source, mode: u32) -> Result<(), LayerError> {
+        let path = path.trim_matches('/').to_string();
+        self.add_parents(&path)?;
+        if self.entries.contains_key(&path) {
+            return Err(LayerError::Duplicate { path });
+        }
+        self.entries.insert(path, (Node::File(source), mode));
+        Ok(())
+    }
+
+    /// True when `path` (absolute or relative) is an entry.
+    pub fn contains(&self, path: &str) -> bool {
+        self.entries.contains_key(path.trim_matches('/'))
+    }
+
+    fn add_parents(&mut self, path: &str) -> Result<(), LayerError> {
+        let mut end = 0;
+        while let Some(slash) = path[end..].find('/') {
+            let parent = &path[..end + slash];
+            match self.entries.get(parent) {
+                Some((Node::File(_), _)) => {
+                    return Err(LayerError::NotADirectory {
+                        path: parent.to_string(),
+                        child: path.to_string(),
+                    });
+                }
+                Some((Node::Dir, _)) => {}
+                None => {
+                    self.entries.insert(parent.to_string(), (Node::Dir, 0o755));
+                }
+            }
+            end += slash + 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the layer as a gzip tar blob into `store`; every entry gets `mtime`.
+    pub fn write(&self, store: &BlobStore, mtime: u64) -> Result<Layer, LayerError> {
+        let blob = store.writer().map_err(LayerError::Write)?;
+        // mtime 0 and no name in the gzip header: the compressed bytes depend on content only.
+        let gzip = GzBuilder::new()
+            .mtime(0)
+            .write(blob, Compression::new(GZIP_LEVEL));
+        let mut tar = tar::Builder::new(HashWriter::new(gzip));
+        for (path, (node, mode)) in &self.entries {
+            append(&mut tar, path, node, *mode, mtime)?;
+        }
+        let raw = tar.into_inner().map_err(LayerError::Write)?;
+        let (gzip, diff_id, _) = raw.finish();
+        let blob = gzip.finish().map_err(LayerError::Write)?;
+        let blob = blob
+            .finish(MediaType::ImageLayerGzip)
+            .map_err(LayerError::Write)?;
+        Ok(Layer { blob, diff_id })
+    }
+}
+
+/// gzip level: zlib's default, the usual balance (what `docker` and `ko` use).
+const GZIP_LEVEL: u32 = 6;
+
+/// A ustar header with everything fixed that could vary between machines: owner 0:0, no user
+/// or group names, the given mode, size and mtime.
+pub fn tar_header(dir: bool, mode: u32, size: u64, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(if dir {
+        tar::EntryType::Directory
+    } else {
+        tar::EntryType::Regular
+    });
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_size(size);
+    header
+}
+
+fn append<W: io::Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    node: &Node,
+    mode: u32,
+    mtime: u64,
+) -> Result<(), LayerError> {
+    match node {
+        Node::Dir => {
+            let mut header = tar_header(true, mode, 0, mtime);
+            tar.append_data(&mut header, format!("{path}/"), io::empty())
+                .map_err(LayerError::Write)
+        }
+        Node::File(Source::Bytes(bytes)) => {
+            let mut header = tar_header(false, mode, bytes.len() as u64, mtime);
+            tar.append_data(&mut header, path, bytes.as_slice())
+                .map_err(LayerError::Write)
+        }
+        Node::File(Source::File { path: src, size }) => {
+            let mut header = tar_header(false, mode, *size, mtime);
+            let file = File::open(src).map_err(|source| LayerError::Read {
+                path: src.clone(),
+                source,
+            })?;
+            let mut reader = ExactReader::new(file, *size);
+            let written = tar.append_data(&mut header, path, &mut reader);
+            if reader.short() {
+                return Err(changed(src, *size));
+            }
+            written.map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidData => changed(src, *size),
+                _ => LayerError::Read {
+                    path: src.clone(),
+                    source: e,
+                },
+            })?;
+            // A file that grew after it was added would be cut silently; say so instead.
+            if reader.grew() {
+                return Err(changed(src, *size));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn changed(path: &Path, expected: u64) -> LayerError {
+    LayerError::Changed {
+        path: path.to_owned(),
+        expected,
+    }
+}
+
+/// Reads exactly `size` bytes of a file, noting if it turns out shorter or longer.
+struct ExactReader {
+    file: File,
+    left: u64,
+    short: bool,
+}
+
+impl ExactReader {
+    fn new(file: File, size: u64) -> ExactReader {
+        ExactReader {
+            file,
+            left: size,
+            short: false,
+        }
+    }
+
+    fn short(&self) -> bool {
+        self.short
+    }
+
+    fn grew(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.file.read(&mut probe), Ok(1))
+    }
+}
+
+impl Read for ExactReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want])?;
+        if n == 0 {
+            // tar would pad a short entry with nothing and corrupt the archive; fail instead.
+            self.short = true;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "file shrank"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::GzDecoder;
+
+    fn listing(layer: &Layer) -> Vec<(String, u32, u64, u64, u64)> {
+        let file = File::open(&layer.blob.path).unwrap();
+        let mut archive = tar::Archive::new(GzDecoder::new(file));
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    String::from_utf8(e.path_bytes().into_owned()).unwrap(),
+                    h.mode().unwrap(),
+                    h.uid().unwrap(),
+                    h.gid().unwrap(),
+                    h.mtime().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn sample() -> LayerBuilder {
+        let mut layer = LayerBuilder::new();
+        layer
+            .add_file("/etc/ssl/certs/ca.crt", Source::Bytes(b"x".to_vec()), 0o644)
+            .unwrap();
+        layer.add_dir("/tmp", 0o1777).unwrap();
+        layer
+            .add_file("/etc/passwd", Source::Bytes(b"root".to_vec()), 0o644)
+            .unwrap();
+        layer
+    }
+
+    #[test]
+    fn entries_are_sorted_with_parents_and_fixed_metadata() {
+        let store = BlobStore::new().unwrap();
+        let layer = sample().write(&store, 1_700_000_000).unwrap();
+        let got = listing(&layer);
+        let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "etc/",
+                "etc/passwd",
+                "etc/ssl/",
+                "etc/ssl/certs/",
+                "etc/ssl/certs/ca.crt",
+                "tmp/"
+            ]
+        );
+        for (name, mode, uid, gid, mtime) in &got {
+            assert_eq!((*uid, *gid, *mtime), (0, 0, 1_700_000_000), "{name}");
+            let want = match name.as_str() {
+                "tmp/" => 0o1777,
+                n if n.ends_with('/') => 0o755,
+                _ => 0o644,
+            };
+            assert_eq!(*mode, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn same_entries_give_the_same_bytes_in_any_insertion_order() {
+        let store = BlobStore::new().unwrap();
+        let a = sample().write(&store, 0).unwrap();
+        let mut reversed = LayerBuilder::new();
+        reversed
+            .add_file("/etc/passwd", Source::Bytes(b"root".to_vec()), 0o644)
+            .unwrap();
+        reversed.add_dir("/tmp", 0o1777).unwrap();
+        reversed
+            .add_file("/etc/ssl/certs/ca.crt", Source::Bytes(b"x".to_vec()), 0o644)
+            .unwrap();
+        let b = reversed.write(&store, 0).unwrap();
+        assert_eq!(a.blob.digest, b.blob.digest);
+        assert_eq!(a.diff_id, b.diff_id);
+        assert_ne!(a.blob.digest, a.diff_id);
+        // The gzip header: magic, deflate, no flags, mtime 0.
+        let bytes = std::fs::read(&a.blob.path).unwrap();
+        assert_eq!(&bytes[..8], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn diff_id_is_the_digest_of_the_uncompressed_tar() {
+        let store = BlobStore::new().unwrap();
+        let layer = sample().write(&store, 0).unwrap();
+        let mut raw = Vec::new();
+        GzDecoder::new(File::open(&layer.blob.path).unwrap())
+            .read_to_end(&mut raw)
+            .unwrap();
+        assert_eq!(layer.diff_id, super::super::blob::sha256_digest(&raw));
+        assert_eq!(raw.len() % 512, 0);
+    }
+
+    #[test]
+    fn conflicts_are_errors() {
+        let mut layer = sample();
+        let err = layer
+            .add_file("/etc/passwd", Source::Bytes(vec![]), 0o644)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "`/etc/passwd` is added twice");
+        let err = layer
+            .add_file("/etc/passwd/x", Source::Bytes(vec![]), 0o644)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`/etc/passwd` is a file, but `/etc/passwd/x` needs it to be a directory"
+        );
+    }
+
+    #[test]
+    fn a_file_that_changed_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("bin");
+        std::fs::write(&src, b"12345").unwrap();
+        let store = BlobStore::new().unwrap();
+        for claimed in [9, 3] {
+            let mut layer = LayerBuilder::new();
+            let source = Source::File {
+                path: src.clone(),
+                size: claimed,
+            };
+            layer.add_file("/app/bin", source, 0o755).unwrap();
+            let err = layer.write(&store, 0).unwrap_err();
+            assert!(
+                matches!(err, LayerError::Changed { .. }),
+                "{claimed}: {err:?}"
+            );
+        }
+    }
+}

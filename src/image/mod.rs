@@ -1,0 +1,207 @@
+//! Stage `assemble`: a verified binary + [`ImageSpec`] → [`Image`] (blobs in a [`BlobStore`]).
+//!
+//! Like go-containerregistry's `empty.Image` + `mutate.Append`: start from nothing, add two
+//! layers, set the config, write the manifest.
+//!
+//! 1. Base layer, byte-identical for every image with the same CA bundle, so registries and
+//!    layouts store it once: the CA bundle (0644), `/etc/passwd`, `/etc/group`,
+//!    `/etc/nsswitch.conf`, `/etc/hosts`, `/tmp` (1777).
+//! 2. App layer: the binary (0755) at the entrypoint path, and the `--add` files.
+
+pub mod blob;
+pub mod ca;
+pub mod config;
+pub mod layer;
+pub mod spec;
+
+use std::path::Path;
+
+use oci_spec::image::MediaType;
+
+use blob::{Blob, BlobStore, canonical_json};
+use layer::{Layer, LayerBuilder, LayerError, Source};
+use spec::{AddEntry, ImageSpec};
+
+use crate::platform::Platform;
+
+/// The files of the base layer that come from `templates/`.
+const TEMPLATES: [(&str, &[u8]); 4] = [
+    ("/etc/passwd", include_bytes!("../../templates/passwd")),
+    ("/etc/group", include_bytes!("../../templates/group")),
+    (
+        "/etc/nsswitch.conf",
+        include_bytes!("../../templates/nsswitch.conf"),
+    ),
+    ("/etc/hosts", include_bytes!("../../templates/hosts")),
+];
+
+/// An assembled image: every blob is in the store it was assembled into.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The platform it runs on.
+    pub platform: Platform,
+    /// The manifest blob.
+    pub manifest: Blob,
+    /// The config blob.
+    pub config: Blob,
+    /// Layers, base first.
+    pub layers: Vec<Layer>,
+    /// Seconds since the epoch recorded as its creation time.
+    pub created: i64,
+}
+
+impl Image {
+    /// Every blob the manifest references, then the manifest itself.
+    pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        self.layers
+            .iter()
+            .map(|l| &l.blob)
+            .chain([&self.config, &self.manifest])
+    }
+
+    /// Compressed size of everything the image is made of.
+    pub fn size(&self) -> u64 {
+        self.blobs().map(|b| b.size).sum()
+    }
+}
+
+/// Why an image could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// A layer's entries clash or a source could not be read.
+    #[error("cannot make the {which} layer")]
+    Layer {
+        /// `base` or `app`.
+        which: &'static str,
+        /// What went wrong.
+        #[source]
+        source: LayerError,
+    },
+    /// oci-spec refused a document (a builder's required field).
+    #[error("cannot build the image {what}")]
+    Document {
+        /// `config` or `manifest`.
+        what: &'static str,
+        /// oci-spec's error.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
+    /// Serialising or storing a document failed.
+    #[error("cannot store the image {what}")]
+    Store {
+        /// `config` or `manifest`.
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The base layer's entries for a CA bundle.
+pub fn base_layer(ca_pem: &[u8]) -> LayerBuilder {
+    let mut layer = LayerBuilder::new();
+    let mut add = |path: &str, bytes: &[u8]| {
+        layer
+            .add_file(path, Source::Bytes(bytes.to_vec()), 0o644)
+            .unwrap_or_else(|e| unreachable!("fixed base layer paths cannot clash: {e}"));
+    };
+    for (path, bytes) in TEMPLATES {
+        add(path, bytes);
+    }
+    add(config::CA_BUNDLE_PATH, ca_pem);
+    layer
+        .add_dir("/tmp", 0o1777)
+        .unwrap_or_else(|e| unreachable!("fixed base layer paths cannot clash: {e}"));
+    layer
+}
+
+/// The app layer's entries: the binary and the added files.
+pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuilder, LayerError> {
+    let mut layer = LayerBuilder::new();
+    let source = Source::File {
+        path: binary.to_owned(),
+        size,
+    };
+    layer.add_file(spec.entrypoint.as_str(), source, 0o755)?;
+    for entry in &spec.adds {
+        match entry {
+            AddEntry::Dir(path) => layer.add_dir(path.as_str(), 0o755)?,
+            AddEntry::File { dest, source, mode } => {
+                layer.add_file(dest.as_str(), source.clone(), *mode)?
+            }
+        }
+    }
+    Ok(layer)
+}
+
+/// Assembles the image for a verified binary of `size` bytes.
+pub fn assemble(
+    binary: &Path,
+    size: u64,
+    spec: &ImageSpec,
+    store: &BlobStore,
+) -> Result<Image, ImageError> {
+    let mtime = u64::try_from(spec.created).unwrap_or(0);
+    let base = base_layer(&spec.ca.pem)
+        .write(store, mtime)
+        .map_err(|source| ImageError::Layer {
+            which: "base",
+            source,
+        })?;
+    let app_error = |source| ImageError::Layer {
+        which: "app",
+        source,
+    };
+    let app = app_layer(binary, size, spec)
+        .map_err(app_error)?
+        .write(store, mtime)
+        .map_err(app_error)?;
+
+    let history = [
+        format!(
+            "static-image: base: {} CA certificates, /etc/passwd, /etc/group, \
+             /etc/nsswitch.conf, /etc/hosts, /tmp",
+            spec.ca.count
+        ),
+        match spec.adds.len() {
+            0 => format!("static-image: app: {}", spec.entrypoint),
+            n => format!(
+                "static-image: app: {} and {n} added entries",
+                spec.entrypoint
+            ),
+        },
+    ];
+    let diff_ids = [base.diff_id.clone(), app.diff_id.clone()];
+    let document = |what, source| ImageError::Document { what, source };
+    let config =
+        config::configuration(spec, &diff_ids, &history).map_err(|e| document("config", e))?;
+    let config = store_json(store, &config, MediaType::ImageConfig, "config")?;
+
+    let layers = vec![base, app];
+    let manifest = config::manifest(
+        config.descriptor(),
+        layers.iter().map(|l| l.blob.descriptor()).collect(),
+        &spec.annotations,
+        spec.created,
+    )
+    .map_err(|e| document("manifest", e))?;
+    let manifest = store_json(store, &manifest, MediaType::ImageManifest, "manifest")?;
+    Ok(Image {
+        platform: spec.platform,
+        manifest,
+        config,
+        layers,
+        created: spec.created,
+    })
+}
+
+fn store_json<T: serde::Serialize>(
+    store: &BlobStore,
+    value: &T,
+    media_type: MediaType,
+    what: &'static str,
+) -> Result<Blob, ImageError> {
+    let store_error = |source| ImageError::Store { what, source };
+    let bytes = canonical_json(value).map_err(|e| store_error(e.into()))?;
+    store.put(&bytes, media_type).map_err(store_error)
+}

@@ -1,0 +1,5 @@
+//! `static-image`: see the library crate for the pipeline.
+
+fn main() -> std::process::ExitCode {
+    static_image::main()
+}

@@ -1,0 +1,184 @@
+//! `oci-archive:FILE[:REF]` and `docker-archive:FILE[:REPO:TAG]`: an image in one tar file.
+//!
+//! Both are an OCI layout in a tar (`oci-layout`, `index.json`, `blobs/sha256/…`). The docker
+//! archive adds Docker's `manifest.json` (`Config`, `RepoTags`, `Layers`, paths into `blobs/`),
+//! which is what `docker save` has written since Docker 25: older `docker load` reads
+//! `manifest.json`, newer readers and skopeo may read either, and blobs are stored once.
+//! Layers stay gzip-compressed; `docker load` and skopeo decompress them.
+//!
+//! The tar is deterministic (sorted entries, fixed mtime, uid/gid 0), written to a temporary
+//! file beside the target, fsynced, and renamed over it.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::layout::OCI_LAYOUT;
+use super::{
+    DockerRef, ImageSink, OutputError, Written, create_dirs, index_document, index_entries,
+    index_entry, parent_of, remove_created, staging_prefix, sync_dir, write_error,
+};
+use crate::image::Image;
+use crate::image::layer::tar_header;
+
+/// containerd's annotation for the full image name, which `docker save` writes into index.json.
+const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+
+/// Writes an image as a tar archive.
+pub struct ArchiveSink {
+    /// The archive file.
+    pub file: PathBuf,
+    /// Reference names for `index.json`.
+    pub references: Vec<String>,
+    /// For a docker archive: the repository:tag pairs for `manifest.json`.
+    pub docker: Option<Vec<DockerRef>>,
+}
+
+/// One entry of Docker's `manifest.json`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerManifest {
+    config: String,
+    repo_tags: Vec<String>,
+    layers: Vec<String>,
+}
+
+impl ImageSink for ArchiveSink {
+    fn write(&self, image: &Image) -> Result<Written, OutputError> {
+        let parent = parent_of(&self.file);
+        if self.file.is_dir() {
+            return Err(OutputError::NotOurs {
+                path: self.file.clone(),
+                expected: "a file (it is a directory)",
+            });
+        }
+        let created = create_dirs(&parent)?;
+        let result = self.write_in(&parent, image);
+        if result.is_err() {
+            remove_created(&created);
+        }
+        result?;
+        let (transport, reference) = match &self.docker {
+            Some(refs) => ("docker-archive", refs.first().map(|r| r.to_string())),
+            None => ("oci-archive", self.references.first().cloned()),
+        };
+        let mut output = format!("{transport}:{}", self.file.display());
+        if let Some(r) = reference {
+            output = format!("{output}:{r}");
+        }
+        Ok(Written {
+            output,
+            digest: image.manifest.digest.clone(),
+            references: match &self.docker {
+                Some(refs) => refs.iter().map(|r| r.to_string()).collect(),
+                None => self.references.clone(),
+            },
+        })
+    }
+}
+
+impl ArchiveSink {
+    fn write_in(&self, parent: &Path, image: &Image) -> Result<(), OutputError> {
+        let fail = write_error(&self.file);
+        // Removed on drop, so any error below leaves nothing behind.
+        let staged = tempfile::Builder::new()
+            .prefix(&staging_prefix(&self.file))
+            .tempfile_in(parent)
+            .map_err(write_error(parent))?;
+        let mtime = u64::try_from(image.created).unwrap_or(0);
+        let mut tar = tar::Builder::new(BufWriter::new(staged.as_file()));
+        let add_dir = |tar: &mut tar::Builder<_>, path: &str| {
+            tar.append_data(&mut tar_header(true, 0o755, 0, mtime), path, io::empty())
+        };
+        let add_file =
+            |tar: &mut tar::Builder<_>, path: &str, size: u64, data: &mut dyn io::Read| {
+                tar.append_data(&mut tar_header(false, 0o644, size, mtime), path, data)
+            };
+        let add_bytes = |tar: &mut tar::Builder<_>, path: &str, bytes: &[u8]| {
+            add_file(tar, path, bytes.len() as u64, &mut &bytes[..])
+        };
+
+        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT).map_err(&fail)?;
+        add_bytes(&mut tar, "index.json", &self.index(image)?).map_err(&fail)?;
+        if let Some(refs) = &self.docker {
+            let manifest = docker_manifest(image, refs).map_err(&fail)?;
+            add_bytes(&mut tar, "manifest.json", &manifest).map_err(&fail)?;
+        }
+        add_dir(&mut tar, "blobs/").map_err(&fail)?;
+        add_dir(&mut tar, "blobs/sha256/").map_err(&fail)?;
+        let mut blobs: Vec<_> = image.blobs().collect();
+        blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
+        blobs.dedup_by(|a, b| a.digest == b.digest);
+        for blob in blobs {
+            let mut file = File::open(&blob.path).map_err(&fail)?;
+            let path = format!("blobs/sha256/{}", blob.hex());
+            add_file(&mut tar, &path, blob.size, &mut file).map_err(&fail)?;
+        }
+        let buffered = tar.into_inner().map_err(&fail)?;
+        let file = buffered.into_inner().map_err(|e| fail(e.into_error()))?;
+        file.sync_all().map_err(&fail)?;
+        staged.persist(&self.file).map_err(|e| fail(e.error))?;
+        sync_dir(parent).map_err(write_error(parent))
+    }
+
+    /// `index.json`: for a docker archive one entry per repository:tag, named as containerd
+    /// names images; otherwise one per reference name.
+    fn index(&self, image: &Image) -> Result<Vec<u8>, OutputError> {
+        let entries = match &self.docker {
+            Some(refs) => refs
+                .iter()
+                .map(|r| {
+                    let mut entry = index_entry(image, Some(&r.tag));
+                    let mut annotations = entry.annotations().clone().unwrap_or_default();
+                    annotations.insert(CONTAINERD_IMAGE_NAME.into(), full_name(r));
+                    entry.set_annotations(Some(annotations));
+                    entry
+                })
+                .collect(),
+            None => index_entries(image, &self.references),
+        };
+        index_document(entries, &self.file)
+    }
+}
+
+/// `docker.io/library/app:latest` for `app:latest`, as containerd names images.
+fn full_name(r: &DockerRef) -> String {
+    let first = r.repo.split('/').next().unwrap_or_default();
+    let has_host = r.repo.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    if has_host {
+        r.to_string()
+    } else if r.repo.contains('/') {
+        format!("docker.io/{r}")
+    } else {
+        format!("docker.io/library/{r}")
+    }
+}
+
+fn docker_manifest(image: &Image, refs: &[DockerRef]) -> io::Result<Vec<u8>> {
+    let path = |hex: &str| format!("blobs/sha256/{hex}");
+    let manifest = [DockerManifest {
+        config: path(image.config.hex()),
+        repo_tags: refs.iter().map(|r| r.to_string()).collect(),
+        layers: image.layers.iter().map(|l| path(l.blob.hex())).collect(),
+    }];
+    Ok(serde_json::to_vec(&manifest)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containerd_names_are_fully_qualified() {
+        let r = |s: &str| s.parse::<DockerRef>().unwrap();
+        assert_eq!(full_name(&r("app:v1")), "docker.io/library/app:v1");
+        assert_eq!(full_name(&r("team/app")), "docker.io/team/app:latest");
+        assert_eq!(
+            full_name(&r("localhost:5000/app:v1")),
+            "localhost:5000/app:v1"
+        );
+        assert_eq!(full_name(&r("ghcr.io/o/app:v1")), "ghcr.io/o/app:v1");
+    }
+}

@@ -1,0 +1,214 @@
+//! `oci:DIR[:REF]`: an OCI image layout directory (image-spec `image-layout.md`).
+//!
+//! A layout is `oci-layout` (REQUIRED, `{"imageLayoutVersion":"1.0.0"}`), `index.json`
+//! (REQUIRED) and `blobs/<alg>/<hex>`. A new layout is built in a hidden temporary directory
+//! beside the target and renamed into place. An existing layout keeps every entry it has but
+//! those carrying one of our reference names: blobs it lacks are added, then `index.json` is
+//! replaced by rename, all under an exclusive lock on the layout directory, so concurrent runs
+//! serialise instead of losing each other's tags.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{ANNOTATION_REF_NAME, ImageIndex};
+
+use super::{
+    ImageSink, OutputError, Written, create_dirs, index_document, index_entries, parent_of,
+    remove_created, staging_prefix, sync_dir, write_error,
+};
+use crate::image::Image;
+use crate::image::blob::{Blob, blob_path, canonical_json};
+
+/// The `oci-layout` file's content.
+pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Writes images into an OCI layout directory.
+pub struct LayoutSink {
+    /// The layout directory.
+    pub dir: PathBuf,
+    /// Reference names (tags) to give the image; none leaves it untagged.
+    pub references: Vec<String>,
+}
+
+impl ImageSink for LayoutSink {
+    fn write(&self, image: &Image) -> Result<Written, OutputError> {
+        let is_layout = self.dir.join("oci-layout").is_file();
+        let is_empty_dir = fs::read_dir(&self.dir).is_ok_and(|mut d| d.next().is_none());
+        if is_layout {
+            self.merge(image)?;
+        } else if !self.dir.exists() || is_empty_dir {
+            self.create(image)?;
+        } else {
+            return Err(OutputError::NotOurs {
+                path: self.dir.clone(),
+                expected: "an OCI image layout (it has no `oci-layout` file)",
+            });
+        }
+        let first = self.references.first();
+        Ok(Written {
+            output: match first {
+                Some(r) => format!("oci:{}:{r}", self.dir.display()),
+                None => format!("oci:{}", self.dir.display()),
+            },
+            digest: image.manifest.digest.clone(),
+            references: self.references.clone(),
+        })
+    }
+}
+
+impl LayoutSink {
+    /// Writes a whole new layout beside the target, then renames it into place.
+    fn create(&self, image: &Image) -> Result<(), OutputError> {
+        let parent = parent_of(&self.dir);
+        let created = create_dirs(&parent)?;
+        let result = self.create_in(&parent, image);
+        if result.is_err() {
+            remove_created(&created);
+        }
+        result
+    }
+
+    fn create_in(&self, parent: &Path, image: &Image) -> Result<(), OutputError> {
+        let fail = write_error(&self.dir);
+        // Dropping the TempDir removes everything on any error below.
+        let staging = tempfile::Builder::new()
+            .prefix(&staging_prefix(&self.dir))
+            .tempdir_in(parent)
+            .map_err(write_error(parent))?;
+        let root = staging.path();
+        fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(&fail)?;
+        let sha = root.join("blobs/sha256");
+        fs::create_dir_all(&sha).map_err(&fail)?;
+        for blob in unique(image.blobs()) {
+            place_blob(blob, &blob_path(root, &blob.digest)).map_err(&fail)?;
+        }
+        write_synced(&root.join("oci-layout"), OCI_LAYOUT).map_err(&fail)?;
+        let index = index_document(index_entries(image, &self.references), &self.dir)?;
+        write_synced(&root.join("index.json"), &index).map_err(&fail)?;
+        for d in [sha.as_path(), &root.join("blobs"), root] {
+            sync_dir(d).map_err(&fail)?;
+        }
+        // rename(2) replaces an empty directory; a non-empty one was refused earlier.
+        let staged = staging.keep();
+        fs::rename(&staged, &self.dir).map_err(|source| {
+            let _ = fs::remove_dir_all(&staged);
+            fail(source)
+        })?;
+        sync_dir(parent).map_err(write_error(parent))
+    }
+
+    /// Adds the image to an existing layout, keeping its other entries.
+    fn merge(&self, image: &Image) -> Result<(), OutputError> {
+        let fail = write_error(&self.dir);
+        let lock = File::open(&self.dir).map_err(&fail)?;
+        lock.lock().map_err(&fail)?;
+        let mut index = read_index(&self.dir)?;
+
+        let sha = self.dir.join("blobs/sha256");
+        fs::create_dir_all(&sha).map_err(write_error(&sha))?;
+        let mut added: Vec<PathBuf> = Vec::new();
+        let result = (|| {
+            for blob in unique(image.blobs()) {
+                let target = blob_path(&self.dir, &blob.digest);
+                if target.is_file() {
+                    continue;
+                }
+                let staged = tempfile::Builder::new()
+                    .prefix(".blob.tmp-")
+                    .tempfile_in(&sha)
+                    .map_err(write_error(&sha))?
+                    .into_temp_path();
+                place_blob(blob, &staged).map_err(write_error(&target))?;
+                staged
+                    .persist(&target)
+                    .map_err(|e| write_error(&target)(e.error))?;
+                added.push(target);
+            }
+            sync_dir(&sha).map_err(write_error(&sha))?;
+
+            // Replace the entries that carry our reference names; keep everything else.
+            let mut manifests: Vec<_> = index
+                .manifests()
+                .iter()
+                .filter(|d| {
+                    let name = d
+                        .annotations()
+                        .as_ref()
+                        .and_then(|a| a.get(ANNOTATION_REF_NAME));
+                    !name.is_some_and(|n| self.references.contains(n))
+                })
+                .cloned()
+                .collect();
+            manifests.extend(index_entries(image, &self.references));
+            index.set_manifests(manifests);
+            let index_path = self.dir.join("index.json");
+            let bytes = canonical_json(&index)
+                .map_err(io::Error::from)
+                .map_err(write_error(&index_path))?;
+            let staged = tempfile::Builder::new()
+                .prefix(&staging_prefix(&index_path))
+                .tempfile_in(&self.dir)
+                .map_err(&fail)?
+                .into_temp_path();
+            write_synced(&staged, &bytes).map_err(&fail)?;
+            staged
+                .persist(&index_path)
+                .map_err(|e| write_error(&index_path)(e.error))?;
+            sync_dir(&self.dir).map_err(&fail)
+        })();
+        if result.is_err() {
+            for path in &added {
+                let _ = fs::remove_file(path);
+            }
+        }
+        result
+    }
+}
+
+/// Blobs in order, each once (two layers may be identical).
+fn unique<'a>(blobs: impl Iterator<Item = &'a Blob>) -> Vec<&'a Blob> {
+    let mut seen = std::collections::HashSet::new();
+    blobs.filter(|b| seen.insert(b.digest.clone())).collect()
+}
+
+/// Puts a staged blob at `target`: a hard link when on the same filesystem, else a copy, synced.
+pub(crate) fn place_blob(blob: &Blob, target: &Path) -> io::Result<()> {
+    let _ = fs::remove_file(target);
+    if fs::hard_link(&blob.path, target).is_err() {
+        fs::copy(&blob.path, target)?;
+    }
+    File::open(target)?.sync_all()
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Reads and checks an existing layout's `oci-layout` and `index.json`.
+pub fn read_index(dir: &Path) -> Result<ImageIndex, OutputError> {
+    let bad = |detail: String| OutputError::BadLayout {
+        path: dir.to_owned(),
+        detail,
+    };
+    let layout = fs::read(dir.join("oci-layout"))
+        .map_err(|e| bad(format!("cannot read `oci-layout`: {e}")))?;
+    let version: HashMap<String, serde_json::Value> = serde_json::from_slice(&layout)
+        .map_err(|e| bad(format!("`oci-layout` is not JSON: {e}")))?;
+    match version.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+        Some("1.0.0") => {}
+        other => {
+            return Err(bad(format!(
+                "`oci-layout` has imageLayoutVersion {other:?}, expected \"1.0.0\""
+            )));
+        }
+    }
+    let index = fs::read(dir.join("index.json"))
+        .map_err(|e| bad(format!("cannot read `index.json`: {e}")))?;
+    serde_json::from_slice(&index)
+        .map_err(|e| bad(format!("`index.json` is not a valid OCI index: {e}")))
+}

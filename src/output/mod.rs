@@ -1,0 +1,537 @@
+//! Stage `write`: an assembled [`Image`] → an OCI layout, an `oci-archive`, or a `docker-archive`.
+//!
+//! Output specs use skopeo's transport names, so users already know them:
+//! `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REPO[:TAG]]`. As in skopeo,
+//! the first `:` after the transport ends the path.
+//!
+//! Every sink is atomic. A new layout or archive is written to a temporary name beside the
+//! target, fsynced, then renamed into place, so a failure leaves nothing and a crash leaves at
+//! worst a hidden temporary. Adding a tag to an existing layout writes only the blobs it lacks,
+//! then replaces `index.json` by rename under a lock; on failure the blobs it added are removed.
+
+pub mod archive;
+pub mod layout;
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, PlatformBuilder};
+use serde::Serialize;
+
+use crate::image::Image;
+use crate::image::config::oci_arch;
+
+/// Where to write an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutputSpec {
+    /// `oci:DIR[:REF]`: an OCI image layout directory.
+    Oci {
+        /// The layout directory.
+        dir: PathBuf,
+        /// The `org.opencontainers.image.ref.name` to give the image.
+        reference: Option<String>,
+    },
+    /// `oci-archive:FILE[:REF]`: an OCI image layout in a tar file.
+    OciArchive {
+        /// The tar file.
+        file: PathBuf,
+        /// The ref name.
+        reference: Option<String>,
+    },
+    /// `docker-archive:FILE[:REPO[:TAG]]`: what `docker save` writes and `docker load` takes.
+    DockerArchive {
+        /// The tar file.
+        file: PathBuf,
+        /// The repository and tag.
+        reference: Option<DockerRef>,
+    },
+}
+
+impl OutputSpec {
+    /// The file or directory written.
+    pub fn path(&self) -> &Path {
+        match self {
+            OutputSpec::Oci { dir, .. } => dir,
+            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => file,
+        }
+    }
+}
+
+impl OutputSpec {
+    /// Refuses a target that is in the way (a file where a layout goes, a directory where an
+    /// archive goes, a non-empty directory that is not a layout) before any work is done.
+    /// The sinks check again when they write.
+    pub fn preflight(&self) -> Result<(), OutputError> {
+        let path = self.path();
+        let not_ours = |expected| {
+            Err(OutputError::NotOurs {
+                path: path.to_owned(),
+                expected,
+            })
+        };
+        match self {
+            OutputSpec::Oci { .. } if path.exists() => {
+                if !path.is_dir() {
+                    return not_ours("an OCI image layout (it is a file)");
+                }
+                let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+                if !empty && !path.join("oci-layout").is_file() {
+                    return not_ours("an OCI image layout (it has no `oci-layout` file)");
+                }
+                Ok(())
+            }
+            OutputSpec::OciArchive { .. } | OutputSpec::DockerArchive { .. } if path.is_dir() => {
+                not_ours("a file (it is a directory)")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for OutputSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (transport, path, reference) = match self {
+            OutputSpec::Oci { dir, reference } => ("oci", dir, reference.clone()),
+            OutputSpec::OciArchive { file, reference } => ("oci-archive", file, reference.clone()),
+            OutputSpec::DockerArchive { file, reference } => (
+                "docker-archive",
+                file,
+                reference.as_ref().map(|r| r.to_string()),
+            ),
+        };
+        write!(f, "{transport}:{}", path.display())?;
+        match reference {
+            Some(r) => write!(f, ":{r}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl FromStr for OutputSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const SUPPORTED: &str =
+            "oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG]";
+        let Some((transport, rest)) = s.split_once(':') else {
+            return Err(format!(
+                "`{s}` names no transport; write e.g. `oci:{s}` (supported: {SUPPORTED})"
+            ));
+        };
+        let (path, reference) = match rest.split_once(':') {
+            Some((path, reference)) => (path, Some(reference)),
+            None => (rest, None),
+        };
+        if path.is_empty() {
+            return Err(format!("`{s}` names no path"));
+        }
+        let path = PathBuf::from(path);
+        match transport {
+            "oci" | "oci-archive" => {
+                let reference = reference.map(check_ref_name).transpose()?;
+                Ok(if transport == "oci" {
+                    OutputSpec::Oci {
+                        dir: path,
+                        reference,
+                    }
+                } else {
+                    OutputSpec::OciArchive {
+                        file: path,
+                        reference,
+                    }
+                })
+            }
+            "docker-archive" => Ok(OutputSpec::DockerArchive {
+                file: path,
+                reference: reference.map(str::parse).transpose()?,
+            }),
+            "docker" | "docker-daemon" | "containers-storage" | "dir" => Err(format!(
+                "the `{transport}:` transport is not supported; supported: {SUPPORTED}"
+            )),
+            _ => Err(format!(
+                "unknown transport `{transport}:` in `{s}`; supported: {SUPPORTED}"
+            )),
+        }
+    }
+}
+
+/// Checks an `org.opencontainers.image.ref.name` (image-spec `annotations.md` grammar:
+/// alphanumeric components joined by `-._:@+/`).
+pub fn check_ref_name(name: &str) -> Result<String, String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._:@+/".contains(c);
+    let ends_ok = name
+        .chars()
+        .next()
+        .zip(name.chars().last())
+        .is_some_and(|(a, b)| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric());
+    if ends_ok && name.chars().all(ok_char) {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid image reference name (letters, digits and `-._:@+/`, \
+             starting and ending with a letter or digit)"
+        ))
+    }
+}
+
+/// Checks a Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if first_ok && rest_ok && tag.len() <= 128 {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{tag}` is not a valid tag (up to 128 of letters, digits, `_.-`, not starting with `.` or `-`)"
+        ))
+    }
+}
+
+/// A Docker repository and tag, as `docker load` records them (`app:latest`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DockerRef {
+    /// `app`, `team/app`, `registry.example:5000/team/app`.
+    pub repo: String,
+    /// `latest` unless given.
+    pub tag: String,
+}
+
+impl fmt::Display for DockerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.repo, self.tag)
+    }
+}
+
+impl FromStr for DockerRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // `host:5000/app` has a colon that is not a tag separator: a tag never holds `/`.
+        let (repo, tag) = match s.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+            _ => (s, "latest"),
+        };
+        check_tag(tag)?;
+        check_repo(repo)?;
+        Ok(DockerRef {
+            repo: repo.to_string(),
+            tag: tag.to_string(),
+        })
+    }
+}
+
+/// Checks a repository name: lowercase path components of `[a-z0-9]` joined by `._-`, after
+/// an optional registry host (which holds a `.` or `:` or is `localhost`).
+fn check_repo(repo: &str) -> Result<(), String> {
+    let mut parts: Vec<&str> = repo.split('/').collect();
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        parts.remove(0);
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if parts.iter().all(|c| component_ok(c)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{repo}` is not a valid repository name (lowercase letters, digits and `._-`, \
+             in `/`-separated parts)"
+        ))
+    }
+}
+
+/// A repository name made from an application name: lowercase, other characters as `-`.
+pub fn repo_from_name(name: &str) -> String {
+    let mut repo: String = name
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    repo = repo.trim_matches('-').to_string();
+    if repo.is_empty() { "app".into() } else { repo }
+}
+
+/// What a sink wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct Written {
+    /// The output spec with its reference, as skopeo would take it.
+    pub output: String,
+    /// The manifest digest.
+    pub digest: String,
+    /// The references (tags) written.
+    pub references: Vec<String>,
+}
+
+/// Why an output could not be written. Nothing was left half-written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A file or directory of the output could not be created or written.
+    #[error("cannot write `{path}`")]
+    Write {
+        /// The path that failed.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The target exists and is something else.
+    #[error("`{path}` exists and is not {expected}")]
+    NotOurs {
+        /// The target.
+        path: PathBuf,
+        /// What it should have been ("an OCI image layout").
+        expected: &'static str,
+    },
+    /// An existing layout could not be read or is broken.
+    #[error("existing OCI layout `{path}` is unreadable: {detail}")]
+    BadLayout {
+        /// The layout directory.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Writes images somewhere. One implementation per transport.
+pub trait ImageSink {
+    /// Writes `image` under `references`, atomically.
+    fn write(&self, image: &Image) -> Result<Written, OutputError>;
+}
+
+/// The sink for a spec. `tags` apply where the spec names no reference; `name` gives the
+/// docker-archive repository when none is named.
+pub fn sink_for(spec: &OutputSpec, tags: &[String], name: &str) -> Box<dyn ImageSink> {
+    let or_tags = |reference: &Option<String>| match reference {
+        Some(r) => vec![r.clone()],
+        None => tags.to_vec(),
+    };
+    match spec {
+        OutputSpec::Oci { dir, reference } => Box::new(layout::LayoutSink {
+            dir: dir.clone(),
+            references: or_tags(reference),
+        }),
+        OutputSpec::OciArchive { file, reference } => Box::new(archive::ArchiveSink {
+            file: file.clone(),
+            references: or_tags(reference),
+            docker: None,
+        }),
+        OutputSpec::DockerArchive { file, reference } => {
+            let refs = match reference {
+                Some(r) => vec![r.clone()],
+                None => tags
+                    .iter()
+                    .map(|t| DockerRef {
+                        repo: repo_from_name(name),
+                        tag: t.clone(),
+                    })
+                    .collect(),
+            };
+            Box::new(archive::ArchiveSink {
+                file: file.clone(),
+                references: refs.iter().map(|r| r.tag.clone()).collect(),
+                docker: Some(refs),
+            })
+        }
+    }
+}
+
+/// The index entry for an image under one reference name.
+pub(crate) fn index_entry(image: &Image, reference: Option<&str>) -> Descriptor {
+    let mut descriptor = image.manifest.descriptor();
+    let mut platform = PlatformBuilder::default()
+        .architecture(oci_arch(image.platform))
+        .os(oci_spec::image::Os::Linux);
+    if let Some(variant) = image.platform.variant() {
+        platform = platform.variant(variant);
+    }
+    descriptor.set_platform(platform.build().ok());
+    if let Some(name) = reference {
+        descriptor.set_annotations(Some(
+            [(ANNOTATION_REF_NAME.to_string(), name.to_string())].into(),
+        ));
+    }
+    descriptor
+}
+
+/// The index entries for an image: one per reference name, or one untagged.
+pub(crate) fn index_entries(image: &Image, references: &[String]) -> Vec<Descriptor> {
+    if references.is_empty() {
+        return vec![index_entry(image, None)];
+    }
+    references
+        .iter()
+        .map(|r| index_entry(image, Some(r)))
+        .collect()
+}
+
+/// The canonical bytes of an OCI image index listing `manifests`.
+pub(crate) fn index_document(
+    manifests: Vec<Descriptor>,
+    target: &Path,
+) -> Result<Vec<u8>, OutputError> {
+    let index = oci_spec::image::ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(oci_spec::image::MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(io::Error::other)
+        .map_err(write_error(target))?;
+    crate::image::blob::canonical_json(&index)
+        .map_err(io::Error::from)
+        .map_err(write_error(target))
+}
+
+/// Maps an I/O error at `path` to [`OutputError::Write`].
+pub(crate) fn write_error(path: &Path) -> impl Fn(io::Error) -> OutputError + use<> {
+    let path = path.to_owned();
+    move |source| OutputError::Write {
+        path: path.clone(),
+        source,
+    }
+}
+
+/// The prefix of the hidden temporary name written beside `target` before the rename.
+pub(crate) fn staging_prefix(target: &Path) -> String {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    format!(".{name}.tmp-")
+}
+
+/// Creates `dir`'s missing ancestors and `dir`; returns those it created, outermost first,
+/// so a failed write can remove them again.
+pub(crate) fn create_dirs(dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(dir);
+    while let Some(d) = cursor {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_owned());
+        cursor = d.parent();
+    }
+    missing.reverse();
+    for (i, d) in missing.iter().enumerate() {
+        if let Err(source) = fs::create_dir(d) {
+            remove_created(&missing[..i]);
+            return Err(OutputError::Write {
+                path: d.clone(),
+                source,
+            });
+        }
+    }
+    Ok(missing)
+}
+
+/// Removes directories [`create_dirs`] made, innermost first, if they are still empty.
+pub(crate) fn remove_created(created: &[PathBuf]) {
+    for d in created.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
+}
+
+/// The directory holding `path` (`.` for a bare name).
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Flushes a directory's entries to disk, so a rename into it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<OutputSpec, String> {
+        s.parse()
+    }
+
+    #[test]
+    fn parses_skopeo_style_specs() {
+        assert_eq!(
+            parse("oci:out/layout:v1.2").unwrap(),
+            OutputSpec::Oci {
+                dir: "out/layout".into(),
+                reference: Some("v1.2".into())
+            }
+        );
+        assert_eq!(
+            parse("oci-archive:/tmp/a.tar").unwrap(),
+            OutputSpec::OciArchive {
+                file: "/tmp/a.tar".into(),
+                reference: None
+            }
+        );
+        let docker = parse("docker-archive:a.tar:localhost:5000/team/app").unwrap();
+        assert_eq!(
+            docker.to_string(),
+            "docker-archive:a.tar:localhost:5000/team/app:latest"
+        );
+        let docker = parse("docker-archive:a.tar:app:v1").unwrap();
+        assert_eq!(docker.to_string(), "docker-archive:a.tar:app:v1");
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_write_with_the_reason() {
+        assert!(
+            parse("out/layout")
+                .unwrap_err()
+                .contains("write e.g. `oci:out/layout`")
+        );
+        assert!(
+            parse("docker://localhost/app")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(
+            parse("zip:x")
+                .unwrap_err()
+                .contains("unknown transport `zip:`")
+        );
+        assert!(parse("oci:").unwrap_err().contains("names no path"));
+        assert!(
+            parse("oci:x:-bad")
+                .unwrap_err()
+                .contains("not a valid image reference")
+        );
+        assert!(
+            parse("docker-archive:a.tar:App:v1")
+                .unwrap_err()
+                .contains("repository")
+        );
+        assert!(
+            parse("docker-archive:a.tar:app:-v1")
+                .unwrap_err()
+                .contains("tag")
+        );
+    }
+
+    #[test]
+    fn repository_names_from_app_names() {
+        assert_eq!(repo_from_name("My_App.v2"), "my-app-v2");
+        assert_eq!(repo_from_name("__"), "app");
+        assert!(check_repo(&repo_from_name("Hello World")).is_ok());
+    }
+}

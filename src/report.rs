@@ -1,0 +1,151 @@
+//! Results on stdout: verify reports, written outputs, plans; for people or as JSON (`--json`).
+//!
+//! Writers return `io::Result` so a closed pipe (`static-image verify … | head`) ends the
+//! program quietly instead of panicking, as `println!` would.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::package::PackageOutcome;
+use crate::plan::BuildPlan;
+use crate::verify::{Linkage, StaticReport, VerifyError};
+
+/// One file's verify result, as JSON prints it.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum VerifyEntry<'a> {
+    /// The file was read.
+    Report(&'a StaticReport),
+    /// It could not be.
+    Error {
+        /// The file.
+        path: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Prints a value as pretty JSON and a newline.
+pub fn json(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+/// The verdict word for a report.
+fn verdict(report: &StaticReport) -> &'static str {
+    if report.ok {
+        "ok"
+    } else if report.linkage == Linkage::Dynamic {
+        "NOT STATIC"
+    } else {
+        "WRONG PLATFORM"
+    }
+}
+
+/// Prints the human report for one binary.
+pub fn verify_human(out: &mut dyn Write, report: &StaticReport) -> io::Result<()> {
+    let m = &report.machine;
+    let platform = m.platform.map(|p| format!(" ({p})")).unwrap_or_default();
+    let none_or = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    writeln!(
+        out,
+        "{}: {}, {}",
+        report.path.display(),
+        report.linkage.as_str(),
+        verdict(report)
+    )?;
+    writeln!(out, "  machine:     {}, {}-bit{platform}", m.name, m.bits)?;
+    writeln!(
+        out,
+        "  interpreter: {}",
+        report.interpreter.as_deref().unwrap_or("none")
+    )?;
+    writeln!(out, "  needed:      {}", none_or(&report.needed))?;
+    let libc = match (report.libc, &report.go) {
+        (Some(libc), _) => serde_json::to_value(libc)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        (None, Some(_)) => "none (Go runtime)".into(),
+        (None, None) => "unknown".into(),
+    };
+    writeln!(out, "  libc:        {libc}")?;
+    if let Some(go) = &report.go {
+        let cgo = if go.uses_cgo() { "cgo on" } else { "cgo off" };
+        let version = go.go_version.as_deref().unwrap_or("unknown version");
+        writeln!(out, "  go:          {version}, {cgo}")?;
+    }
+    for problem in &report.problems {
+        if let crate::verify::Problem::WrongPlatform { .. } = problem {
+            writeln!(out, "  problem:     {problem}")?;
+        }
+    }
+    for hazard in &report.hazards {
+        writeln!(out, "  warning:     {}", hazard.message)?;
+    }
+    if let Some(hint) = &report.hint {
+        writeln!(out, "  hint:        {hint}")?;
+    }
+    Ok(())
+}
+
+/// Prints verify results: reports on stdout; unreadable files as one line each on stderr.
+pub fn verify_all(
+    out: &mut dyn Write,
+    results: &[(String, Result<StaticReport, VerifyError>)],
+    as_json: bool,
+    ui: &crate::ui::Ui,
+) -> io::Result<()> {
+    for (_, result) in results {
+        if let Err(e) = result {
+            ui.error(&e.to_string(), &[], None);
+        }
+    }
+    if as_json {
+        let entries: Vec<VerifyEntry<'_>> = results
+            .iter()
+            .map(|(path, r)| match r {
+                Ok(report) => VerifyEntry::Report(report),
+                Err(e) => VerifyEntry::Error {
+                    path: path.clone(),
+                    error: e.to_string(),
+                },
+            })
+            .collect();
+        return json(out, &entries);
+    }
+    for report in results.iter().filter_map(|(_, r)| r.as_ref().ok()) {
+        verify_human(out, report)?;
+    }
+    Ok(())
+}
+
+/// Prints what a package or build wrote: one `SPEC DIGEST` line per output, or the JSON outcome.
+pub fn outcome(out: &mut dyn Write, outcome: &PackageOutcome, as_json: bool) -> io::Result<()> {
+    if as_json {
+        return json(out, outcome);
+    }
+    for written in &outcome.outputs {
+        writeln!(out, "{} {}", written.output, written.digest)?;
+    }
+    Ok(())
+}
+
+/// Prints a build plan.
+pub fn plan(out: &mut dyn Write, plan: &BuildPlan, as_json: bool) -> io::Result<()> {
+    if as_json {
+        return json(out, plan);
+    }
+    writeln!(out, "platform: {}", plan.platform)?;
+    writeln!(out, "target:   {}", plan.target)?;
+    writeln!(out, "cwd:      {}", plan.cwd.display())?;
+    writeln!(out, "command:  {}", plan.command().command_line())?;
+    writeln!(out, "artifact: {}", plan.artifact.display())
+}

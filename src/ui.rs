@@ -1,0 +1,109 @@
+//! Messages for people: status lines, warnings, notes and the final error report.
+//!
+//! Everything here goes to stderr, so stdout carries results only (digests, reports, JSON) and
+//! can be piped. Colour follows `--color` (auto: only when stderr is a terminal and `NO_COLOR`
+//! is unset, as anstream decides).
+
+use std::fmt::Display;
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+
+/// When to colour messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stderr is a terminal.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// How much to say, and how.
+#[derive(Clone, Debug, Default)]
+pub struct Ui {
+    /// -1 quiet (errors only), 0 normal, 1+ verbose (`+ command` lines).
+    verbosity: i8,
+    color: ColorChoice,
+}
+
+const STATUS: Style = AnsiColor::Green.on_default().bold();
+const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const DIM: Style = Style::new().dimmed();
+
+impl Ui {
+    /// A `Ui` from the global flags: `-q` wins over `-v`.
+    pub fn new(verbose: u8, quiet: bool, color: ColorChoice) -> Ui {
+        let verbosity = if quiet {
+            -1
+        } else {
+            i8::try_from(verbose).unwrap_or(i8::MAX)
+        };
+        Ui { verbosity, color }
+    }
+
+    /// True under `--quiet`: child processes' output is captured, not shown.
+    pub fn is_quiet(&self) -> bool {
+        self.verbosity < 0
+    }
+
+    /// True under `-v`: commands are echoed before they run.
+    pub fn is_verbose(&self) -> bool {
+        self.verbosity > 0
+    }
+
+    /// A cargo-style progress line: a right-aligned verb, then what it acts on.
+    pub fn status(&self, verb: &str, what: impl Display) {
+        if self.verbosity >= 0 {
+            self.line(format_args!("{STATUS}{verb:>12}{STATUS:#} {what}"));
+        }
+    }
+
+    /// A warning, shown unless `--quiet`.
+    pub fn warn(&self, message: impl Display) {
+        if self.verbosity >= 0 {
+            self.line(format_args!("{WARNING}warning{WARNING:#}: {message}"));
+        }
+    }
+
+    /// Detail shown only under `-v` (the `+ command` echo, chosen defaults).
+    pub fn verbose(&self, message: impl Display) {
+        if self.is_verbose() {
+            self.line(format_args!("{DIM}{message}{DIM:#}"));
+        }
+    }
+
+    /// A line a child process printed on its stdout, passed through to stderr unless `--quiet`.
+    pub fn child_output(&self, line: &str) {
+        if self.verbosity >= 0 {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{line}");
+        }
+    }
+
+    /// The final report of a failure: the error, each cause, and an optional `help:` line.
+    /// Always shown, even under `--quiet`.
+    pub fn error(&self, message: &str, causes: &[String], help: Option<&str>) {
+        self.line(format_args!("{ERROR}error{ERROR:#}: {message}"));
+        for cause in causes {
+            self.line(format_args!("  caused by: {cause}"));
+        }
+        if let Some(help) = help {
+            self.line(format_args!("{STATUS}help{STATUS:#}: {help}"));
+        }
+    }
+
+    fn line(&self, text: std::fmt::Arguments<'_>) {
+        let choice = match self.color {
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+        };
+        let mut err = anstream::AutoStream::new(std::io::stderr().lock(), choice);
+        // A closed stderr leaves nowhere to report to; dropping the line is all we can do.
+        let _ = writeln!(err, "{text}");
+    }
+}

@@ -1,0 +1,273 @@
+//! `static-image verify` on real binaries: musl static, glibc static-pie, a dynamic system
+//! binary, an arm64 binary, and files that are not binaries at all.
+
+use std::fs;
+
+use crate::support::*;
+
+const HELLO_C: &str = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n";
+const NSS_C: &str = "#include <netdb.h>\n#include <pwd.h>\n#include <stdio.h>\n\
+    int main(int c, char **v) { struct addrinfo *r; if (c > 9) { getaddrinfo(v[1], 0, 0, &r); getpwnam(v[2]); } puts(\"x\"); return 0; }\n";
+
+#[test]
+fn musl_static_binary_is_static() {
+    if !require("musl-gcc") {
+        return;
+    }
+    let dir = tempdir();
+    let exe = compile_c(
+        "musl-gcc",
+        &["-static", "-O2"],
+        HELLO_C,
+        dir.path(),
+        "hello-musl",
+    );
+    let ran = static_image(args!["verify", exe.display()]).run().ok();
+    let path = exe.display();
+    assert!(
+        ran.stdout.starts_with(&format!("{path}: static, ok\n")),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("interpreter: none\n  needed:      none\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("libc:        musl"), "{}", ran.stdout);
+    assert!(!ran.stdout.contains("warning"), "{}", ran.stdout);
+}
+
+#[test]
+fn glibc_static_pie_is_static_and_its_nss_use_is_a_hazard() {
+    let dir = tempdir();
+    let plain = compile_c("gcc", &["-static-pie", "-O2"], HELLO_C, dir.path(), "plain");
+    let nss = compile_c("gcc", &["-static-pie", "-O2"], NSS_C, dir.path(), "nss");
+    let ran = static_image(args!["verify", plain.display(), nss.display()])
+        .run()
+        .ok();
+    let out = &ran.stdout;
+    assert!(
+        out.contains(&format!("{}: static-pie, ok", plain.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}: static-pie, ok", nss.display())),
+        "{out}"
+    );
+    // The plain program warns about nothing; the one using NSS is told why it will break.
+    let (plain_part, nss_part) = out.split_at(out.find(&format!("{}:", nss.display())).unwrap());
+    assert!(!plain_part.contains("warning"), "{out}");
+    assert!(
+        nss_part
+            .contains("warning:     static glibc binary contains the NSS functions `getaddrinfo`"),
+        "{out}"
+    );
+    assert!(nss_part.contains("`getpwnam`"), "{out}");
+
+    let json: serde_json::Value = serde_json::from_str(
+        &static_image(args!["verify", "--json", nss.display()])
+            .run()
+            .ok()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(json[0]["linkage"], "static-pie");
+    assert_eq!(json[0]["libc"], "glibc");
+    assert_eq!(json[0]["hazards"][0]["code"], "static-glibc-nss");
+    assert_eq!(json[0]["ok"], true);
+}
+
+#[test]
+fn a_direct_dlopen_call_is_a_hazard_but_libc_defining_dlopen_is_not() {
+    let dir = tempdir();
+    let with_call = compile_c(
+        "gcc",
+        &["-static"],
+        "#include <dlfcn.h>\nint main(int c, char **v) { return dlopen(v[0], 0) != 0; }\n",
+        dir.path(),
+        "dl",
+    );
+    let without = compile_c("gcc", &["-static"], HELLO_C, dir.path(), "nodl");
+    let ran = static_image(args![
+        "verify",
+        "--json",
+        with_call.display(),
+        without.display(),
+    ])
+    .run()
+    .ok();
+    let json: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(
+        json[0]["hazards"][0]["code"], "static-glibc-dlopen",
+        "{json}"
+    );
+    assert_eq!(json[1]["hazards"], serde_json::json!([]), "{json}");
+}
+
+#[test]
+fn dynamic_binary_names_its_interpreter_and_libraries() {
+    let ls = "/bin/ls";
+    let ran = static_image(["verify", ls]).run().code(1);
+    let interp = tool("readelf", &["-lW", ls]);
+    let interp = interp
+        .split("Requesting program interpreter: ")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .expect("ls has an interpreter");
+    assert!(
+        ran.stdout.starts_with("/bin/ls: dynamic, NOT STATIC\n"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(&format!("interpreter: {interp}\n")),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("libc.so.6"), "{}", ran.stdout);
+
+    let json: serde_json::Value =
+        serde_json::from_str(&static_image(["verify", "--json", ls]).run().code(1).stdout).unwrap();
+    assert_eq!(json[0]["interpreter"], interp);
+    assert!(
+        json[0]["needed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "libc.so.6")
+    );
+    assert_eq!(json[0]["problems"][0]["kind"], "interpreter");
+}
+
+#[test]
+fn debian_musl_gcc_static_pie_trap_is_caught_and_explained() {
+    if !require("musl-gcc") {
+        return;
+    }
+    let dir = tempdir();
+    let exe = compile_c("musl-gcc", &["-static-pie"], HELLO_C, dir.path(), "trap");
+    let ran = static_image(args!["verify", exe.display()]).run().code(1);
+    assert!(
+        ran.stdout.contains("interpreter: /lib/ld-musl-x86_64.so.1"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("hint:        musl-gcc's `-static-pie`"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[test]
+fn bad_input_gets_one_line_naming_the_file_and_exit_2() {
+    let dir = tempdir();
+    let d = dir.path();
+    fs::write(d.join("script.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    fs::write(d.join("empty"), "").unwrap();
+    let ls = fs::read("/bin/ls").unwrap();
+    fs::write(d.join("truncated"), &ls[..200]).unwrap();
+    fs::write(d.join("app.exe"), b"MZ\x90\x00\x03\x00\x00\x00").unwrap();
+    fs::write(
+        d.join("app.macho"),
+        b"\xcf\xfa\xed\xfe\x07\x00\x00\x01\x03\x00\x00\x00",
+    )
+    .unwrap();
+    fs::create_dir(d.join("a-dir")).unwrap();
+    let cases = [
+        ("script.sh", "is a script (`#!/bin/sh`), not an ELF binary"),
+        ("empty", "is empty, not a binary"),
+        ("truncated", "is a truncated or malformed ELF file"),
+        ("app.exe", "is a Windows (PE) executable, not an ELF binary"),
+        ("app.macho", "is a Mach-O (macOS) binary, not an ELF binary"),
+        ("a-dir", "is a directory, not a binary"),
+        ("missing", "no such file"),
+    ];
+    for (name, message) in cases {
+        let path = d.join(name);
+        let ran = static_image(args!["verify", path.display()]).run().code(2);
+        let lines: Vec<&str> = ran.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{name}: {}", ran.stderr);
+        assert!(
+            lines[0].starts_with(&format!("error: `{}`: {message}", path.display())),
+            "{name}: {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("panicked"), "{name}");
+    }
+    // An unreadable file among good ones still reports the good ones, and exits 2.
+    let ran = static_image(args!["verify", d.join("empty").display(), "/bin/ls",])
+        .run()
+        .code(2);
+    assert!(ran.stdout.contains("/bin/ls: dynamic"), "{}", ran.stdout);
+}
+
+const GO_NET: &str = "package main\n\nimport (\n\t\"fmt\"\n\t\"net\"\n\t\"os\"\n)\n\n\
+    func main() {\n\tif len(os.Args) > 5 {\n\t\tnet.LookupHost(os.Args[1])\n\t}\n\tfmt.Println(\"hi\")\n}\n";
+
+#[test]
+fn go_binaries_report_their_toolchain_and_cgo_is_a_hazard() {
+    if !require("go") {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    let pure = build_go(
+        GO_NET,
+        d,
+        "pure",
+        &[("CGO_ENABLED", "0")],
+        &["-trimpath", "-ldflags=-s -w -buildid="],
+    );
+    let cgo = build_go(
+        GO_NET,
+        d,
+        "cgo",
+        &[("CGO_ENABLED", "1")],
+        &["-ldflags=-linkmode external -extldflags -static"],
+    );
+    let pie = build_go(
+        GO_NET,
+        d,
+        "pie",
+        &[("CGO_ENABLED", "0")],
+        &["-buildmode=pie"],
+    );
+    let ran = static_image(args![
+        "verify",
+        "--json",
+        pure.display(),
+        cgo.display(),
+        pie.display(),
+    ])
+    .run()
+    .code(1);
+    let json: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let go_version = json[0]["go"]["go_version"].as_str().unwrap();
+    assert!(go_version.starts_with("go1."), "{go_version}");
+    // CGO off: static, no C library, nothing to warn about.
+    assert_eq!(json[0]["linkage"], "static");
+    assert_eq!(json[0]["libc"], serde_json::Value::Null);
+    assert_eq!(json[0]["hazards"], serde_json::json!([]));
+    assert_eq!(json[0]["go"]["package"], "example.com/pure");
+    // cgo linked statically against glibc: static, but both hazards named.
+    assert_eq!(json[1]["linkage"], "static");
+    assert_eq!(json[1]["libc"], "glibc");
+    let codes: Vec<&str> = json[1]["hazards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["go-cgo", "static-glibc-nss"]);
+    // The PIE trap: an interpreter and no libraries, with the fix in the hint.
+    assert_eq!(json[2]["linkage"], "dynamic");
+    assert_eq!(json[2]["needed"], serde_json::json!([]));
+    assert!(
+        json[2]["hint"].as_str().unwrap().contains("-buildmode=pie"),
+        "{}",
+        json[2]
+    );
+}
