@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 
 use crate::exec::{Cmd, ExecError};
-use crate::ui::Ui;
+use crate::ui::{Ui, backticked};
 
 /// A project to build.
 #[derive(Clone, Debug)]
@@ -91,7 +91,7 @@ pub enum DetectError {
         manifest: PathBuf,
     },
     /// Several binaries and no `--bin`.
-    #[error("`{manifest}` has several binary targets: {}", list(names))]
+    #[error("`{manifest}` has several binary targets: {}", backticked(names))]
     SeveralBins {
         /// The manifest.
         manifest: PathBuf,
@@ -99,7 +99,10 @@ pub enum DetectError {
         names: Vec<String>,
     },
     /// `--bin` names none of them.
-    #[error("no binary target `{wanted}` in `{manifest}`; it has: {}", list(names))]
+    #[error(
+        "no binary target `{wanted}` in `{manifest}`; it has: {}",
+        backticked(names)
+    )]
     UnknownBin {
         /// The name asked for.
         wanted: String,
@@ -108,14 +111,6 @@ pub enum DetectError {
         /// The names there are.
         names: Vec<String>,
     },
-}
-
-fn list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The cargo to run: the one that invoked us (`cargo static-image`, `cargo test`), else PATH's.

@@ -69,12 +69,9 @@ pub fn verify_human(out: &mut dyn Write, report: &StaticReport) -> io::Result<()
     )?;
     writeln!(out, "  needed:      {}", none_or(&report.needed))?;
     let libc = match (report.libc, &report.go) {
-        (Some(libc), _) => serde_json::to_value(libc)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        (None, Some(_)) => "none (Go runtime)".into(),
-        (None, None) => "unknown".into(),
+        (Some(libc), _) => libc.as_str(),
+        (None, Some(_)) => "none (Go runtime)",
+        (None, None) => "unknown",
     };
     writeln!(out, "  libc:        {libc}")?;
     if let Some(go) = &report.go {

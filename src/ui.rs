@@ -9,6 +9,15 @@ use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 
+/// Names in backticks, comma-separated, as messages list them: "`a`, `b`".
+pub fn backticked<T: Display>(names: impl IntoIterator<Item = T>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// When to colour messages.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {

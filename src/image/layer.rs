@@ -128,11 +128,6 @@ impl LayerBuilder {
         Ok(())
     }
 
-    /// True when `path` (absolute or relative) is an entry.
-    pub fn contains(&self, path: &str) -> bool {
-        self.entries.contains_key(path.trim_matches('/'))
-    }
-
     fn add_parents(&mut self, path: &str) -> Result<(), LayerError> {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {

@@ -17,8 +17,9 @@ use serde::Serialize;
 
 use super::layout::OCI_LAYOUT;
 use super::{
-    DockerRef, ImageSink, OutputError, Written, create_dirs, index_document, index_entries,
-    index_entry, parent_of, remove_created, staging_prefix, sync_dir, write_error,
+    DockerRef, ImageSink, OutputError, Written, archive_target, create_dirs, index_document,
+    index_entries, index_entry, parent_of, registry_host, remove_created, staging_prefix, sync_dir,
+    write_error,
 };
 use crate::image::Image;
 use crate::image::layer::tar_header;
@@ -48,12 +49,7 @@ struct DockerManifest {
 impl ImageSink for ArchiveSink {
     fn write(&self, image: &Image) -> Result<Written, OutputError> {
         let parent = parent_of(&self.file);
-        if self.file.is_dir() {
-            return Err(OutputError::NotOurs {
-                path: self.file.clone(),
-                expected: "a file (it is a directory)",
-            });
-        }
+        archive_target(&self.file)?;
         let created = create_dirs(&parent)?;
         let result = self.write_in(&parent, image);
         if result.is_err() {
@@ -145,9 +141,7 @@ impl ArchiveSink {
 
 /// `docker.io/library/app:latest` for `app:latest`, as containerd names images.
 fn full_name(r: &DockerRef) -> String {
-    let first = r.repo.split('/').next().unwrap_or_default();
-    let has_host = r.repo.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-    if has_host {
+    if registry_host(&r.repo).is_some() {
         r.to_string()
     } else if r.repo.contains('/') {
         format!("docker.io/{r}")

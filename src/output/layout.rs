@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{ANNOTATION_REF_NAME, ImageIndex};
 
 use super::{
-    ImageSink, OutputError, Written, create_dirs, index_document, index_entries, parent_of,
-    remove_created, staging_prefix, sync_dir, write_error,
+    ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
+    layout_target, parent_of, remove_created, staging_prefix, sync_dir, write_error,
 };
 use crate::image::Image;
 use crate::image::blob::{Blob, blob_path, canonical_json};
@@ -35,17 +35,9 @@ pub struct LayoutSink {
 
 impl ImageSink for LayoutSink {
     fn write(&self, image: &Image) -> Result<Written, OutputError> {
-        let is_layout = self.dir.join("oci-layout").is_file();
-        let is_empty_dir = fs::read_dir(&self.dir).is_ok_and(|mut d| d.next().is_none());
-        if is_layout {
-            self.merge(image)?;
-        } else if !self.dir.exists() || is_empty_dir {
-            self.create(image)?;
-        } else {
-            return Err(OutputError::NotOurs {
-                path: self.dir.clone(),
-                expected: "an OCI image layout (it has no `oci-layout` file)",
-            });
+        match layout_target(&self.dir)? {
+            LayoutTarget::Existing => self.merge(image)?,
+            LayoutTarget::New => self.create(image)?,
         }
         let first = self.references.first();
         Ok(Written {

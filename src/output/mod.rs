@@ -65,30 +65,56 @@ impl OutputSpec {
     /// archive goes, a non-empty directory that is not a layout) before any work is done.
     /// The sinks check again when they write.
     pub fn preflight(&self) -> Result<(), OutputError> {
-        let path = self.path();
-        let not_ours = |expected| {
-            Err(OutputError::NotOurs {
-                path: path.to_owned(),
-                expected,
-            })
-        };
         match self {
-            OutputSpec::Oci { .. } if path.exists() => {
-                if !path.is_dir() {
-                    return not_ours("an OCI image layout (it is a file)");
-                }
-                let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-                if !empty && !path.join("oci-layout").is_file() {
-                    return not_ours("an OCI image layout (it has no `oci-layout` file)");
-                }
-                Ok(())
+            OutputSpec::Oci { dir, .. } => layout_target(dir).map(|_| ()),
+            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+                archive_target(file)
             }
-            OutputSpec::OciArchive { .. } | OutputSpec::DockerArchive { .. } if path.is_dir() => {
-                not_ours("a file (it is a directory)")
-            }
-            _ => Ok(()),
         }
     }
+}
+
+/// What is at an `oci:` target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LayoutTarget {
+    /// Nothing, or an empty directory: a new layout goes there.
+    New,
+    /// An OCI layout: the image is merged into it.
+    Existing,
+}
+
+/// Judges an `oci:` target; anything but nothing, an empty directory or a layout is in the way.
+pub(crate) fn layout_target(dir: &Path) -> Result<LayoutTarget, OutputError> {
+    let not_ours = |expected| {
+        Err(OutputError::NotOurs {
+            path: dir.to_owned(),
+            expected,
+        })
+    };
+    if !dir.exists() {
+        return Ok(LayoutTarget::New);
+    }
+    if !dir.is_dir() {
+        return not_ours("an OCI image layout (it is a file)");
+    }
+    if dir.join("oci-layout").is_file() {
+        return Ok(LayoutTarget::Existing);
+    }
+    if fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none()) {
+        return Ok(LayoutTarget::New);
+    }
+    not_ours("an OCI image layout (it has no `oci-layout` file)")
+}
+
+/// Judges an archive target: a directory there is in the way; a file is replaced.
+pub(crate) fn archive_target(file: &Path) -> Result<(), OutputError> {
+    if file.is_dir() {
+        return Err(OutputError::NotOurs {
+            path: file.to_owned(),
+            expected: "a file (it is a directory)",
+        });
+    }
+    Ok(())
 }
 
 impl fmt::Display for OutputSpec {
@@ -230,7 +256,7 @@ impl FromStr for DockerRef {
 /// an optional registry host (which holds a `.` or `:` or is `localhost`).
 fn check_repo(repo: &str) -> Result<(), String> {
     let mut parts: Vec<&str> = repo.split('/').collect();
-    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+    if registry_host(repo).is_some() {
         parts.remove(0);
     }
     let component_ok = |c: &str| {
@@ -248,6 +274,13 @@ fn check_repo(repo: &str) -> Result<(), String> {
              in `/`-separated parts)"
         ))
     }
+}
+
+/// The registry host a repository name starts with, if any: a first `/`-separated part holding
+/// a `.` or `:`, or `localhost` (Docker's rule for telling `host/app` from `team/app`).
+pub(crate) fn registry_host(repo: &str) -> Option<&str> {
+    let (first, _) = repo.split_once('/')?;
+    (first.contains(['.', ':']) || first == "localhost").then_some(first)
 }
 
 /// A repository name made from an application name: lowercase, other characters as `-`.

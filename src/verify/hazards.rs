@@ -9,6 +9,7 @@
 use goblin::elf::{Elf, header, note, section_header};
 
 use super::{GoBuildInfo, Hazard, Libc, section};
+use crate::ui::backticked;
 
 /// NSS entry points: static glibc serves them by dlopen-ing `libnss_*.so` modules at run time.
 const NSS_SYMBOLS: &[&str] = &[
@@ -198,13 +199,6 @@ pub(super) fn find_hazards(
     if libc != Some(Libc::Glibc) {
         return hazards;
     }
-    let backticked = |names: &[&str]| {
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let nss = symbols_present(elf, NSS_SYMBOLS);
     let stripped = elf.syms.is_empty();
     let nss_loader = || {
@@ -229,13 +223,12 @@ pub(super) fn find_hazards(
     }
     let dl = called(elf, bytes, &symbol_addresses(elf, DLOPEN_SYMBOLS));
     if !dl.is_empty() {
-        let names: Vec<&str> = dl.iter().map(String::as_str).collect();
         hazards.push(Hazard {
             code: "static-glibc-dlopen",
             message: format!(
                 "static glibc binary calls {}: a static program can load only shared objects \
                  built for the same glibc, and scratch holds none; build against musl instead",
-                backticked(&names)
+                backticked(&dl)
             ),
         });
     }

@@ -19,6 +19,7 @@ use goblin::elf::{Elf, header, section_header};
 use serde::Serialize;
 
 use crate::platform::Platform;
+use crate::ui::backticked;
 pub use go::GoBuildInfo;
 
 /// How a binary is linked.
@@ -31,6 +32,16 @@ pub enum Linkage {
     StaticPie,
     /// Needs a dynamic loader or shared libraries.
     Dynamic,
+}
+
+impl Libc {
+    /// The name the report prints (and JSON uses).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Libc::Glibc => "glibc",
+            Libc::Musl => "musl",
+        }
+    }
 }
 
 impl Linkage {
@@ -105,10 +116,7 @@ impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Problem::Interpreter { path } => write!(f, "interpreter `{path}`"),
-            Problem::Needed { libraries } => {
-                let names: Vec<String> = libraries.iter().map(|l| format!("`{l}`")).collect();
-                write!(f, "needs {}", names.join(", "))
-            }
+            Problem::Needed { libraries } => write!(f, "needs {}", backticked(libraries)),
             Problem::WrongPlatform { expected, found } => write!(
                 f,
                 "built for {found}, not for {expected} ({})",

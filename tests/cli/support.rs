@@ -95,16 +95,9 @@ pub fn build_go(
     out
 }
 
+/// The same probe `build` runs before compiling.
 fn rust_target_installed(triple: &str) -> bool {
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output();
-    sysroot.is_ok_and(|o| {
-        let root = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        Path::new(&root)
-            .join("lib/rustlib")
-            .join(triple)
-            .join("lib")
-            .is_dir()
-    })
+    static_image::plan::check_rust_target(&repo(), triple, &static_image::ui::Ui::default()).is_ok()
 }
 
 /// Command-line words from anything displayable:
