@@ -1,21 +1,26 @@
 //! Stage `build`: a [`BuildPlan`] → the path of the binary it produced.
 //!
-//! Runs the planned cargo command, shows its diagnostics live on stderr, and reads its JSON
-//! messages from stdout: the `compiler-artifact` message for our binary target names the
-//! executable, wherever profiles, target dirs or config put it.
+//! Writes the plan's wrapper scripts, refreshes its copy of the project, runs its steps (their
+//! diagnostics live on stderr), then finds the artifact: from cargo's JSON messages (the
+//! `compiler-artifact` message for our binary target names the executable, wherever profiles,
+//! target dirs or config put it), at the path the build was told to write, or as the one
+//! executable ELF file the build made.
 
-use std::path::PathBuf;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use cargo_metadata::{Message, TargetKind};
 
 use crate::exec::ExecError;
-use crate::plan::BuildPlan;
-use crate::ui::Ui;
+use crate::plan::{ArtifactRule, BuildPlan, Mirror, Wrapper};
+use crate::ui::{Ui, backticked};
 
 /// Why a build produced no binary.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// cargo could not run or failed.
+    /// A step could not run or failed.
     #[error(transparent)]
     Exec(#[from] ExecError),
     /// cargo succeeded without reporting our executable.
@@ -24,23 +29,139 @@ pub enum BuildError {
         /// The target name.
         bin: String,
     },
+    /// The build did not write the file it was told to.
+    #[error("the build finished but `{path}` does not exist")]
+    Missing {
+        /// The expected file.
+        path: PathBuf,
+    },
+    /// The build made no executable.
+    #[error("the build finished but made no executable under `{dir}`")]
+    NoExecutable {
+        /// Where we looked.
+        dir: PathBuf,
+    },
+    /// The build made several; which one is the program is the user's call.
+    #[error(
+        "the build made several executables under `{dir}`: {}",
+        backticked(found)
+    )]
+    SeveralExecutables {
+        /// Where we looked.
+        dir: PathBuf,
+        /// Their paths relative to `dir`.
+        found: Vec<String>,
+    },
+    /// The work directory could not be prepared.
+    #[error("cannot prepare `{path}` for the build")]
+    Prepare {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// Runs the plan and returns the built executable's path.
 pub fn build(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
     ui.status(
         "Compiling",
-        format_args!("`{}` for {} ({})", plan.bin, plan.platform, plan.target),
+        format_args!(
+            "`{}` for {} ({} `{}`)",
+            plan.name, plan.platform, plan.language, plan.strategy
+        ),
     );
-    let mut artifact = None;
-    plan.command().stream(ui, &mut |line| {
-        if let Some(path) = executable_in(line, &plan.bin) {
-            artifact = Some(path);
+    for wrapper in &plan.wrappers {
+        write_wrapper(wrapper)?;
+    }
+    if let Some(mirror) = &plan.mirror {
+        sync_mirror(mirror)?;
+    }
+    let mut from_cargo = None;
+    for step in &plan.steps {
+        if step.unless.as_ref().is_some_and(|f| f.exists()) {
+            continue;
         }
-    })?;
-    artifact.ok_or_else(|| BuildError::NoArtifact {
-        bin: plan.bin.clone(),
-    })
+        fs::create_dir_all(&step.cwd).map_err(|source| BuildError::Prepare {
+            path: step.cwd.clone(),
+            source,
+        })?;
+        match &plan.artifact {
+            ArtifactRule::CargoMessages { bin, .. } => {
+                let mut cmd = step.command();
+                // cargo's stderr reaches ours through a pipe; keep its colours where ours show.
+                if ui.stderr_colored() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
+                    cmd = cmd.env("CARGO_TERM_COLOR", "always");
+                }
+                cmd.stream(ui, &mut |line| {
+                    if let Some(path) = executable_in(line, bin) {
+                        from_cargo = Some(path);
+                    }
+                })?;
+            }
+            _ => step.command().run(ui)?,
+        }
+    }
+    match &plan.artifact {
+        ArtifactRule::CargoMessages { bin, .. } => {
+            from_cargo.ok_or_else(|| BuildError::NoArtifact { bin: bin.clone() })
+        }
+        ArtifactRule::File { path } => {
+            if path.is_file() {
+                Ok(path.clone())
+            } else {
+                Err(BuildError::Missing { path: path.clone() })
+            }
+        }
+        ArtifactRule::NewExecutable { dir, copy_of } => {
+            let mut found = Vec::new();
+            find_executables(dir, dir, copy_of.as_deref(), &mut found);
+            found.sort();
+            match found.as_slice() {
+                [] => Err(BuildError::NoExecutable { dir: dir.clone() }),
+                [only] => Ok(dir.join(only)),
+                _ => Err(BuildError::SeveralExecutables {
+                    dir: dir.clone(),
+                    found: found.iter().map(|p| p.display().to_string()).collect(),
+                }),
+            }
+        }
+    }
+}
+
+/// The non-standard packages in a Go build's dependency graph that have cgo files: asked of
+/// `go list` with cgo on, in the build's own environment, after a build with cgo off failed.
+pub fn cgo_packages(plan: &BuildPlan, ui: &Ui) -> Result<Vec<String>, ExecError> {
+    let Some(step) = plan.steps.first() else {
+        return Ok(Vec::new());
+    };
+    let mut args: Vec<String> = vec![
+        "list".into(),
+        "-deps".into(),
+        "-f".into(),
+        "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}".into(),
+    ];
+    args.extend(
+        step.args
+            .iter()
+            .filter(|a| a.starts_with("-mod=") || a.starts_with("-tags="))
+            .cloned(),
+    );
+    args.extend(step.args.last().cloned());
+    let mut cmd = crate::exec::Cmd::new("go list (cgo check)", &step.program)
+        .args(&args)
+        .cwd(&step.cwd);
+    for (k, v) in &step.env {
+        cmd = cmd.env(k, v);
+    }
+    let out = cmd.env("CGO_ENABLED", "1").capture(ui)?;
+    Ok(out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 /// The executable a cargo JSON message reports for binary target `bin`, if it is that message.
@@ -53,6 +174,165 @@ fn executable_in(line: &str, bin: &str) -> Option<PathBuf> {
         }
         _ => None,
     }
+}
+
+/// Writes a wrapper script, leaving an identical one untouched (CMake and make compare times).
+fn write_wrapper(wrapper: &Wrapper) -> Result<(), BuildError> {
+    let prepare = |source| BuildError::Prepare {
+        path: wrapper.path.clone(),
+        source,
+    };
+    let words: Vec<String> = wrapper.command.iter().map(|w| sh_quote(w)).collect();
+    let mut script = String::from(
+        "#!/bin/sh\n# Written by static-image: the compiler this build was planned with.\n",
+    );
+    if !wrapper.drop.is_empty() {
+        // Rebuild "$@" without the dropped arguments (POSIX sh has no arrays).
+        let patterns: Vec<String> = wrapper.drop.iter().map(|p| sh_pattern(p)).collect();
+        script.push_str(&format!(
+            "for arg in \"$@\"; do\n  shift\n  case \"$arg\" in\n    {}) ;;\n    *) set -- \"$@\" \"$arg\" ;;\n  esac\ndone\n",
+            patterns.join("|")
+        ));
+    }
+    script.push_str(&format!("exec {} \"$@\"\n", words.join(" ")));
+    if fs::read_to_string(&wrapper.path).is_ok_and(|old| old == script) {
+        return Ok(());
+    }
+    if let Some(dir) = wrapper.path.parent() {
+        fs::create_dir_all(dir).map_err(prepare)?;
+    }
+    fs::write(&wrapper.path, script).map_err(prepare)?;
+    fs::set_permissions(&wrapper.path, fs::Permissions::from_mode(0o755)).map_err(prepare)
+}
+
+fn sh_quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A `case` pattern matching `pattern` literally except for its `*`s.
+fn sh_pattern(pattern: &str) -> String {
+    pattern
+        .split('*')
+        .map(|piece| {
+            if piece.is_empty() {
+                String::new()
+            } else {
+                sh_quote(piece)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("*")
+}
+
+/// Brings the copy up to date: files whose size or modification time differ are copied with
+/// their time, so make's and autotools' own up-to-date checks keep working. Build products in
+/// the copy are left alone.
+fn sync_mirror(mirror: &Mirror) -> Result<(), BuildError> {
+    fn walk(from: &Path, to: &Path, skip: &[String], top: bool) -> Result<(), BuildError> {
+        let prepare = |path: &Path| {
+            let path = path.to_owned();
+            move |source| BuildError::Prepare { path, source }
+        };
+        fs::create_dir_all(to).map_err(prepare(to))?;
+        for entry in fs::read_dir(from).map_err(prepare(from))? {
+            let entry = entry.map_err(prepare(from))?;
+            let name = entry.file_name();
+            if top && skip.iter().any(|s| *s == name.to_string_lossy()) {
+                continue;
+            }
+            let (src, dest) = (entry.path(), to.join(&name));
+            let meta = fs::symlink_metadata(&src).map_err(prepare(&src))?;
+            if meta.is_dir() {
+                walk(&src, &dest, skip, false)?;
+            } else if meta.is_symlink() {
+                let target = fs::read_link(&src).map_err(prepare(&src))?;
+                if fs::read_link(&dest).ok().as_ref() != Some(&target) {
+                    let _ = fs::remove_file(&dest);
+                    std::os::unix::fs::symlink(&target, &dest).map_err(prepare(&dest))?;
+                }
+            } else if meta.is_file() {
+                let same = fs::metadata(&dest).is_ok_and(|d| {
+                    d.len() == meta.len() && d.modified().ok() == meta.modified().ok()
+                });
+                if !same {
+                    fs::copy(&src, &dest).map_err(prepare(&dest))?;
+                    let file = fs::File::options()
+                        .write(true)
+                        .open(&dest)
+                        .map_err(prepare(&dest))?;
+                    if let Ok(time) = meta.modified() {
+                        file.set_modified(time).map_err(prepare(&dest))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    walk(&mirror.from, &mirror.to, &mirror.skip, true)
+}
+
+/// Collects, relative to `root`, the executable ELF programs under `dir` that the build made:
+/// not shared libraries, not CMake's probe programs, not files that came from the project.
+fn find_executables(root: &Path, dir: &Path, copy_of: Option<&Path>, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if name != "CMakeFiles" && name != ".git" {
+                find_executables(root, &path, copy_of, found);
+            }
+            continue;
+        }
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_owned();
+        let from_project = copy_of.is_some_and(|p| p.join(&rel).exists());
+        if meta.is_file()
+            && meta.permissions().mode() & 0o111 != 0
+            && !name.contains(".so")
+            && !from_project
+            && is_elf_program(&path)
+        {
+            found.push(rel);
+        }
+    }
+}
+
+/// An ELF file of type EXEC, or DYN with an entry point (a PIE rather than a library).
+fn is_elf_program(path: &Path) -> bool {
+    let mut header = [0u8; 32];
+    let Ok(mut file) = fs::File::open(path) else {
+        return false;
+    };
+    if file.read_exact(&mut header).is_err() || &header[..4] != b"\x7fELF" {
+        return false;
+    }
+    let little = header[5] == 1;
+    let half = |at: usize| {
+        let b = [header[at], header[at + 1]];
+        if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }
+    };
+    let entry_nonzero = match header[4] {
+        2 => header[24..32].iter().any(|&b| b != 0),
+        _ => header[24..28].iter().any(|&b| b != 0),
+    };
+    matches!(half(16), 2) || (half(16) == 3 && entry_nonzero)
 }
 
 #[cfg(test)]
@@ -83,5 +363,64 @@ mod tests {
             executable_in(r#"{"reason":"build-finished","success":true}"#, "hello"),
             None
         );
+    }
+
+    #[test]
+    fn wrappers_quote_their_command_and_pass_arguments_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = Wrapper {
+            path: dir.path().join("bin/echo"),
+            command: vec!["printf".into(), "%s|".into()],
+            drop: vec!["--target=*".into(), "-x y".into()],
+        };
+        write_wrapper(&wrapper).unwrap();
+        let out = std::process::Command::new(&wrapper.path)
+            .args([
+                "a b",
+                "--target=aarch64-unknown-linux-musl",
+                "-x y",
+                "-x",
+                "c*",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "a b|-x|c*|");
+    }
+
+    #[test]
+    fn the_mirror_copies_changes_and_keeps_build_products() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("p"), dir.path().join("copy"));
+        fs::create_dir_all(from.join("sub")).unwrap();
+        fs::create_dir_all(from.join("target")).unwrap();
+        fs::write(from.join("sub/a.c"), "one").unwrap();
+        fs::write(from.join("target/out"), "skip me").unwrap();
+        let mirror = Mirror {
+            from: from.clone(),
+            to: to.clone(),
+            skip: vec!["target".into()],
+        };
+        sync_mirror(&mirror).unwrap();
+        assert_eq!(fs::read_to_string(to.join("sub/a.c")).unwrap(), "one");
+        assert!(!to.join("target").exists());
+        fs::write(to.join("product.o"), "built").unwrap();
+        fs::write(from.join("sub/a.c"), "two!").unwrap();
+        sync_mirror(&mirror).unwrap();
+        assert_eq!(fs::read_to_string(to.join("sub/a.c")).unwrap(), "two!");
+        assert!(to.join("product.o").exists());
+    }
+
+    #[test]
+    fn only_programs_count_as_executables() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = std::env::current_exe().unwrap();
+        fs::copy(&own, dir.path().join("prog")).unwrap();
+        fs::write(dir.path().join("script"), "#!/bin/sh\n").unwrap();
+        fs::set_permissions(dir.path().join("script"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::create_dir(dir.path().join("CMakeFiles")).unwrap();
+        fs::copy(&own, dir.path().join("CMakeFiles/probe")).unwrap();
+        let mut found = Vec::new();
+        find_executables(dir.path(), dir.path(), None, &mut found);
+        assert_eq!(found, [PathBuf::from("prog")]);
     }
 }

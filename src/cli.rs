@@ -9,19 +9,21 @@ use crate::output::OutputSpec;
 use crate::platform::Platform;
 use crate::ui::ColorChoice;
 
-/// Build a Rust project into a fully static binary, or take a static binary already built, and
-/// ship it as a reproducible `FROM scratch` OCI image, with no Docker engine and no network.
+/// Build a Go, Rust or C project into a fully static binary, or take a static binary already
+/// built, and ship it as a reproducible `FROM scratch` OCI image, with no Docker engine and no
+/// network.
 #[derive(Debug, Parser)]
 #[command(
     name = "static-image",
     version,
-    override_usage = "static-image [OPTIONS] [PATH] [-- <CARGO_ARGS>...]\n       static-image [OPTIONS] <COMMAND>",
+    override_usage = "static-image [OPTIONS] [PATH] [-- <BUILD_ARGS>...]\n       static-image [OPTIONS] <COMMAND>",
     subcommand_negates_reqs = true,
     after_help = "\
 With no subcommand, `static-image [PATH]` is `static-image build [PATH]`.
 
 Examples:
-  static-image                                   build the Rust project here into target/static-image/<bin>
+  static-image                                   build the project here into target/static-image/<name>
+  static-image build --platform linux/amd64,linux/arm64 --output oci-archive:app.tar
   static-image build --output docker-archive:app.tar
   static-image verify target/x86_64-unknown-linux-musl/release/app /bin/ls
   static-image package ./app --output oci-archive:app.tar --port 8080"
@@ -53,22 +55,38 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build a Rust project statically, verify the binary and package it as a scratch image.
+    /// Build a Go, Rust or C project statically, verify the binary and package it as a scratch
+    /// image.
     #[command(after_help = "\
+The project is found by its files: Cargo.toml (Rust), go.mod (Go), CMakeLists.txt, configure
+(or configure.ac), Makefile, or a folder of *.c (C). How each is compiled comes from the
+toolchain data; `static-image toolchains` shows what this machine can build.
+
 Examples:
   static-image build                                    the project in this directory
   static-image build path/to/project --bin server --port 8080
-  static-image build --platform linux/arm64 --output oci-archive:server-arm64.tar
+  static-image build --platform linux/amd64,linux/arm64 --output oci-archive:server.tar
   static-image build -- --features tls                  arguments after `--` go to cargo
+  static-image build ./goapp --package ./cmd/server -- -ldflags=-X=main.version=1.0
+  static-image build ./goapp --cgo --offline            cgo linked statically with zig cc
+  static-image build ./cproject --artifact src/server   C: pick the program the build makes
   cargo static-image --bin server                       the same, as a cargo subcommand")]
     Build(BuildArgs),
 
-    /// Show what `build` would run (program, arguments, environment, artifact) without running it.
+    /// Show what `build` would run (strategy, commands, environment, artifact) without running it.
     #[command(after_help = "\
 Examples:
   static-image plan
   static-image plan --platform linux/arm64 --json")]
     Plan(ProjectArgs),
+
+    /// Show which toolchain builds each language for each platform here, or what to install.
+    #[command(after_help = "\
+Examples:
+  static-image toolchains
+  static-image toolchains --json
+  static-image toolchains --toolchains ./corp-toolchains")]
+    Toolchains(ToolchainsArgs),
 
     /// Check that binaries are fully static (no interpreter, no needed libraries).
     #[command(after_help = "\
@@ -84,6 +102,7 @@ Examples:
     #[command(after_help = "\
 Examples:
   static-image package ./app
+  static-image package ./app-amd64 ./app-arm64 --output oci-archive:app.tar   one image, two platforms
   static-image package ./app --output docker-archive:app.tar:app:1.0 --port 8080/tcp
   static-image package ./app --output oci:images:v1 --add LICENSE:/licenses/ --extra-ca corp-ca.pem")]
     Package(PackageArgs),
@@ -104,11 +123,11 @@ pub struct VerifyArgs {
 /// `package` arguments.
 #[derive(Debug, Args)]
 pub struct PackageArgs {
-    /// The static binary to package.
-    #[arg(value_name = "BIN")]
-    pub binary: PathBuf,
+    /// The static binary to package; several (one per platform) make a multi-platform image.
+    #[arg(value_name = "BIN", required = true)]
+    pub binaries: Vec<PathBuf>,
 
-    /// The image's platform; the binary must match it [default: the binary's own].
+    /// The image's platform, for one binary, which must match it [default: the binary's own].
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
 
@@ -116,28 +135,57 @@ pub struct PackageArgs {
     pub image: ImageArgs,
 }
 
+/// `toolchains` arguments.
+#[derive(Debug, Args, Default)]
+pub struct ToolchainsArgs {
+    /// A folder of toolchain files (rust.toml, go.toml, c.toml, tools.toml) whose entries come
+    /// before the built-in ones.
+    #[arg(long, value_name = "DIR", env = "STATIC_IMAGE_TOOLCHAINS")]
+    pub toolchains: Option<PathBuf>,
+}
+
 /// Which project to build, and how.
 #[derive(Debug, Args, Default)]
 pub struct ProjectArgs {
-    /// The project directory, or its Cargo.toml.
+    /// The project directory, or its Cargo.toml or go.mod.
     #[arg(value_name = "PATH")]
     pub path: Option<PathBuf>,
 
-    /// The binary target to build, when the project has several.
-    #[arg(long, value_name = "NAME")]
-    pub bin: Option<String>,
+    /// The platforms to build for, comma-separated (linux/amd64, linux/arm64); several make a
+    /// multi-platform image [default: this machine's].
+    #[arg(long, value_name = "PLATFORM", value_delimiter = ',')]
+    pub platform: Vec<Platform>,
 
-    /// The platform to build for (linux/amd64, linux/arm64) [default: this machine's].
-    #[arg(long, value_name = "PLATFORM")]
-    pub platform: Option<Platform>,
-
-    /// Build without touching the network (cargo --offline).
+    /// Build without touching the network (cargo --offline; Go: GOPROXY=off, GOTOOLCHAIN=local).
     #[arg(long)]
     pub offline: bool,
 
-    /// Arguments for cargo, after `--`.
-    #[arg(last = true, value_name = "CARGO_ARGS")]
-    pub cargo_args: Vec<String>,
+    /// Rust: the binary target to build, when the project has several.
+    #[arg(long, value_name = "NAME")]
+    pub bin: Option<String>,
+
+    /// Go: the main package to build (e.g. ./cmd/server) [default: the module root, or the only
+    /// cmd/*].
+    #[arg(long, value_name = "PKG")]
+    pub package: Option<String>,
+
+    /// Go: build with cgo, linked statically (zig cc against musl) [default: only when a
+    /// dependency needs it].
+    #[arg(long)]
+    pub cgo: bool,
+
+    /// C: the program to package, relative to where the build ran [default: the one executable
+    /// the build made].
+    #[arg(long, value_name = "PATH")]
+    pub artifact: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub toolchains: ToolchainsArgs,
+
+    /// Arguments after `--`: for cargo, `go build`, CMake's or configure's configure step, make,
+    /// or the compiler of a bare C folder.
+    #[arg(last = true, value_name = "BUILD_ARGS")]
+    pub build_args: Vec<String>,
 }
 
 /// `build` arguments.

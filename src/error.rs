@@ -14,6 +14,7 @@ use crate::image::ca::CaError;
 use crate::image::spec::AddError;
 use crate::output::OutputError;
 use crate::plan::PlanError;
+use crate::toolchain::ToolchainError;
 use crate::ui::Ui;
 use crate::verify::{StaticReport, VerifyError};
 
@@ -23,6 +24,9 @@ pub enum Error {
     /// Finding the project failed.
     #[error(transparent)]
     Detect(#[from] DetectError),
+    /// The toolchain data could not be loaded.
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
     /// Planning the build failed.
     #[error(transparent)]
     Plan(#[from] PlanError),
@@ -80,24 +84,45 @@ impl Error {
     /// What the user can do about it, when there is something specific to say.
     pub fn help(&self) -> Option<String> {
         match self {
-            Error::Detect(DetectError::NoManifest { .. }) => Some(
-                "`static-image build` builds Rust projects with cargo; to package a binary built \
-                 another way, run `static-image package BIN`"
+            Error::Detect(DetectError::NoProject { .. }) => Some(
+                "point at a project directory, or package a binary built another way with \
+                 `static-image package BIN`"
                     .into(),
             ),
-            Error::Detect(DetectError::SeveralBins { .. }) => {
+            Error::Detect(DetectError::SeveralBins { .. })
+            | Error::Plan(PlanError::Detect(DetectError::SeveralBins { .. })) => {
                 Some("pick one with `--bin NAME`".into())
             }
+            Error::Plan(PlanError::Detect(DetectError::SeveralMainPackages {
+                packages, ..
+            })) => Some(format!(
+                "pick one with `--package`, e.g. `--package {}`",
+                packages.first().map(String::as_str).unwrap_or("./cmd/NAME")
+            )),
+            Error::Build(BuildError::SeveralExecutables { found, .. }) => Some(format!(
+                "pick one with `--artifact`, e.g. `--artifact {}`",
+                found.first().map(String::as_str).unwrap_or("PATH")
+            )),
+            Error::Build(BuildError::Exec(ExecError::Failed { stderr_tail, .. }))
+                if go_module_unreachable(stderr_tail) =>
+            {
+                Some(
+                    "a Go module is missing and may not be downloaded here: vendor the \
+                     dependencies (`go mod vendor`) on a connected machine and commit `vendor/`, \
+                     or fill the module cache there (`go mod download`) and bring it along"
+                        .into(),
+                )
+            }
+            Error::Plan(e) => e.help(),
             Error::Detect(DetectError::Metadata {
                 source: ExecError::Spawn { .. },
                 ..
-            })
-            | Error::Build(BuildError::Exec(ExecError::Spawn { .. })) => Some(
+            }) => Some(
                 "install Rust with rustup (https://rustup.rs) so `cargo` is on PATH, or set CARGO"
                     .into(),
             ),
-            Error::Plan(PlanError::MissingRustTarget { target, .. }) => {
-                Some(format!("run `rustup target add {target}`"))
+            Error::Build(BuildError::Exec(ExecError::Spawn { .. })) => {
+                Some("`static-image toolchains` shows which programs this machine has".into())
             }
             Error::NotStatic(report) => report.hint.clone(),
             Error::Ca(CaError::NoCertificate { .. } | CaError::BadPem { .. }) => {
@@ -129,6 +154,17 @@ impl Error {
         }
         ui.error(&self.to_string(), &causes, self.help().as_deref());
     }
+}
+
+/// Whether a failed Go build's stderr says a module could not be fetched (`GOPROXY=off`, no
+/// network, no proxy reachable).
+fn go_module_unreachable(stderr_tail: &[String]) -> bool {
+    stderr_tail.iter().any(|l| {
+        l.contains("module lookup disabled by GOPROXY=off")
+            || l.contains("cannot find module providing package")
+            || (l.contains("proxy.golang.org") && l.contains("dial tcp"))
+            || l.contains("missing go.sum entry")
+    })
 }
 
 #[cfg(test)]

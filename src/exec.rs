@@ -8,8 +8,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::AsFd;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -35,7 +34,7 @@ pub enum ExecError {
         source: io::Error,
     },
     /// The program ran and ended badly.
-    #[error("{description} failed: {status}\n  command: `{command}`{tail}", tail = format_tail(stderr_tail))]
+    #[error("{description} failed: {status}\n  command: `{command}`{tail}", tail = if *shown { String::new() } else { format_tail(stderr_tail) })]
     Failed {
         /// What the command was for.
         description: String,
@@ -43,8 +42,10 @@ pub enum ExecError {
         command: String,
         /// "exited with status N" or "was killed by signal S".
         status: String,
-        /// The last lines of the child's stderr, when they were captured.
-        stderr_tail: Vec<String>,
+        /// The last lines of the child's stderr (boxed: errors travel by value).
+        stderr_tail: Box<[String]>,
+        /// Its stderr was already shown live, so the report does not repeat it.
+        shown: bool,
     },
     /// The program's output is not UTF-8 where text was expected.
     #[error("{description} printed output that is not UTF-8: `{command}`")]
@@ -146,7 +147,7 @@ impl Cmd {
 
     /// Runs to completion and returns its stdout, which must be UTF-8.
     pub fn capture(&self, ui: &Ui) -> Result<String, ExecError> {
-        let mut child = self.spawn(ui, true)?;
+        let mut child = self.spawn(ui)?;
         let stderr = child
             .stderr
             .take()
@@ -159,7 +160,7 @@ impl Cmd {
         let status = child.wait().map_err(|e| self.io_error(e))?;
         let tail = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
         read.map_err(|e| self.io_error(e))?;
-        self.check(status, tail)?;
+        self.check(status, tail, false)?;
         String::from_utf8(stdout).map_err(|_| ExecError::NotUtf8 {
             description: self.description.clone(),
             command: self.command_line(),
@@ -167,13 +168,15 @@ impl Cmd {
     }
 
     /// Runs to completion, handing each line of its stdout to `on_line` as it arrives (cargo's
-    /// JSON messages). Its stderr is shown live, or captured under `--quiet`.
+    /// JSON messages). Its stderr is shown live (unless `--quiet`) and its tail kept for the
+    /// failure report and for recognising known failures.
     pub fn stream(&self, ui: &Ui, on_line: &mut dyn FnMut(&str)) -> Result<(), ExecError> {
-        let mut child = self.spawn(ui, ui.is_quiet())?;
+        let mut child = self.spawn(ui)?;
+        let show = !ui.is_quiet();
         let stderr = child
             .stderr
             .take()
-            .map(|s| thread::spawn(move || tail_of(s)));
+            .map(|s| thread::spawn(move || tee_tail(s, show)));
         let mut read_result = Ok(());
         if let Some(stdout) = child.stdout.take() {
             for line in BufReader::new(stdout).lines() {
@@ -189,24 +192,17 @@ impl Cmd {
         let status = child.wait().map_err(|e| self.io_error(e))?;
         let tail = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
         read_result.map_err(|e| self.io_error(e))?;
-        self.check(status, tail)
+        self.check(status, tail, show)
     }
 
-    fn spawn(&self, ui: &Ui, capture_stderr: bool) -> Result<std::process::Child, ExecError> {
+    fn spawn(&self, ui: &Ui) -> Result<std::process::Child, ExecError> {
         ui.verbose(format_args!("+ {}", self.command_line()));
         let mut command = Command::new(&self.program);
-        command.args(&self.args).stdin(Stdio::null());
-        command.stdout(Stdio::piped());
-        if capture_stderr {
-            command.stderr(Stdio::piped());
-        } else {
-            // Inherit a duplicate of our stderr so the child's diagnostics show live.
-            let stderr = io::stderr()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| self.spawn_error(e))?;
-            command.stderr(Stdio::from(stderr));
-        }
+        command
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in &self.env {
             command.env(k, v);
         }
@@ -216,7 +212,12 @@ impl Cmd {
         command.spawn().map_err(|e| self.spawn_error(e))
     }
 
-    fn check(&self, status: ExitStatus, stderr_tail: Vec<String>) -> Result<(), ExecError> {
+    fn check(
+        &self,
+        status: ExitStatus,
+        stderr_tail: Vec<String>,
+        shown: bool,
+    ) -> Result<(), ExecError> {
         if status.success() {
             return Ok(());
         }
@@ -229,7 +230,8 @@ impl Cmd {
             description: self.description.clone(),
             command: self.command_line(),
             status,
-            stderr_tail,
+            stderr_tail: stderr_tail.into(),
+            shown,
         })
     }
 
@@ -252,8 +254,19 @@ impl Cmd {
 
 /// Reads a stream to its end and keeps its last lines (lossily decoded).
 fn tail_of(stream: impl Read) -> Vec<String> {
+    tee_tail(stream, false)
+}
+
+/// Reads a stream to its end, copying each line to our stderr as it comes when `show`
+/// (bytes untouched, so a child's colours survive), and keeps its last lines.
+fn tee_tail(stream: impl Read, show: bool) -> Vec<String> {
     let mut tail = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
     for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+        if show {
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(&line);
+            let _ = err.write_all(b"\n");
+        }
         if tail.len() == STDERR_TAIL_LINES {
             tail.pop_front();
         }

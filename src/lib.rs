@@ -1,14 +1,19 @@
-//! `static-image`: Rust projects and static binaries → reproducible `FROM scratch` OCI images.
+//! `static-image`: Go, Rust and C projects and static binaries → reproducible `FROM scratch`
+//! OCI images.
 //!
 //! The pipeline, one module per stage, data flowing one way:
 //!
 //! ```text
-//! detect ──> plan ──> build ──> verify ──> image (assemble) ──> output (write)
-//! Project    BuildPlan  PathBuf   StaticReport  Image           oci | oci-archive | docker-archive
+//! detect ──> plan ──────> build ──> verify ──> image (assemble) ──> output (write)
+//! Project    BuildPlan     PathBuf   StaticReport  Image           oci | oci-archive | docker-archive
+//!            (toolchain:
+//!             strategies
+//!             as data)
 //! ```
 //!
-//! Only `exec` (through `build` and `detect`) and `output` touch the outside world; `main` (here:
-//! [`main`]) parses arguments, runs one command, renders the error and picks the exit code.
+//! Only `exec` (through `build`, `detect` and the toolchain probe) and `output` touch the outside
+//! world; `main` (here: [`main`]) parses arguments, runs one command, renders the error and
+//! picks the exit code.
 
 pub mod build;
 pub mod cli;
@@ -21,6 +26,7 @@ pub mod package;
 pub mod plan;
 pub mod platform;
 pub mod report;
+pub mod toolchain;
 pub mod ui;
 pub mod verify;
 
@@ -32,10 +38,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{BuildArgs, Cli, Command, PackageArgs, ProjectArgs, VerifyArgs};
+use cli::{BuildArgs, Cli, Command, PackageArgs, ProjectArgs, ToolchainsArgs, VerifyArgs};
+use detect::Project;
 use error::Error;
 use package::PackageDefaults;
+use plan::BuildPlan;
 use platform::Platform;
+use toolchain::Toolchains;
+use toolchain::probe::Host;
 use ui::Ui;
 
 /// The entry point of both binaries (`static-image` and `cargo-static-image`).
@@ -78,8 +88,20 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8, Error> {
             report::outcome(&mut stdout, &outcome, json)
         }
         Some(Command::Plan(args)) => {
-            let (_, _, plan) = plan(&args, ui)?;
-            report::plan(&mut stdout, &plan, json)
+            let toolchains = load_toolchains(&args.toolchains)?;
+            let (_, plans) = plan(&args, &toolchains, ui)?;
+            report::plans(&mut stdout, &plans, json)
+        }
+        Some(Command::Toolchains(args)) => {
+            let toolchains = load_toolchains(&args)?;
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            let host = Host::new(&toolchains, ui, &cwd);
+            report::toolchains(
+                &mut stdout,
+                &toolchain::probe::table(&host),
+                &toolchains,
+                json,
+            )
         }
         Some(Command::Build(args)) => {
             let outcome = build(&args, ui)?;
@@ -137,9 +159,17 @@ fn default_target_dir() -> PathBuf {
 }
 
 fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
+    if args.binaries.len() > 1 && args.platform.is_some() {
+        return Err(Error::Usage(
+            "`--platform` names the platform of one binary; with several, each binary's own \
+             machine decides"
+                .into(),
+        ));
+    }
     let name = args
-        .binary
-        .file_name()
+        .binaries
+        .first()
+        .and_then(|b| b.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let defaults = PackageDefaults {
@@ -147,43 +177,167 @@ fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error
         output_dir: default_target_dir().join("static-image"),
         metadata: BTreeMap::new(),
     };
-    package::package(&args.binary, args.platform, &args.image, &defaults, ui)
+    let inputs: Vec<_> = args
+        .binaries
+        .iter()
+        .map(|b| (b.clone(), args.platform))
+        .collect();
+    package::package_many(&inputs, &args.image, &defaults, ui)
 }
 
-/// detect → plan, shared by `plan` and `build`.
+fn load_toolchains(args: &ToolchainsArgs) -> Result<Toolchains, Error> {
+    Ok(Toolchains::load(args.toolchains.as_deref())?)
+}
+
+fn plan_options(args: &ProjectArgs) -> plan::Options {
+    plan::Options {
+        offline: args.offline,
+        build_args: args.build_args.clone(),
+        bin: args.bin.clone(),
+        package: args.package.clone(),
+        cgo: args.cgo,
+        artifact: args.artifact.clone(),
+    }
+}
+
+/// The platforms asked for, each once, in the order given; the host's when none.
+fn platforms(args: &ProjectArgs) -> Vec<Platform> {
+    let mut out: Vec<Platform> = Vec::new();
+    for p in &args.platform {
+        if !out.contains(p) {
+            out.push(*p);
+        }
+    }
+    if out.is_empty() {
+        out.push(Platform::host().unwrap_or(Platform::Amd64));
+    }
+    out
+}
+
+/// detect → plan for every platform, shared by `plan` and `build`.
 fn plan(
     args: &ProjectArgs,
+    toolchains: &Toolchains,
     ui: &Ui,
-) -> Result<(detect::Project, detect::BinTarget, plan::BuildPlan), Error> {
+) -> Result<(Project, Vec<BuildPlan>), Error> {
     let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
-    let project = detect::detect(&path, args.offline, ui)?;
-    let bin = detect::select_bin(&project, args.bin.as_deref())?.clone();
-    let host = Platform::host();
-    let platform = args.platform.or(host).unwrap_or(Platform::Amd64);
-    let options = plan::RustOptions {
-        offline: args.offline,
-        cargo_args: args.cargo_args.clone(),
-    };
+    let project = detect::detect(&path, args.offline, toolchains, ui)?;
+    let host = Host::new(toolchains, ui, project.root());
+    let options = plan_options(args);
     let env = |key: &str| std::env::var(key).ok();
-    let plan = plan::plan_rust(&project, &bin, platform, host, &env, &options);
-    Ok((project, bin, plan))
+    let plans = platforms(args)
+        .into_iter()
+        .map(|p| plan::plan(&project, p, &host, &options, &env))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((project, plans))
 }
 
 fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
-    let (project, bin, plan) = plan(&args.project, ui)?;
-    let name = args.image.name.clone().unwrap_or_else(|| bin.name.clone());
+    let toolchains = load_toolchains(&args.project.toolchains)?;
+    let (project, plans) = plan(&args.project, &toolchains, ui)?;
+    let first = plans.first().map(|p| p.name.clone()).unwrap_or_default();
+    let name = args.image.name.clone().unwrap_or_else(|| first.clone());
     // Bad flags should fail now, not after a long compile.
     package::check_args(&args.image, &name)?;
+    package::check_platform_count(&args.image, plans.len())?;
     package::source_date_epoch()?;
-    plan::check_rust_target(&project.root, &plan.target, ui)?;
-    let artifact = build::build(&plan, ui)?;
-    let defaults = PackageDefaults {
-        name: bin.name.clone(),
-        output_dir: project.target_dir.join("static-image"),
-        metadata: project_metadata(&bin.package),
+    let host = Host::new(&toolchains, ui, project.root());
+    let mut built = Vec::new();
+    for plan in &plans {
+        let artifact = build_one(&project, plan, &host, &args.project, ui)?;
+        built.push((artifact, Some(plan.platform)));
+    }
+    // A C build's program is named by its build system, not by its folder.
+    let default_name = match (&project, built.first()) {
+        (Project::C(_), Some((artifact, _))) => artifact
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or(first),
+        _ => first,
     };
-    package::package(&artifact, Some(plan.platform), &args.image, &defaults, ui)
+    let metadata = match &project {
+        Project::Rust(p) => {
+            let bin = detect::select_bin(p, args.project.bin.as_deref())?;
+            project_metadata(&bin.package)
+        }
+        Project::Go(_) => built
+            .first()
+            .map(|(artifact, _)| go_metadata(artifact))
+            .unwrap_or_default(),
+        Project::C(_) => BTreeMap::new(),
+    };
+    let defaults = PackageDefaults {
+        name: default_name,
+        output_dir: project.target_dir().join("static-image"),
+        metadata,
+    };
+    package::package_many(&built, &args.image, &defaults, ui)
 }
+
+/// Builds one plan. A Go build without cgo that fails because a dependency needs cgo is
+/// built again with a cgo strategy (zig cc), as `--cgo` would have.
+fn build_one(
+    project: &Project,
+    plan: &BuildPlan,
+    host: &Host<'_>,
+    args: &ProjectArgs,
+    ui: &Ui,
+) -> Result<PathBuf, Error> {
+    let failure = match build::build(plan, ui) {
+        Ok(artifact) => return Ok(artifact),
+        Err(e) => e,
+    };
+    // Only a Go build that was not already using cgo can be saved by turning it on.
+    if !matches!(project, Project::Go(_)) || args.cgo {
+        return Err(failure.into());
+    }
+    let users = build::cgo_packages(plan, ui).unwrap_or_default();
+    if users.is_empty() {
+        return Err(failure.into());
+    }
+    ui.warn(format_args!(
+        "{} needs cgo ({} use `import \"C\"`); building again with cgo linked statically",
+        plan.name,
+        ui::backticked(&users)
+    ));
+    let options = plan::Options {
+        cgo: true,
+        ..plan_options(args)
+    };
+    let env = |key: &str| std::env::var(key).ok();
+    let cgo_plan = plan::plan(project, plan.platform, host, &options, &env)?;
+    Ok(build::build(&cgo_plan, ui)?)
+}
+
+/// `org.opencontainers.image.*` annotations from a Go binary's build info: the main module's
+/// version (when it has one) and the VCS revision it was built from.
+fn go_metadata(binary: &std::path::Path) -> BTreeMap<String, String> {
+    use oci_spec::image as oci;
+    let mut meta = BTreeMap::new();
+    let Some(info) = verify::verify_path(binary, None).ok().and_then(|r| r.go) else {
+        return meta;
+    };
+    if let Some(main) = &info.main {
+        if !main.version.is_empty() && main.version != "(devel)" {
+            meta.insert(oci::ANNOTATION_VERSION.to_string(), main.version.clone());
+        }
+        meta.insert(GO_MODULE_ANNOTATION.to_string(), main.path.clone());
+    }
+    if let Some(version) = &info.go_version {
+        meta.insert(GO_VERSION_ANNOTATION.to_string(), version.clone());
+    }
+    for (key, value) in &info.settings {
+        if key == "vcs.revision" {
+            meta.insert(oci::ANNOTATION_REVISION.to_string(), value.clone());
+        }
+    }
+    meta
+}
+
+/// The Go module a binary was built from (its build info's main module path).
+pub const GO_MODULE_ANNOTATION: &str = "dev.static-image.go.module";
+/// The Go release a binary was built with.
+pub const GO_VERSION_ANNOTATION: &str = "dev.static-image.go.version";
 
 /// `org.opencontainers.image.*` annotations from a Cargo package.
 fn project_metadata(package: &detect::PackageInfo) -> BTreeMap<String, String> {
@@ -238,7 +392,13 @@ mod tests {
         .unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.build.project.path, Some(PathBuf::from("proj")));
-        assert_eq!(cli.build.project.cargo_args, ["--features", "a"]);
+        assert_eq!(cli.build.project.build_args, ["--features", "a"]);
+        let cli = Cli::try_parse_from(["static-image", "build", "--platform", "linux/amd64,arm64"])
+            .unwrap();
+        let Some(Command::Build(b)) = cli.command else {
+            panic!("not build")
+        };
+        assert_eq!(b.project.platform, [Platform::Amd64, Platform::Arm64]);
         let cli = Cli::try_parse_from(["static-image", "verify", "--json", "a", "b"]).unwrap();
         assert!(cli.json);
         assert!(matches!(cli.command, Some(Command::Verify(ref v)) if v.files.len() == 2));

@@ -14,8 +14,8 @@ use crate::error::Error;
 use crate::image::blob::BlobStore;
 use crate::image::ca::{CaBundle, CaSource};
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
-use crate::image::{Image, assemble};
-use crate::output::{OutputSpec, Written, check_tag, sink_for};
+use crate::image::{Image, ImageSet, assemble};
+use crate::output::{OutputError, OutputSpec, Written, check_tag, sink_for};
 use crate::platform::Platform;
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
@@ -88,15 +88,31 @@ pub struct CaSummary {
     pub certificates: usize,
 }
 
+/// One platform's image and the report on its binary.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlatformOutcome {
+    /// The image.
+    pub image: ImageSummary,
+    /// The binary's verify report.
+    pub verify: StaticReport,
+}
+
 /// Everything a packaging run produced.
 #[derive(Clone, Debug, Serialize)]
 pub struct PackageOutcome {
-    /// The image.
+    /// What the outputs' references name: the image index's digest for several platforms,
+    /// else the manifest's.
+    pub digest: String,
+    /// The image index's digest, for several platforms.
+    pub index: Option<String>,
+    /// The (first) platform's image: the only one of a single-platform build.
     pub image: ImageSummary,
     /// The outputs written.
     pub outputs: Vec<Written>,
-    /// The binary's verify report.
+    /// The (first) platform's verify report.
     pub verify: StaticReport,
+    /// Every platform's image and report, in platform order.
+    pub platforms: Vec<PlatformOutcome>,
     /// The CA bundle shipped.
     pub ca_bundle: CaSummary,
     /// Every warning shown.
@@ -140,6 +156,18 @@ pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Refuses outputs that cannot hold `platforms` platforms (a docker-archive holds one).
+pub fn check_platform_count(args: &ImageArgs, platforms: usize) -> Result<(), Error> {
+    if platforms > 1 {
+        for output in &args.output {
+            if let OutputSpec::DockerArchive { file, .. } = output {
+                return Err(OutputError::OnePlatform { path: file.clone() }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Verifies `binary`, assembles its image and writes every output.
 pub fn package(
     binary: &Path,
@@ -148,8 +176,20 @@ pub fn package(
     defaults: &PackageDefaults,
     ui: &Ui,
 ) -> Result<PackageOutcome, Error> {
+    package_many(&[(binary.to_owned(), platform)], args, defaults, ui)
+}
+
+/// Verifies each binary against its platform, assembles one image per platform into one blob
+/// store, puts them under an image index when there are several, and writes every output.
+pub fn package_many(
+    inputs: &[(PathBuf, Option<Platform>)],
+    args: &ImageArgs,
+    defaults: &PackageDefaults,
+    ui: &Ui,
+) -> Result<PackageOutcome, Error> {
     let name = args.name.clone().unwrap_or_else(|| defaults.name.clone());
     check_args(args, &name)?;
+    check_platform_count(args, inputs.len())?;
     let created = source_date_epoch()?;
     let mut warnings = Vec::new();
     let mut warn = |message: String| {
@@ -157,31 +197,18 @@ pub fn package(
         warnings.push(message);
     };
 
-    let report = verify_path(binary, platform)?;
-    if !report.ok {
-        return Err(Error::NotStatic(Box::new(report)));
-    }
-    ui.status(
-        "Verified",
-        format_args!(
-            "`{}`: {}, {}",
-            binary.display(),
-            report.linkage.as_str(),
-            report.machine.name
-        ),
-    );
-    for hazard in &report.hazards {
-        warn(format!("`{}`: {}", binary.display(), hazard.message));
-    }
-    let platform = match platform.or(report.machine.platform) {
-        Some(p) => p,
-        None => {
-            return Err(Error::NoPlatform {
-                path: binary.to_owned(),
-                machine: format!("{}, {}-bit", report.machine.name, report.machine.bits),
-            });
+    let mut verified: Vec<(&Path, Platform, StaticReport, u64)> = Vec::new();
+    for (binary, platform) in inputs {
+        let (platform, report, size) = verify_binary(binary, *platform, ui, &mut warn)?;
+        if let Some((other, ..)) = verified.iter().find(|v| v.1 == platform) {
+            return Err(Error::Usage(format!(
+                "`{}` and `{}` are both for {platform}; an image holds one binary per platform",
+                other.display(),
+                binary.display()
+            )));
         }
-    };
+        verified.push((binary, platform, report, size));
+    }
 
     let adds = expand_adds(&args.add)?;
     let ca = CaBundle::load(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn)?;
@@ -202,7 +229,7 @@ pub fn package(
     }
     let spec = ImageSpec {
         name: name.clone(),
-        platform,
+        platform: verified[0].1,
         entrypoint,
         args: args.args.clone(),
         env: args.env.clone(),
@@ -216,15 +243,17 @@ pub fn package(
         created,
     };
 
-    let size = std::fs::metadata(binary)
-        .map_err(|source| crate::verify::VerifyError::Read {
-            path: binary.to_owned(),
-            source,
-        })?
-        .len();
     let store = BlobStore::new().map_err(Error::Staging)?;
-    ui.status("Packaging", format_args!("`{name}` for {platform}"));
-    let image = assemble(binary, size, &spec, &store)?;
+    let mut images = Vec::new();
+    for (binary, platform, _, size) in &verified {
+        ui.status("Packaging", format_args!("`{name}` for {platform}"));
+        let spec = ImageSpec {
+            platform: *platform,
+            ..spec.clone()
+        };
+        images.push(assemble(binary, *size, &spec, &store)?);
+    }
+    let set = ImageSet::of(images, &store)?;
 
     let outputs = if args.output.is_empty() {
         vec![OutputSpec::Oci {
@@ -241,19 +270,75 @@ pub fn package(
     };
     let mut written = Vec::new();
     for output in &outputs {
-        let result = sink_for(output, &tags, &name).write(&image)?;
+        let result = sink_for(output, &tags, &name).write(&set)?;
         ui.status("Wrote", &result.output);
         written.push(result);
     }
-    Ok(PackageOutcome {
-        image: ImageSummary::of(&image),
+    let mut platforms: Vec<PlatformOutcome> = set
+        .images()
+        .iter()
+        .filter_map(|image| {
+            let report = verified.iter().find(|v| v.1 == image.platform)?.2.clone();
+            Some(PlatformOutcome {
+                image: ImageSummary::of(image),
+                verify: report,
+            })
+        })
+        .collect();
+    // Several platforms are listed in platform order; the first also fills the single fields.
+    let first = platforms.remove(0);
+    let outcome = PackageOutcome {
+        digest: set.digest().to_string(),
+        index: set.index().map(|b| b.digest.clone()),
+        image: first.image.clone(),
         outputs: written,
-        verify: report,
+        verify: first.verify.clone(),
+        platforms: std::iter::once(first).chain(platforms).collect(),
         ca_bundle: CaSummary {
             source: spec.ca.source.clone(),
             extra: spec.ca.extras.clone(),
             certificates: spec.ca.count,
         },
         warnings,
-    })
+    };
+    Ok(outcome)
+}
+
+/// Verifies one binary (refusing a dynamic one or one for another platform), warns about its
+/// hazards, and returns its platform, report and size.
+fn verify_binary(
+    binary: &Path,
+    platform: Option<Platform>,
+    ui: &Ui,
+    warn: &mut dyn FnMut(String),
+) -> Result<(Platform, StaticReport, u64), Error> {
+    let report = verify_path(binary, platform)?;
+    if !report.ok {
+        return Err(Error::NotStatic(Box::new(report)));
+    }
+    ui.status(
+        "Verified",
+        format_args!(
+            "`{}`: {}, {}",
+            binary.display(),
+            report.linkage.as_str(),
+            report.machine.name
+        ),
+    );
+    for hazard in &report.hazards {
+        warn(format!("`{}`: {}", binary.display(), hazard.message));
+    }
+    let Some(platform) = platform.or(report.machine.platform) else {
+        return Err(Error::NoPlatform {
+            path: binary.to_owned(),
+            machine: format!("{}, {}-bit", report.machine.name, report.machine.bits),
+        });
+    };
+    let size = std::fs::metadata(binary)
+        .map_err(|source| crate::verify::VerifyError::Read {
+            path: binary.to_owned(),
+            source,
+        })?
+        .len();
+    Ok((platform, report, size))
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use goblin::elf::header::{EM_AARCH64, EM_X86_64};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A Linux platform the tool builds, verifies and packages for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +87,13 @@ impl fmt::Display for Platform {
 impl Serialize for Platform {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Platform {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

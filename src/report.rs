@@ -1,4 +1,5 @@
-//! Results on stdout: verify reports, written outputs, plans; for people or as JSON (`--json`).
+//! Results on stdout: verify reports, written outputs, plans, the toolchain table; for people
+//! or as JSON (`--json`).
 //!
 //! Writers return `io::Result` so a closed pipe (`static-image verify … | head`) ends the
 //! program quietly instead of panicking, as `println!` would.
@@ -8,7 +9,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::package::PackageOutcome;
-use crate::plan::BuildPlan;
+use crate::plan::{ArtifactRule, BuildPlan};
+use crate::toolchain::Toolchains;
+use crate::toolchain::probe::TableRow;
 use crate::verify::{Linkage, StaticReport, VerifyError};
 
 /// One file's verify result, as JSON prints it.
@@ -74,6 +77,9 @@ pub fn verify_human(out: &mut dyn Write, report: &StaticReport) -> io::Result<()
         (None, None) => "unknown",
     };
     writeln!(out, "  libc:        {libc}")?;
+    if let Some(glibc) = &report.glibc {
+        writeln!(out, "  glibc:       {glibc}")?;
+    }
     if let Some(go) = &report.go {
         let cgo = if go.uses_cgo() { "cgo on" } else { "cgo off" };
         let version = go.go_version.as_deref().unwrap_or("unknown version");
@@ -135,14 +141,103 @@ pub fn outcome(out: &mut dyn Write, outcome: &PackageOutcome, as_json: bool) -> 
     Ok(())
 }
 
-/// Prints a build plan.
-pub fn plan(out: &mut dyn Write, plan: &BuildPlan, as_json: bool) -> io::Result<()> {
+/// `plan`: every platform's build, as JSON (a list) or as commands a person could paste.
+pub fn plans(out: &mut dyn Write, plans: &[BuildPlan], as_json: bool) -> io::Result<()> {
     if as_json {
-        return json(out, plan);
+        return json(out, &plans);
     }
-    writeln!(out, "platform: {}", plan.platform)?;
-    writeln!(out, "target:   {}", plan.target)?;
-    writeln!(out, "cwd:      {}", plan.cwd.display())?;
-    writeln!(out, "command:  {}", plan.command().command_line())?;
-    writeln!(out, "artifact: {}", plan.artifact.display())
+    for (i, plan) in plans.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "platform: {}", plan.platform)?;
+        writeln!(out, "language: {}", plan.language)?;
+        writeln!(out, "strategy: {} ({})", plan.strategy, plan.summary)?;
+        for wrapper in &plan.wrappers {
+            writeln!(
+                out,
+                "wrapper:  {} = {}",
+                wrapper.path.display(),
+                wrapper.command.join(" ")
+            )?;
+        }
+        if let Some(m) = &plan.mirror {
+            writeln!(out, "copy:     {} -> {}", m.from.display(), m.to.display())?;
+        }
+        for step in &plan.steps {
+            let unless = step
+                .unless
+                .as_ref()
+                .map(|u| format!("  (unless {} exists)", u.display()))
+                .unwrap_or_default();
+            writeln!(out, "cwd:      {}", step.cwd.display())?;
+            writeln!(out, "command:  {}{unless}", step.command().command_line())?;
+        }
+        let artifact = match &plan.artifact {
+            ArtifactRule::CargoMessages { expected, .. } => {
+                format!("{} (as cargo reports it)", expected.display())
+            }
+            ArtifactRule::File { path } => path.display().to_string(),
+            ArtifactRule::NewExecutable { dir, .. } => {
+                format!("the one new executable under {}", dir.display())
+            }
+        };
+        writeln!(out, "artifact: {artifact}")?;
+    }
+    Ok(())
+}
+
+/// `toolchains`: language × platform → the strategy chosen here, or what to install.
+pub fn toolchains(
+    out: &mut dyn Write,
+    rows: &[TableRow],
+    toolchains: &Toolchains,
+    as_json: bool,
+) -> io::Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            user_dir: Option<&'a std::path::Path>,
+            builds: &'a [TableRow],
+        }
+        return json(
+            out,
+            &Doc {
+                user_dir: toolchains.user_dir.as_deref(),
+                builds: rows,
+            },
+        );
+    }
+    if let Some(dir) = &toolchains.user_dir {
+        writeln!(
+            out,
+            "toolchain files: {} (before the built-in ones)",
+            dir.display()
+        )?;
+    }
+    for row in rows {
+        let what = format!("{}{}", row.language, if row.cgo { " (cgo)" } else { "" });
+        match (&row.strategy, &row.summary) {
+            (Some(strategy), summary) => writeln!(
+                out,
+                "{what:<10} {:<12} {strategy:<18} {}",
+                row.platform.to_string(),
+                summary.as_deref().unwrap_or("")
+            )?,
+            (None, _) => {
+                writeln!(out, "{what:<10} {:<12} missing", row.platform.to_string())?;
+                for r in &row.rejected {
+                    writeln!(
+                        out,
+                        "{:<23} {:<18} {}; install: {}",
+                        "",
+                        r.strategy,
+                        r.reasons.join(", "),
+                        r.install
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
 }

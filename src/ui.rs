@@ -64,6 +64,17 @@ impl Ui {
         self.verbosity > 0
     }
 
+    /// Whether our stderr shows colours, so a child writing to it through a pipe can be told to.
+    pub fn stderr_colored(&self) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never
+            }
+        }
+    }
+
     /// A cargo-style progress line: a right-aligned verb, then what it acts on.
     pub fn status(&self, verb: &str, what: impl Display) {
         if self.verbosity >= 0 {

@@ -16,7 +16,7 @@ pub mod spec;
 
 use std::path::Path;
 
-use oci_spec::image::MediaType;
+use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType, PlatformBuilder};
 
 use blob::{Blob, BlobStore, canonical_json};
 use layer::{Layer, LayerBuilder, LayerError, Source};
@@ -65,9 +65,112 @@ impl Image {
     }
 }
 
+impl Image {
+    /// The manifest's descriptor with the platform, as an index lists it.
+    pub fn descriptor(&self) -> Descriptor {
+        let mut descriptor = self.manifest.descriptor();
+        let mut platform = PlatformBuilder::default()
+            .architecture(config::oci_arch(self.platform))
+            .os(oci_spec::image::Os::Linux);
+        if let Some(variant) = self.platform.variant() {
+            platform = platform.variant(variant);
+        }
+        descriptor.set_platform(platform.build().ok());
+        descriptor
+    }
+}
+
+/// What an output holds: one image, or one per platform under an image index. The images
+/// share one blob store, so the base layer, identical for every platform, is stored once.
+#[derive(Clone, Debug)]
+pub struct ImageSet {
+    /// The images, in platform order; never empty.
+    images: Vec<Image>,
+    /// The image index, when there are several.
+    index: Option<Blob>,
+}
+
+impl ImageSet {
+    /// One image, no index: the output is byte-identical to a single-platform build.
+    pub fn single(image: Image) -> ImageSet {
+        ImageSet {
+            images: vec![image],
+            index: None,
+        }
+    }
+
+    /// Several images under an index (one image stays single).
+    pub fn of(mut images: Vec<Image>, store: &BlobStore) -> Result<ImageSet, ImageError> {
+        images.sort_by_key(|i| i.platform);
+        if images.is_empty() {
+            return Err(ImageError::NoImages);
+        }
+        if images.len() == 1 {
+            return Ok(ImageSet {
+                images,
+                index: None,
+            });
+        }
+        let document = |source| ImageError::Document {
+            what: "index",
+            source,
+        };
+        let index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(images.iter().map(Image::descriptor).collect::<Vec<_>>())
+            .build()
+            .map_err(document)?;
+        let index = store_json(store, &index, MediaType::ImageIndex, "index")?;
+        Ok(ImageSet {
+            images,
+            index: Some(index),
+        })
+    }
+
+    /// The images, in platform order.
+    pub fn images(&self) -> &[Image] {
+        &self.images
+    }
+
+    /// The image index, when there are several images.
+    pub fn index(&self) -> Option<&Blob> {
+        self.index.as_ref()
+    }
+
+    /// The digest a reference names: the index's, or the one manifest's.
+    pub fn digest(&self) -> &str {
+        match &self.index {
+            Some(index) => &index.digest,
+            None => &self.images[0].manifest.digest,
+        }
+    }
+
+    /// What `index.json` lists for it: the index, or the manifest with its platform.
+    pub fn descriptor(&self) -> Descriptor {
+        match &self.index {
+            Some(index) => index.descriptor(),
+            None => self.images[0].descriptor(),
+        }
+    }
+
+    /// Every blob, each image's then the index (duplicates included; writers skip them).
+    pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        self.images.iter().flat_map(Image::blobs).chain(&self.index)
+    }
+
+    /// The creation time recorded (the same for every image).
+    pub fn created(&self) -> i64 {
+        self.images[0].created
+    }
+}
+
 /// Why an image could not be assembled.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// An image set needs at least one image.
+    #[error("no image to write")]
+    NoImages,
     /// A layer's entries clash or a source could not be read.
     #[error("cannot make the {which} layer")]
     Layer {

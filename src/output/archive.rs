@@ -21,8 +21,8 @@ use super::{
     index_entries, index_entry, parent_of, registry_host, remove_created, staging_prefix, sync_dir,
     write_error,
 };
-use crate::image::Image;
 use crate::image::layer::tar_header;
+use crate::image::{Image, ImageSet};
 
 /// containerd's annotation for the full image name, which `docker save` writes into index.json.
 const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
@@ -47,9 +47,14 @@ struct DockerManifest {
 }
 
 impl ImageSink for ArchiveSink {
-    fn write(&self, image: &Image) -> Result<Written, OutputError> {
+    fn write(&self, image: &ImageSet) -> Result<Written, OutputError> {
         let parent = parent_of(&self.file);
         archive_target(&self.file)?;
+        if self.docker.is_some() && image.index().is_some() {
+            return Err(OutputError::OnePlatform {
+                path: self.file.clone(),
+            });
+        }
         let created = create_dirs(&parent)?;
         let result = self.write_in(&parent, image);
         if result.is_err() {
@@ -66,7 +71,7 @@ impl ImageSink for ArchiveSink {
         }
         Ok(Written {
             output,
-            digest: image.manifest.digest.clone(),
+            digest: image.digest().to_string(),
             references: match &self.docker {
                 Some(refs) => refs.iter().map(|r| r.to_string()).collect(),
                 None => self.references.clone(),
@@ -76,14 +81,14 @@ impl ImageSink for ArchiveSink {
 }
 
 impl ArchiveSink {
-    fn write_in(&self, parent: &Path, image: &Image) -> Result<(), OutputError> {
+    fn write_in(&self, parent: &Path, image: &ImageSet) -> Result<(), OutputError> {
         let fail = write_error(&self.file);
         // Removed on drop, so any error below leaves nothing behind.
         let staged = tempfile::Builder::new()
             .prefix(&staging_prefix(&self.file))
             .tempfile_in(parent)
             .map_err(write_error(parent))?;
-        let mtime = u64::try_from(image.created).unwrap_or(0);
+        let mtime = u64::try_from(image.created()).unwrap_or(0);
         let mut tar = tar::Builder::new(BufWriter::new(staged.as_file()));
         let add_dir = |tar: &mut tar::Builder<_>, path: &str| {
             tar.append_data(&mut tar_header(true, 0o755, 0, mtime), path, io::empty())
@@ -99,7 +104,7 @@ impl ArchiveSink {
         add_bytes(&mut tar, "oci-layout", OCI_LAYOUT).map_err(&fail)?;
         add_bytes(&mut tar, "index.json", &self.index(image)?).map_err(&fail)?;
         if let Some(refs) = &self.docker {
-            let manifest = docker_manifest(image, refs).map_err(&fail)?;
+            let manifest = docker_manifest(&image.images()[0], refs).map_err(&fail)?;
             add_bytes(&mut tar, "manifest.json", &manifest).map_err(&fail)?;
         }
         add_dir(&mut tar, "blobs/").map_err(&fail)?;
@@ -121,7 +126,7 @@ impl ArchiveSink {
 
     /// `index.json`: for a docker archive one entry per repository:tag, named as containerd
     /// names images; otherwise one per reference name.
-    fn index(&self, image: &Image) -> Result<Vec<u8>, OutputError> {
+    fn index(&self, image: &ImageSet) -> Result<Vec<u8>, OutputError> {
         let entries = match &self.docker {
             Some(refs) => refs
                 .iter()

@@ -19,7 +19,7 @@ use super::{
     ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
     layout_target, parent_of, remove_created, staging_prefix, sync_dir, write_error,
 };
-use crate::image::Image;
+use crate::image::ImageSet;
 use crate::image::blob::{Blob, blob_path, canonical_json};
 
 /// The `oci-layout` file's content.
@@ -34,7 +34,7 @@ pub struct LayoutSink {
 }
 
 impl ImageSink for LayoutSink {
-    fn write(&self, image: &Image) -> Result<Written, OutputError> {
+    fn write(&self, image: &ImageSet) -> Result<Written, OutputError> {
         match layout_target(&self.dir)? {
             LayoutTarget::Existing => self.merge(image)?,
             LayoutTarget::New => self.create(image)?,
@@ -45,7 +45,7 @@ impl ImageSink for LayoutSink {
                 Some(r) => format!("oci:{}:{r}", self.dir.display()),
                 None => format!("oci:{}", self.dir.display()),
             },
-            digest: image.manifest.digest.clone(),
+            digest: image.digest().to_string(),
             references: self.references.clone(),
         })
     }
@@ -53,7 +53,7 @@ impl ImageSink for LayoutSink {
 
 impl LayoutSink {
     /// Writes a whole new layout beside the target, then renames it into place.
-    fn create(&self, image: &Image) -> Result<(), OutputError> {
+    fn create(&self, image: &ImageSet) -> Result<(), OutputError> {
         let parent = parent_of(&self.dir);
         let created = create_dirs(&parent)?;
         let result = self.create_in(&parent, image);
@@ -63,7 +63,7 @@ impl LayoutSink {
         result
     }
 
-    fn create_in(&self, parent: &Path, image: &Image) -> Result<(), OutputError> {
+    fn create_in(&self, parent: &Path, image: &ImageSet) -> Result<(), OutputError> {
         let fail = write_error(&self.dir);
         // Dropping the TempDir removes everything on any error below.
         let staging = tempfile::Builder::new()
@@ -93,7 +93,7 @@ impl LayoutSink {
     }
 
     /// Adds the image to an existing layout, keeping its other entries.
-    fn merge(&self, image: &Image) -> Result<(), OutputError> {
+    fn merge(&self, image: &ImageSet) -> Result<(), OutputError> {
         let fail = write_error(&self.dir);
         let lock = File::open(&self.dir).map_err(&fail)?;
         lock.lock().map_err(&fail)?;

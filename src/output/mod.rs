@@ -18,11 +18,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, PlatformBuilder};
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor};
 use serde::Serialize;
 
-use crate::image::Image;
-use crate::image::config::oci_arch;
+use crate::image::ImageSet;
 
 /// Where to write an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -331,6 +330,14 @@ pub enum OutputError {
         /// What it should have been ("an OCI image layout").
         expected: &'static str,
     },
+    /// A docker-archive was asked to hold several platforms.
+    #[error(
+        "`{path}`: a docker-archive holds one platform; write several platforms to `oci:` or `oci-archive:`, or build one `--platform`"
+    )]
+    OnePlatform {
+        /// The archive.
+        path: PathBuf,
+    },
     /// An existing layout could not be read or is broken.
     #[error("existing OCI layout `{path}` is unreadable: {detail}")]
     BadLayout {
@@ -343,8 +350,8 @@ pub enum OutputError {
 
 /// Writes images somewhere. One implementation per transport.
 pub trait ImageSink {
-    /// Writes `image` under `references`, atomically.
-    fn write(&self, image: &Image) -> Result<Written, OutputError>;
+    /// Writes `set` under the sink's references, atomically.
+    fn write(&self, set: &ImageSet) -> Result<Written, OutputError>;
 }
 
 /// The sink for a spec. `tags` apply where the spec names no reference; `name` gives the
@@ -384,16 +391,9 @@ pub fn sink_for(spec: &OutputSpec, tags: &[String], name: &str) -> Box<dyn Image
     }
 }
 
-/// The index entry for an image under one reference name.
-pub(crate) fn index_entry(image: &Image, reference: Option<&str>) -> Descriptor {
-    let mut descriptor = image.manifest.descriptor();
-    let mut platform = PlatformBuilder::default()
-        .architecture(oci_arch(image.platform))
-        .os(oci_spec::image::Os::Linux);
-    if let Some(variant) = image.platform.variant() {
-        platform = platform.variant(variant);
-    }
-    descriptor.set_platform(platform.build().ok());
+/// The `index.json` entry for a set under one reference name.
+pub(crate) fn index_entry(set: &ImageSet, reference: Option<&str>) -> Descriptor {
+    let mut descriptor = set.descriptor();
     if let Some(name) = reference {
         descriptor.set_annotations(Some(
             [(ANNOTATION_REF_NAME.to_string(), name.to_string())].into(),
@@ -402,14 +402,14 @@ pub(crate) fn index_entry(image: &Image, reference: Option<&str>) -> Descriptor 
     descriptor
 }
 
-/// The index entries for an image: one per reference name, or one untagged.
-pub(crate) fn index_entries(image: &Image, references: &[String]) -> Vec<Descriptor> {
+/// The index entries for a set: one per reference name, or one untagged.
+pub(crate) fn index_entries(set: &ImageSet, references: &[String]) -> Vec<Descriptor> {
     if references.is_empty() {
-        return vec![index_entry(image, None)];
+        return vec![index_entry(set, None)];
     }
     references
         .iter()
-        .map(|r| index_entry(image, Some(r)))
+        .map(|r| index_entry(set, Some(r)))
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! What a static binary contains that matters in scratch: which C library it was linked with,
-//! and the hazards that library brings (glibc's NSS, `dlopen`, iconv; Go's cgo).
+//! and the hazards that library brings (glibc's NSS, `dlopen`, iconv; musl's malloc under
+//! threads; Go's cgo).
 //!
 //! Evidence comes from the symbol table, ELF notes and, for `dlopen`, from call sites: since
 //! glibc 2.34 libdl lives in libc.a, so every static glibc binary *defines* `dlopen`; only a
@@ -44,6 +45,24 @@ const DLOPEN_SYMBOLS: &[&str] = &["dlopen", "dlmopen"];
 
 /// iconv loads gconv modules for most character sets; it is linked only when used.
 const GCONV_SYMBOLS: &[&str] = &["iconv_open"];
+
+/// musl's full allocator (mallocng, and oldmalloc before 1.2.1); a program that never frees
+/// gets a bump allocator without these instead.
+const MUSL_MALLOC_SYMBOLS: &[&str] = &["__malloc_alloc_meta", "__malloc_donate"];
+
+/// Thread creation: a static binary contains it only when the program starts threads.
+const THREAD_SYMBOLS: &[&str] = &["pthread_create", "__pthread_create"];
+
+/// Allocators that replace musl's for the program's own allocations.
+const OTHER_ALLOCATORS: &[&str] = &[
+    "mi_malloc",
+    "je_malloc",
+    "_rjem_malloc",
+    "tc_malloc",
+    "rpmalloc",
+    "sn_malloc",
+    "scalable_malloc",
+];
 
 /// `NT_GNU_ABI_TAG`: glibc's crt objects put this note in every executable they start.
 const NT_GNU_ABI_TAG: u32 = 1;
@@ -176,6 +195,21 @@ fn called(elf: &Elf<'_>, bytes: &[u8], targets: &[(String, u64)]) -> Vec<String>
     hits
 }
 
+/// Threads, musl's full malloc, and neither a known replacement allocator nor a `malloc` of
+/// the program's own (musl's is weak; an override is a strong global). Without symbols
+/// (stripped) nothing can be told, and nothing is claimed.
+fn musl_malloc_under_threads(elf: &Elf<'_>) -> bool {
+    let own_malloc = elf.syms.iter().any(|s| {
+        s.st_bind() == goblin::elf::sym::STB_GLOBAL
+            && s.st_shndx != section_header::SHN_UNDEF as usize
+            && elf.strtab.get_at(s.st_name) == Some("malloc")
+    });
+    has_any_symbol(elf, THREAD_SYMBOLS)
+        && has_any_symbol(elf, MUSL_MALLOC_SYMBOLS)
+        && !has_any_symbol(elf, OTHER_ALLOCATORS)
+        && !own_malloc
+}
+
 fn has_any_symbol(elf: &Elf<'_>, names: &[&str]) -> bool {
     !symbols_present(elf, names).is_empty()
 }
@@ -193,6 +227,16 @@ pub(super) fn find_hazards(
             message: "Go binary built with cgo (CGO_ENABLED=1): it links a C library, and with \
                       glibc its name and user lookups load NSS modules that scratch lacks; build \
                       with CGO_ENABLED=0, or link cgo statically against musl"
+                .into(),
+        });
+    }
+    if libc == Some(Libc::Musl) && go.is_none() && musl_malloc_under_threads(elf) {
+        hazards.push(Hazard {
+            code: "musl-malloc-threads",
+            message: "multi-threaded program using musl's malloc, which serialises allocations \
+                      behind one lock: under contention it runs several times slower than with \
+                      glibc; give it another allocator (Rust: `#[global_allocator] static A: \
+                      mimalloc::MiMalloc = mimalloc::MiMalloc;`; C: link mimalloc or jemalloc)"
                 .into(),
         });
     }

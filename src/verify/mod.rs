@@ -9,6 +9,7 @@
 //!
 //! Files are memory-mapped, so verifying a 200 MB binary reads only the headers and tables.
 
+pub mod glibc;
 pub mod go;
 mod hazards;
 
@@ -143,6 +144,9 @@ pub struct StaticReport {
     pub expected_platform: Option<Platform>,
     /// The C library, when the contents tell.
     pub libc: Option<Libc>,
+    /// For glibc, the release it was built against (or a lower bound), when the contents tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub glibc: Option<glibc::GlibcVersion>,
     /// Go build info, for Go binaries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub go: Option<GoBuildInfo>,
@@ -354,6 +358,10 @@ pub fn verify_bytes(
     } else {
         hazards::find_hazards(&elf, bytes, libc, go.as_ref())
     };
+    // A dynamic binary takes the glibc it finds at run time; only a static one has a release.
+    let glibc = (libc == Some(Libc::Glibc) && linkage != Linkage::Dynamic)
+        .then(|| glibc::version(&elf, bytes))
+        .flatten();
     Ok(StaticReport {
         path: path.to_owned(),
         linkage,
@@ -362,6 +370,7 @@ pub fn verify_bytes(
         machine,
         expected_platform: expected,
         libc,
+        glibc,
         go,
         hazards,
         ok: problems.is_empty(),
@@ -563,6 +572,7 @@ mod tests {
             },
             expected_platform: None,
             libc: Some(Libc::Musl),
+            glibc: None,
             go: None,
             hazards: vec![],
             problems: vec![

@@ -314,10 +314,13 @@ fn plan_prints_the_build_without_running_it() {
     ])
     .run()
     .ok();
-    let plan: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let plans: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(plans.as_array().map(Vec::len), Some(1), "{plans}");
+    let plan = &plans[0];
     assert_eq!(plan["platform"], "linux/arm64");
-    assert_eq!(plan["target"], "aarch64-unknown-linux-musl");
-    let args: Vec<&str> = plan["args"]
+    assert_eq!(plan["language"], "rust");
+    let step = &plan["steps"][0];
+    let args: Vec<&str> = step["args"]
         .as_array()
         .unwrap()
         .iter()
@@ -334,9 +337,17 @@ fn plan_prints_the_build_without_running_it() {
             "rust-hello"
         ]
     );
+    // Whichever cross strategy this machine allows, rust-lld links.
     assert_eq!(
-        plan["env"]["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER"],
+        step["env"]["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER"],
         "rust-lld"
+    );
+    assert_eq!(
+        plan["artifact"]["expected"],
+        project
+            .join("target/aarch64-unknown-linux-musl/release/rust-hello")
+            .display()
+            .to_string()
     );
     assert!(
         !project.join("target/aarch64-unknown-linux-musl").exists(),
@@ -345,22 +356,23 @@ fn plan_prints_the_build_without_running_it() {
 }
 
 #[test]
-fn a_directory_without_a_cargo_project_says_what_to_do() {
+fn a_directory_without_a_project_says_what_to_do() {
     let dir = tempdir();
+    fs::write(dir.path().join("notes.txt"), "not code").unwrap();
     let ran = static_image(args!["build", dir.path().display()])
         .run()
         .code(1);
+    let root = dir.path().canonicalize().unwrap();
     assert!(
         ran.stderr.starts_with(&format!(
-            "error: no `Cargo.toml` in `{}`",
-            dir.path().display()
+            "error: no project in `{}`: found no `Cargo.toml`, `go.mod`",
+            root.display()
         )),
         "{}",
         ran.stderr
     );
     assert!(
-        ran.stderr
-            .contains("help: `static-image build` builds Rust projects"),
+        ran.stderr.contains("`static-image package BIN`"),
         "{}",
         ran.stderr
     );

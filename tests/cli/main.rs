@@ -1,9 +1,17 @@
 //! End-to-end tests of the `static-image` binary with real toolchains and real image tools.
 //! One test binary, one module per command (see `tests/cli/`).
 
+// A panic is how a test reports failure; helpers shared by tests may unwrap like the tests do.
+#![allow(clippy::unwrap_used)]
+
 #[macro_use]
 mod support;
 
 mod build;
+mod c;
+mod go;
+mod multiarch;
 mod package;
+mod tls;
+mod toolchains;
 mod verify;

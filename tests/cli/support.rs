@@ -97,7 +97,10 @@ pub fn build_go(
 
 /// The same probe `build` runs before compiling.
 fn rust_target_installed(triple: &str) -> bool {
-    static_image::plan::check_rust_target(&repo(), triple, &static_image::ui::Ui::default()).is_ok()
+    let toolchains = static_image::toolchain::Toolchains::default();
+    let ui = static_image::ui::Ui::default();
+    static_image::toolchain::probe::Host::new(&toolchains, &ui, &repo())
+        .rust_target_installed(triple)
 }
 
 /// Command-line words from anything displayable:
@@ -356,6 +359,18 @@ pub fn manifest_for(layout: &Path, tag: &str) -> Value {
 /// Unpacks `layout:tag` with umoci into a runtime bundle and runs it with runc from that
 /// rootfs alone. Returns (exit code, stdout).
 pub fn run_in_runc(layout: &Path, tag: &str, work: &Path) -> (i32, String) {
+    run_in_runc_with(layout, tag, work, &[], false)
+}
+
+/// [`run_in_runc`] with arguments appended to the image's command line and, with
+/// `host_network`, the host's network namespace (to reach a server on 127.0.0.1).
+pub fn run_in_runc_with(
+    layout: &Path,
+    tag: &str,
+    work: &Path,
+    extra_args: &[&str],
+    host_network: bool,
+) -> (i32, String) {
     let bundle = work.join("bundle");
     let image = format!("{}:{tag}", layout.display());
     tool(
@@ -366,6 +381,12 @@ pub fn run_in_runc(layout: &Path, tag: &str, work: &Path) -> (i32, String) {
     let mut config = read_json(&config_path);
     // No TTY in tests; runc needs to know.
     config["process"]["terminal"] = Value::Bool(false);
+    if let Some(args) = config["process"]["args"].as_array_mut() {
+        args.extend(extra_args.iter().map(|a| Value::String(a.to_string())));
+    }
+    if host_network && let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
+        namespaces.retain(|n| n["type"] != "network");
+    }
     fs::write(&config_path, serde_json::to_vec(&config).expect("json")).expect("write config");
     let state = work.join("runc-state");
     let id = format!("static-image-test-{}", std::process::id())

@@ -2,6 +2,9 @@
 //! binary, an arm64 binary, and files that are not binaries at all.
 
 use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -270,4 +273,150 @@ fn go_binaries_report_their_toolchain_and_cgo_is_a_hazard() {
         "{}",
         json[2]
     );
+}
+
+/// A program whose worker thread and main thread both allocate and free.
+const THREADED_ALLOC: &str = r#"
+#include <pthread.h>
+#include <stdlib.h>
+void *volatile keep;
+static void *work(void *arg) {
+    for (int i = 0; i < 1000; i++) { keep = malloc((size_t)(long)arg + i); free(keep); }
+    return 0;
+}
+int main(int argc, char **argv) {
+    pthread_t t;
+    pthread_create(&t, 0, work, (void *)(long)(argc + 15));
+    work((void *)16L);
+    pthread_join(t, 0);
+    return 0;
+}
+"#;
+
+fn hazard_codes(path: &Path) -> Vec<String> {
+    let ran = static_image(args!["verify", "--json", path.display()])
+        .run()
+        .ok();
+    let reports: Value = serde_json::from_str(&ran.stdout).unwrap();
+    reports[0]["hazards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn musl_malloc_in_a_threaded_program_is_a_hazard_with_the_fix_named() {
+    if !require("musl-gcc") {
+        return;
+    }
+    let dir = tempdir();
+    let threaded = compile_c(
+        "musl-gcc",
+        &["-static", "-O2"],
+        THREADED_ALLOC,
+        dir.path(),
+        "threaded",
+    );
+    assert_eq!(hazard_codes(&threaded), ["musl-malloc-threads"]);
+    let ran = static_image(args!["verify", threaded.display()]).run().ok();
+    assert!(ran.stdout.contains("global_allocator"), "{}", ran.stdout);
+
+    // One thread: no contention, no warning.
+    let single = THREADED_ALLOC
+        .replace(
+            "pthread_create(&t, 0, work, (void *)(long)(argc + 15));",
+            "",
+        )
+        .replace("pthread_join(t, 0);", "");
+    let single = compile_c(
+        "musl-gcc",
+        &["-static", "-O2"],
+        &single,
+        dir.path(),
+        "single",
+    );
+    assert!(hazard_codes(&single).is_empty());
+
+    // The program brings its own malloc (a strong definition overriding musl's weak one):
+    // musl's lock is not on its allocation path.
+    let own = format!(
+        "{THREADED_ALLOC}\n{}",
+        r#"
+static char arena[1 << 20]; static unsigned long used;
+void *malloc(size_t n) { void *p = arena + used; used += (n + 15) & ~15UL; return p; }
+void free(void *p) { (void)p; }
+void *calloc(size_t a, size_t b) { return malloc(a * b); }
+void *realloc(void *p, size_t n) { (void)p; return malloc(n); }
+"#
+    );
+    let own = compile_c(
+        "musl-gcc",
+        &["-static", "-O2"],
+        &own,
+        dir.path(),
+        "own-malloc",
+    );
+    assert!(hazard_codes(&own).is_empty());
+}
+
+/// The host's glibc release, from `getconf` (`glibc 2.36` → `2.36`).
+fn host_glibc() -> String {
+    tool("getconf", &["GNU_LIBC_VERSION"])
+        .trim()
+        .trim_start_matches("glibc ")
+        .to_string()
+}
+
+fn release(v: &str) -> Vec<u32> {
+    v.split('.').map(|p| p.parse().unwrap()).collect()
+}
+
+#[test]
+fn static_glibc_binaries_report_their_glibc_release() {
+    if !require("gcc") {
+        return;
+    }
+    let dir = tempdir();
+    let host = host_glibc();
+    let asks = "#include <stdio.h>\n#include <gnu/libc-version.h>\nint main(void){puts(gnu_get_libc_version());return 0;}\n";
+    for (name, flags) in [
+        ("asks", vec!["-static"]),
+        ("asks-stripped", vec!["-static", "-s"]),
+    ] {
+        let exe = compile_c("gcc", &flags, asks, dir.path(), name);
+        let ran = static_image(args!["verify", "--json", exe.display()])
+            .run()
+            .ok();
+        let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+        assert_eq!(report[0]["glibc"]["version"], host.as_str(), "{report}");
+        assert_eq!(report[0]["glibc"]["exact"], true, "{report}");
+    }
+    // A program that never asks carries no version string: a lower bound, said as one.
+    let plain = "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n";
+    let mut compilers = vec![("gcc", "plain")];
+    if require("aarch64-linux-gnu-gcc") {
+        compilers.push(("aarch64-linux-gnu-gcc", "plain-arm64"));
+    }
+    for (cc, name) in compilers {
+        let exe = compile_c(cc, &["-static"], plain, dir.path(), name);
+        let ran = static_image(args!["verify", "--json", exe.display()])
+            .run()
+            .ok();
+        let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+        let bound = report[0]["glibc"]["version"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{report}"));
+        assert_eq!(report[0]["glibc"]["exact"], false);
+        assert!(release(bound) <= release(&host), "{bound} > {host}");
+        let human = static_image(args!["verify", exe.display()]).run().ok();
+        assert!(
+            human
+                .stdout
+                .contains(&format!("glibc:       {bound} or later")),
+            "{}",
+            human.stdout
+        );
+    }
 }

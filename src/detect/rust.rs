@@ -1,19 +1,20 @@
-//! Stage `detect`: a path → [`Project`].
+//! Rust projects: a `Cargo.toml` → [`RustProject`].
 //!
-//! A Rust project is found by its `Cargo.toml` and described by `cargo metadata --no-deps`
-//! (which needs no network): its binary targets, target directory, and the package fields that
-//! become image labels (version, description, license, repository).
+//! Described by `cargo metadata --no-deps` (which needs no network): its binary targets, target
+//! directory, and the package fields that become image labels (version, description, license,
+//! repository).
 
 use std::path::{Path, PathBuf};
 
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
 
-use crate::exec::{Cmd, ExecError};
-use crate::ui::{Ui, backticked};
+use super::DetectError;
+use crate::exec::Cmd;
+use crate::ui::Ui;
 
-/// A project to build.
+/// A Cargo project to build.
 #[derive(Clone, Debug)]
-pub struct Project {
+pub struct RustProject {
     /// The directory holding the manifest.
     pub root: PathBuf,
     /// `Cargo.toml`.
@@ -52,90 +53,16 @@ pub struct PackageInfo {
     pub authors: Option<String>,
 }
 
-/// Why no project could be found or described.
-#[derive(Debug, thiserror::Error)]
-pub enum DetectError {
-    /// The path does not exist.
-    #[error("project path `{path}` does not exist")]
-    NotFound {
-        /// The path given.
-        path: PathBuf,
-    },
-    /// No manifest where one was expected.
-    #[error("no `Cargo.toml` in `{path}`")]
-    NoManifest {
-        /// The directory.
-        path: PathBuf,
-    },
-    /// cargo metadata failed.
-    #[error("cannot read the project `{manifest}`")]
-    Metadata {
-        /// The manifest.
-        manifest: PathBuf,
-        /// How cargo failed.
-        #[source]
-        source: ExecError,
-    },
-    /// cargo metadata printed something we could not parse.
-    #[error("cannot understand `cargo metadata` output for `{manifest}`: {detail}")]
-    BadMetadata {
-        /// The manifest.
-        manifest: PathBuf,
-        /// The parse error.
-        detail: String,
-    },
-    /// No binary targets.
-    #[error("`{manifest}` has no binary target to package")]
-    NoBins {
-        /// The manifest.
-        manifest: PathBuf,
-    },
-    /// Several binaries and no `--bin`.
-    #[error("`{manifest}` has several binary targets: {}", backticked(names))]
-    SeveralBins {
-        /// The manifest.
-        manifest: PathBuf,
-        /// Their names.
-        names: Vec<String>,
-    },
-    /// `--bin` names none of them.
-    #[error(
-        "no binary target `{wanted}` in `{manifest}`; it has: {}",
-        backticked(names)
-    )]
-    UnknownBin {
-        /// The name asked for.
-        wanted: String,
-        /// The manifest.
-        manifest: PathBuf,
-        /// The names there are.
-        names: Vec<String>,
-    },
-}
-
 /// The cargo to run: the one that invoked us (`cargo static-image`, `cargo test`), else PATH's.
 pub fn cargo_program() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Finds and describes the Rust project at `path` (a directory or a `Cargo.toml`).
-pub fn detect(path: &Path, offline: bool, ui: &Ui) -> Result<Project, DetectError> {
-    if !path.exists() {
-        return Err(DetectError::NotFound {
-            path: path.to_owned(),
-        });
-    }
-    let manifest = if path.is_dir() {
-        path.join("Cargo.toml")
-    } else {
-        path.to_owned()
-    };
-    if !manifest.is_file() {
-        return Err(DetectError::NoManifest {
-            path: path.to_owned(),
-        });
-    }
-    let manifest = manifest.canonicalize().unwrap_or(manifest);
+/// Describes the Rust project whose manifest is `manifest`.
+pub fn detect(manifest: &Path, offline: bool, ui: &Ui) -> Result<RustProject, DetectError> {
+    let manifest = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_owned());
     let root = manifest.parent().map(Path::to_owned).unwrap_or_default();
     let mut cmd = Cmd::new("cargo metadata", cargo_program())
         .args([
@@ -161,7 +88,7 @@ pub fn detect(path: &Path, offline: bool, ui: &Ui) -> Result<Project, DetectErro
     Ok(describe(&metadata, &manifest, root))
 }
 
-fn describe(metadata: &Metadata, manifest: &Path, root: PathBuf) -> Project {
+fn describe(metadata: &Metadata, manifest: &Path, root: PathBuf) -> RustProject {
     // The package this manifest defines; a virtual workspace manifest defines none, and then
     // every member's binaries are candidates.
     let own = metadata
@@ -184,7 +111,7 @@ fn describe(metadata: &Metadata, manifest: &Path, root: PathBuf) -> Project {
                 })
         })
         .collect();
-    Project {
+    RustProject {
         root,
         manifest_path: manifest.to_owned(),
         target_dir: metadata.target_directory.clone().into_std_path_buf(),
@@ -206,7 +133,7 @@ fn package_info(p: &Package) -> PackageInfo {
 
 /// Picks the binary to build: `--bin`, or the only one.
 pub fn select_bin<'a>(
-    project: &'a Project,
+    project: &'a RustProject,
     wanted: Option<&str>,
 ) -> Result<&'a BinTarget, DetectError> {
     let names = || project.bins.iter().map(|b| b.name.clone()).collect();
@@ -235,8 +162,8 @@ pub fn select_bin<'a>(
 mod tests {
     use super::*;
 
-    fn project(names: &[&str]) -> Project {
-        Project {
+    fn project(names: &[&str]) -> RustProject {
+        RustProject {
             root: "/p".into(),
             manifest_path: "/p/Cargo.toml".into(),
             target_dir: "/p/target".into(),

@@ -1,0 +1,263 @@
+//! C: the compiler strategy's `{cc}`/`{ar}` wrappers, then the project's build system's steps
+//! from `toolchains/c.toml`, run either in a copy of the project (`in = "source"`: make,
+//! autotools) or in an empty build directory (`in = "build"`: CMake, bare `*.c`). Either way the
+//! user's tree gets no build products. The artifact is `--artifact` (relative to where the
+//! build ran), else the one executable the build made.
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    ArtifactRule, BuildPlan, Mirror, Options, PlanError, Step, expand_list, summary, wrappers,
+};
+use crate::detect::CProject;
+use crate::platform::Platform;
+use crate::toolchain::probe::{Choice, Host};
+use crate::toolchain::{BuildIn, Language};
+
+/// Top-level names never copied into the build's copy of a project.
+const MIRROR_SKIP: [&str; 2] = ["target", ".git"];
+
+pub(super) fn plan(
+    project: &CProject,
+    platform: Platform,
+    mut choice: Choice,
+    work_dir: PathBuf,
+    options: &Options,
+    host: &Host<'_>,
+) -> Result<BuildPlan, PlanError> {
+    let system = &project.build_system;
+    let wrappers = wrappers(&mut choice, &work_dir);
+    let (run_dir, mirror, src) = match system.location {
+        BuildIn::Source => {
+            let copy = work_dir.join("src");
+            let mirror = Mirror {
+                from: project.root.clone(),
+                to: copy.clone(),
+                skip: MIRROR_SKIP.iter().map(|s| s.to_string()).collect(),
+            };
+            (copy.clone(), Some(mirror), copy)
+        }
+        BuildIn::Build => (work_dir.join("build"), None, project.root.clone()),
+    };
+    let strategy = choice.strategy.clone();
+    let cflags = expand_list(&strategy, &choice.vars, &strategy.cflags)?;
+    let ldflags = expand_list(&strategy, &choice.vars, &strategy.ldflags)?;
+    let sources = project
+        .sources
+        .iter()
+        .map(|s| rebase(s, &project.root, &src).display().to_string())
+        .collect();
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut vars = choice.vars.clone();
+    vars.set("src", src.display().to_string())
+        .set("build", run_dir.display().to_string())
+        .set("name", project.name.clone())
+        .set("jobs", jobs.to_string())
+        .set_list("cflags", cflags)
+        .set_list("ldflags", ldflags)
+        .set_list("sources", sources)
+        .set_list("args", options.build_args.clone());
+
+    let bad = |detail| PlanError::Template {
+        entry: format!("build system `{}`", system.name),
+        detail,
+    };
+    let mut steps = Vec::new();
+    for spec in &system.steps {
+        let words = vars.expand_args(spec.run()).map_err(bad)?;
+        let Some((program, args)) = words.split_first() else {
+            continue;
+        };
+        let unless = spec.unless().map(|f| run_dir.join(f));
+        // Whether the step will run is known now for a copy: the copy has what the project has.
+        let skipped = spec.unless().is_some_and(|f| project.root.join(f).exists());
+        if !skipped && !program.contains('/') && host.program(program).is_none() {
+            return Err(PlanError::MissingBuildTool {
+                build_system: system.name.clone(),
+                root: project.root.clone(),
+                program: program.clone(),
+                install: system.install.clone(),
+            });
+        }
+        steps.push(Step {
+            description: format!("{} ({})", system.name, step_name(program)),
+            program: program.clone(),
+            args: args.to_vec(),
+            env: Default::default(),
+            cwd: run_dir.clone(),
+            unless,
+        });
+    }
+    let artifact = match &options.artifact {
+        Some(path) => ArtifactRule::File {
+            path: run_dir.join(path),
+        },
+        None => ArtifactRule::NewExecutable {
+            dir: run_dir.clone(),
+            copy_of: mirror.as_ref().map(|m| m.from.clone()),
+        },
+    };
+    Ok(BuildPlan {
+        language: Language::C,
+        platform,
+        strategy: strategy.name.clone(),
+        summary: summary(&choice),
+        libc: strategy.libc,
+        name: project.name.clone(),
+        work_dir,
+        wrappers,
+        mirror,
+        steps,
+        artifact,
+    })
+}
+
+/// `src/x.c` under `from` → the same file under `to`.
+fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {
+    path.strip_prefix(from)
+        .map(|rel| to.join(rel))
+        .unwrap_or_else(|_| path.to_owned())
+}
+
+/// A step's short name: the program's file name (`configure`, `make`, `cc`).
+fn step_name(program: &str) -> &str {
+    program.rsplit('/').next().unwrap_or(program)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toolchain::Toolchains;
+    use crate::toolchain::probe::platform_vars;
+    use crate::ui::Ui;
+
+    fn choice(toolchains: &Toolchains, platform: Platform) -> Choice {
+        let strategy = toolchains.strategies(Language::C)[0].clone();
+        let mut vars = platform_vars(platform, &strategy);
+        vars.set_list("zig", vec!["zig".into()]);
+        let cc = strategy.cc.as_ref().map(|c| vars.expand_args(c).unwrap());
+        let ar = strategy.ar.as_ref().map(|c| vars.expand_args(c).unwrap());
+        Choice {
+            strategy,
+            vars,
+            cc,
+            ar,
+        }
+    }
+
+    fn project(toolchains: &Toolchains, system: &str) -> CProject {
+        CProject {
+            root: "/p/hello".into(),
+            name: "hello".into(),
+            build_system: toolchains
+                .build_systems
+                .iter()
+                .find(|b| b.name == system)
+                .unwrap()
+                .clone(),
+            sources: vec!["/p/hello/a.c".into(), "/p/hello/b.c".into()],
+        }
+    }
+
+    #[test]
+    fn cmake_builds_out_of_tree_with_the_wrapped_compiler() {
+        let toolchains = Toolchains::load(None).unwrap();
+        let ui = Ui::default();
+        let host = Host::new(&toolchains, &ui, Path::new("/"));
+        let plan = plan(
+            &project(&toolchains, "cmake"),
+            Platform::Arm64,
+            choice(&toolchains, Platform::Arm64),
+            "/p/hello/target/b/arm64".into(),
+            &Options {
+                build_args: vec!["-DWITH_X=ON".into()],
+                ..Options::default()
+            },
+            &host,
+        );
+        let Ok(plan) = plan else {
+            // cmake is not installed here; the error path is tested below.
+            assert!(which::which("cmake").is_err());
+            return;
+        };
+        let configure = &plan.steps[0];
+        assert_eq!(configure.program, "cmake");
+        assert!(
+            configure
+                .args
+                .contains(&"-DCMAKE_C_COMPILER=/p/hello/target/b/arm64/bin/cc".to_string())
+        );
+        assert!(
+            configure
+                .args
+                .contains(&"-DCMAKE_SYSTEM_PROCESSOR=aarch64".to_string())
+        );
+        assert!(configure.args.contains(&"-DCMAKE_C_FLAGS=-O2".to_string()));
+        assert!(
+            configure
+                .args
+                .contains(&"-DCMAKE_EXE_LINKER_FLAGS=-static".to_string())
+        );
+        assert_eq!(
+            configure.args.last().map(String::as_str),
+            Some("-DWITH_X=ON")
+        );
+        assert!(configure.args.contains(&"/p/hello".to_string()));
+        assert!(plan.mirror.is_none());
+        assert_eq!(
+            configure.cwd,
+            PathBuf::from("/p/hello/target/b/arm64/build")
+        );
+    }
+
+    #[test]
+    fn make_and_bare_builds_run_where_the_data_says() {
+        let toolchains = Toolchains::load(None).unwrap();
+        let ui = Ui::default();
+        let host = Host::new(&toolchains, &ui, Path::new("/"));
+        let bare = plan(
+            &project(&toolchains, "bare"),
+            Platform::Amd64,
+            choice(&toolchains, Platform::Amd64),
+            "/w".into(),
+            &Options::default(),
+            &host,
+        )
+        .unwrap();
+        assert_eq!(
+            bare.steps[0].args,
+            [
+                "-O2",
+                "-static",
+                "-o",
+                "/w/build/hello",
+                "/p/hello/a.c",
+                "/p/hello/b.c"
+            ]
+        );
+        assert_eq!(bare.steps[0].program, "/w/bin/cc");
+        if which::which("make").is_ok() {
+            let make = plan(
+                &project(&toolchains, "make"),
+                Platform::Amd64,
+                choice(&toolchains, Platform::Amd64),
+                "/w".into(),
+                &Options {
+                    artifact: Some("out/hello".into()),
+                    ..Options::default()
+                },
+                &host,
+            )
+            .unwrap();
+            assert_eq!(make.steps[0].cwd, PathBuf::from("/w/src"));
+            assert!(make.steps[0].args.contains(&"CC=/w/bin/cc".to_string()));
+            assert!(
+                matches!(&make.artifact, ArtifactRule::File { path } if path == Path::new("/w/src/out/hello"))
+            );
+            assert_eq!(
+                make.mirror.as_ref().map(|m| m.to.clone()),
+                Some("/w/src".into())
+            );
+        }
+    }
+}

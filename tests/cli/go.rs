@@ -1,0 +1,273 @@
+//! `static-image build` of Go modules: the HTTPS client that fails in a bare scratch image,
+//! vendored builds with no network, main-package selection, and cgo linked statically by zig.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+use crate::tls::{TestCa, TlsServer};
+
+/// A `static_image` run that finds the real `go` first on PATH.
+fn with_go(args: Vec<String>) -> Run {
+    let go = go_program().expect("go");
+    let dir = go.parent().expect("go's directory").to_owned();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    static_image(args).env("PATH", path).env("GOFLAGS", "")
+}
+
+fn layout_spec(layout: &Path, tag: &str) -> String {
+    format!("oci:{}:{tag}", layout.display())
+}
+
+#[test]
+fn go_https_client_trusts_exactly_the_ca_bundle_it_ships() {
+    let tools = ["go", "root", "runc", "umoci", "openssl", "python3"];
+    if !tools.iter().all(|t| require(t)) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-https", &dir.path().join("src"));
+    let ca = TestCa::new(&dir.path().join("ca"));
+    let server = TlsServer::start(&ca, &dir.path().join("www"));
+    let layout = dir.path().join("layout");
+
+    // The bundle holding the server's CA: Go's default client verifies and fetches.
+    let ca_file = ca.cert_pem.display().to_string();
+    with_go(args![
+        "build",
+        project.display(),
+        "--offline",
+        "--ca-bundle",
+        ca_file,
+        "-o",
+        layout_spec(&layout, "good"),
+    ])
+    .run()
+    .ok();
+    let (code, out) = run_in_runc_with(
+        &layout,
+        "good",
+        &dir.path().join("run1"),
+        &[&server.url()],
+        true,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("fetched {} bytes", server.body_len())),
+        "{out}"
+    );
+
+    // The compiled-in Mozilla roots lack the test CA: the classic scratch failure, by name.
+    with_go(args![
+        "build",
+        project.display(),
+        "--offline",
+        "--ca-bundle",
+        "builtin",
+        "-o",
+        layout_spec(&layout, "bad"),
+    ])
+    .run()
+    .ok();
+    let (code, out) = run_in_runc_with(
+        &layout,
+        "bad",
+        &dir.path().join("run2"),
+        &[&server.url()],
+        true,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("x509: certificate signed by unknown authority"),
+        "{out}"
+    );
+
+    // The image says what built it: the Go release, from the binary's build info.
+    let inspect = skopeo_inspect(&layout_spec(&layout, "good"), true);
+    let (labels, _) = config_of(&inspect);
+    let go_version = labels
+        .get("dev.static-image.go.version")
+        .unwrap_or_else(|| panic!("{labels:?}"));
+    assert!(go_version.starts_with("go1."), "{go_version}");
+    assert_eq!(
+        labels.get("dev.static-image.go.module").map(String::as_str),
+        Some("example.com/go-https")
+    );
+}
+
+#[test]
+fn vendored_module_builds_with_the_network_unreachable() {
+    if !(require("go") && require("root") && require("unshare")) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-vendor", &dir.path().join("src"));
+    let layout = dir.path().join("layout");
+    // A fresh network namespace has only a downed loopback: nothing can be reached.
+    let go = go_program().expect("go");
+    let path = format!(
+        "{}:{}",
+        go.parent().expect("dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(bin())
+        .args(["--color=never", "-v", "build"])
+        .arg(&project)
+        .args(["--offline", "-o", &layout_spec(&layout, "v")])
+        .env("PATH", path)
+        .env("GOFLAGS", "")
+        .env("GOMODCACHE", dir.path().join("empty-modcache"))
+        .output()
+        .expect("unshare runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("-mod=vendor"), "{stderr}");
+    assert!(stderr.contains("GOPROXY=off"), "{stderr}");
+    let exe = project.join("target/static-image-build/amd64/greeter");
+    let ran = Command::new(&exe).output().expect("runs");
+    assert!(
+        String::from_utf8_lossy(&ran.stdout).contains("greeting"),
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn a_module_missing_offline_fails_and_says_so() {
+    if !require("go") {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("needs-dep");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("go.mod"),
+        "module example.com/needs\n\ngo 1.22\n\nrequire example.com/absent v1.0.0\n",
+    )
+    .unwrap();
+    fs::write(
+        project.join("main.go"),
+        "package main\n\nimport \"example.com/absent\"\n\nfunc main() { absent.Run() }\n",
+    )
+    .unwrap();
+    let ran = with_go(args!["build", project.display(), "--offline"])
+        .env("GOMODCACHE", dir.path().join("empty-modcache"))
+        .run()
+        .code(1);
+    assert!(
+        ran.stderr.contains("error: go build failed"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("help: a Go module is missing"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!project.join("target/static-image").exists());
+}
+
+#[test]
+fn several_main_packages_need_package_and_the_error_lists_them() {
+    if !require("go") {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-multi", &dir.path().join("src"));
+    let ran = with_go(args!["build", project.display()]).run().code(1);
+    assert!(
+        ran.stderr
+            .contains("has several main packages: `./cmd/client`, `./cmd/server`"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("help: pick one with `--package`"),
+        "{}",
+        ran.stderr
+    );
+    let layout = dir.path().join("layout");
+    let ran = with_go(args![
+        "build",
+        project.display(),
+        "--package",
+        "./cmd/server",
+        "-o",
+        layout_spec(&layout, "s"),
+    ])
+    .run()
+    .ok();
+    assert!(
+        ran.stderr.contains("`server` for linux/amd64"),
+        "{}",
+        ran.stderr
+    );
+    let inspect = skopeo_inspect(&layout_spec(&layout, "s"), true);
+    assert_eq!(inspect["config"]["Entrypoint"][0], "/app/server");
+}
+
+/// Builds the cgo fixture for `platform` (without `--cgo` for amd64: the tool finds out) and
+/// returns the binary.
+fn build_cgo(
+    project: &Path,
+    platform: &str,
+    flag: Option<&str>,
+    layout: &Path,
+) -> (PathBuf, String) {
+    let mut words = args!["build", project.display(), "--platform", platform];
+    words.extend(flag.map(str::to_string));
+    words.extend(args![
+        "-o",
+        layout_spec(layout, &platform.replace('/', "-"))
+    ]);
+    let ran = with_go(words).run().ok();
+    let arch = platform.rsplit('/').next().expect("arch");
+    (
+        project
+            .join("target/static-image-build")
+            .join(arch)
+            .join("go-cgo"),
+        ran.stderr,
+    )
+}
+
+#[test]
+fn cgo_is_linked_statically_with_zig_for_both_platforms() {
+    if !(require("go") && require("python3")) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-cgo", &dir.path().join("src"));
+    let layout = dir.path().join("layout");
+
+    let (exe, stderr) = build_cgo(&project, "linux/amd64", None, &layout);
+    assert!(stderr.contains("needs cgo"), "{stderr}");
+    assert!(stderr.contains("Go `cgo-"), "{stderr}");
+    let ran = static_image(args!["verify", "--json", exe.display()])
+        .run()
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(report[0]["linkage"], "static", "{report}");
+    let out = Command::new(&exe).output().expect("runs");
+    assert!(out.status.success(), "{out:?}");
+
+    let (exe, stderr) = build_cgo(&project, "linux/arm64", Some("--cgo"), &layout);
+    assert!(stderr.contains("Go `cgo-zig`"), "{stderr}");
+    static_image(args!["verify", "--platform", "linux/arm64", exe.display()])
+        .run()
+        .ok();
+    if require("qemu-aarch64-static") {
+        let out = Command::new("qemu-aarch64-static")
+            .arg(&exe)
+            .output()
+            .expect("qemu runs");
+        assert!(out.status.success(), "{out:?}");
+        assert!(!out.stdout.is_empty(), "{out:?}");
+    }
+}

@@ -1,0 +1,187 @@
+//! `static-image toolchains`, a user's toolchain folder, and Rust with C code for arm64.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+#[test]
+fn the_table_covers_every_language_and_platform() {
+    let ran = static_image(args!["toolchains", "--json"]).run().ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let rows = doc["builds"].as_array().expect("builds");
+    let cells: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}{} {}",
+                r["language"].as_str().unwrap(),
+                if r["cgo"] == true { "+cgo" } else { "" },
+                r["platform"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "rust linux/amd64",
+            "rust linux/arm64",
+            "go linux/amd64",
+            "go linux/arm64",
+            "go+cgo linux/amd64",
+            "go+cgo linux/arm64",
+            "c linux/amd64",
+            "c linux/arm64"
+        ]
+    );
+    // Each row either names a strategy or says what every strategy lacks.
+    for row in rows {
+        assert!(
+            row["strategy"].is_string() || !row["rejected"].as_array().unwrap().is_empty(),
+            "{row}"
+        );
+    }
+    let human = static_image(args!["toolchains"]).run().ok();
+    assert!(human.stdout.lines().count() >= 8, "{}", human.stdout);
+}
+
+/// A toolchain folder whose C strategies all need programs no machine has.
+fn impossible_c(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    let mut text = String::new();
+    for name in ["zig", "musl-gcc", "gnu-static"] {
+        text += &format!(
+            "[[strategy]]\nname = \"{name}\"\nsummary = \"s\"\nrequires = [\"no-such-{name}\"]\n\
+             install = \"get no-such-{name}\"\n\n"
+        );
+    }
+    fs::write(dir.join("c.toml"), text).unwrap();
+}
+
+#[test]
+fn when_no_strategy_fits_the_error_says_what_was_tried_and_how_to_install() {
+    let dir = tempdir();
+    let toolchains = dir.path().join("tc");
+    impossible_c(&toolchains);
+    let project = dir.path().join("p");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(project.join("main.c"), "int main(void){return 0;}\n").unwrap();
+    let ran = static_image(args![
+        "build",
+        project.display(),
+        "--toolchains",
+        toolchains.display(),
+        "--platform",
+        "linux/arm64"
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr.starts_with(
+            "error: no toolchain here builds C for linux/arm64; tried `zig` (`no-such-zig` not found); \
+             `musl-gcc` (`no-such-musl-gcc` not found); `gnu-static` (`no-such-gnu-static` not found)"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("help: install one of: get no-such-zig; or get no-such-musl-gcc"),
+        "{}",
+        ran.stderr
+    );
+    // The same facts in the table.
+    let ran = static_image(args!["toolchains", "--json"])
+        .env("STATIC_IMAGE_TOOLCHAINS", &toolchains)
+        .run()
+        .ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let c_arm = doc["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["language"] == "c" && r["platform"] == "linux/arm64")
+        .unwrap()
+        .clone();
+    assert_eq!(c_arm["strategy"], Value::Null, "{c_arm}");
+    assert_eq!(c_arm["rejected"][0]["install"], "get no-such-zig");
+}
+
+#[test]
+fn a_broken_toolchain_file_is_named_with_the_problem() {
+    let dir = tempdir();
+    fs::write(
+        dir.path().join("go.toml"),
+        "[[strategy]]\nname = \"x\"\nsummary = \"s\"\ninstall = \"i\"\nenvv = {}\n",
+    )
+    .unwrap();
+    let ran = static_image(args!["toolchains", "--toolchains", dir.path().display()])
+        .run()
+        .code(1);
+    let file = dir.path().join("go.toml");
+    assert!(
+        ran.stderr.starts_with(&format!(
+            "error: `{}` is not a valid toolchain file",
+            file.display()
+        )) && ran.stderr.contains("envv"),
+        "{}",
+        ran.stderr
+    );
+}
+
+/// Builds rust-cdep for arm64 (with `toolchains` first, if given) and runs it under qemu.
+fn rust_with_c_for_arm64(toolchains: Option<&Path>, expect_strategy: &str) {
+    if !(require("rust-aarch64-musl") && require("qemu-aarch64-static")) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("rust-cdep", &dir.path().join("src"));
+    let mut words = args!["build", project.display(), "--platform", "linux/arm64"];
+    if let Some(t) = toolchains {
+        words.extend(args!["--toolchains", t.display()]);
+    }
+    let ran = static_image(words).run().ok();
+    assert!(
+        ran.stderr.contains(&format!("Rust `{expect_strategy}`")),
+        "{}",
+        ran.stderr
+    );
+    let exe = project.join("target/aarch64-unknown-linux-musl/release/rust-cdep");
+    static_image(args!["verify", "--platform", "linux/arm64", exe.display()])
+        .run()
+        .ok();
+    let out = Command::new("qemu-aarch64-static")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("from C compiled for aarch64, Rust for aarch64"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn rust_with_c_code_builds_for_arm64_with_zig() {
+    if require("python3") {
+        rust_with_c_for_arm64(None, "musl-zig");
+    }
+}
+
+#[test]
+fn rust_with_c_code_builds_for_arm64_with_the_gnu_cross_compiler() {
+    if !require("aarch64-linux-gnu-gcc") {
+        return;
+    }
+    // A user folder can rule out a strategy as well as add one: without zig, the next wins.
+    let dir = tempdir();
+    fs::write(
+        dir.path().join("rust.toml"),
+        "[[strategy]]\nname = \"musl-zig\"\nsummary = \"off\"\nrequires = [\"no-such-zig\"]\ninstall = \"-\"\n",
+    )
+    .unwrap();
+    rust_with_c_for_arm64(Some(dir.path()), "musl-gnu-cross");
+}
