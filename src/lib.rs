@@ -50,7 +50,9 @@ use ui::Ui;
 
 /// The entry point of both binaries (`static-image` and `cargo-static-image`).
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(cargo_shim(std::env::args_os())) {
+    let args = cargo_shim(std::env::args_os());
+    toolchain::preload_platforms(&args);
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
@@ -209,7 +211,7 @@ fn platforms(args: &ProjectArgs) -> Vec<Platform> {
         }
     }
     if out.is_empty() {
-        out.push(Platform::host().unwrap_or(Platform::Amd64));
+        out.push(Platform::host().unwrap_or(Platform::AMD64));
     }
     out
 }
@@ -244,6 +246,14 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
     let host = Host::new(&toolchains, ui, project.root());
     let mut built = Vec::new();
     for plan in &plans {
+        if plan.libc == Some(toolchain::LibcKind::Glibc) {
+            ui.warn(format_args!(
+                "{} for {} links glibc statically (strategy `{}`, the first this machine has): \
+                 name and user lookups (NSS), dlopen and iconv need glibc's shared modules, \
+                 which scratch lacks; `static-image toolchains` shows how to build against musl",
+                plan.name, plan.platform, plan.strategy
+            ));
+        }
         let artifact = build_one(&project, plan, &host, &args.project, ui)?;
         built.push((artifact, Some(plan.platform)));
     }
@@ -398,7 +408,7 @@ mod tests {
         let Some(Command::Build(b)) = cli.command else {
             panic!("not build")
         };
-        assert_eq!(b.project.platform, [Platform::Amd64, Platform::Arm64]);
+        assert_eq!(b.project.platform, [Platform::AMD64, Platform::ARM64]);
         let cli = Cli::try_parse_from(["static-image", "verify", "--json", "a", "b"]).unwrap();
         assert!(cli.json);
         assert!(matches!(cli.command, Some(Command::Verify(ref v)) if v.files.len() == 2));

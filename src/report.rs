@@ -220,16 +220,16 @@ pub fn toolchains(
         match (&row.strategy, &row.summary) {
             (Some(strategy), summary) => writeln!(
                 out,
-                "{what:<10} {:<12} {strategy:<18} {}",
+                "{what:<10} {:<14} {strategy:<18} {}",
                 row.platform.to_string(),
                 summary.as_deref().unwrap_or("")
             )?,
             (None, _) => {
-                writeln!(out, "{what:<10} {:<12} missing", row.platform.to_string())?;
+                writeln!(out, "{what:<10} {:<14} missing", row.platform.to_string())?;
                 for r in &row.rejected {
                     writeln!(
                         out,
-                        "{:<23} {:<18} {}; install: {}",
+                        "{:<25} {:<18} {}; install: {}",
                         "",
                         r.strategy,
                         r.reasons.join(", "),

@@ -75,33 +75,16 @@ mod tests {
         let p = detect(dir.path(), &toolchains).unwrap().unwrap();
         assert_eq!(p.build_system.name, "bare");
         assert_eq!(p.sources, [dir.path().join("main.c")]);
-        fs::write(dir.path().join("Makefile"), "").unwrap();
-        assert_eq!(
-            detect(dir.path(), &toolchains)
-                .unwrap()
-                .unwrap()
-                .build_system
-                .name,
-            "make"
-        );
-        fs::write(dir.path().join("configure.ac"), "").unwrap();
-        assert_eq!(
-            detect(dir.path(), &toolchains)
-                .unwrap()
-                .unwrap()
-                .build_system
-                .name,
-            "autotools"
-        );
-        fs::write(dir.path().join("CMakeLists.txt"), "").unwrap();
-        assert_eq!(
-            detect(dir.path(), &toolchains)
-                .unwrap()
-                .unwrap()
-                .build_system
-                .name,
-            "cmake"
-        );
+        // Each marker added outranks the ones before it.
+        for (marker, system) in [
+            ("Makefile", "make"),
+            ("configure.ac", "autotools"),
+            ("CMakeLists.txt", "cmake"),
+        ] {
+            fs::write(dir.path().join(marker), "").unwrap();
+            let p = detect(dir.path(), &toolchains).unwrap().unwrap();
+            assert_eq!(p.build_system.name, system);
+        }
     }
 
     #[test]

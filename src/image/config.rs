@@ -25,10 +25,7 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// The OCI architecture of a platform.
 pub fn oci_arch(platform: Platform) -> Arch {
-    match platform {
-        Platform::Amd64 => Arch::Amd64,
-        Platform::Arm64 => Arch::ARM64,
-    }
+    Arch::from(platform.arch())
 }
 
 /// RFC 3339 UTC text for seconds since the epoch.

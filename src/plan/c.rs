@@ -128,21 +128,10 @@ fn step_name(program: &str) -> &str {
 mod tests {
     use super::*;
     use crate::toolchain::Toolchains;
-    use crate::toolchain::probe::platform_vars;
     use crate::ui::Ui;
 
-    fn choice(toolchains: &Toolchains, platform: Platform) -> Choice {
-        let strategy = toolchains.strategies(Language::C)[0].clone();
-        let mut vars = platform_vars(platform, &strategy);
-        vars.set_list("zig", vec!["zig".into()]);
-        let cc = strategy.cc.as_ref().map(|c| vars.expand_args(c).unwrap());
-        let ar = strategy.ar.as_ref().map(|c| vars.expand_args(c).unwrap());
-        Choice {
-            strategy,
-            vars,
-            cc,
-            ar,
-        }
+    fn choice(_: &Toolchains, platform: Platform) -> Choice {
+        crate::plan::test_choice(Language::C, "zig", platform, &["zig"])
     }
 
     fn project(toolchains: &Toolchains, system: &str) -> CProject {
@@ -166,8 +155,8 @@ mod tests {
         let host = Host::new(&toolchains, &ui, Path::new("/"));
         let plan = plan(
             &project(&toolchains, "cmake"),
-            Platform::Arm64,
-            choice(&toolchains, Platform::Arm64),
+            Platform::ARM64,
+            choice(&toolchains, Platform::ARM64),
             "/p/hello/target/b/arm64".into(),
             &Options {
                 build_args: vec!["-DWITH_X=ON".into()],
@@ -217,8 +206,8 @@ mod tests {
         let host = Host::new(&toolchains, &ui, Path::new("/"));
         let bare = plan(
             &project(&toolchains, "bare"),
-            Platform::Amd64,
-            choice(&toolchains, Platform::Amd64),
+            Platform::AMD64,
+            choice(&toolchains, Platform::AMD64),
             "/w".into(),
             &Options::default(),
             &host,
@@ -239,8 +228,8 @@ mod tests {
         if which::which("make").is_ok() {
             let make = plan(
                 &project(&toolchains, "make"),
-                Platform::Amd64,
-                choice(&toolchains, Platform::Amd64),
+                Platform::AMD64,
+                choice(&toolchains, Platform::AMD64),
                 "/w".into(),
                 &Options {
                     artifact: Some("out/hello".into()),

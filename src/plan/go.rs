@@ -173,8 +173,6 @@ fn go_quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toolchain::Toolchains;
-    use crate::toolchain::probe::platform_vars;
 
     fn project(vendor: bool) -> GoProject {
         GoProject {
@@ -187,31 +185,15 @@ mod tests {
     }
 
     fn choice(name: &str, platform: Platform) -> Choice {
-        let toolchains = Toolchains::load(None).unwrap();
-        let strategy = toolchains
-            .strategies(Language::Go)
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap()
-            .clone();
-        let mut vars = platform_vars(platform, &strategy);
-        vars.set_list("zig", vec!["python3".into(), "-m".into(), "ziglang".into()]);
-        let cc = strategy.cc.as_ref().map(|c| vars.expand_args(c).unwrap());
-        let ar = strategy.ar.as_ref().map(|c| vars.expand_args(c).unwrap());
-        Choice {
-            strategy,
-            vars,
-            cc,
-            ar,
-        }
+        crate::plan::test_choice(Language::Go, name, platform, &["python3", "-m", "ziglang"])
     }
 
     #[test]
     fn pure_go_build_is_static_stripped_and_reproducible() {
         let plan = plan(
             &project(false),
-            Platform::Arm64,
-            choice("go", Platform::Arm64),
+            Platform::ARM64,
+            choice("go", Platform::ARM64),
             "/m/target/w".into(),
             &Options::default(),
             &|_| None,
@@ -250,8 +232,8 @@ mod tests {
             |k: &str| (k == "GOFLAGS").then(|| "-ldflags=-X=main.v=1 -tags=a,b".to_string());
         let plan = plan(
             &project(true),
-            Platform::Amd64,
-            choice("cgo-zig", Platform::Amd64),
+            Platform::AMD64,
+            choice("cgo-zig", Platform::AMD64),
             "/w".into(),
             &options,
             &goflags,

@@ -367,3 +367,31 @@ fn summary(choice: &Choice) -> String {
         .expand(&choice.strategy.summary)
         .unwrap_or_else(|_| choice.strategy.summary.clone())
 }
+
+/// The built-in strategy `name` of `language`, bound for `platform` as if its programs were
+/// found and zig ran as `zig` words.
+#[cfg(test)]
+pub(crate) fn test_choice(
+    language: Language,
+    name: &str,
+    platform: Platform,
+    zig: &[&str],
+) -> Choice {
+    let toolchains = crate::toolchain::Toolchains::load(None).expect("built-in data");
+    let strategy = toolchains
+        .strategies(language)
+        .iter()
+        .find(|s| s.name == name)
+        .expect("strategy")
+        .clone();
+    let mut vars = crate::toolchain::probe::platform_vars(platform, &strategy);
+    vars.set_list("zig", zig.iter().map(|w| w.to_string()).collect());
+    let command =
+        |c: &Option<Vec<String>>| c.as_ref().map(|c| vars.expand_args(c).expect("expands"));
+    Choice {
+        cc: command(&strategy.cc),
+        ar: command(&strategy.ar),
+        strategy,
+        vars,
+    }
+}

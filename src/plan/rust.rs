@@ -82,8 +82,6 @@ fn rust_target(choice: &Choice) -> Result<String, PlanError> {
 mod tests {
     use super::*;
     use crate::detect::{BinTarget, PackageInfo};
-    use crate::toolchain::Toolchains;
-    use crate::toolchain::probe::platform_vars;
     use std::collections::BTreeMap;
 
     /// The environment of the plan's cargo step.
@@ -106,25 +104,8 @@ mod tests {
         }
     }
 
-    /// The built-in strategy `name`, bound for `platform` as if its programs were found.
     fn choice(name: &str, platform: Platform) -> Choice {
-        let toolchains = Toolchains::load(None).unwrap();
-        let strategy = toolchains
-            .strategies(Language::Rust)
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap()
-            .clone();
-        let mut vars = platform_vars(platform, &strategy);
-        vars.set_list("zig", vec!["zig".into()]);
-        let cc = strategy.cc.as_ref().map(|c| vars.expand_args(c).unwrap());
-        let ar = strategy.ar.as_ref().map(|c| vars.expand_args(c).unwrap());
-        Choice {
-            strategy,
-            vars,
-            cc,
-            ar,
-        }
+        crate::plan::test_choice(Language::Rust, name, platform, &["zig"])
     }
 
     #[test]
@@ -136,8 +117,8 @@ mod tests {
         };
         let plan = plan(
             &fixture(),
-            Platform::Amd64,
-            choice("musl", Platform::Amd64),
+            Platform::AMD64,
+            choice("musl", Platform::AMD64),
             "/w".into(),
             &options,
             &|_| None,
@@ -173,8 +154,8 @@ mod tests {
     fn cross_build_with_zig_compiles_c_with_wrappers_and_links_with_rust_lld() {
         let plan = plan(
             &fixture(),
-            Platform::Arm64,
-            choice("musl-zig", Platform::Arm64),
+            Platform::ARM64,
+            choice("musl-zig", Platform::ARM64),
             "/w".into(),
             &Options::default(),
             &|_| None,
@@ -199,8 +180,8 @@ mod tests {
         };
         let plan = super::plan(
             &fixture(),
-            Platform::Arm64,
-            choice("musl-lld", Platform::Arm64),
+            Platform::ARM64,
+            choice("musl-lld", Platform::ARM64),
             "/w".into(),
             &Options::default(),
             &configured,

@@ -5,7 +5,8 @@
 //! systems (CMake, autotools, make, a bare folder of `*.c`) as steps to run. The files are
 //! compiled into the binary so the tool runs anywhere; `--toolchains DIR` (or
 //! `STATIC_IMAGE_TOOLCHAINS`) adds a folder of the same files whose entries come first and
-//! replace built-in ones of the same name: a corporate compiler needs no new release.
+//! replace built-in ones of the same name, plus a `platforms.toml` whose platforms are added
+//! to the built-in ones: a corporate compiler or a new platform needs no new release.
 //!
 //! What is truly language-specific (reading cargo's messages, merging Go's `-ldflags`) stays in
 //! code, in `plan`; this module only parses, validates and expands the templates.
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::Platform;
+use crate::platform::{self, Platform, PlatformInfo};
 use template::Template;
 
 /// A language the tool builds.
@@ -300,7 +301,8 @@ impl Toolchains {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if !BUILTIN.iter().any(|(b, _)| *b == name) {
+                let known = BUILTIN.iter().any(|(b, _)| *b == name) || name == "platforms.toml";
+                if !known {
                     return Err(ToolchainError::UnknownFile { path });
                 }
                 let text =
@@ -308,6 +310,10 @@ impl Toolchains {
                         path: path.clone(),
                         source,
                     })?;
+                if name == "platforms.toml" {
+                    platform::register(parse_platforms(&path, &text)?);
+                    continue;
+                }
                 let file = parse(&path, &text)?;
                 all.merge(&name, &path, file);
             }
@@ -339,6 +345,57 @@ impl Toolchains {
             .map(Vec::as_slice)
             .unwrap_or_default()
     }
+}
+
+/// Registers the platforms of the toolchain folder named in `args` (`--toolchains DIR`) or
+/// `STATIC_IMAGE_TOOLCHAINS`, before the command line is parsed, so `--platform` knows them.
+/// Errors are left for the full load, which reports them with the command's context.
+pub fn preload_platforms(args: &[std::ffi::OsString]) {
+    let mut dir = std::env::var_os("STATIC_IMAGE_TOOLCHAINS").map(PathBuf::from);
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let word = word.to_string_lossy();
+        if word == "--" {
+            break;
+        }
+        if word == "--toolchains" {
+            dir = words.next().map(PathBuf::from);
+        } else if let Some(value) = word.strip_prefix("--toolchains=") {
+            dir = Some(PathBuf::from(value));
+        }
+    }
+    let Some(path) = dir.map(|d| d.join("platforms.toml")) else {
+        return;
+    };
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(platforms) = parse_platforms(&path, &text)
+    {
+        platform::register(platforms);
+    }
+}
+
+/// Parses a `platforms.toml`.
+fn parse_platforms(path: &Path, text: &str) -> Result<Vec<PlatformInfo>, ToolchainError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        platform: Vec<PlatformInfo>,
+    }
+    let file: File = toml::from_str(text).map_err(|e| ToolchainError::Parse {
+        path: path.to_owned(),
+        detail: e.to_string().trim_end().replace('\n', " "),
+    })?;
+    for p in &file.platform {
+        let ok = p.name.starts_with("linux/") && !p.arch.is_empty() && !p.cpu.is_empty();
+        if !ok {
+            return Err(ToolchainError::Template {
+                path: path.to_owned(),
+                entry: format!("platform `{}`", p.name),
+                detail: "a platform is named `linux/<arch>` and has an `arch` and a `cpu`".into(),
+            });
+        }
+    }
+    Ok(file.platform)
 }
 
 /// Parses one file and checks every template in it.
@@ -459,7 +516,11 @@ install = "x"
             .collect();
         assert!(!blocks.is_empty());
         for block in blocks {
-            parse(Path::new("README.md"), block).unwrap();
+            if block.contains("[[platform]]") {
+                parse_platforms(Path::new("README.md"), block).unwrap();
+            } else {
+                parse(Path::new("README.md"), block).unwrap();
+            }
         }
     }
 

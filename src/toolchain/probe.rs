@@ -197,6 +197,7 @@ impl<'a> Host<'a> {
 pub fn platform_vars(platform: Platform, strategy: &Strategy) -> Vars {
     let mut vars = Vars::default();
     vars.set("cpu", platform.cpu())
+        .set("rust_cpu", platform.rust_cpu())
         .set("cpu_debian", platform.cpu().replace('_', "-"))
         .set("arch", platform.arch());
     if let Some(target) = &strategy.rust_target
@@ -246,7 +247,7 @@ pub fn table(host: &Host<'_>) -> Vec<TableRow> {
             &[false]
         };
         for &cgo in variants {
-            for platform in Platform::ALL {
+            for platform in Platform::all() {
                 let accept = |s: &Strategy| s.cgo == cgo;
                 let (strategy, summary, cc, rejected) =
                     match host.choose(language, platform, &accept) {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 /// Every variable a template may name.
 pub const KNOWN: &[&str] = &[
     "cpu",
+    "rust_cpu",
     "cpu_debian",
     "arch",
     "rust_target",

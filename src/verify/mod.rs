@@ -341,9 +341,10 @@ pub fn verify_bytes(
         });
     }
     if let Some(expected) = expected {
+        let info = expected.info();
         let fits = machine.elf_machine == expected.elf_machine()
-            && machine.bits == 64
-            && machine.little_endian;
+            && machine.bits == info.bits
+            && machine.little_endian == info.little_endian;
         if !fits {
             problems.push(Problem::WrongPlatform {
                 expected,
@@ -568,7 +569,7 @@ mod tests {
                 elf_machine: header::EM_X86_64,
                 bits: 64,
                 little_endian: true,
-                platform: Some(Platform::Amd64),
+                platform: Some(Platform::AMD64),
             },
             expected_platform: None,
             libc: Some(Libc::Musl),

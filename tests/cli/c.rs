@@ -160,3 +160,39 @@ fn several_programs_need_artifact_and_the_error_lists_them() {
     let inspect = skopeo_inspect(&format!("oci:{}:x", layout.display()), true);
     assert_eq!(inspect["config"]["Entrypoint"][0], "/app/two");
 }
+
+#[test]
+fn the_static_glibc_fallback_builds_and_warns() {
+    if !require("x86_64-linux-gnu-gcc") {
+        return;
+    }
+    let dir = tempdir();
+    // Rule out the musl strategies, as on a machine without zig and musl-gcc.
+    let toolchains = toolchains_without(&dir.path().join("tc"), "c.toml", &["zig", "musl-gcc"]);
+    let project = copy_fixture("c-bare", &dir.path().join("c-bare"));
+    let ran = static_image(args![
+        "--json",
+        "build",
+        project.display(),
+        "--platform",
+        "linux/amd64",
+        "--toolchains",
+        toolchains.display(),
+        "-o",
+        format!("oci:{}:x", dir.path().join("layout").display())
+    ])
+    .run()
+    .ok();
+    assert!(
+        ran.stderr
+            .contains("links glibc statically (strategy `gnu-static`"),
+        "{}",
+        ran.stderr
+    );
+    let outcome: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(outcome["verify"]["libc"], "glibc", "{outcome}");
+    assert!(
+        outcome["verify"]["glibc"]["version"].is_string(),
+        "{outcome}"
+    );
+}

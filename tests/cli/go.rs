@@ -10,14 +10,9 @@ use crate::tls::{TestCa, TlsServer};
 
 /// A `static_image` run that finds the real `go` first on PATH.
 fn with_go(args: Vec<String>) -> Run {
-    let go = go_program().expect("go");
-    let dir = go.parent().expect("go's directory").to_owned();
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    static_image(args).env("PATH", path).env("GOFLAGS", "")
+    static_image(args)
+        .env("PATH", path_with_go())
+        .env("GOFLAGS", "")
 }
 
 fn layout_spec(layout: &Path, tag: &str) -> String {
@@ -109,12 +104,7 @@ fn vendored_module_builds_with_the_network_unreachable() {
     let project = copy_fixture("go-vendor", &dir.path().join("src"));
     let layout = dir.path().join("layout");
     // A fresh network namespace has only a downed loopback: nothing can be reached.
-    let go = go_program().expect("go");
-    let path = format!(
-        "{}:{}",
-        go.parent().expect("dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with_go();
     let out = Command::new("unshare")
         .args(["--net", "--"])
         .arg(bin())

@@ -7,15 +7,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn go_path() -> String {
-    let go = go_program().expect("go");
-    format!(
-        "{}:{}",
-        go.parent().expect("dir").display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
 /// Builds go-multi's server for both platforms into `output`; returns the printed digest.
 fn build_both(project: &Path, output: &str) -> Ran {
     static_image(args![
@@ -28,7 +19,7 @@ fn build_both(project: &Path, output: &str) -> Ran {
         "-o",
         output
     ])
-    .env("PATH", go_path())
+    .env("PATH", path_with_go())
     .env("GOFLAGS", "")
     .run()
 }

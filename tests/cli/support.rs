@@ -103,6 +103,32 @@ fn rust_target_installed(triple: &str) -> bool {
         .rust_target_installed(triple)
 }
 
+/// PATH with the real `go` first (pip's wrapper on PATH works too, but is slower and may be
+/// missing its shim on a fresh machine).
+pub fn path_with_go() -> String {
+    let go = go_program().expect("go");
+    format!(
+        "{}:{}",
+        go.parent().expect("go's directory").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// A `--toolchains` folder whose `file` (`c.toml`, `rust.toml`) turns off the built-in
+/// strategies `names` by replacing each with one that needs a program no machine has.
+pub fn toolchains_without(dir: &Path, file: &str, names: &[&str]) -> PathBuf {
+    fs::create_dir_all(dir).expect("toolchains dir");
+    let mut text = String::new();
+    for name in names {
+        text += &format!(
+            "[[strategy]]\nname = \"{name}\"\nsummary = \"off\"\nrequires = [\"no-such-{name}\"]\n\
+             install = \"get no-such-{name}\"\n\n"
+        );
+    }
+    fs::write(dir.join(file), text).expect("toolchain file");
+    dir.to_owned()
+}
+
 /// Command-line words from anything displayable:
 /// `args!["package", exe.display(), "-o", format!("oci:{}", dir.display())]`.
 macro_rules! args {

@@ -48,24 +48,14 @@ fn the_table_covers_every_language_and_platform() {
     assert!(human.stdout.lines().count() >= 8, "{}", human.stdout);
 }
 
-/// A toolchain folder whose C strategies all need programs no machine has.
-fn impossible_c(dir: &Path) {
-    fs::create_dir_all(dir).unwrap();
-    let mut text = String::new();
-    for name in ["zig", "musl-gcc", "gnu-static"] {
-        text += &format!(
-            "[[strategy]]\nname = \"{name}\"\nsummary = \"s\"\nrequires = [\"no-such-{name}\"]\n\
-             install = \"get no-such-{name}\"\n\n"
-        );
-    }
-    fs::write(dir.join("c.toml"), text).unwrap();
-}
-
 #[test]
 fn when_no_strategy_fits_the_error_says_what_was_tried_and_how_to_install() {
     let dir = tempdir();
-    let toolchains = dir.path().join("tc");
-    impossible_c(&toolchains);
+    let toolchains = toolchains_without(
+        &dir.path().join("tc"),
+        "c.toml",
+        &["zig", "musl-gcc", "gnu-static"],
+    );
     let project = dir.path().join("p");
     fs::create_dir_all(&project).unwrap();
     fs::write(project.join("main.c"), "int main(void){return 0;}\n").unwrap();
@@ -178,10 +168,79 @@ fn rust_with_c_code_builds_for_arm64_with_the_gnu_cross_compiler() {
     }
     // A user folder can rule out a strategy as well as add one: without zig, the next wins.
     let dir = tempdir();
+    let toolchains = toolchains_without(dir.path(), "rust.toml", &["musl-zig"]);
+    rust_with_c_for_arm64(Some(&toolchains), "musl-gnu-cross");
+}
+
+#[test]
+fn a_platform_added_as_data_is_built_verified_and_run() {
+    if !(require("go") && require("qemu-riscv64-static") && require("skopeo")) {
+        return;
+    }
+    let dir = tempdir();
+    let toolchains = dir.path().join("tc");
+    fs::create_dir_all(&toolchains).unwrap();
     fs::write(
-        dir.path().join("rust.toml"),
-        "[[strategy]]\nname = \"musl-zig\"\nsummary = \"off\"\nrequires = [\"no-such-zig\"]\ninstall = \"-\"\n",
+        toolchains.join("platforms.toml"),
+        "[[platform]]\nname = \"linux/riscv64\"\narch = \"riscv64\"\ncpu = \"riscv64\"\n\
+         rust_cpu = \"riscv64gc\"\nelf_machine = 243\n",
     )
     .unwrap();
-    rust_with_c_for_arm64(Some(dir.path()), "musl-gnu-cross");
+    let table = static_image(args!["toolchains", "--toolchains", toolchains.display()])
+        .run()
+        .ok();
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("Go") && l.contains("linux/riscv64")),
+        "{}",
+        table.stdout
+    );
+
+    let project = copy_fixture("go-multi", &dir.path().join("src"));
+    let path = path_with_go();
+    let layout = dir.path().join("layout");
+    let spec = format!("oci:{}:rv", layout.display());
+    static_image(args![
+        "build",
+        project.display(),
+        "--toolchains",
+        toolchains.display(),
+        "--package",
+        "./cmd/server",
+        "--platform",
+        "linux/riscv64",
+        "-o",
+        &spec
+    ])
+    .env("PATH", path)
+    .env("GOFLAGS", "")
+    .run()
+    .ok();
+    let config = skopeo_inspect(&spec, true);
+    assert_eq!(config["architecture"], "riscv64");
+
+    // verify knows the platform from the same data (here through the environment variable).
+    let exe = project.join("target/static-image-build/riscv64/server");
+    let ran = static_image(args![
+        "verify",
+        "--json",
+        "--platform",
+        "linux/riscv64",
+        exe.display()
+    ])
+    .env("STATIC_IMAGE_TOOLCHAINS", &toolchains)
+    .run()
+    .ok();
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(
+        report[0]["machine"]["platform"], "linux/riscv64",
+        "{report}"
+    );
+    let out = Command::new("qemu-riscv64-static")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "server");
 }
