@@ -185,7 +185,7 @@ mod tests {
         assert!(
             configure
                 .args
-                .contains(&"-DCMAKE_EXE_LINKER_FLAGS=-static".to_string())
+                .contains(&"-DCMAKE_EXE_LINKER_FLAGS=-static -s".to_string())
         );
         assert_eq!(
             configure.args.last().map(String::as_str),
@@ -218,6 +218,7 @@ mod tests {
             [
                 "-O2",
                 "-static",
+                "-s",
                 "-o",
                 "/w/build/hello",
                 "/p/hello/a.c",
