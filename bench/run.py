@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Packaging benchmark: static-image against its peers and the machine's floor, in one run.
+
+    python3 bench/run.py [--runs N] [--sizes 1,20,200]
+
+For each input (a real static ELF padded with bytes of the machine's own binaries to ~1, ~20
+and ~200 MB: packaging cost depends on bytes, not on what they do) it runs, alternating
+A B C … A B C … so drift hits every tool alike:
+
+  static-image cold   `static-image package` into a new oci-archive, with an empty cache
+  static-image again  the same command again, nothing changed (same output, same cache)
+  buildah             from scratch, copy binary + CA bundle, config --entrypoint, commit to
+                      an oci-archive (vfs storage, no daemon)
+  umoci               init, new, insert binary + CA bundle, config --entrypoint
+  floor               one streaming pass doing what a layer must: read, gzip at the same
+                      level with the same backend, sha256 of both streams, write
+                      (examples/floor.rs)
+
+and prints medians with the min–max spread, user+sys CPU, peak RSS (of the largest process of
+a run), output size, and ratios to the floor and to each peer.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CA = "/etc/ssl/certs/ca-certificates.crt"
+
+
+# A child forked from Python counts Python's own pages in its peak RSS; GNU time forks from a
+# small C program, so its %M is the measured program's.
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
+def run(cmd, env=None):
+    """Runs one command; returns (wall s, user+sys s, peak RSS KiB or None)."""
+    rss_file = tempfile.NamedTemporaryFile(prefix="rss.", delete=False)
+    rss_file.close()
+    wrapped = [GNU_TIME, "-f", "%M", "-o", rss_file.name] + cmd if GNU_TIME else cmd
+    start = time.perf_counter()
+    proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    with open(rss_file.name) as f:
+        text = f.read().strip().splitlines()
+    os.unlink(rss_file.name)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{err}")
+    rss = int(text[-1]) if GNU_TIME and text and text[-1].isdigit() else None
+    return wall, usage.ru_utime + usage.ru_stime, rss
+
+
+def run_all(cmds, env=None):
+    """Runs commands in sequence as one measured step."""
+    total = [0.0, 0.0, None]
+    for cmd in cmds:
+        wall, cpu, rss = run(cmd, env)
+        total[0] += wall
+        total[1] += cpu
+        if rss is not None:
+            total[2] = max(total[2] or 0, rss)
+    return tuple(total)
+
+
+def rss_mb(values):
+    known = [v for v in values if v is not None]
+    return f"{max(known) / 1024:.1f}" if known else "-"
+
+
+def size_of(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    return os.path.getsize(path)
+
+
+def make_input(work, megabytes, seed_elf):
+    """A static ELF followed by bytes of this machine's binaries, `megabytes` MB in all."""
+    path = os.path.join(work, f"app-{megabytes}mb")
+    want = megabytes * 1_000_000
+    with open(path, "wb") as out:
+        with open(seed_elf, "rb") as f:
+            out.write(f.read())
+        sources = sorted(
+            os.path.join(d, f)
+            for root in ("/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib")
+            for d, _, fs in os.walk(root)
+            for f in fs
+        )
+        for src in sources:
+            if out.tell() >= want:
+                break
+            try:
+                if os.path.islink(src) or not os.path.isfile(src):
+                    continue
+                with open(src, "rb") as f:
+                    out.write(f.read(want - out.tell()))
+            except OSError:
+                continue
+    os.chmod(path, 0o755)
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per tool and input (default 5)")
+    parser.add_argument("--sizes", default="1,20,200", help="input sizes in MB (default 1,20,200)")
+    args = parser.parse_args()
+
+    print("building static-image and the floor (release)…", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "static-image",
+                    "--example", "floor"], cwd=REPO, check=True)
+    tool = os.path.join(REPO, "target/release/static-image")
+    floor = os.path.join(REPO, "target/release/examples/floor")
+    have = {name: shutil.which(name) is not None for name in ("buildah", "umoci", "musl-gcc")}
+    if not have["musl-gcc"]:
+        sys.exit("musl-gcc is needed to make the input binaries (apt-get install musl-tools)")
+
+    work = tempfile.mkdtemp(prefix="static-image-bench.")
+    seed_c = os.path.join(work, "seed.c")
+    with open(seed_c, "w") as f:
+        f.write('#include <stdio.h>\nint main(void){puts("hello");return 0;}\n')
+    seed = os.path.join(work, "seed")
+    subprocess.run(["musl-gcc", "-static", "-O2", "-o", seed, seed_c], check=True)
+    env = dict(os.environ, SOURCE_DATE_EPOCH="0")
+
+    def static_image_cold(inp, out):
+        cache = tempfile.mkdtemp(dir=work)
+        result = run([tool, "-q", "package", inp, "--ca-bundle", CA, "-o", f"oci-archive:{out}"],
+                     dict(env, STATIC_IMAGE_CACHE_DIR=cache))
+        shutil.rmtree(cache)
+        return result
+
+    def static_image_again(inp, out):
+        cache = os.path.join(work, "warm-cache")
+        cmd = [tool, "-q", "package", inp, "--ca-bundle", CA, "-o", f"oci:{out}"]
+        warm_env = dict(env, STATIC_IMAGE_CACHE_DIR=cache)
+        if not os.path.exists(out):
+            run(cmd, warm_env)  # the first build, not measured
+        return run(cmd, warm_env)
+
+    def buildah(inp, out):
+        b = ["buildah", "--storage-driver", "vfs"]
+        name = f"bench-{os.getpid()}"
+        steps = [
+            b + ["from", "--name", name, "scratch"],
+            b + ["copy", name, inp, "/app/app"],
+            b + ["copy", name, CA, "/etc/ssl/certs/ca-certificates.crt"],
+            b + ["config", "--entrypoint", '["/app/app"]', name],
+            b + ["commit", "-q", "--rm", name, f"oci-archive:{out}"],
+        ]
+        return run_all(steps)
+
+    def umoci(inp, out):
+        steps = [
+            ["umoci", "init", "--layout", out],
+            ["umoci", "new", "--image", f"{out}:t"],
+            ["umoci", "insert", "--image", f"{out}:t", inp, "/app/app"],
+            ["umoci", "insert", "--image", f"{out}:t", CA, "/etc/ssl/certs/ca-certificates.crt"],
+            ["umoci", "config", "--image", f"{out}:t", "--config.entrypoint", "/app/app"],
+        ]
+        return run_all(steps)
+
+    def floor_pass(inp, out):
+        return run([floor, inp, out])
+
+    tools = [("static-image cold", static_image_cold), ("static-image again", static_image_again)]
+    tools += [(n, f) for n, f, ok in (("buildah", buildah, have["buildah"]),
+                                      ("umoci", umoci, have["umoci"])) if ok]
+    tools.append(("floor", floor_pass))
+    missing = [n for n in ("buildah", "umoci") if not have[n]]
+    if missing:
+        print(f"not installed, left out: {', '.join(missing)}", file=sys.stderr)
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = {}
+    for mb in sizes:
+        inp = make_input(work, mb, seed)
+        real_mb = os.path.getsize(inp) / 1e6
+        print(f"input {real_mb:.1f} MB: {args.runs} rounds of {len(tools)} tools…", file=sys.stderr)
+        for rnd in range(args.runs):
+            for name, fn in tools:
+                out = os.path.join(work, f"out-{name.replace(' ', '-')}-{mb}")
+                if name != "static-image again" and os.path.exists(out):
+                    shutil.rmtree(out) if os.path.isdir(out) else os.remove(out)
+                wall, cpu, rss = fn(inp, out)
+                entry = results.setdefault((mb, name), {"wall": [], "cpu": [], "rss": []})
+                entry["wall"].append(wall)
+                entry["cpu"].append(cpu)
+                entry["rss"].append(rss)
+                entry["size"] = size_of(out)
+        results[(mb, "input")] = real_mb
+
+    print(f"\n{os.cpu_count()} CPUs; {args.runs} runs each, alternating; wall median (min–max)\n")
+    head = f"{'input':>8}  {'tool':<19} {'wall s':>8} {'(min–max)':>17} {'cpu s':>7} " \
+           f"{'RSS MB':>7} {'out MB':>7} {'×floor':>7} {'×buildah':>9} {'×umoci':>7}"
+    print(head)
+    print("-" * len(head))
+    for mb in sizes:
+        med = {n: statistics.median(results[(mb, n)]["wall"]) for n, _ in tools}
+        for name, _ in tools:
+            r = results[(mb, name)]
+            wall = med[name]
+            def ratio(other):
+                return f"{med[other] / wall:.1f}×" if other in med else "-"
+            spread = f"({min(r['wall']):.3f}–{max(r['wall']):.3f})"
+            print(f"{results[(mb, 'input')]:>6.1f}MB  {name:<19} {wall:>8.3f} "
+                  f"{spread:>17} "
+                  f"{statistics.median(r['cpu']):>7.2f} {rss_mb(r['rss']):>7} "
+                  f"{r['size'] / 1e6:>7.1f} {wall / med['floor']:>6.2f}× "
+                  f"{ratio('buildah'):>9} {ratio('umoci'):>7}")
+        print()
+    print("×floor: wall / floor's wall.  ×buildah, ×umoci: how many times faster than that peer.")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
