@@ -254,4 +254,9 @@ pub struct ImageArgs {
     /// A certificate file (PEM or DER) to append to the CA bundle; repeat for several.
     #[arg(long, value_name = "FILE")]
     pub extra_ca: Vec<PathBuf>,
+
+    /// Compress every layer again instead of reusing the layer cache
+    /// (`<target dir>/static-image-cache`, or STATIC_IMAGE_CACHE_DIR).
+    #[arg(long)]
+    pub no_cache: bool,
 }

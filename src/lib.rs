@@ -177,6 +177,7 @@ fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error
     let defaults = PackageDefaults {
         name,
         output_dir: default_target_dir().join("static-image"),
+        cache_dir: default_target_dir().join("static-image-cache"),
         metadata: BTreeMap::new(),
     };
     let inputs: Vec<_> = args
@@ -279,6 +280,7 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
     let defaults = PackageDefaults {
         name: default_name,
         output_dir: project.target_dir().join("static-image"),
+        cache_dir: project.target_dir().join("static-image-cache"),
         metadata,
     };
     package::package_many(&built, &args.image, &defaults, ui)

@@ -13,8 +13,10 @@ use crate::cli::ImageArgs;
 use crate::error::Error;
 use crate::image::blob::BlobStore;
 use crate::image::ca::{CaBundle, CaSource};
+use crate::image::cache::LayerCache;
+use crate::image::layer::Origin;
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
-use crate::image::{Image, ImageSet, assemble};
+use crate::image::{Image, ImageSet, Reuse, assemble};
 use crate::output::{OutputError, OutputSpec, Written, check_tag, sink_for};
 use crate::platform::Platform;
 use crate::ui::Ui;
@@ -27,6 +29,8 @@ pub struct PackageDefaults {
     pub name: String,
     /// Where the default output goes: `<dir>/<name>` as an OCI layout.
     pub output_dir: PathBuf,
+    /// The layer cache, unless `STATIC_IMAGE_CACHE_DIR` names another or `--no-cache`.
+    pub cache_dir: PathBuf,
     /// `org.opencontainers.image.*` values known from the project (version, licenses…).
     pub metadata: BTreeMap<String, String>,
 }
@@ -40,6 +44,8 @@ pub struct LayerSummary {
     pub size: u64,
     /// Uncompressed digest.
     pub diff_id: String,
+    /// Taken from the layer cache rather than compressed in this run.
+    pub cached: bool,
 }
 
 /// The image as reported.
@@ -67,10 +73,12 @@ impl ImageSummary {
             layers: image
                 .layers
                 .iter()
-                .map(|l| LayerSummary {
+                .zip(&image.origins)
+                .map(|(l, origin)| LayerSummary {
                     digest: l.blob.digest.clone(),
                     size: l.blob.size,
                     diff_id: l.diff_id.clone(),
+                    cached: *origin == Origin::Cached,
                 })
                 .collect(),
         }
@@ -243,18 +251,6 @@ pub fn package_many(
         created,
     };
 
-    let store = BlobStore::new().map_err(Error::Staging)?;
-    let mut images = Vec::new();
-    for (binary, platform, _, size) in &verified {
-        ui.status("Packaging", format_args!("`{name}` for {platform}"));
-        let spec = ImageSpec {
-            platform: *platform,
-            ..spec.clone()
-        };
-        images.push(assemble(binary, *size, &spec, &store)?);
-    }
-    let set = ImageSet::of(images, &store)?;
-
     let outputs = if args.output.is_empty() {
         vec![OutputSpec::Oci {
             dir: defaults.output_dir.join(&name),
@@ -263,6 +259,46 @@ pub fn package_many(
     } else {
         args.output.clone()
     };
+    let cache = (!args.no_cache).then(|| {
+        LayerCache::new(
+            std::env::var_os("STATIC_IMAGE_CACHE_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| defaults.cache_dir.clone()),
+        )
+    });
+    // A cached blob's bytes are read (and so verified) only for outputs that lack it.
+    let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
+    let reuse = Reuse {
+        cache: cache.as_ref(),
+        needed: &needed,
+    };
+
+    let store = BlobStore::new().map_err(Error::Staging)?;
+    let mut images = Vec::new();
+    for (binary, platform, _, size) in &verified {
+        ui.status("Packaging", format_args!("`{name}` for {platform}"));
+        let spec = ImageSpec {
+            platform: *platform,
+            ..spec.clone()
+        };
+        let image = assemble(binary, *size, &spec, &store, reuse)?;
+        for (layer, origin) in image.layers.iter().zip(&image.origins) {
+            match origin {
+                Origin::Cached => ui.verbose(format_args!(
+                    "reused cached layer {} ({} bytes)",
+                    layer.blob.digest, layer.blob.size
+                )),
+                Origin::Rebuilt { digest } => warn(format!(
+                    "the cached layer `{digest}` was damaged; it was removed from the cache and \
+                     the layer compressed again"
+                )),
+                Origin::Built => {}
+            }
+        }
+        images.push(image);
+    }
+    let set = ImageSet::of(images, &store)?;
     let tags = if args.tag.is_empty() {
         vec!["latest".to_string()]
     } else {

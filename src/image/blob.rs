@@ -25,6 +25,9 @@ pub struct Blob {
     pub size: u64,
     /// Where the bytes are.
     pub path: PathBuf,
+    /// The file belongs to the layer cache: outputs copy it, never hard-link it, so damage to
+    /// one cannot reach the other.
+    pub shared: bool,
 }
 
 impl Blob {
@@ -111,6 +114,7 @@ impl BlobWriter {
             digest,
             size,
             path,
+            shared: false,
         })
     }
 }

@@ -15,6 +15,7 @@ use flate2::{Compression, GzBuilder};
 use oci_spec::image::MediaType;
 
 use super::blob::{Blob, BlobStore, HashWriter};
+use super::cache::{LayerCache, Lookup, layer_key};
 
 /// Where an entry's bytes come from.
 #[derive(Clone, Debug)]
@@ -167,6 +168,74 @@ impl LayerBuilder {
             .finish(MediaType::ImageLayerGzip)
             .map_err(LayerError::Write)?;
         Ok(Layer { blob, diff_id })
+    }
+}
+
+/// How a layer's blob came to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Compressed now.
+    Built,
+    /// Taken from the cache: nothing compressed.
+    Cached,
+    /// The cache held a damaged copy (`digest`), which was evicted; compressed now.
+    Rebuilt {
+        /// The digest the damaged entry claimed.
+        digest: String,
+    },
+}
+
+impl LayerBuilder {
+    /// What the layer's bytes depend on, for its cache key: each entry's path, kind, mode and
+    /// content digest (files through `file_digest`, which may remember them), and the mtime.
+    pub fn describe(&self, mtime: u64, cache: &LayerCache) -> io::Result<Vec<u8>> {
+        let mut out = format!("mtime {mtime}\n").into_bytes();
+        for (path, (node, mode)) in &self.entries {
+            let content = match node {
+                Node::Dir => "dir".to_string(),
+                Node::File(Source::Bytes(bytes)) => super::blob::sha256_digest(bytes),
+                Node::File(Source::File { path, size }) => {
+                    format!("{} {size}", cache.file_digest(path)?)
+                }
+            };
+            out.extend_from_slice(format!("{path}\0{mode:o}\0{content}\n").as_bytes());
+        }
+        Ok(out)
+    }
+
+    /// [`LayerBuilder::write`] through `cache`: a layer with the same key is reused (checked
+    /// by hashing when `needed` says an output will read its bytes), else written and stored.
+    pub fn write_cached(
+        &self,
+        store: &BlobStore,
+        mtime: u64,
+        cache: Option<&LayerCache>,
+        needed: &dyn Fn(&str) -> bool,
+    ) -> Result<(Layer, Origin), LayerError> {
+        let Some(cache) = cache else {
+            return Ok((self.write(store, mtime)?, Origin::Built));
+        };
+        let key = match self.describe(mtime, cache) {
+            Ok(description) => layer_key(&description),
+            // The sources are read again by `write`, which reports the error with its path.
+            Err(_) => return Ok((self.write(store, mtime)?, Origin::Built)),
+        };
+        let mut origin = Origin::Built;
+        match cache.lookup_with(&key, needed) {
+            Lookup::Hit(hit) => {
+                let layer = Layer {
+                    blob: cache.blob(&hit, MediaType::ImageLayerGzip),
+                    diff_id: hit.diff_id,
+                };
+                return Ok((layer, Origin::Cached));
+            }
+            Lookup::Corrupt(bad) => origin = Origin::Rebuilt { digest: bad.digest },
+            Lookup::Miss => {}
+        }
+        let layer = self.write(store, mtime)?;
+        // A cache that cannot be written only costs the next run its speed.
+        let _ = cache.store(&key, &layer.blob, &layer.diff_id);
+        Ok((layer, origin))
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod blob;
 pub mod ca;
+pub mod cache;
 pub mod config;
 pub mod layer;
 pub mod spec;
@@ -19,7 +20,8 @@ use std::path::Path;
 use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType, PlatformBuilder};
 
 use blob::{Blob, BlobStore, canonical_json};
-use layer::{Layer, LayerBuilder, LayerError, Source};
+use cache::LayerCache;
+use layer::{Layer, LayerBuilder, LayerError, Origin, Source};
 use spec::{AddEntry, ImageSpec};
 
 use crate::platform::Platform;
@@ -48,6 +50,8 @@ pub struct Image {
     pub layers: Vec<Layer>,
     /// Seconds since the epoch recorded as its creation time.
     pub created: i64,
+    /// How each layer came to be (built, or taken from the cache), base first.
+    pub origins: Vec<Origin>,
 }
 
 impl Image {
@@ -237,16 +241,26 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
     Ok(layer)
 }
 
+/// Where layers may come from instead of being compressed again.
+#[derive(Clone, Copy)]
+pub struct Reuse<'a> {
+    /// The layer cache, if one is used.
+    pub cache: Option<&'a LayerCache>,
+    /// Whether some output still needs a blob's bytes (then a cached one is verified first).
+    pub needed: &'a dyn Fn(&str) -> bool,
+}
+
 /// Assembles the image for a verified binary of `size` bytes.
 pub fn assemble(
     binary: &Path,
     size: u64,
     spec: &ImageSpec,
     store: &BlobStore,
+    reuse: Reuse<'_>,
 ) -> Result<Image, ImageError> {
     let mtime = u64::try_from(spec.created).unwrap_or(0);
-    let base = base_layer(&spec.ca.pem)
-        .write(store, mtime)
+    let (base, base_origin) = base_layer(&spec.ca.pem)
+        .write_cached(store, mtime, reuse.cache, reuse.needed)
         .map_err(|source| ImageError::Layer {
             which: "base",
             source,
@@ -255,9 +269,9 @@ pub fn assemble(
         which: "app",
         source,
     };
-    let app = app_layer(binary, size, spec)
+    let (app, app_origin) = app_layer(binary, size, spec)
         .map_err(app_error)?
-        .write(store, mtime)
+        .write_cached(store, mtime, reuse.cache, reuse.needed)
         .map_err(app_error)?;
 
     let history = [
@@ -295,6 +309,7 @@ pub fn assemble(
         config,
         layers,
         created: spec.created,
+        origins: vec![base_origin, app_origin],
     })
 }
 

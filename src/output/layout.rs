@@ -169,7 +169,7 @@ fn unique<'a>(blobs: impl Iterator<Item = &'a Blob>) -> Vec<&'a Blob> {
 /// Puts a staged blob at `target`: a hard link when on the same filesystem, else a copy, synced.
 pub(crate) fn place_blob(blob: &Blob, target: &Path) -> io::Result<()> {
     let _ = fs::remove_file(target);
-    if fs::hard_link(&blob.path, target).is_err() {
+    if blob.shared || fs::hard_link(&blob.path, target).is_err() {
         fs::copy(&blob.path, target)?;
     }
     File::open(target)?.sync_all()

@@ -73,6 +73,21 @@ impl OutputSpec {
     }
 }
 
+impl OutputSpec {
+    /// Whether writing here would need the bytes of blob `digest`: an existing layout that
+    /// holds it already does not; anything else does.
+    pub fn needs_blob(&self, digest: &str) -> bool {
+        match self {
+            OutputSpec::Oci { dir, .. } => {
+                digest.is_empty()
+                    || !(dir.join("oci-layout").is_file()
+                        && crate::image::blob::blob_path(dir, digest).is_file())
+            }
+            OutputSpec::OciArchive { .. } | OutputSpec::DockerArchive { .. } => true,
+        }
+    }
+}
+
 /// What is at an `oci:` target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LayoutTarget {

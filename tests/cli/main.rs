@@ -9,6 +9,7 @@ mod support;
 
 mod build;
 mod c;
+mod cache;
 mod go;
 mod multiarch;
 mod package;
