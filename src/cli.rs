@@ -255,6 +255,14 @@ pub struct ImageArgs {
     #[arg(long, value_name = "FILE")]
     pub extra_ca: Vec<PathBuf>,
 
+    /// How layers are compressed (docker-archive takes gzip or none).
+    #[arg(long, value_enum, default_value_t, value_name = "KIND")]
+    pub compression: crate::image::layer::CompressionKind,
+
+    /// The compression level: gzip 0–9 [default: 6], zstd 1–19 [default: 3].
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub compression_level: Option<i32>,
+
     /// Compress every layer again instead of reusing the layer cache
     /// (`<target dir>/static-image-cache`, or STATIC_IMAGE_CACHE_DIR).
     #[arg(long)]

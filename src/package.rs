@@ -14,9 +14,9 @@ use crate::error::Error;
 use crate::image::blob::BlobStore;
 use crate::image::ca::{CaBundle, CaSource};
 use crate::image::cache::LayerCache;
-use crate::image::layer::Origin;
+use crate::image::layer::{LayerCompression, Origin};
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
-use crate::image::{Image, ImageSet, Reuse, assemble};
+use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
 use crate::output::{OutputError, OutputSpec, Written, check_tag, sink_for};
 use crate::platform::Platform;
 use crate::ui::Ui;
@@ -152,9 +152,26 @@ fn check_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The layer compression the flags ask for.
+fn layer_compression(args: &ImageArgs) -> Result<LayerCompression, Error> {
+    LayerCompression::from_args(args.compression, args.compression_level).map_err(Error::Usage)
+}
+
 /// Checks the flags that can only be judged together, before any slow work.
 pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
     check_name(name)?;
+    let compression = layer_compression(args)?;
+    if let LayerCompression::Zstd(_) = compression {
+        for output in &args.output {
+            if let OutputSpec::DockerArchive { file, .. } = output {
+                return Err(Error::Usage(format!(
+                    "`docker-archive:{}` takes gzip or uncompressed layers (`docker load` reads \
+                     no zstd); use `--compression gzip` or `none`, or an `oci-archive:`",
+                    file.display()
+                )));
+            }
+        }
+    }
     for tag in &args.tag {
         check_tag(tag).map_err(Error::Usage)?;
     }
@@ -249,6 +266,7 @@ pub fn package_many(
         adds,
         ca,
         created,
+        compression: layer_compression(args)?,
     };
 
     let outputs = if args.output.is_empty() {
@@ -269,20 +287,40 @@ pub fn package_many(
     });
     // A cached blob's bytes are read (and so verified) only for outputs that lack it.
     let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
+    let needed: &(dyn Fn(&str) -> bool + Sync) = &needed;
     let reuse = Reuse {
         cache: cache.as_ref(),
-        needed: &needed,
+        needed,
     };
 
     let store = BlobStore::new().map_err(Error::Staging)?;
-    let mut images = Vec::new();
-    for (binary, platform, _, size) in &verified {
+    for (_, platform, _, _) in &verified {
         ui.status("Packaging", format_args!("`{name}` for {platform}"));
-        let spec = ImageSpec {
-            platform: *platform,
-            ..spec.clone()
-        };
-        let image = assemble(binary, *size, &spec, &store, reuse)?;
+    }
+    // Platforms are independent: compress them side by side (the cores are otherwise idle).
+    let assembled: Vec<Result<Image, ImageError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = verified
+            .iter()
+            .map(|(binary, platform, _, size)| {
+                let spec = ImageSpec {
+                    platform: *platform,
+                    ..spec.clone()
+                };
+                let store = &store;
+                scope.spawn(move || assemble(binary, *size, &spec, store, reuse))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut images = Vec::new();
+    for image in assembled {
+        let image = image?;
         for (layer, origin) in image.layers.iter().zip(&image.origins) {
             match origin {
                 Origin::Cached => ui.verbose(format_args!(

@@ -247,7 +247,7 @@ pub struct Reuse<'a> {
     /// The layer cache, if one is used.
     pub cache: Option<&'a LayerCache>,
     /// Whether some output still needs a blob's bytes (then a cached one is verified first).
-    pub needed: &'a dyn Fn(&str) -> bool,
+    pub needed: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 /// Assembles the image for a verified binary of `size` bytes.
@@ -260,7 +260,7 @@ pub fn assemble(
 ) -> Result<Image, ImageError> {
     let mtime = u64::try_from(spec.created).unwrap_or(0);
     let (base, base_origin) = base_layer(&spec.ca.pem)
-        .write_cached(store, mtime, reuse.cache, reuse.needed)
+        .write_cached(store, mtime, spec.compression, reuse.cache, reuse.needed)
         .map_err(|source| ImageError::Layer {
             which: "base",
             source,
@@ -271,7 +271,7 @@ pub fn assemble(
     };
     let (app, app_origin) = app_layer(binary, size, spec)
         .map_err(app_error)?
-        .write_cached(store, mtime, reuse.cache, reuse.needed)
+        .write_cached(store, mtime, spec.compression, reuse.cache, reuse.needed)
         .map_err(app_error)?;
 
     let history = [

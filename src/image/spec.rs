@@ -43,6 +43,8 @@ pub struct ImageSpec {
     pub ca: CaBundle,
     /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).
     pub created: i64,
+    /// How its layers are compressed.
+    pub compression: crate::image::layer::LayerCompression,
 }
 
 /// A normalised absolute path inside the image.

@@ -10,6 +10,7 @@ mod support;
 mod build;
 mod c;
 mod cache;
+mod compression;
 mod go;
 mod multiarch;
 mod package;
