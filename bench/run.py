@@ -9,6 +9,7 @@ A B C … A B C … so drift hits every tool alike:
 
   static-image cold   `static-image package` into a new oci-archive, with an empty cache
   static-image again  the same command again, nothing changed (same output, same cache)
+  static-image zstd   the cold run with `--compression zstd` (level 3, multi-threaded)
   buildah             from scratch, copy binary + CA bundle, config --entrypoint, commit to
                       an oci-archive (vfs storage, no daemon)
   umoci               init, new, insert binary + CA bundle, config --entrypoint
@@ -138,6 +139,13 @@ def main():
         shutil.rmtree(cache)
         return result
 
+    def static_image_zstd(inp, out):
+        cache = tempfile.mkdtemp(dir=work)
+        result = run([tool, "-q", "package", inp, "--ca-bundle", CA, "--compression", "zstd",
+                      "-o", f"oci-archive:{out}"], dict(env, STATIC_IMAGE_CACHE_DIR=cache))
+        shutil.rmtree(cache)
+        return result
+
     def static_image_again(inp, out):
         cache = os.path.join(work, "warm-cache")
         cmd = [tool, "-q", "package", inp, "--ca-bundle", CA, "-o", f"oci:{out}"]
@@ -171,7 +179,8 @@ def main():
     def floor_pass(inp, out):
         return run([floor, inp, out])
 
-    tools = [("static-image cold", static_image_cold), ("static-image again", static_image_again)]
+    tools = [("static-image cold", static_image_cold), ("static-image again", static_image_again),
+             ("static-image zstd", static_image_zstd)]
     tools += [(n, f) for n, f, ok in (("buildah", buildah, have["buildah"]),
                                       ("umoci", umoci, have["umoci"])) if ok]
     tools.append(("floor", floor_pass))
