@@ -176,8 +176,22 @@ impl<'a> Host<'a> {
 
     /// Binds the tool variables and expands the compiler commands.
     fn bind(&self, strategy: &Strategy, mut vars: Vars) -> Choice {
+        // Probing a tool can cost a process start (`python3 -m ziglang version`): only the
+        // tools this strategy's templates name are looked up.
+        let texts: Vec<&String> = strategy
+            .cc
+            .iter()
+            .flatten()
+            .chain(strategy.ar.iter().flatten())
+            .chain(strategy.env.values())
+            .chain(strategy.env_default.values())
+            .chain(&strategy.cflags)
+            .chain(&strategy.ldflags)
+            .collect();
         for tool in self.toolchains.tools.keys() {
+            let named = format!("{{{tool}}}");
             if super::template::KNOWN.contains(&tool.as_str())
+                && texts.iter().any(|t| t.contains(&named))
                 && let Some(way) = self.program(tool)
             {
                 vars.set_list(tool, way);
