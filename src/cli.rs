@@ -98,7 +98,7 @@ Examples:
   static-image verify --json app /bin/ls")]
     Verify(VerifyArgs),
 
-    /// Package an already-built static binary as a scratch image.
+    /// Package already-built static binaries (one per platform) as a scratch image.
     #[command(after_help = "\
 Examples:
   static-image package ./app
