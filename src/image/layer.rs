@@ -11,7 +11,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use flate2::{Compression, GzBuilder};
 use oci_spec::image::MediaType;
 
 use super::blob::{Blob, BlobStore, HashWriter};
@@ -318,7 +317,7 @@ impl LayerCompression {
     /// What decides the bytes, for the cache key.
     pub fn id(self) -> String {
         match self {
-            LayerCompression::Gzip(level) => format!("gzip {level} flate2 zlib-rs"),
+            LayerCompression::Gzip(level) => format!("gzip {level} zlib-rs 1 MiB blocks"),
             LayerCompression::Zstd(level) => {
                 format!(
                     "zstd {level} libzstd {} mt",
@@ -332,7 +331,7 @@ impl LayerCompression {
 
 /// A compressing writer of one of the supported kinds.
 enum Encoder {
-    Gzip(flate2::write::GzEncoder<super::blob::BlobWriter>),
+    Gzip(super::pgzip::ParallelGzip<super::blob::BlobWriter>),
     Zstd(zstd::Encoder<'static, super::blob::BlobWriter>),
     None(super::blob::BlobWriter),
 }
@@ -340,17 +339,16 @@ enum Encoder {
 impl Encoder {
     fn new(blob: super::blob::BlobWriter, compression: LayerCompression) -> io::Result<Encoder> {
         Ok(match compression {
-            // mtime 0 and no name in the gzip header: the bytes depend on content only.
-            LayerCompression::Gzip(level) => Encoder::Gzip(
-                GzBuilder::new()
-                    .mtime(0)
-                    .write(blob, Compression::new(level)),
-            ),
+            // mtime 0 and no name in the gzip header, blocks of a fixed size: the bytes depend
+            // on content only, whatever the machine's core count.
+            LayerCompression::Gzip(level) => {
+                Encoder::Gzip(super::pgzip::ParallelGzip::new(blob, level, workers())?)
+            }
             LayerCompression::Zstd(level) => {
                 let mut z = zstd::Encoder::new(blob, level)?;
                 // zstd's multi-threaded output depends on its job size, not on how many
                 // workers there are, so the bytes are the same on any machine.
-                z.multithread(zstd_workers())?;
+                z.multithread(workers() as u32)?;
                 Encoder::Zstd(z)
             }
             LayerCompression::None => Encoder::None(blob),
@@ -384,10 +382,10 @@ impl io::Write for Encoder {
     }
 }
 
-/// zstd worker threads: the machine's cores, at least one (which also selects zstd's
+/// Compression threads: the machine's cores, at least one (for zstd this also selects its
 /// multi-threaded format, so one and many workers give the same bytes), at most four.
-fn zstd_workers() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4) as u32)
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
 /// A ustar header with everything fixed that could vary between machines: owner 0:0, no user
@@ -590,7 +588,7 @@ mod tests {
     const GOLDEN_NONE: &str =
         "sha256:0576b4467d0abd16f85f237ee9293d8526d4c6eb991210efd41f7116e5a2e8b9";
     const GOLDEN_GZIP: &str =
-        "sha256:813596be9943a355ff02de96ceba10c86de5127b1a1d53f7296a83988a2a9a52";
+        "sha256:4c802bb7edb903c6614170b1da6309f667a7fae028846e35de133cc6dd154dbb";
     const GOLDEN_ZSTD: &str =
         "sha256:28033d61584aee1101633d77c1b56b7ac0ef3732697d3feadf5311db74d4bc12";
 

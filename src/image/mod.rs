@@ -13,6 +13,7 @@ pub mod ca;
 pub mod cache;
 pub mod config;
 pub mod layer;
+pub mod pgzip;
 pub mod spec;
 
 use std::path::Path;
