@@ -119,6 +119,10 @@ impl ArchiveSink {
         }
         let buffered = tar.into_inner().map_err(&fail)?;
         let file = buffered.into_inner().map_err(|e| fail(e.into_error()))?;
+        // Temporary files are created 0600; an image archive is for others to load too.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(&fail)?;
         file.sync_all().map_err(&fail)?;
         staged.persist(&self.file).map_err(|e| fail(e.error))?;
         sync_dir(parent).map_err(write_error(parent))

@@ -245,6 +245,15 @@ fn skopeo_reads_every_output_format_with_the_expected_config() {
         manifest[0]["RepoTags"],
         serde_json::json!(["team/hello:v1"])
     );
+    // Archives are for others to load: readable by all, like the layout's blobs.
+    use std::os::unix::fs::PermissionsExt;
+    for tar in ["image.tar", "docker.tar"] {
+        let mode = fs::metadata(dir.path().join(tar))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{tar}");
+    }
 }
 
 #[test]
