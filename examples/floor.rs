@@ -9,6 +9,7 @@ use std::io::{self, BufWriter, Read, Write};
 
 use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
+use static_image::image::layer::LayerCompression;
 
 /// A writer that hashes what passes through it.
 struct Hashing<W> {
@@ -39,7 +40,9 @@ fn main() -> io::Result<()> {
         inner: BufWriter::with_capacity(1 << 20, File::create(output)?),
         hash: Sha256::new(),
     };
-    let mut gzip = GzBuilder::new().mtime(0).write(out, Compression::new(6));
+    let mut gzip = GzBuilder::new()
+        .mtime(0)
+        .write(out, Compression::new(LayerCompression::GZIP_DEFAULT));
     let mut raw = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use cargo_metadata::{Message, TargetKind};
 
-use crate::exec::ExecError;
-use crate::plan::{ArtifactRule, BuildPlan, Mirror, Wrapper};
+use crate::exec::{Cmd, ExecError, Started};
+use crate::plan::{ArtifactRule, BuildPlan, Mirror, Step, Wrapper};
 use crate::ui::{Ui, backticked};
 
 /// Why a build produced no binary.
@@ -65,6 +65,26 @@ pub enum BuildError {
 
 /// Runs the plan and returns the built executable's path.
 pub fn build(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
+    build_from(plan, None, ui)
+}
+
+/// The command of a cargo step: cargo's stderr reaches ours through a pipe, so its colours are
+/// asked for where ours show.
+pub fn cargo_command(step: &Step, ui: &Ui) -> Cmd {
+    let cmd = step.command();
+    if ui.stderr_colored() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
+        return cmd.env("CARGO_TERM_COLOR", "always");
+    }
+    cmd
+}
+
+/// [`build`], where `started` (if any) is the plan's cargo step, already running with its
+/// output held (see `ahead`).
+pub fn build_from(
+    plan: &BuildPlan,
+    mut started: Option<Started>,
+    ui: &Ui,
+) -> Result<PathBuf, BuildError> {
     ui.status(
         "Compiling",
         format_args!(
@@ -89,12 +109,11 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
         })?;
         match &plan.artifact {
             ArtifactRule::CargoMessages { bin, .. } => {
-                let mut cmd = step.command();
-                // cargo's stderr reaches ours through a pipe; keep its colours where ours show.
-                if ui.stderr_colored() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
-                    cmd = cmd.env("CARGO_TERM_COLOR", "always");
-                }
-                cmd.stream(ui, &mut |line| {
+                let running = match started.take() {
+                    Some(running) => running,
+                    None => cargo_command(step, ui).start(ui)?,
+                };
+                running.finish(ui, &mut |line| {
                     if let Some(path) = executable_in(line, bin) {
                         from_cargo = Some(path);
                     }

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::thread;
 
 use crate::ui::Ui;
@@ -171,28 +172,43 @@ impl Cmd {
     /// JSON messages). Its stderr is shown live (unless `--quiet`) and its tail kept for the
     /// failure report and for recognising known failures.
     pub fn stream(&self, ui: &Ui, on_line: &mut dyn FnMut(&str)) -> Result<(), ExecError> {
+        self.start(ui)?.finish(ui, on_line)
+    }
+
+    /// Starts the child with its output held back: [`Started::finish`] shows and hands it over
+    /// as [`Cmd::stream`] does, from the start; [`Started::discard`] waits for the child and
+    /// drops it. For work begun before it is known to be wanted.
+    pub fn start(&self, ui: &Ui) -> Result<Started, ExecError> {
         let mut child = self.spawn(ui)?;
-        let show = !ui.is_quiet();
-        let stderr = child
-            .stderr
-            .take()
-            .map(|s| thread::spawn(move || tee_tail(s, show)));
-        let mut read_result = Ok(());
+        let (lines, held) = mpsc::channel();
+        let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(line) => on_line(&line),
-                    Err(e) => {
-                        read_result = Err(e);
-                        break;
+            let lines = lines.clone();
+            readers.push(thread::spawn(move || {
+                for line in BufReader::new(stdout).split(b'\n') {
+                    let line = line.map(Line::Out).unwrap_or_else(Line::Broken);
+                    let stop = matches!(line, Line::Broken(_));
+                    if lines.send(line).is_err() || stop {
+                        return;
                     }
                 }
-            }
+            }));
         }
-        let status = child.wait().map_err(|e| self.io_error(e))?;
-        let tail = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
-        read_result.map_err(|e| self.io_error(e))?;
-        self.check(status, tail, show)
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(thread::spawn(move || {
+                for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+                    if lines.send(Line::Err(line)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        Ok(Started {
+            cmd: self.clone(),
+            child,
+            held,
+            readers,
+        })
     }
 
     fn spawn(&self, ui: &Ui) -> Result<std::process::Child, ExecError> {
@@ -248,6 +264,68 @@ impl Cmd {
             description: self.description.clone(),
             command: self.command_line(),
             source,
+        }
+    }
+}
+
+/// A line from a child: stdout (text expected), stderr (bytes, shown as they are), or the end
+/// of a stdout that could not be read.
+enum Line {
+    Out(Vec<u8>),
+    Err(Vec<u8>),
+    Broken(io::Error),
+}
+
+/// A child started by [`Cmd::start`], its output held until it is finished or discarded.
+pub struct Started {
+    cmd: Cmd,
+    child: Child,
+    held: mpsc::Receiver<Line>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Started {
+    /// Shows its stderr (unless `--quiet`) and hands its stdout lines to `on_line`, held ones
+    /// first, then live; then checks how it ended.
+    pub fn finish(mut self, ui: &Ui, on_line: &mut dyn FnMut(&str)) -> Result<(), ExecError> {
+        let show = !ui.is_quiet();
+        let mut tail = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
+        let mut read_result = Ok(());
+        // Ends when both readers have hung up.
+        for line in self.held.iter() {
+            match line {
+                Line::Out(bytes) => on_line(String::from_utf8_lossy(&bytes).trim_end_matches('\r')),
+                Line::Err(bytes) => {
+                    if show {
+                        let mut err = io::stderr().lock();
+                        let _ = err.write_all(&bytes);
+                        let _ = err.write_all(b"\n");
+                    }
+                    if tail.len() == STDERR_TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(String::from_utf8_lossy(&bytes).trim_end().to_string());
+                }
+                Line::Broken(e) => read_result = Err(e),
+            }
+        }
+        let status = self.child.wait().map_err(|e| self.cmd.io_error(e))?;
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        read_result.map_err(|e| self.cmd.io_error(e))?;
+        self.cmd.check(status, tail.into(), show)
+    }
+
+    /// Waits for it to end, dropping its output: it was started on a guess that proved wrong.
+    /// (Waited for, not killed: a cargo killed mid-build would leave its rustc children
+    /// writing into the target directory beside the build that replaces it.)
+    pub fn discard(mut self) {
+        // Read to the end: a closed pipe would fail the child's next write.
+        for _ in self.held.iter() {}
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
         }
     }
 }

@@ -15,6 +15,7 @@
 //! world; `main` (here: [`main`]) parses arguments, runs one command, renders the error and
 //! picks the exit code.
 
+pub mod ahead;
 pub mod build;
 pub mod cli;
 pub mod detect;
@@ -91,7 +92,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8, Error> {
         }
         Some(Command::Plan(args)) => {
             let toolchains = load_toolchains(&args.toolchains)?;
-            let (_, plans) = plan(&args, &toolchains, ui)?;
+            let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+            let host = Host::new(&toolchains, ui, &project_dir(&path));
+            let (_, plans) = plan(&args, &host, ui)?;
             report::plans(&mut stdout, &plans, json)
         }
         Some(Command::Toolchains(args)) => {
@@ -218,33 +221,74 @@ fn platforms(args: &ProjectArgs) -> Vec<Platform> {
 }
 
 /// detect → plan for every platform, shared by `plan` and `build`.
-fn plan(
-    args: &ProjectArgs,
-    toolchains: &Toolchains,
-    ui: &Ui,
-) -> Result<(Project, Vec<BuildPlan>), Error> {
+fn plan(args: &ProjectArgs, host: &Host<'_>, ui: &Ui) -> Result<(Project, Vec<BuildPlan>), Error> {
     let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
-    let project = detect::detect(&path, args.offline, toolchains, ui)?;
-    let host = Host::new(toolchains, ui, project.root());
+    let dir = project_dir(&path);
+    let project = std::thread::scope(|scope| {
+        // A Cargo project needs rustc's sysroot too: ask for it while cargo describes the
+        // project, two subprocesses at once.
+        let sysroot = (path.is_file() || dir.join("Cargo.toml").is_file())
+            .then(|| scope.spawn(|| toolchain::probe::rust_sysroot(&dir, ui)));
+        let project = detect::detect(&path, args.offline, host.toolchains(), ui);
+        if let Some(sysroot) = sysroot.and_then(|h| h.join().ok()) {
+            host.set_sysroot(sysroot);
+        }
+        project
+    })?;
     let options = plan_options(args);
     let env = |key: &str| std::env::var(key).ok();
     let plans = platforms(args)
         .into_iter()
-        .map(|p| plan::plan(&project, p, &host, &options, &env))
+        .map(|p| plan::plan(&project, p, host, &options, &env))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((project, plans))
 }
 
+/// The directory a project path names (the folder itself, or a manifest's folder).
+fn project_dir(path: &std::path::Path) -> PathBuf {
+    let dir = if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(std::path::Path::new("."))
+    };
+    if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir.to_owned()
+    }
+}
+
 fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
     let toolchains = load_toolchains(&args.project.toolchains)?;
-    let (project, plans) = plan(&args.project, &toolchains, ui)?;
+    let mut ahead = ahead::start(&args.project, &toolchains, ui);
+    let path = args
+        .project
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let host = Host::new(&toolchains, ui, &project_dir(&path));
+    let planned = plan(&args.project, &host, ui);
+    let (project, plans) = match planned {
+        Ok(planned) => planned,
+        Err(e) => {
+            if let Some(ahead) = ahead {
+                ahead.discard();
+            }
+            return Err(e);
+        }
+    };
     let first = plans.first().map(|p| p.name.clone()).unwrap_or_default();
     let name = args.image.name.clone().unwrap_or_else(|| first.clone());
     // Bad flags should fail now, not after a long compile.
-    package::check_args(&args.image, &name)?;
-    package::check_platform_count(&args.image, plans.len())?;
-    package::source_date_epoch()?;
-    let host = Host::new(&toolchains, ui, project.root());
+    let checked = package::check_args(&args.image, &name)
+        .and_then(|_| package::check_platform_count(&args.image, plans.len()))
+        .and_then(|_| package::source_date_epoch().map(|_| ()));
+    if let Err(e) = checked {
+        if let Some(ahead) = ahead {
+            ahead.discard();
+        }
+        return Err(e);
+    }
     let mut built = Vec::new();
     for plan in &plans {
         if plan.libc == Some(toolchain::LibcKind::Glibc) {
@@ -255,9 +299,11 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
                 plan.name, plan.platform, plan.strategy
             ));
         }
-        let artifact = build_one(&project, plan, &host, &args.project, ui)?;
+        let started = ahead.take().and_then(|a| a.take_for(plan, ui));
+        let artifact = build_one(&project, plan, started, &host, &args.project, ui)?;
         built.push((artifact, Some(plan.platform)));
     }
+    ahead::remember(&project, &host);
     // A C build's program is named by its build system, not by its folder.
     let default_name = match (&project, built.first()) {
         (Project::C(_), Some((artifact, _))) => artifact
@@ -291,11 +337,12 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
 fn build_one(
     project: &Project,
     plan: &BuildPlan,
+    started: Option<exec::Started>,
     host: &Host<'_>,
     args: &ProjectArgs,
     ui: &Ui,
 ) -> Result<PathBuf, Error> {
-    let failure = match build::build(plan, ui) {
+    let failure = match build::build_from(plan, started, ui) {
         Ok(artifact) => return Ok(artifact),
         Err(e) => e,
     };

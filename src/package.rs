@@ -293,7 +293,12 @@ pub fn package_many(
         needed,
     };
 
-    let store = BlobStore::new().map_err(Error::Staging)?;
+    // Staged inside the cache when there is one, so storing a layer there is a hard link.
+    let store = match &cache {
+        Some(cache) => BlobStore::new_in(cache.dir()).or_else(|_| BlobStore::new()),
+        None => BlobStore::new(),
+    }
+    .map_err(Error::Staging)?;
     for (_, platform, _, _) in &verified {
         ui.status("Packaging", format_args!("`{name}` for {platform}"));
     }

@@ -7,13 +7,14 @@
 use std::path::{Path, PathBuf};
 
 use cargo_metadata::{Metadata, MetadataCommand, Package, TargetKind};
+use serde::{Deserialize, Serialize};
 
 use super::DetectError;
 use crate::exec::Cmd;
 use crate::ui::Ui;
 
 /// A Cargo project to build.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RustProject {
     /// The directory holding the manifest.
     pub root: PathBuf,
@@ -26,7 +27,7 @@ pub struct RustProject {
 }
 
 /// A binary target and the package it belongs to.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BinTarget {
     /// The target's name (the executable's name).
     pub name: String,
@@ -35,7 +36,7 @@ pub struct BinTarget {
 }
 
 /// Package fields that describe the image.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageInfo {
     /// Package name.
     pub name: String,

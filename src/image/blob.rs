@@ -65,6 +65,17 @@ impl BlobStore {
         Ok(BlobStore { dir })
     }
 
+    /// A new, empty store inside `parent` (created if missing), so that blobs can be
+    /// hard-linked into a cache or layout on the same filesystem instead of copied.
+    pub fn new_in(parent: &Path) -> io::Result<BlobStore> {
+        fs::create_dir_all(parent)?;
+        let dir = tempfile::Builder::new()
+            .prefix(".staging.")
+            .tempdir_in(parent)?;
+        fs::create_dir_all(dir.path().join("blobs/sha256"))?;
+        Ok(BlobStore { dir })
+    }
+
     /// Stores bytes already in memory (configs, manifests).
     pub fn put(&self, bytes: &[u8], media_type: MediaType) -> io::Result<Blob> {
         let mut writer = self.writer()?;

@@ -20,7 +20,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -147,16 +147,31 @@ impl LayerCache {
         }
     }
 
-    /// Remembers a freshly written layer under `key`, copying its blob into the cache.
+    /// Remembers a freshly written layer under `key`: its blob is hard-linked into the cache
+    /// (the blob store lives there when the cache is on), else copied.
+    ///
+    /// Nothing is fsynced: a cache entry torn by a crash is caught by [`LayerCache::lookup`],
+    /// which checks the size always and the digest whenever an output will read the bytes.
     pub fn store(&self, key: &str, blob: &Blob, diff_id: &str) -> io::Result<()> {
         let target = self.blob_path(&blob.digest);
         if !fs::metadata(&target).is_ok_and(|m| m.len() == blob.size) {
             let dir = parent(&target);
             fs::create_dir_all(&dir)?;
-            let mut staged = tempfile::NamedTempFile::new_in(&dir)?;
-            io::copy(&mut File::open(&blob.path)?, &mut staged)?;
-            staged.as_file().sync_all()?;
-            staged.persist(&target).map_err(|e| e.error)?;
+            let linked = tempfile::Builder::new()
+                .prefix(".link.")
+                .make_in(&dir, |path| fs::hard_link(&blob.path, path));
+            match linked {
+                Ok(linked) => linked.persist(&target).map_err(|e| e.error)?,
+                // Another filesystem (a store in the system temp directory): copy.
+                Err(_) => {
+                    let mut copy = tempfile::NamedTempFile::new_in(&dir)?;
+                    io::copy(&mut File::open(&blob.path)?, &mut copy)?;
+                    // Temporary files are created 0600; outputs copy this one's mode.
+                    copy.as_file()
+                        .set_permissions(fs::Permissions::from_mode(0o644))?;
+                    copy.persist(&target).map_err(|e| e.error)?;
+                }
+            }
         }
         let layer = CachedLayer {
             digest: blob.digest.clone(),

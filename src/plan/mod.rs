@@ -52,7 +52,7 @@ pub struct BuildPlan {
 }
 
 /// A shell script that runs a fixed command with the arguments it is given.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Wrapper {
     /// Where it is written.
     pub path: PathBuf,
@@ -75,7 +75,7 @@ pub struct Mirror {
 }
 
 /// One command of a plan.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Step {
     /// What it is for ("cargo build").
     pub description: String,

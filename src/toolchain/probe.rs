@@ -29,6 +29,18 @@ pub struct Host<'a> {
     sysroot: OnceCell<Option<PathBuf>>,
 }
 
+/// The sysroot of the rustc that cargo would run in `dir` (where rust-toolchain files pick
+/// the toolchain), if rustc answers.
+pub fn rust_sysroot(dir: &Path, ui: &Ui) -> Option<PathBuf> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    Cmd::new("rustc --print sysroot", rustc)
+        .args(["--print", "sysroot"])
+        .cwd(dir)
+        .capture(ui)
+        .ok()
+        .map(|s| PathBuf::from(s.trim()))
+}
+
 /// A strategy chosen for a platform, with its variables bound.
 #[derive(Clone, Debug)]
 pub struct Choice {
@@ -108,18 +120,26 @@ impl<'a> Host<'a> {
 
     /// Where the standard library for `triple` lives (or would).
     pub fn rust_libdir(&self, triple: &str) -> Option<PathBuf> {
-        let sysroot = self.sysroot.get_or_init(|| {
-            let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-            Cmd::new("rustc --print sysroot", rustc)
-                .args(["--print", "sysroot"])
-                .cwd(&self.rust_dir)
-                .capture(self.ui)
-                .ok()
-                .map(|s| PathBuf::from(s.trim()))
-        });
-        sysroot
+        self.sysroot
+            .get_or_init(|| rust_sysroot(&self.rust_dir, self.ui))
             .as_ref()
             .map(|s| s.join("lib/rustlib").join(triple).join("lib"))
+    }
+
+    /// The toolchain data it probes for.
+    pub fn toolchains(&self) -> &'a Toolchains {
+        self.toolchains
+    }
+
+    /// Gives the sysroot of the project's rustc, asked elsewhere (beside `cargo metadata`),
+    /// so that no probe asks again. Ignored once it is known.
+    pub fn set_sysroot(&self, sysroot: Option<PathBuf>) {
+        let _ = self.sysroot.set(sysroot);
+    }
+
+    /// The sysroot, if it was asked for this run.
+    pub fn known_sysroot(&self) -> Option<Option<PathBuf>> {
+        self.sysroot.get().cloned()
     }
 
     /// The first strategy of `language` that builds for `platform` here and that `accept`s.

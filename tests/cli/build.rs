@@ -399,3 +399,62 @@ fn an_output_in_the_way_is_refused_before_compiling() {
     assert!(!project.join("target").exists(), "cargo must not have run");
     assert_eq!(fs::read_to_string(&taken).unwrap(), "not a layout");
 }
+
+/// The second build starts cargo from the first build's answers (checked, not trusted): when
+/// the project still plans the same, that cargo is the build; when Cargo.toml changed what is
+/// built, it is set aside and the new plan's cargo runs.
+#[test]
+fn a_rebuild_starts_cargo_early_only_while_the_plan_holds() {
+    if !require("rust-musl") {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("rust-hello", &dir.path().join("src"));
+    let layout = dir.path().join("layout");
+    let build = |verbose: bool| {
+        let mut args = vec![
+            "build".to_string(),
+            project.display().to_string(),
+            "--output".into(),
+            format!("oci:{}:test", layout.display()),
+        ];
+        if verbose {
+            args.push("-v".into());
+        }
+        static_image(&args).run().ok()
+    };
+    let first = build(false);
+    let again = build(true);
+    assert!(
+        again
+            .stderr
+            .contains("started ahead from the last build's answers"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(first.digest(), again.digest());
+
+    // Rename the binary: the remembered `--bin rust-hello` no longer fits.
+    let manifest = project.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap();
+    fs::write(
+        &manifest,
+        text.replace(
+            "[workspace]",
+            "[[bin]]\nname = \"renamed\"\npath = \"src/main.rs\"\n\n[workspace]",
+        ),
+    )
+    .unwrap();
+    let renamed = build(true);
+    assert!(
+        renamed.stderr.contains("no longer hold"),
+        "{}",
+        renamed.stderr
+    );
+    let config = skopeo_inspect(&format!("oci:{}:test", layout.display()), true);
+    assert_eq!(config["config"]["Entrypoint"][0], "/app/renamed");
+    // And the answers learnt now serve the next build.
+    let third = build(true);
+    assert!(third.stderr.contains("started ahead"), "{}", third.stderr);
+    assert_eq!(third.digest(), renamed.digest());
+}
