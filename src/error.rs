@@ -10,6 +10,7 @@ use crate::build::BuildError;
 use crate::detect::DetectError;
 use crate::exec::ExecError;
 use crate::image::ImageError;
+use crate::image::base::BaseError;
 use crate::image::ca::CaError;
 use crate::image::spec::AddError;
 use crate::output::OutputError;
@@ -58,6 +59,9 @@ pub enum Error {
     /// The image could not be assembled.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// The base image (`--base`) could not be read.
+    #[error(transparent)]
+    Base(#[from] BaseError),
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -137,6 +141,10 @@ impl Error {
             Error::Output(OutputError::NotOurs { .. }) => {
                 Some("choose another path with `--output`, or remove what is there".into())
             }
+            Error::Base(BaseError::NoPlatform { .. }) => Some(
+                "build for a platform the base has (`--platform`), or pick a base that has it"
+                    .into(),
+            ),
             Error::SourceDateEpoch(_) => {
                 Some("unset it, or set it to e.g. `$(git log -1 --format=%ct)`".into())
             }

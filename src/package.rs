@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::cli::ImageArgs;
 use crate::error::Error;
+use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::ca::{CaBundle, CaSource};
 use crate::image::cache::LayerCache;
@@ -46,6 +47,8 @@ pub struct LayerSummary {
     pub diff_id: String,
     /// Taken from the layer cache rather than compressed in this run.
     pub cached: bool,
+    /// A layer of the base image (`--base`).
+    pub base: bool,
 }
 
 /// The image as reported.
@@ -79,6 +82,7 @@ impl ImageSummary {
                     size: l.blob.size,
                     diff_id: l.diff_id.clone(),
                     cached: *origin == Origin::Cached,
+                    base: *origin == Origin::Base,
                 })
                 .collect(),
         }
@@ -267,6 +271,8 @@ pub fn package_many(
         ca,
         created,
         compression: layer_compression(args)?,
+        base: None,
+        ca_in_app: args.ca_bundle.is_some() || !args.extra_ca.is_empty(),
     };
 
     let outputs = if args.output.is_empty() {
@@ -299,6 +305,15 @@ pub fn package_many(
         None => BlobStore::new(),
     }
     .map_err(Error::Staging)?;
+    let bases = match &args.base {
+        Some(text) => {
+            let base: BaseSpec = text.parse().map_err(Error::Usage)?;
+            ui.status("Reading", format_args!("base image `{base}`"));
+            let platforms: Vec<Platform> = verified.iter().map(|v| v.1).collect();
+            base::load(&base, &platforms, &store, &args.insecure)?
+        }
+        None => Vec::new(),
+    };
     for (_, platform, _, _) in &verified {
         ui.status("Packaging", format_args!("`{name}` for {platform}"));
     }
@@ -306,9 +321,18 @@ pub fn package_many(
     let assembled: Vec<Result<Image, ImageError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = verified
             .iter()
-            .map(|(binary, platform, _, size)| {
+            .enumerate()
+            .map(|(i, (binary, platform, _, size))| {
+                let base = bases.get(i).cloned();
+                // Without `--user`, a base's user stands (else ours, nonroot).
+                let user = match (&args.user, base.as_ref().and_then(base_user)) {
+                    (None, Some(user)) => user,
+                    _ => spec.user.clone(),
+                };
                 let spec = ImageSpec {
                     platform: *platform,
+                    base,
+                    user,
                     ..spec.clone()
                 };
                 let store = &store;
@@ -336,7 +360,7 @@ pub fn package_many(
                     "the cached layer `{digest}` was damaged; it was removed from the cache and \
                      the layer compressed again"
                 )),
-                Origin::Built => {}
+                Origin::Built | Origin::Base => {}
             }
         }
         images.push(image);
@@ -420,4 +444,10 @@ fn verify_binary(
         })?
         .len();
     Ok((platform, report, size))
+}
+
+/// The user a base image runs as, if it names one.
+fn base_user(base: &BaseImage) -> Option<User> {
+    let user = base.config.config().as_ref()?.user().clone()?;
+    (!user.is_empty()).then(|| User::of_base(&user))
 }

@@ -39,12 +39,33 @@ pub fn rfc3339(seconds: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
-/// The environment: defaults first, a user value replacing a default of the same name in place.
+/// The environment: defaults first (with a base, the base's own, plus the CA bundle's path
+/// when we ship one), a user value replacing one of the same name in place.
 fn environment(spec: &ImageSpec) -> Vec<String> {
-    let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), DEFAULT_PATH.into()),
-        ("SSL_CERT_FILE".into(), CA_BUNDLE_PATH.into()),
-    ];
+    let mut env: Vec<(String, String)> = match &spec.base {
+        None => vec![
+            ("PATH".into(), DEFAULT_PATH.into()),
+            ("SSL_CERT_FILE".into(), CA_BUNDLE_PATH.into()),
+        ],
+        Some(base) => {
+            let mut env: Vec<(String, String)> = base
+                .config
+                .config()
+                .as_ref()
+                .and_then(|c| c.env().clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv.clone(), String::new()),
+                })
+                .collect();
+            if spec.ca_in_app && !env.iter().any(|(k, _)| k == "SSL_CERT_FILE") {
+                env.push(("SSL_CERT_FILE".into(), CA_BUNDLE_PATH.into()));
+            }
+            env
+        }
+    };
     for kv in &spec.env {
         match env.iter_mut().find(|(k, _)| *k == kv.key) {
             Some(slot) => slot.1 = kv.value.clone(),
@@ -58,9 +79,11 @@ fn environment(spec: &ImageSpec) -> Vec<String> {
 pub fn configuration(
     spec: &ImageSpec,
     diff_ids: &[String],
-    history: &[String],
+    history_lines: &[String],
 ) -> Result<ImageConfiguration, OciSpecError> {
     let created = rfc3339(spec.created);
+    // A base's settings come first; ours (what the user asked for) win.
+    let base = spec.base.as_ref().and_then(|b| b.config.config().clone());
     let mut config = ConfigBuilder::default()
         .user(spec.user.as_str())
         .env(environment(spec))
@@ -68,32 +91,58 @@ pub fn configuration(
     if !spec.args.is_empty() {
         config = config.cmd(spec.args.clone());
     }
-    if let Some(dir) = &spec.workdir {
-        config = config.working_dir(dir.to_string());
+    match (
+        &spec.workdir,
+        base.as_ref().and_then(|b| b.working_dir().clone()),
+    ) {
+        (Some(dir), _) => config = config.working_dir(dir.to_string()),
+        (None, Some(dir)) => config = config.working_dir(dir),
+        (None, None) => {}
     }
-    if !spec.ports.is_empty() {
-        let mut ports: Vec<String> = spec.ports.iter().map(|p| p.to_string()).collect();
+    let mut ports: Vec<String> = spec.ports.iter().map(|p| p.to_string()).collect();
+    ports.extend(
+        base.as_ref()
+            .and_then(|b| b.exposed_ports().clone())
+            .unwrap_or_default(),
+    );
+    if !ports.is_empty() {
         ports.sort();
         ports.dedup();
         config = config.exposed_ports(ports);
     }
-    if !spec.labels.is_empty() {
+    let mut labels: BTreeMap<String, String> = base
+        .as_ref()
+        .and_then(|b| b.labels().clone())
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    labels.extend(spec.labels.clone());
+    if !labels.is_empty() {
         config = config.labels(
-            spec.labels
-                .clone()
+            labels
                 .into_iter()
                 .collect::<std::collections::HashMap<_, _>>(),
         );
     }
-    let history = history
-        .iter()
-        .map(|line| {
+    if let Some(volumes) = base.as_ref().and_then(|b| b.volumes().clone()) {
+        config = config.volumes(volumes);
+    }
+    if let Some(signal) = base.as_ref().and_then(|b| b.stop_signal().clone()) {
+        config = config.stop_signal(signal);
+    }
+    let mut history = spec
+        .base
+        .as_ref()
+        .and_then(|b| b.config.history().clone())
+        .unwrap_or_default();
+    for line in history_lines {
+        history.push(
             HistoryBuilder::default()
                 .created(created.clone())
                 .created_by(line.clone())
-                .build()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+                .build()?,
+        );
+    }
     let mut builder = ImageConfigurationBuilder::default()
         .created(created)
         .architecture(oci_arch(spec.platform))

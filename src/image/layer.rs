@@ -180,6 +180,8 @@ pub enum Origin {
     Built,
     /// Taken from the cache: nothing compressed.
     Cached,
+    /// A layer of the base image (`--base`), copied as it is.
+    Base,
     /// The cache held a damaged copy (`digest`), which was evicted; compressed now.
     Rebuilt {
         /// The digest the damaged entry claimed.

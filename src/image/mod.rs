@@ -8,6 +8,7 @@
 //!    `/etc/nsswitch.conf`, `/etc/hosts`, `/tmp` (1777).
 //! 2. App layer: the binary (0755) at the entrypoint path, and the `--add` files.
 
+pub mod base;
 pub mod blob;
 pub mod ca;
 pub mod cache;
@@ -26,6 +27,11 @@ use layer::{Layer, LayerBuilder, LayerError, Origin, Source};
 use spec::{AddEntry, ImageSpec};
 
 use crate::platform::Platform;
+
+/// The annotation naming the image built on (image-spec `annotations.md`).
+pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// The annotation giving the digest of the image built on.
+pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 
 /// The files of the base layer that come from `templates/`.
 const TEMPLATES: [(&str, &[u8]); 4] = [
@@ -260,46 +266,73 @@ pub fn assemble(
     reuse: Reuse<'_>,
 ) -> Result<Image, ImageError> {
     let mtime = u64::try_from(spec.created).unwrap_or(0);
-    let (base, base_origin) = base_layer(&spec.ca.pem)
-        .write_cached(store, mtime, spec.compression, reuse.cache, reuse.needed)
-        .map_err(|source| ImageError::Layer {
-            which: "base",
-            source,
-        })?;
     let app_error = |source| ImageError::Layer {
         which: "app",
         source,
     };
-    let (app, app_origin) = app_layer(binary, size, spec)
-        .map_err(app_error)?
+    let mut layers = Vec::new();
+    let mut origins = Vec::new();
+    let mut history = Vec::new();
+    match &spec.base {
+        // A base brings its own system files: ours would replace its /etc/passwd.
+        Some(base) => {
+            layers.extend(base.layers.iter().cloned());
+            origins.extend(base.layers.iter().map(|_| Origin::Base));
+        }
+        None => {
+            let (base, origin) = base_layer(&spec.ca.pem)
+                .write_cached(store, mtime, spec.compression, reuse.cache, reuse.needed)
+                .map_err(|source| ImageError::Layer {
+                    which: "base",
+                    source,
+                })?;
+            layers.push(base);
+            origins.push(origin);
+            history.push(format!(
+                "static-image: base: {} CA certificates, /etc/passwd, /etc/group, \
+                 /etc/nsswitch.conf, /etc/hosts, /tmp",
+                spec.ca.count
+            ));
+        }
+    }
+    let mut app_entries = app_layer(binary, size, spec).map_err(app_error)?;
+    if spec.base.is_some() && spec.ca_in_app {
+        app_entries
+            .add_file(
+                config::CA_BUNDLE_PATH,
+                Source::Bytes(spec.ca.pem.clone()),
+                0o644,
+            )
+            .map_err(app_error)?;
+    }
+    let (app, app_origin) = app_entries
         .write_cached(store, mtime, spec.compression, reuse.cache, reuse.needed)
         .map_err(app_error)?;
-
-    let history = [
-        format!(
-            "static-image: base: {} CA certificates, /etc/passwd, /etc/group, \
-             /etc/nsswitch.conf, /etc/hosts, /tmp",
-            spec.ca.count
+    history.push(match spec.adds.len() {
+        0 => format!("static-image: app: {}", spec.entrypoint),
+        n => format!(
+            "static-image: app: {} and {n} added entries",
+            spec.entrypoint
         ),
-        match spec.adds.len() {
-            0 => format!("static-image: app: {}", spec.entrypoint),
-            n => format!(
-                "static-image: app: {} and {n} added entries",
-                spec.entrypoint
-            ),
-        },
-    ];
-    let diff_ids = [base.diff_id.clone(), app.diff_id.clone()];
+    });
+    layers.push(app);
+    origins.push(app_origin);
+
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
     let document = |what, source| ImageError::Document { what, source };
     let config =
         config::configuration(spec, &diff_ids, &history).map_err(|e| document("config", e))?;
     let config = store_json(store, &config, MediaType::ImageConfig, "config")?;
 
-    let layers = vec![base, app];
+    let mut annotations = spec.annotations.clone();
+    if let Some(base) = &spec.base {
+        annotations.insert(ANNOTATION_BASE_NAME.into(), base.name.clone());
+        annotations.insert(ANNOTATION_BASE_DIGEST.into(), base.digest.clone());
+    }
     let manifest = config::manifest(
         config.descriptor(),
         layers.iter().map(|l| l.blob.descriptor()).collect(),
-        &spec.annotations,
+        &annotations,
         spec.created,
     )
     .map_err(|e| document("manifest", e))?;
@@ -310,7 +343,7 @@ pub fn assemble(
         config,
         layers,
         created: spec.created,
-        origins: vec![base_origin, app_origin],
+        origins,
     })
 }
 

@@ -45,6 +45,11 @@ pub struct ImageSpec {
     pub created: i64,
     /// How its layers are compressed.
     pub compression: crate::image::layer::LayerCompression,
+    /// The image to build on, for this platform (`--base`); `None` is scratch.
+    pub base: Option<super::base::BaseImage>,
+    /// With a base: whether the CA bundle goes into the app layer (asked for with
+    /// `--ca-bundle`/`--extra-ca`; otherwise the base's own certificates serve).
+    pub ca_in_app: bool,
 }
 
 /// A normalised absolute path inside the image.
@@ -163,6 +168,11 @@ impl User {
     /// `65532:65532`, the `nonroot` user.
     pub fn nonroot() -> User {
         User("65532:65532".into())
+    }
+
+    /// A base image's user, taken as it is: the base's own /etc/passwd knows its names.
+    pub fn of_base(text: &str) -> User {
+        User(text.to_string())
     }
 
     /// The text that goes into the config's `User`.

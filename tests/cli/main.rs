@@ -7,6 +7,7 @@
 #[macro_use]
 mod support;
 
+mod base;
 mod build;
 mod c;
 mod cache;

@@ -1,0 +1,508 @@
+//! `--base SPEC`: our layers on top of another image (a company's hardened base) instead of
+//! scratch.
+//!
+//! The base is read from an OCI layout (`oci:DIR[:REF]`), an OCI archive
+//! (`oci-archive:FILE[:REF]`) or a registry (`docker://…`). For each platform the matching
+//! manifest is picked from the base's index; its config and layers are copied into our blob
+//! store, every blob checked against its digest and size on the way, so a damaged or hostile
+//! base is refused before anything is written. Its configuration is merged under ours.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use sha2::{Digest as _, Sha256};
+
+use super::blob::{Blob, BlobStore};
+use super::layer::Layer;
+use crate::platform::Platform;
+
+/// The most a JSON document of a base image (index, manifest, config) may be.
+const MAX_DOCUMENT: u64 = 4 << 20;
+
+/// Where a base image comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BaseSpec {
+    /// `oci:DIR[:REF]`.
+    Oci {
+        /// The layout directory.
+        dir: PathBuf,
+        /// The ref name to pick (else the layout's only image).
+        reference: Option<String>,
+    },
+    /// `oci-archive:FILE[:REF]`.
+    OciArchive {
+        /// The tar file.
+        file: PathBuf,
+        /// The ref name to pick.
+        reference: Option<String>,
+    },
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, pulled.
+    Registry(String),
+}
+
+impl FromStr for BaseSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<BaseSpec, String> {
+        let split = |rest: &str| match rest.split_once(':') {
+            Some((path, reference)) if !reference.is_empty() => {
+                (PathBuf::from(path), Some(reference.to_string()))
+            }
+            _ => (PathBuf::from(rest.trim_end_matches(':')), None),
+        };
+        if let Some(rest) = text.strip_prefix("docker://") {
+            if rest.is_empty() {
+                return Err(format!("`{text}`: no repository after `docker://`"));
+            }
+            return Ok(BaseSpec::Registry(rest.to_string()));
+        }
+        if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (file, reference) = split(rest);
+            return Ok(BaseSpec::OciArchive { file, reference });
+        }
+        if let Some(rest) = text.strip_prefix("oci:") {
+            let (dir, reference) = split(rest);
+            return Ok(BaseSpec::Oci { dir, reference });
+        }
+        Err(format!(
+            "`{text}`: a base image is oci:DIR[:TAG], oci-archive:FILE[:TAG] or \
+             docker://HOST/REPO[:TAG]"
+        ))
+    }
+}
+
+impl fmt::Display for BaseSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let with = |f: &mut fmt::Formatter<'_>, kind, path: &Path, r: &Option<String>| match r {
+            Some(r) => write!(f, "{kind}:{}:{r}", path.display()),
+            None => write!(f, "{kind}:{}", path.display()),
+        };
+        match self {
+            BaseSpec::Oci { dir, reference } => with(f, "oci", dir, reference),
+            BaseSpec::OciArchive { file, reference } => with(f, "oci-archive", file, reference),
+            BaseSpec::Registry(r) => write!(f, "docker://{r}"),
+        }
+    }
+}
+
+/// A base image for one platform, its blobs in our store.
+#[derive(Clone, Debug)]
+pub struct BaseImage {
+    /// What was asked for (`org.opencontainers.image.base.name`).
+    pub name: String,
+    /// Its manifest's digest (`org.opencontainers.image.base.digest`).
+    pub digest: String,
+    /// Its configuration, merged under ours.
+    pub config: ImageConfiguration,
+    /// Its layers, bottom first.
+    pub layers: Vec<Layer>,
+}
+
+/// Why a base image could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BaseError {
+    /// A file of the base could not be read.
+    #[error("base image `{spec}`: cannot read `{}`", path.display())]
+    Read {
+        /// The base.
+        spec: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The base is not a well-formed image.
+    #[error("base image `{spec}`: {detail}")]
+    Invalid {
+        /// The base.
+        spec: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The base has nothing for the platform.
+    #[error("base image `{spec}` has no image for {platform} (it has: {available})")]
+    NoPlatform {
+        /// The base.
+        spec: String,
+        /// The platform wanted.
+        platform: Platform,
+        /// The platforms it has.
+        available: String,
+    },
+    /// Pulling from a registry failed.
+    #[error("base image `{spec}`: {detail}")]
+    Pull {
+        /// The base.
+        spec: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// Reads the base image named by `spec` for each of `platforms`, copying its blobs into `store`.
+pub fn load(
+    spec: &BaseSpec,
+    platforms: &[Platform],
+    store: &BlobStore,
+    insecure: &[String],
+) -> Result<Vec<BaseImage>, BaseError> {
+    let name = spec.to_string();
+    match spec {
+        BaseSpec::Oci { dir, reference } => platforms
+            .iter()
+            .map(|p| Layout::new(dir, &name).image(reference.as_deref(), *p, store))
+            .collect(),
+        BaseSpec::OciArchive { file, reference } => {
+            let unpacked = unpack_archive(file, &name)?;
+            platforms
+                .iter()
+                .map(|p| Layout::new(unpacked.path(), &name).image(reference.as_deref(), *p, store))
+                .collect()
+        }
+        BaseSpec::Registry(_) => {
+            let _ = insecure;
+            Err(BaseError::Pull {
+                spec: name,
+                detail: "reading a base from a registry is not built yet; copy it to a \
+                         layout first (`skopeo copy docker://… oci:DIR:TAG`)"
+                    .into(),
+            })
+        }
+    }
+}
+
+/// Pairs a manifest's layer blobs with the config's diff_ids, which must agree in number.
+fn pair_layers(
+    config: &ImageConfiguration,
+    blobs: Vec<Blob>,
+    invalid: &dyn Fn(String) -> BaseError,
+) -> Result<Vec<Layer>, BaseError> {
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != blobs.len() {
+        return Err(invalid(format!(
+            "its manifest has {} layers but its config lists {} diff_ids",
+            blobs.len(),
+            diff_ids.len()
+        )));
+    }
+    Ok(blobs
+        .into_iter()
+        .zip(diff_ids)
+        .map(|(mut blob, diff_id)| {
+            blob.media_type = oci_layer_type(&blob.media_type);
+            Layer {
+                blob,
+                diff_id: diff_id.clone(),
+            }
+        })
+        .collect())
+}
+
+/// Docker's layer media types, as their OCI equivalents (the bytes are the same).
+fn oci_layer_type(media_type: &MediaType) -> MediaType {
+    match media_type.to_string().as_str() {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => MediaType::ImageLayerGzip,
+        "application/vnd.docker.image.rootfs.diff.tar" => MediaType::ImageLayer,
+        _ => media_type.clone(),
+    }
+}
+
+/// An OCI layout on disk, read defensively: every blob is named by a well-formed digest and
+/// checked against it.
+struct Layout<'a> {
+    root: &'a Path,
+    spec: &'a str,
+}
+
+impl<'a> Layout<'a> {
+    fn new(root: &'a Path, spec: &'a str) -> Layout<'a> {
+        Layout { root, spec }
+    }
+
+    fn invalid(&self, detail: impl Into<String>) -> BaseError {
+        BaseError::Invalid {
+            spec: self.spec.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    fn read_error(&self, path: &Path) -> impl Fn(io::Error) -> BaseError + '_ {
+        let path = path.to_owned();
+        move |source| BaseError::Read {
+            spec: self.spec.to_string(),
+            path: path.clone(),
+            source,
+        }
+    }
+
+    /// The image for `platform`, under `reference` or the layout's only entry.
+    fn image(
+        &self,
+        reference: Option<&str>,
+        platform: Platform,
+        store: &BlobStore,
+    ) -> Result<BaseImage, BaseError> {
+        let index_path = self.root.join("index.json");
+        let index: ImageIndex = self.json_file(&index_path)?;
+        fn named(d: &Descriptor) -> Option<&str> {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(oci_spec::image::ANNOTATION_REF_NAME))
+                .map(String::as_str)
+        }
+        let entry = match reference {
+            Some(r) => index
+                .manifests()
+                .iter()
+                .find(|d| named(d) == Some(r))
+                .ok_or_else(|| {
+                    let names: Vec<_> = index.manifests().iter().filter_map(named).collect();
+                    self.invalid(format!(
+                        "no image tagged `{r}` (tags: {})",
+                        if names.is_empty() {
+                            "none".into()
+                        } else {
+                            names.join(", ")
+                        }
+                    ))
+                })?,
+            None => match index.manifests().as_slice() {
+                [only] => only,
+                [] => return Err(self.invalid("its index.json lists no image")),
+                _ => {
+                    return Err(
+                        self.invalid("its index.json lists several images; name one with `:TAG`")
+                    );
+                }
+            },
+        };
+        let (digest, manifest) = self.manifest_for(entry, platform)?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&self.blob_bytes(manifest.config())?).map_err(|e| {
+                self.invalid(format!("its config is not an image configuration: {e}"))
+            })?;
+        let arch = crate::image::config::oci_arch(platform);
+        if *config.architecture() != arch {
+            return Err(BaseError::NoPlatform {
+                spec: self.spec.to_string(),
+                platform,
+                available: format!("{}/{}", config.os(), config.architecture()),
+            });
+        }
+        let blobs = manifest
+            .layers()
+            .iter()
+            .map(|d| self.copy_blob(d, store))
+            .collect::<Result<Vec<_>, _>>()?;
+        let layers = pair_layers(&config, blobs, &|d| self.invalid(d))?;
+        Ok(BaseImage {
+            name: self.spec.to_string(),
+            digest,
+            config,
+            layers,
+        })
+    }
+
+    /// Follows an index entry to the manifest for `platform` (through a nested index).
+    fn manifest_for(
+        &self,
+        entry: &Descriptor,
+        platform: Platform,
+    ) -> Result<(String, ImageManifest), BaseError> {
+        let bytes = self.blob_bytes(entry)?;
+        let media = entry.media_type().to_string();
+        let is_index = media == MediaType::ImageIndex.to_string()
+            || media == "application/vnd.docker.distribution.manifest.list.v2+json";
+        if !is_index {
+            let manifest: ImageManifest = serde_json::from_slice(&bytes)
+                .map_err(|e| self.invalid(format!("its manifest is not valid: {e}")))?;
+            return Ok((entry.digest().to_string(), manifest));
+        }
+        let index: ImageIndex = serde_json::from_slice(&bytes)
+            .map_err(|e| self.invalid(format!("its image index is not valid: {e}")))?;
+        let arch = crate::image::config::oci_arch(platform);
+        let found = index.manifests().iter().find(|d| {
+            d.platform().as_ref().is_some_and(|p| {
+                *p.architecture() == arch
+                    && p.os().to_string() == "linux"
+                    && match (platform.variant(), p.variant()) {
+                        (Some(want), Some(have)) => want == have,
+                        _ => true,
+                    }
+            })
+        });
+        match found {
+            Some(d) => self.manifest_for(d, platform),
+            None => Err(BaseError::NoPlatform {
+                spec: self.spec.to_string(),
+                platform,
+                available: index
+                    .manifests()
+                    .iter()
+                    .filter_map(|d| d.platform().as_ref())
+                    .map(|p| format!("{}/{}", p.os(), p.architecture()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Where a blob is, for a digest that is well-formed sha256 (so it cannot name a path
+    /// outside `blobs/sha256`).
+    fn blob_path(&self, descriptor: &Descriptor) -> Result<PathBuf, BaseError> {
+        let digest = descriptor.digest().to_string();
+        let hex = digest
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| self.invalid(format!("`{digest}` is not a sha256 digest")))?;
+        Ok(self.root.join("blobs/sha256").join(hex))
+    }
+
+    /// A small blob (a JSON document), checked.
+    fn blob_bytes(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError> {
+        let path = self.blob_path(descriptor)?;
+        if descriptor.size() > MAX_DOCUMENT {
+            return Err(self.invalid(format!(
+                "`{}` claims {} bytes, too big for a JSON document",
+                descriptor.digest(),
+                descriptor.size()
+            )));
+        }
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|f| f.take(MAX_DOCUMENT + 1).read_to_end(&mut bytes))
+            .map_err(self.read_error(&path))?;
+        self.check(descriptor, bytes.len() as u64, &Sha256::digest(&bytes))?;
+        Ok(bytes)
+    }
+
+    /// Copies a layer blob into the store, checking size and digest as it streams.
+    fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError> {
+        let path = self.blob_path(descriptor)?;
+        let mut file = File::open(&path).map_err(self.read_error(&path))?;
+        let mut writer = store.writer().map_err(self.read_error(&path))?;
+        io::copy(&mut (&mut file).take(descriptor.size() + 1), &mut writer)
+            .map_err(self.read_error(&path))?;
+        let blob = writer
+            .finish(descriptor.media_type().clone())
+            .map_err(self.read_error(&path))?;
+        let hex = blob.hex().to_string();
+        if blob.size != descriptor.size() || blob.digest != descriptor.digest().to_string() {
+            let _ = fs::remove_file(&blob.path);
+            return Err(self.invalid(format!(
+                "blob `{}` does not match its descriptor: {} bytes with digest sha256:{hex}, \
+                 expected {} bytes",
+                descriptor.digest(),
+                blob.size,
+                descriptor.size()
+            )));
+        }
+        Ok(blob)
+    }
+
+    fn check(&self, descriptor: &Descriptor, size: u64, digest: &[u8]) -> Result<(), BaseError> {
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        if size != descriptor.size() || format!("sha256:{hex}") != descriptor.digest().to_string() {
+            return Err(self.invalid(format!(
+                "blob `{}` does not match its descriptor ({size} bytes, digest sha256:{hex})",
+                descriptor.digest()
+            )));
+        }
+        Ok(())
+    }
+
+    fn json_file<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, BaseError> {
+        let mut bytes = Vec::new();
+        File::open(path)
+            .and_then(|f| f.take(MAX_DOCUMENT).read_to_end(&mut bytes))
+            .map_err(self.read_error(path))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.invalid(format!("`{}` is not valid: {e}", path.display())))
+    }
+}
+
+/// Unpacks an OCI archive into a temporary directory, refusing anything but plain files and
+/// directories under relative, `..`-free paths.
+fn unpack_archive(file: &Path, spec: &str) -> Result<tempfile::TempDir, BaseError> {
+    let read_error = |source| BaseError::Read {
+        spec: spec.to_string(),
+        path: file.to_owned(),
+        source,
+    };
+    let invalid = |detail: String| BaseError::Invalid {
+        spec: spec.to_string(),
+        detail,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("static-image-base.")
+        .tempdir()
+        .map_err(read_error)?;
+    let mut archive = tar::Archive::new(File::open(file).map_err(read_error)?);
+    for entry in archive.entries().map_err(read_error)? {
+        let mut entry = entry.map_err(read_error)?;
+        let path = entry.path().map_err(read_error)?.into_owned();
+        let safe = path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !safe {
+            return Err(invalid(format!(
+                "archive entry `{}` escapes the archive",
+                path.display()
+            )));
+        }
+        let target = dir.path().join(&path);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => fs::create_dir_all(&target).map_err(read_error)?,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).map_err(read_error)?;
+                }
+                let mut out = File::create(&target).map_err(read_error)?;
+                io::copy(&mut entry, &mut out).map_err(read_error)?;
+            }
+            other => {
+                return Err(invalid(format!(
+                    "archive entry `{}` is a {other:?}, not a file or directory",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_like_outputs() {
+        assert_eq!(
+            "oci:base:v1".parse::<BaseSpec>().unwrap(),
+            BaseSpec::Oci {
+                dir: "base".into(),
+                reference: Some("v1".into())
+            }
+        );
+        assert_eq!(
+            "oci-archive:/b.tar".parse::<BaseSpec>().unwrap(),
+            BaseSpec::OciArchive {
+                file: "/b.tar".into(),
+                reference: None
+            }
+        );
+        assert_eq!(
+            "docker://127.0.0.1:5000/base:1"
+                .parse::<BaseSpec>()
+                .unwrap(),
+            BaseSpec::Registry("127.0.0.1:5000/base:1".into())
+        );
+        assert!("docker-archive:x.tar".parse::<BaseSpec>().is_err());
+        assert!("base".parse::<BaseSpec>().is_err());
+    }
+}
