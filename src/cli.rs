@@ -26,7 +26,8 @@ Examples:
   static-image build --platform linux/amd64,linux/arm64 --output oci-archive:app.tar
   static-image build --output docker-archive:app.tar
   static-image verify target/x86_64-unknown-linux-musl/release/app /bin/ls
-  static-image package ./app --output oci-archive:app.tar --port 8080"
+  static-image package ./app --output oci-archive:app.tar --port 8080
+  static-image init                              write a starter config for the project here"
 )]
 pub struct Cli {
     /// Say more: echo every command run (`+ cargo build …`).
@@ -79,6 +80,14 @@ Examples:
   static-image plan
   static-image plan --platform linux/arm64 --json")]
     Plan(ProjectArgs),
+
+    /// Write a commented starter config for the project: `[package.metadata.static-image]` in
+    /// Cargo.toml, or `static-image.toml` for Go and C.
+    #[command(after_help = "\
+Examples:
+  static-image init
+  static-image init path/to/goapp --force")]
+    Init(InitArgs),
 
     /// Show which toolchain builds each language for each platform here, or what to install.
     #[command(after_help = "\
@@ -133,6 +142,18 @@ pub struct PackageArgs {
 
     #[command(flatten)]
     pub image: ImageArgs,
+}
+
+/// `init` arguments.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory, or its Cargo.toml or go.mod.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+
+    /// Replace an existing static-image.toml (a Cargo.toml section is never replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `toolchains` arguments.

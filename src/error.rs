@@ -7,6 +7,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::build::BuildError;
+use crate::config::ConfigError;
 use crate::detect::DetectError;
 use crate::exec::ExecError;
 use crate::image::ImageError;
@@ -59,6 +60,9 @@ pub enum Error {
     /// The image could not be assembled.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// The project's settings file could not be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The base image (`--base`) could not be read.
     #[error(transparent)]
     Base(#[from] BaseError),
@@ -80,7 +84,7 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Config(ConfigError::Invalid { .. }) => 2,
             _ => 1,
         }
     }

@@ -18,6 +18,7 @@
 pub mod ahead;
 pub mod build;
 pub mod cli;
+pub mod config;
 pub mod detect;
 pub mod error;
 pub mod exec;
@@ -37,7 +38,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use cli::{BuildArgs, Cli, Command, PackageArgs, ProjectArgs, ToolchainsArgs, VerifyArgs};
 use detect::Project;
@@ -53,8 +54,11 @@ use ui::Ui;
 pub fn main() -> ExitCode {
     let args = cargo_shim(std::env::args_os());
     toolchain::preload_platforms(&args);
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = e.print();
@@ -62,7 +66,7 @@ pub fn main() -> ExitCode {
         }
     };
     let ui = Ui::new(cli.verbose, cli.quiet, cli.color);
-    match run(cli, &ui) {
+    match run(cli, &matches, &ui) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             e.report(&ui);
@@ -81,16 +85,35 @@ pub fn cargo_shim(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
 }
 
 /// Runs one parsed command line; returns the exit code of a command that completed.
-pub fn run(cli: Cli, ui: &Ui) -> Result<u8, Error> {
+pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
     let json = cli.json;
     let mut stdout = io::stdout().lock();
+    // The flags of the subcommand, or of the bare `static-image [PATH]` form.
+    let sub = matches.subcommand().map_or(matches, |(_, m)| m);
+    let given = |id: &str| {
+        sub.try_contains_id(id).unwrap_or(false)
+            && sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    };
     let printed = match cli.command {
         Some(Command::Verify(args)) => return verify(&args, json, ui, &mut stdout),
         Some(Command::Package(args)) => {
             let outcome = package(&args, ui)?;
             report::outcome(&mut stdout, &outcome, json)
         }
+        Some(Command::Init(args)) => {
+            let written = init(&args, ui)?;
+            ui.status("Wrote", written.display());
+            writeln!(stdout, "{}", written.display())
+        }
         Some(Command::Plan(args)) => {
+            let args = with_config(
+                BuildArgs {
+                    project: args,
+                    image: Default::default(),
+                },
+                &given,
+            )?
+            .project;
             let toolchains = load_toolchains(&args.toolchains)?;
             let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
             let host = Host::new(&toolchains, ui, &project_dir(&path));
@@ -109,15 +132,53 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<u8, Error> {
             )
         }
         Some(Command::Build(args)) => {
-            let outcome = build(&args, ui)?;
+            let outcome = build(&with_config(args, &given)?, ui)?;
             report::outcome(&mut stdout, &outcome, json)
         }
         None => {
-            let outcome = build(&cli.build, ui)?;
+            let outcome = build(&with_config(cli.build, &given)?, ui)?;
             report::outcome(&mut stdout, &outcome, json)
         }
     };
     finish(printed.and_then(|_| stdout.flush())).map(|_| 0)
+}
+
+/// The project's settings file under the flags given on the command line.
+fn with_config(mut args: BuildArgs, given: config::Given<'_>) -> Result<BuildArgs, Error> {
+    let path = args
+        .project
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
+    let Some(file) = config::locate(&path) else {
+        return Ok(args);
+    };
+    let root = project_dir(&path);
+    let root = root.canonicalize().unwrap_or(root);
+    config::load(&file)?.apply(&mut args, &root, given, &file)?;
+    Ok(args)
+}
+
+/// `init`: a starter config for the detected project.
+fn init(args: &cli::InitArgs, ui: &Ui) -> Result<PathBuf, Error> {
+    let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+    let toolchains = load_toolchains(&ToolchainsArgs::default())?;
+    let project = detect::detect(&path, false, &toolchains, ui)?;
+    let (manifest, name) = match &project {
+        Project::Rust(p) => (
+            Some(p.manifest_path.as_path()),
+            p.bins.first().map(|b| b.name.clone()),
+        ),
+        _ => (None, None),
+    };
+    let name = name.unwrap_or_else(|| {
+        project
+            .root()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "app".into())
+    });
+    Ok(config::init(manifest, project.root(), &name, args.force)?)
 }
 
 /// A closed stdout (a pipe into `head`) is not an error; anything else writing results is.
@@ -419,6 +480,7 @@ fn project_metadata(package: &detect::PackageInfo) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()

@@ -12,6 +12,7 @@ mod build;
 mod c;
 mod cache;
 mod compression;
+mod config;
 mod go;
 mod multiarch;
 mod package;
