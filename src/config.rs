@@ -409,6 +409,29 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../README.md");
+        let block = readme
+            .split("```toml\n")
+            .filter_map(|rest| rest.split("```").next())
+            .find(|b| b.contains("[package.metadata.static-image]"))
+            .expect("README shows a config example");
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "Cargo.toml",
+            &format!("[package]\nname = \"x\"\n{block}"),
+        );
+        let mut args = Cli::parse_from(["static-image"]).build;
+        load(&path)
+            .unwrap()
+            .apply(&mut args, dir.path(), &|_| false, &path)
+            .unwrap();
+        assert_eq!(args.project.platform.len(), 2);
+        assert_eq!(args.image.port.len(), 1);
+    }
+
+    #[test]
     fn flags_on_the_command_line_win_and_paths_are_the_projects() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(

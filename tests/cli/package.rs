@@ -239,6 +239,9 @@ fn skopeo_reads_every_output_format_with_the_expected_config() {
     for name in ["manifest.json", "index.json", "oci-layout"] {
         assert!(tar_list.lines().any(|l| l == name), "{name} in {tar_list}");
     }
+    // ... so it is an OCI archive too: skopeo reads it as one, with the image's own digest.
+    let as_oci = skopeo_inspect(&format!("oci-archive:{d}/docker.tar"), false);
+    assert_eq!(as_oci["Digest"], digest.as_str());
     let manifest = tool("tar", &["xOf", &format!("{d}/docker.tar"), "manifest.json"]);
     let manifest: Value = serde_json::from_str(&manifest).unwrap();
     assert_eq!(
