@@ -289,23 +289,13 @@ impl Started {
     /// first, then live; then checks how it ended.
     pub fn finish(mut self, ui: &Ui, on_line: &mut dyn FnMut(&str)) -> Result<(), ExecError> {
         let show = !ui.is_quiet();
-        let mut tail = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
+        let mut tail = Tail::default();
         let mut read_result = Ok(());
         // Ends when both readers have hung up.
         for line in self.held.iter() {
             match line {
                 Line::Out(bytes) => on_line(String::from_utf8_lossy(&bytes).trim_end_matches('\r')),
-                Line::Err(bytes) => {
-                    if show {
-                        let mut err = io::stderr().lock();
-                        let _ = err.write_all(&bytes);
-                        let _ = err.write_all(b"\n");
-                    }
-                    if tail.len() == STDERR_TAIL_LINES {
-                        tail.pop_front();
-                    }
-                    tail.push_back(String::from_utf8_lossy(&bytes).trim_end().to_string());
-                }
+                Line::Err(bytes) => tail.push(&bytes, show),
                 Line::Broken(e) => read_result = Err(e),
             }
         }
@@ -314,7 +304,7 @@ impl Started {
             let _ = reader.join();
         }
         read_result.map_err(|e| self.cmd.io_error(e))?;
-        self.cmd.check(status, tail.into(), show)
+        self.cmd.check(status, tail.0.into(), show)
     }
 
     /// Waits for it to end, dropping its output: it was started on a guess that proved wrong.
@@ -330,27 +320,33 @@ impl Started {
     }
 }
 
-/// Reads a stream to its end and keeps its last lines (lossily decoded).
-fn tail_of(stream: impl Read) -> Vec<String> {
-    tee_tail(stream, false)
-}
+/// The last lines of a child's stderr (lossily decoded), each shown as it comes when asked
+/// (bytes untouched, so a child's colours survive).
+#[derive(Default)]
+struct Tail(std::collections::VecDeque<String>);
 
-/// Reads a stream to its end, copying each line to our stderr as it comes when `show`
-/// (bytes untouched, so a child's colours survive), and keeps its last lines.
-fn tee_tail(stream: impl Read, show: bool) -> Vec<String> {
-    let mut tail = std::collections::VecDeque::with_capacity(STDERR_TAIL_LINES);
-    for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+impl Tail {
+    fn push(&mut self, line: &[u8], show: bool) {
         if show {
             let mut err = io::stderr().lock();
-            let _ = err.write_all(&line);
+            let _ = err.write_all(line);
             let _ = err.write_all(b"\n");
         }
-        if tail.len() == STDERR_TAIL_LINES {
-            tail.pop_front();
+        if self.0.len() == STDERR_TAIL_LINES {
+            self.0.pop_front();
         }
-        tail.push_back(String::from_utf8_lossy(&line).trim_end().to_string());
+        self.0
+            .push_back(String::from_utf8_lossy(line).trim_end().to_string());
     }
-    tail.into()
+}
+
+/// Reads a stream to its end and keeps its last lines.
+fn tail_of(stream: impl Read) -> Vec<String> {
+    let mut tail = Tail::default();
+    for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
+        tail.push(&line, false);
+    }
+    tail.0.into()
 }
 
 /// Quotes a word for a POSIX shell when it needs it, so a printed command can be pasted.
