@@ -289,13 +289,8 @@ pub struct ImageArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// The image to put our layers on [default: none, `FROM scratch`]: oci:DIR[:TAG],
-    /// oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG]; its config is merged under ours.
+    /// The image to put our layers on [default: none, `FROM scratch`]: oci:DIR[:TAG] or
+    /// oci-archive:FILE[:TAG]; its config is merged under ours.
     #[arg(long, value_name = "SPEC")]
     pub base: Option<String>,
-
-    /// A registry (HOST[:PORT]) that may be reached over plain HTTP or TLS that is not
-    /// verified; repeat for several. Only the registries named are affected.
-    #[arg(long, value_name = "REGISTRY")]
-    pub insecure: Vec<String>,
 }

@@ -310,7 +310,7 @@ pub fn package_many(
             let base: BaseSpec = text.parse().map_err(Error::Usage)?;
             ui.status("Reading", format_args!("base image `{base}`"));
             let platforms: Vec<Platform> = verified.iter().map(|v| v.1).collect();
-            base::load(&base, &platforms, &store, &args.insecure)?
+            base::load(&base, &platforms, &store)?
         }
         None => Vec::new(),
     };

@@ -149,7 +149,6 @@ pub fn load(
     spec: &BaseSpec,
     platforms: &[Platform],
     store: &BlobStore,
-    insecure: &[String],
 ) -> Result<Vec<BaseImage>, BaseError> {
     let name = spec.to_string();
     match spec {
@@ -164,15 +163,12 @@ pub fn load(
                 .map(|p| Layout::new(unpacked.path(), &name).image(reference.as_deref(), *p, store))
                 .collect()
         }
-        BaseSpec::Registry(_) => {
-            let _ = insecure;
-            Err(BaseError::Pull {
-                spec: name,
-                detail: "reading a base from a registry is not built yet; copy it to a \
+        BaseSpec::Registry(_) => Err(BaseError::Pull {
+            spec: name,
+            detail: "reading a base from a registry is not built yet; copy it to a \
                          layout first (`skopeo copy docker://… oci:DIR:TAG`)"
-                    .into(),
-            })
-        }
+                .into(),
+        }),
     }
 }
 
