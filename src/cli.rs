@@ -223,8 +223,9 @@ pub struct BuildArgs {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Image")]
 pub struct ImageArgs {
-    /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG].
-    /// Repeat to write several [default: oci:<target dir>/static-image/<name>].
+    /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG],
+    /// or push: docker://HOST[:PORT]/REPO[:TAG]. Repeat to write several
+    /// [default: oci:<target dir>/static-image/<name>].
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<OutputSpec>,
 
@@ -280,7 +281,7 @@ pub struct ImageArgs {
     #[arg(long, value_enum, default_value_t, value_name = "KIND")]
     pub compression: crate::image::layer::CompressionKind,
 
-    /// The compression level: gzip 0–9 [default: 6], zstd 1–19 [default: 3].
+    /// The compression level: gzip 0–9 [default: 3], zstd 1–19 [default: 3].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub compression_level: Option<i32>,
 
@@ -289,8 +290,14 @@ pub struct ImageArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// The image to put our layers on [default: none, `FROM scratch`]: oci:DIR[:TAG] or
-    /// oci-archive:FILE[:TAG]; its config is merged under ours.
+    /// The image to put our layers on [default: none, `FROM scratch`]: oci:DIR[:TAG],
+    /// oci-archive:FILE[:TAG] or docker://HOST/REPO[:TAG|@DIGEST]; its config is merged under
+    /// ours.
     #[arg(long, value_name = "SPEC")]
     pub base: Option<String>,
+
+    /// A registry (HOST[:PORT]) that may be reached over plain HTTP or with an unverified TLS
+    /// certificate; repeat for several. Others are always verified.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure: Vec<String>,
 }

@@ -40,6 +40,7 @@ pub struct FileConfig {
     compression_level: Option<i32>,
     no_cache: Option<bool>,
     base: Option<String>,
+    insecure: Option<Vec<String>>,
     offline: Option<bool>,
     bin: Option<String>,
     package: Option<String>,
@@ -327,6 +328,9 @@ impl FileConfig {
         }
         if let (Some(v), false) = (self.base, given("base")) {
             image.base = Some(root_spec(&v, root));
+        }
+        if let (Some(v), false) = (self.insecure, given("insecure")) {
+            image.insecure = v;
         }
         if let (Some(v), false) = (self.offline, given("offline")) {
             project.offline = v;

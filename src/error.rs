@@ -84,7 +84,9 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Config(ConfigError::Invalid { .. }) => 2,
+            Error::Usage(_)
+            | Error::Config(ConfigError::Invalid { .. })
+            | Error::Output(OutputError::Usage(_)) => 2,
             _ => 1,
         }
     }
@@ -149,6 +151,8 @@ impl Error {
                 "build for a platform the base has (`--platform`), or pick a base that has it"
                     .into(),
             ),
+            Error::Output(OutputError::Push { source, .. })
+            | Error::Base(BaseError::Pull { source, .. }) => source.help(),
             Error::SourceDateEpoch(_) => {
                 Some("unset it, or set it to e.g. `$(git log -1 --format=%ct)`".into())
             }

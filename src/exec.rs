@@ -88,6 +88,7 @@ pub struct Cmd {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
+    stdin: Option<Vec<u8>>,
 }
 
 impl Cmd {
@@ -99,7 +100,14 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
+            stdin: None,
         }
+    }
+
+    /// Bytes for the child's stdin (else it reads nothing): a credential helper's question.
+    pub fn stdin(mut self, bytes: Vec<u8>) -> Cmd {
+        self.stdin = Some(bytes);
+        self
     }
 
     /// Appends one argument.
@@ -216,7 +224,11 @@ impl Cmd {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
-            .stdin(Stdio::null())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.env {
@@ -225,7 +237,15 @@ impl Cmd {
         if let Some(dir) = &self.cwd {
             command.current_dir(dir);
         }
-        command.spawn().map_err(|e| self.spawn_error(e))
+        let mut child = command.spawn().map_err(|e| self.spawn_error(e))?;
+        if let (Some(bytes), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
+            // Written from a thread so a child that answers before reading cannot deadlock us;
+            // a child that exits without reading is not an error of ours.
+            thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            });
+        }
+        Ok(child)
     }
 
     fn check(

@@ -27,6 +27,7 @@ pub mod output;
 pub mod package;
 pub mod plan;
 pub mod platform;
+pub mod registry;
 pub mod report;
 pub mod toolchain;
 pub mod ui;

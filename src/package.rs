@@ -18,8 +18,9 @@ use crate::image::cache::LayerCache;
 use crate::image::layer::{LayerCompression, Origin};
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
 use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
-use crate::output::{OutputError, OutputSpec, Written, check_tag, sink_for};
+use crate::output::{OutputError, OutputSpec, SinkContext, Written, check_tag, sink_for};
 use crate::platform::Platform;
+use crate::registry::RegistryOptions;
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
 
@@ -305,12 +306,15 @@ pub fn package_many(
         None => BlobStore::new(),
     }
     .map_err(Error::Staging)?;
+    let registry = RegistryOptions {
+        insecure: args.insecure.clone(),
+    };
     let bases = match &args.base {
         Some(text) => {
             let base: BaseSpec = text.parse().map_err(Error::Usage)?;
             ui.status("Reading", format_args!("base image `{base}`"));
             let platforms: Vec<Platform> = verified.iter().map(|v| v.1).collect();
-            base::load(&base, &platforms, &store)?
+            base::load(&base, &platforms, &store, &registry, ui)?
         }
         None => Vec::new(),
     };
@@ -371,9 +375,14 @@ pub fn package_many(
     } else {
         args.tag.clone()
     };
+    let context = SinkContext {
+        ui: ui.clone(),
+        registry,
+        known_blobs: cache.as_ref().map(|c| c.dir().join("registry-blobs.json")),
+    };
     let mut written = Vec::new();
     for output in &outputs {
-        let result = sink_for(output, &tags, &name).write(&set)?;
+        let result = sink_for(output, &tags, &name, &context).write(&set)?;
         ui.status("Wrote", &result.output);
         written.push(result);
     }

@@ -136,7 +136,11 @@ pub fn outcome(out: &mut dyn Write, outcome: &PackageOutcome, as_json: bool) -> 
         return json(out, outcome);
     }
     for written in &outcome.outputs {
-        writeln!(out, "{} {}", written.output, written.digest)?;
+        // A push is named by what a puller asks for: `HOST/REPO@sha256:…`.
+        match &written.pushed {
+            Some(pushed) => writeln!(out, "{} {}", written.output, pushed.reference)?,
+            None => writeln!(out, "{} {}", written.output, written.digest)?,
+        }
     }
     Ok(())
 }

@@ -82,6 +82,31 @@ impl Ui {
         }
     }
 
+    /// A byte-count progress bar for a long step (compress, push), drawn only when stderr is
+    /// a terminal and not under `--quiet`; elsewhere it draws nothing and the step's status
+    /// lines stand alone.
+    pub fn progress(&self, verb: &str, what: &str, total: u64) -> Progress {
+        use std::io::IsTerminal;
+        if self.verbosity < 0 || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let template = if self.stderr_colored() {
+            "{prefix:>12.green.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
+        } else {
+            "{prefix:>12} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(verb.to_string());
+        bar.set_message(what.to_string());
+        Progress(Some(bar))
+    }
+
     /// A warning, shown unless `--quiet`.
     pub fn warn(&self, message: impl Display) {
         if self.verbosity >= 0 {
@@ -125,5 +150,36 @@ impl Ui {
         let mut err = anstream::AutoStream::new(std::io::stderr().lock(), choice);
         // A closed stderr leaves nowhere to report to; dropping the line is all we can do.
         let _ = writeln!(err, "{text}");
+    }
+}
+
+/// A progress bar from [`Ui::progress`]; a no-op where none is drawn.
+#[derive(Debug)]
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// Counts `bytes` more done.
+    pub fn add(&self, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(bytes);
+        }
+    }
+
+    /// Whether a bar is drawn.
+    pub fn is_drawn(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Removes the bar (the status line that follows says what was done).
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

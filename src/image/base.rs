@@ -14,11 +14,12 @@ use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
-use sha2::{Digest as _, Sha256};
 
 use super::blob::{Blob, BlobStore};
 use super::layer::Layer;
 use crate::platform::Platform;
+use crate::registry::{Client, Reference, RegistryError, RegistryOptions, Request};
+use crate::ui::Ui;
 
 /// The most a JSON document of a base image (index, manifest, config) may be.
 const MAX_DOCUMENT: u64 = 4 << 20;
@@ -41,7 +42,7 @@ pub enum BaseSpec {
         reference: Option<String>,
     },
     /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, pulled.
-    Registry(String),
+    Registry(Reference),
 }
 
 impl FromStr for BaseSpec {
@@ -55,10 +56,7 @@ impl FromStr for BaseSpec {
             _ => (PathBuf::from(rest.trim_end_matches(':')), None),
         };
         if let Some(rest) = text.strip_prefix("docker://") {
-            if rest.is_empty() {
-                return Err(format!("`{text}`: no repository after `docker://`"));
-            }
-            return Ok(BaseSpec::Registry(rest.to_string()));
+            return rest.parse().map(BaseSpec::Registry);
         }
         if let Some(rest) = text.strip_prefix("oci-archive:") {
             let (file, reference) = split(rest);
@@ -84,7 +82,7 @@ impl fmt::Display for BaseSpec {
         match self {
             BaseSpec::Oci { dir, reference } => with(f, "oci", dir, reference),
             BaseSpec::OciArchive { file, reference } => with(f, "oci-archive", file, reference),
-            BaseSpec::Registry(r) => write!(f, "docker://{r}"),
+            BaseSpec::Registry(r) => write!(f, "{r}"),
         }
     }
 }
@@ -135,12 +133,13 @@ pub enum BaseError {
         available: String,
     },
     /// Pulling from a registry failed.
-    #[error("base image `{spec}`: {detail}")]
+    #[error("base image `{spec}` cannot be pulled")]
     Pull {
         /// The base.
         spec: String,
-        /// What went wrong.
-        detail: String,
+        /// What went wrong (boxed: errors travel by value).
+        #[source]
+        source: Box<RegistryError>,
     },
 }
 
@@ -149,6 +148,8 @@ pub fn load(
     spec: &BaseSpec,
     platforms: &[Platform],
     store: &BlobStore,
+    options: &RegistryOptions,
+    ui: &Ui,
 ) -> Result<Vec<BaseImage>, BaseError> {
     let name = spec.to_string();
     match spec {
@@ -163,12 +164,38 @@ pub fn load(
                 .map(|p| Layout::new(unpacked.path(), &name).image(reference.as_deref(), *p, store))
                 .collect()
         }
-        BaseSpec::Registry(_) => Err(BaseError::Pull {
-            spec: name,
-            detail: "reading a base from a registry is not built yet; copy it to a \
-                         layout first (`skopeo copy docker://… oci:DIR:TAG`)"
-                .into(),
-        }),
+        BaseSpec::Registry(reference) => {
+            let pull = |source| BaseError::Pull {
+                spec: name.clone(),
+                source: Box::new(source),
+            };
+            let scopes = vec![format!("repository:{}:pull", reference.repository)];
+            let client = Client::connect(reference, scopes, options, ui).map_err(pull)?;
+            let source = Remote {
+                client,
+                reference,
+                spec: &name,
+            };
+            let root = source.root()?;
+            // The annotation names the image as pullers write it, without the transport.
+            let base_name = match (&reference.tag, &reference.digest) {
+                (_, Some(d)) => reference.with_digest(d),
+                (tag, None) => format!(
+                    "{}/{}:{}",
+                    reference.registry,
+                    reference.repository,
+                    tag.as_deref().unwrap_or("latest")
+                ),
+            };
+            platforms
+                .iter()
+                .map(|p| {
+                    let mut image = image_at(&source, &name, &root, *p, store)?;
+                    image.name = base_name.clone();
+                    Ok(image)
+                })
+                .collect()
+        }
     }
 }
 
@@ -208,6 +235,154 @@ fn oci_layer_type(media_type: &MediaType) -> MediaType {
     }
 }
 
+/// Where a base's blobs come from: a layout on disk or a registry repository. Both check
+/// every blob against its descriptor before it is used.
+trait BlobSource {
+    /// A JSON document (index, manifest, config), at most [`MAX_DOCUMENT`] bytes, checked.
+    fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError>;
+    /// A layer, copied into `store` and checked as it streams.
+    fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError>;
+}
+
+fn invalid(spec: &str, detail: impl Into<String>) -> BaseError {
+    BaseError::Invalid {
+        spec: spec.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// The base image for `platform` under the index or manifest `entry`.
+fn image_at(
+    source: &dyn BlobSource,
+    spec: &str,
+    entry: &Descriptor,
+    platform: Platform,
+    store: &BlobStore,
+) -> Result<BaseImage, BaseError> {
+    let (digest, manifest) = manifest_for(source, spec, entry, platform)?;
+    let config: ImageConfiguration = serde_json::from_slice(&source.document(manifest.config())?)
+        .map_err(|e| {
+        invalid(
+            spec,
+            format!("its config is not an image configuration: {e}"),
+        )
+    })?;
+    let arch = crate::image::config::oci_arch(platform);
+    if *config.architecture() != arch {
+        return Err(BaseError::NoPlatform {
+            spec: spec.to_string(),
+            platform,
+            available: format!("{}/{}", config.os(), config.architecture()),
+        });
+    }
+    let blobs = manifest
+        .layers()
+        .iter()
+        .map(|d| source.copy_blob(d, store))
+        .collect::<Result<Vec<_>, _>>()?;
+    let layers = pair_layers(&config, blobs, &|d| invalid(spec, d))?;
+    Ok(BaseImage {
+        name: spec.to_string(),
+        digest,
+        config,
+        layers,
+    })
+}
+
+/// Whether a media type is an image index (OCI) or a manifest list (Docker).
+fn is_index(media_type: &MediaType) -> bool {
+    let media = media_type.to_string();
+    media == MediaType::ImageIndex.to_string()
+        || media == "application/vnd.docker.distribution.manifest.list.v2+json"
+}
+
+/// Follows an index entry to the manifest for `platform` (through a nested index).
+fn manifest_for(
+    source: &dyn BlobSource,
+    spec: &str,
+    entry: &Descriptor,
+    platform: Platform,
+) -> Result<(String, ImageManifest), BaseError> {
+    let bytes = source.document(entry)?;
+    if !is_index(entry.media_type()) {
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| invalid(spec, format!("its manifest is not valid: {e}")))?;
+        return Ok((entry.digest().to_string(), manifest));
+    }
+    let index: ImageIndex = serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(spec, format!("its image index is not valid: {e}")))?;
+    let arch = crate::image::config::oci_arch(platform);
+    let found = index.manifests().iter().find(|d| {
+        d.platform().as_ref().is_some_and(|p| {
+            *p.architecture() == arch
+                && p.os().to_string() == "linux"
+                && match (platform.variant(), p.variant()) {
+                    (Some(want), Some(have)) => want == have,
+                    _ => true,
+                }
+        })
+    });
+    match found {
+        Some(d) => manifest_for(source, spec, d, platform),
+        None => Err(BaseError::NoPlatform {
+            spec: spec.to_string(),
+            platform,
+            available: index
+                .manifests()
+                .iter()
+                .filter_map(|d| d.platform().as_ref())
+                .map(|p| format!("{}/{}", p.os(), p.architecture()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// Checks bytes against their descriptor.
+fn check(spec: &str, descriptor: &Descriptor, size: u64, digest: &str) -> Result<(), BaseError> {
+    if size != descriptor.size() || digest != descriptor.digest().to_string() {
+        return Err(invalid(
+            spec,
+            format!(
+                "blob `{}` does not match its descriptor: {size} bytes with digest {digest}, \
+                 expected {} bytes",
+                descriptor.digest(),
+                descriptor.size()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The 64 hex digits of a descriptor's digest, refusing anything but well-formed sha256 (so
+/// a digest can never name a path outside `blobs/sha256`, nor a URL outside the repository).
+fn sha256_hex<'d>(spec: &str, digest: &'d str) -> Result<&'d str, BaseError> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| invalid(spec, format!("`{digest}` is not a sha256 digest")))
+}
+
+/// Streams `reader` into the store, at most `descriptor.size() + 1` bytes, and checks it.
+fn copy_checked(
+    spec: &str,
+    descriptor: &Descriptor,
+    reader: &mut dyn Read,
+    store: &BlobStore,
+    read_error: &dyn Fn(io::Error) -> BaseError,
+) -> Result<Blob, BaseError> {
+    let mut writer = store.writer().map_err(read_error)?;
+    io::copy(&mut reader.take(descriptor.size() + 1), &mut writer).map_err(read_error)?;
+    let blob = writer
+        .finish(descriptor.media_type().clone())
+        .map_err(read_error)?;
+    if let Err(e) = check(spec, descriptor, blob.size, &blob.digest) {
+        let _ = fs::remove_file(&blob.path);
+        return Err(e);
+    }
+    Ok(blob)
+}
+
 /// An OCI layout on disk, read defensively: every blob is named by a well-formed digest and
 /// checked against it.
 struct Layout<'a> {
@@ -221,10 +396,7 @@ impl<'a> Layout<'a> {
     }
 
     fn invalid(&self, detail: impl Into<String>) -> BaseError {
-        BaseError::Invalid {
-            spec: self.spec.to_string(),
-            detail: detail.into(),
-        }
+        invalid(self.spec, detail)
     }
 
     fn read_error(&self, path: &Path) -> impl Fn(io::Error) -> BaseError + '_ {
@@ -277,90 +449,27 @@ impl<'a> Layout<'a> {
                 }
             },
         };
-        let (digest, manifest) = self.manifest_for(entry, platform)?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&self.blob_bytes(manifest.config())?).map_err(|e| {
-                self.invalid(format!("its config is not an image configuration: {e}"))
-            })?;
-        let arch = crate::image::config::oci_arch(platform);
-        if *config.architecture() != arch {
-            return Err(BaseError::NoPlatform {
-                spec: self.spec.to_string(),
-                platform,
-                available: format!("{}/{}", config.os(), config.architecture()),
-            });
-        }
-        let blobs = manifest
-            .layers()
-            .iter()
-            .map(|d| self.copy_blob(d, store))
-            .collect::<Result<Vec<_>, _>>()?;
-        let layers = pair_layers(&config, blobs, &|d| self.invalid(d))?;
-        Ok(BaseImage {
-            name: self.spec.to_string(),
-            digest,
-            config,
-            layers,
-        })
+        image_at(self, self.spec, entry, platform, store)
     }
 
-    /// Follows an index entry to the manifest for `platform` (through a nested index).
-    fn manifest_for(
-        &self,
-        entry: &Descriptor,
-        platform: Platform,
-    ) -> Result<(String, ImageManifest), BaseError> {
-        let bytes = self.blob_bytes(entry)?;
-        let media = entry.media_type().to_string();
-        let is_index = media == MediaType::ImageIndex.to_string()
-            || media == "application/vnd.docker.distribution.manifest.list.v2+json";
-        if !is_index {
-            let manifest: ImageManifest = serde_json::from_slice(&bytes)
-                .map_err(|e| self.invalid(format!("its manifest is not valid: {e}")))?;
-            return Ok((entry.digest().to_string(), manifest));
-        }
-        let index: ImageIndex = serde_json::from_slice(&bytes)
-            .map_err(|e| self.invalid(format!("its image index is not valid: {e}")))?;
-        let arch = crate::image::config::oci_arch(platform);
-        let found = index.manifests().iter().find(|d| {
-            d.platform().as_ref().is_some_and(|p| {
-                *p.architecture() == arch
-                    && p.os().to_string() == "linux"
-                    && match (platform.variant(), p.variant()) {
-                        (Some(want), Some(have)) => want == have,
-                        _ => true,
-                    }
-            })
-        });
-        match found {
-            Some(d) => self.manifest_for(d, platform),
-            None => Err(BaseError::NoPlatform {
-                spec: self.spec.to_string(),
-                platform,
-                available: index
-                    .manifests()
-                    .iter()
-                    .filter_map(|d| d.platform().as_ref())
-                    .map(|p| format!("{}/{}", p.os(), p.architecture()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
-    }
-
-    /// Where a blob is, for a digest that is well-formed sha256 (so it cannot name a path
-    /// outside `blobs/sha256`).
     fn blob_path(&self, descriptor: &Descriptor) -> Result<PathBuf, BaseError> {
         let digest = descriptor.digest().to_string();
-        let hex = digest
-            .strip_prefix("sha256:")
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| self.invalid(format!("`{digest}` is not a sha256 digest")))?;
+        let hex = sha256_hex(self.spec, &digest)?;
         Ok(self.root.join("blobs/sha256").join(hex))
     }
 
-    /// A small blob (a JSON document), checked.
-    fn blob_bytes(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError> {
+    fn json_file<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, BaseError> {
+        let mut bytes = Vec::new();
+        File::open(path)
+            .and_then(|f| f.take(MAX_DOCUMENT).read_to_end(&mut bytes))
+            .map_err(self.read_error(path))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.invalid(format!("`{}` is not valid: {e}", path.display())))
+    }
+}
+
+impl BlobSource for Layout<'_> {
+    fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError> {
         let path = self.blob_path(descriptor)?;
         if descriptor.size() > MAX_DOCUMENT {
             return Err(self.invalid(format!(
@@ -373,52 +482,147 @@ impl<'a> Layout<'a> {
         File::open(&path)
             .and_then(|f| f.take(MAX_DOCUMENT + 1).read_to_end(&mut bytes))
             .map_err(self.read_error(&path))?;
-        self.check(descriptor, bytes.len() as u64, &Sha256::digest(&bytes))?;
+        let digest = crate::image::blob::sha256_digest(&bytes);
+        check(self.spec, descriptor, bytes.len() as u64, &digest)?;
         Ok(bytes)
     }
 
-    /// Copies a layer blob into the store, checking size and digest as it streams.
     fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError> {
         let path = self.blob_path(descriptor)?;
         let mut file = File::open(&path).map_err(self.read_error(&path))?;
-        let mut writer = store.writer().map_err(self.read_error(&path))?;
-        io::copy(&mut (&mut file).take(descriptor.size() + 1), &mut writer)
-            .map_err(self.read_error(&path))?;
-        let blob = writer
-            .finish(descriptor.media_type().clone())
-            .map_err(self.read_error(&path))?;
-        let hex = blob.hex().to_string();
-        if blob.size != descriptor.size() || blob.digest != descriptor.digest().to_string() {
-            let _ = fs::remove_file(&blob.path);
-            return Err(self.invalid(format!(
-                "blob `{}` does not match its descriptor: {} bytes with digest sha256:{hex}, \
-                 expected {} bytes",
-                descriptor.digest(),
-                blob.size,
-                descriptor.size()
-            )));
+        copy_checked(
+            self.spec,
+            descriptor,
+            &mut file,
+            store,
+            &self.read_error(&path),
+        )
+    }
+}
+
+/// What a registry is asked to send for a manifest: every kind of manifest and index we read.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// A repository in a registry.
+struct Remote<'a> {
+    client: Client,
+    reference: &'a Reference,
+    spec: &'a str,
+}
+
+impl Remote<'_> {
+    fn pull_error(&self, source: RegistryError) -> BaseError {
+        BaseError::Pull {
+            spec: self.spec.to_string(),
+            source: Box::new(source),
         }
-        Ok(blob)
     }
 
-    fn check(&self, descriptor: &Descriptor, size: u64, digest: &[u8]) -> Result<(), BaseError> {
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        if size != descriptor.size() || format!("sha256:{hex}") != descriptor.digest().to_string() {
-            return Err(self.invalid(format!(
-                "blob `{}` does not match its descriptor ({size} bytes, digest sha256:{hex})",
-                descriptor.digest()
-            )));
+    /// The descriptor of what the reference names (a manifest or an index), from the
+    /// registry's answer; a digest reference must match the bytes.
+    fn root(&self) -> Result<Descriptor, BaseError> {
+        let target = format!(
+            "/v2/{}/manifests/{}",
+            self.reference.repository,
+            self.reference.manifest_ref()
+        );
+        let request = Request::new("GET", target).header("Accept", MANIFEST_ACCEPT);
+        let response = self
+            .client
+            .expect(&request, &[200])
+            .map_err(|e| self.pull_error(e))?;
+        let media_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
+            .unwrap_or_default();
+        let bytes = self
+            .client
+            .read_document(response)
+            .map_err(|e| self.pull_error(e))?;
+        // The body's own mediaType when the header is vague (some registries send JSON).
+        let media_type = if media_type.contains("vnd.") {
+            media_type
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+                .ok_or_else(|| invalid(self.spec, "its manifest names no media type"))?
+        };
+        let digest = crate::image::blob::sha256_digest(&bytes);
+        if let Some(wanted) = &self.reference.digest
+            && *wanted != digest
+        {
+            return Err(invalid(
+                self.spec,
+                format!("the registry sent a manifest with digest {digest}"),
+            ));
         }
-        Ok(())
+        let digest: oci_spec::image::Digest = digest
+            .parse()
+            .map_err(|_| invalid(self.spec, "cannot name its manifest's digest"))?;
+        Ok(Descriptor::new(
+            MediaType::from(media_type.as_str()),
+            bytes.len() as u64,
+            digest,
+        ))
     }
 
-    fn json_file<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, BaseError> {
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|f| f.take(MAX_DOCUMENT).read_to_end(&mut bytes))
-            .map_err(self.read_error(path))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| self.invalid(format!("`{}` is not valid: {e}", path.display())))
+    fn get(
+        &self,
+        descriptor: &Descriptor,
+        document: bool,
+    ) -> Result<crate::registry::Response, BaseError> {
+        let digest = descriptor.digest().to_string();
+        sha256_hex(self.spec, &digest)?;
+        let kind = descriptor.media_type().to_string();
+        let is_manifest = is_index(descriptor.media_type())
+            || kind == MediaType::ImageManifest.to_string()
+            || kind == "application/vnd.docker.distribution.manifest.v2+json";
+        let (path, accept) = if document && is_manifest {
+            ("manifests", kind.as_str())
+        } else {
+            ("blobs", "*/*")
+        };
+        let target = format!("/v2/{}/{path}/{digest}", self.reference.repository);
+        let request = Request::new("GET", target).header("Accept", accept);
+        self.client
+            .expect(&request, &[200])
+            .map_err(|e| self.pull_error(e))
+    }
+}
+
+impl BlobSource for Remote<'_> {
+    fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError> {
+        if descriptor.size() > MAX_DOCUMENT {
+            return Err(invalid(
+                self.spec,
+                format!(
+                    "`{}` claims {} bytes, too big for a JSON document",
+                    descriptor.digest(),
+                    descriptor.size()
+                ),
+            ));
+        }
+        let response = self.get(descriptor, true)?;
+        let bytes = self
+            .client
+            .read_document(response)
+            .map_err(|e| self.pull_error(e))?;
+        let digest = crate::image::blob::sha256_digest(&bytes);
+        check(self.spec, descriptor, bytes.len() as u64, &digest)?;
+        Ok(bytes)
+    }
+
+    fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError> {
+        let response = self.get(descriptor, false)?;
+        let mut body = response.into_body().into_reader();
+        let read_error = |e: io::Error| self.pull_error(self.client.dropped(e));
+        copy_checked(self.spec, descriptor, &mut body, store, &read_error)
     }
 }
 
@@ -496,7 +700,7 @@ mod tests {
             "docker://127.0.0.1:5000/base:1"
                 .parse::<BaseSpec>()
                 .unwrap(),
-            BaseSpec::Registry("127.0.0.1:5000/base:1".into())
+            BaseSpec::Registry("127.0.0.1:5000/base:1".parse().unwrap())
         );
         assert!("docker-archive:x.tar".parse::<BaseSpec>().is_err());
         assert!("base".parse::<BaseSpec>().is_err());

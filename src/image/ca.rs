@@ -16,7 +16,7 @@ use x509_cert::Certificate;
 use x509_cert::der::Decode;
 
 /// Host bundle locations, in the order Go's crypto/x509 tries them.
-const HOST_BUNDLES: &[&str] = &[
+pub(crate) const HOST_BUNDLES: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/ca-bundle.pem",

@@ -76,6 +76,7 @@ impl ImageSink for ArchiveSink {
                 Some(refs) => refs.iter().map(|r| r.to_string()).collect(),
                 None => self.references.clone(),
             },
+            pushed: None,
         })
     }
 }

@@ -47,6 +47,7 @@ impl ImageSink for LayoutSink {
             },
             digest: image.digest().to_string(),
             references: self.references.clone(),
+            pushed: None,
         })
     }
 }

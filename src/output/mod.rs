@@ -1,16 +1,20 @@
 //! Stage `write`: an assembled [`Image`] → an OCI layout, an `oci-archive`, or a `docker-archive`.
 //!
 //! Output specs use skopeo's transport names, so users already know them:
-//! `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REPO[:TAG]]`. As in skopeo,
-//! the first `:` after the transport ends the path.
+//! `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REPO[:TAG]]`,
+//! `docker://HOST[:PORT]/REPO[:TAG]`. As in skopeo, the first `:` after a file transport ends
+//! the path.
 //!
 //! Every sink is atomic. A new layout or archive is written to a temporary name beside the
 //! target, fsynced, then renamed into place, so a failure leaves nothing and a crash leaves at
 //! worst a hidden temporary. Adding a tag to an existing layout writes only the blobs it lacks,
 //! then replaces `index.json` by rename under a lock; on failure the blobs it added are removed.
+//! A push uploads every blob before any manifest, and a tag is set last, so a failed push
+//! leaves no tag naming a partial image.
 
 pub mod archive;
 pub mod layout;
+pub mod registry;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -47,16 +51,8 @@ pub enum OutputSpec {
         /// The repository and tag.
         reference: Option<DockerRef>,
     },
-}
-
-impl OutputSpec {
-    /// The file or directory written.
-    pub fn path(&self) -> &Path {
-        match self {
-            OutputSpec::Oci { dir, .. } => dir,
-            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => file,
-        }
-    }
+    /// `docker://HOST[:PORT]/REPO[:TAG]`: pushed to a registry.
+    Registry(crate::registry::Reference),
 }
 
 impl OutputSpec {
@@ -69,6 +65,14 @@ impl OutputSpec {
             OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
                 archive_target(file)
             }
+            // A digest names content, which we cannot choose: a push names a tag.
+            OutputSpec::Registry(reference) => match &reference.digest {
+                Some(_) => Err(OutputError::Usage(format!(
+                    "`{reference}`: push to a tag, not a digest (the image's digest is known \
+                     only once it is built)"
+                ))),
+                None => Ok(()),
+            },
         }
     }
 }
@@ -83,7 +87,9 @@ impl OutputSpec {
                     || !(dir.join("oci-layout").is_file()
                         && crate::image::blob::blob_path(dir, digest).is_file())
             }
-            OutputSpec::OciArchive { .. } | OutputSpec::DockerArchive { .. } => true,
+            OutputSpec::OciArchive { .. }
+            | OutputSpec::DockerArchive { .. }
+            | OutputSpec::Registry(_) => true,
         }
     }
 }
@@ -133,6 +139,9 @@ pub(crate) fn archive_target(file: &Path) -> Result<(), OutputError> {
 
 impl fmt::Display for OutputSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let OutputSpec::Registry(reference) = self {
+            return write!(f, "{reference}");
+        }
         let (transport, path, reference) = match self {
             OutputSpec::Oci { dir, reference } => ("oci", dir, reference.clone()),
             OutputSpec::OciArchive { file, reference } => ("oci-archive", file, reference.clone()),
@@ -141,6 +150,7 @@ impl fmt::Display for OutputSpec {
                 file,
                 reference.as_ref().map(|r| r.to_string()),
             ),
+            OutputSpec::Registry(_) => unreachable!("written above"),
         };
         write!(f, "{transport}:{}", path.display())?;
         match reference {
@@ -154,8 +164,11 @@ impl FromStr for OutputSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const SUPPORTED: &str =
-            "oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG]";
+        const SUPPORTED: &str = "oci:DIR[:TAG], oci-archive:FILE[:TAG], \
+                                 docker-archive:FILE[:REPO:TAG], docker://HOST/REPO[:TAG]";
+        if let Some(rest) = s.strip_prefix("docker://") {
+            return rest.parse().map(OutputSpec::Registry);
+        }
         let Some((transport, rest)) = s.split_once(':') else {
             return Err(format!(
                 "`{s}` names no transport; write e.g. `oci:{s}` (supported: {SUPPORTED})"
@@ -188,8 +201,11 @@ impl FromStr for OutputSpec {
                 file: path,
                 reference: reference.map(str::parse).transpose()?,
             }),
-            "docker" | "docker-daemon" | "containers-storage" | "dir" => Err(format!(
+            "docker-daemon" | "containers-storage" | "dir" => Err(format!(
                 "the `{transport}:` transport is not supported; supported: {SUPPORTED}"
+            )),
+            "docker" => Err(format!(
+                "`{s}`: a registry is named `docker://HOST[:PORT]/REPO[:TAG]`"
             )),
             _ => Err(format!(
                 "unknown transport `{transport}:` in `{s}`; supported: {SUPPORTED}"
@@ -268,7 +284,7 @@ impl FromStr for DockerRef {
 
 /// Checks a repository name: lowercase path components of `[a-z0-9]` joined by `._-`, after
 /// an optional registry host (which holds a `.` or `:` or is `localhost`).
-fn check_repo(repo: &str) -> Result<(), String> {
+pub(crate) fn check_repo(repo: &str) -> Result<(), String> {
     let mut parts: Vec<&str> = repo.split('/').collect();
     if registry_host(repo).is_some() {
         parts.remove(0);
@@ -323,6 +339,9 @@ pub struct Written {
     pub digest: String,
     /// The references (tags) written.
     pub references: Vec<String>,
+    /// For a push: what was pushed and which blobs were sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<registry::Pushed>,
 }
 
 /// Why an output could not be written. Nothing was left half-written.
@@ -353,6 +372,18 @@ pub enum OutputError {
         /// The archive.
         path: PathBuf,
     },
+    /// A registry refused or failed the push.
+    #[error("cannot push to `{target}`")]
+    Push {
+        /// The output.
+        target: String,
+        /// Why (boxed: errors travel by value).
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
+    /// An output that cannot be written as asked.
+    #[error("{0}")]
+    Usage(String),
     /// An existing layout could not be read or is broken.
     #[error("existing OCI layout `{path}` is unreadable: {detail}")]
     BadLayout {
@@ -369,9 +400,26 @@ pub trait ImageSink {
     fn write(&self, set: &ImageSet) -> Result<Written, OutputError>;
 }
 
+/// What sinks need beyond their spec.
+#[derive(Clone, Debug, Default)]
+pub struct SinkContext {
+    /// For progress and `-v` lines.
+    pub ui: crate::ui::Ui,
+    /// Registry settings (`--insecure`).
+    pub registry: crate::registry::RegistryOptions,
+    /// Where pushes remember which repositories hold which blobs (for cross-repository
+    /// mounts), if anywhere.
+    pub known_blobs: Option<PathBuf>,
+}
+
 /// The sink for a spec. `tags` apply where the spec names no reference; `name` gives the
 /// docker-archive repository when none is named.
-pub fn sink_for(spec: &OutputSpec, tags: &[String], name: &str) -> Box<dyn ImageSink> {
+pub fn sink_for(
+    spec: &OutputSpec,
+    tags: &[String],
+    name: &str,
+    context: &SinkContext,
+) -> Box<dyn ImageSink> {
     let or_tags = |reference: &Option<String>| match reference {
         Some(r) => vec![r.clone()],
         None => tags.to_vec(),
@@ -403,6 +451,11 @@ pub fn sink_for(spec: &OutputSpec, tags: &[String], name: &str) -> Box<dyn Image
                 docker: Some(refs),
             })
         }
+        OutputSpec::Registry(reference) => Box::new(registry::RegistrySink {
+            reference: reference.clone(),
+            tags: or_tags(&reference.tag),
+            context: context.clone(),
+        }),
     }
 }
 
@@ -549,10 +602,21 @@ mod tests {
                 .contains("write e.g. `oci:out/layout`")
         );
         assert!(
-            parse("docker://localhost/app")
+            parse("docker-daemon:app:v1")
                 .unwrap_err()
                 .contains("not supported")
         );
+        assert!(
+            parse("docker:localhost/app")
+                .unwrap_err()
+                .contains("docker://HOST")
+        );
+        assert_eq!(
+            parse("docker://localhost:5000/app:v1").unwrap().to_string(),
+            "docker://localhost:5000/app:v1"
+        );
+        let digest = format!("docker://h.example/app@sha256:{}", "b".repeat(64));
+        assert!(parse(&digest).unwrap().preflight().is_err());
         assert!(
             parse("zip:x")
                 .unwrap_err()

@@ -1,0 +1,168 @@
+//! `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`: an image in a registry, named as skopeo and
+//! Docker name it.
+//!
+//! As in Docker, the first `/`-separated part is a registry host only when it holds a `.` or
+//! a `:` or is `localhost`; otherwise the image is on Docker Hub (`docker.io`), where a
+//! one-part name lives under `library/`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::output::{check_repo, check_tag, registry_host};
+
+/// Docker Hub as users name it.
+const DOCKER_HUB: &str = "docker.io";
+/// Where Docker Hub's registry API answers.
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// An image in a registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    /// The registry as named: `HOST[:PORT]` (`docker.io` for Docker Hub).
+    pub registry: String,
+    /// The repository inside it: `team/app`.
+    pub repository: String,
+    /// The tag, if named.
+    pub tag: Option<String>,
+    /// The manifest digest, if named (`@sha256:…`).
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// The host (and port) the API is reached at.
+    pub fn api_host(&self) -> &str {
+        if self.registry == DOCKER_HUB {
+            DOCKER_HUB_API
+        } else {
+            &self.registry
+        }
+    }
+
+    /// What to ask the registry for: the digest when named, else the tag, else `latest`.
+    pub fn manifest_ref(&self) -> &str {
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
+    }
+
+    /// `HOST/REPO@DIGEST`, the name of exactly what was pushed.
+    pub fn with_digest(&self, digest: &str) -> String {
+        format!("{}/{}@{digest}", self.registry, self.repository)
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "docker://{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Reference {
+    type Err = String;
+
+    /// Parses what follows `docker://`.
+    fn from_str(text: &str) -> Result<Reference, String> {
+        let bad = |why: &str| format!("`docker://{text}`: {why}");
+        if text.is_empty() {
+            return Err(bad("no repository after `docker://`"));
+        }
+        let (name, digest) = match text.split_once('@') {
+            Some((name, digest)) => {
+                let hex = digest.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad(&format!("`{digest}` is not a sha256 digest")));
+                }
+                (name, Some(digest.to_ascii_lowercase()))
+            }
+            None => (text, None),
+        };
+        // A tag follows the last `:` after the last `/` (a port's `:` is before a `/`).
+        let (name, tag) = match name.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag.to_string())),
+            _ => (name, None),
+        };
+        if let Some(tag) = &tag {
+            check_tag(tag).map_err(|e| bad(&e))?;
+        }
+        let (registry, repository) = match registry_host(name) {
+            Some(host) => (host.to_string(), name[host.len() + 1..].to_string()),
+            None if name.contains('/') => (DOCKER_HUB.to_string(), name.to_string()),
+            None => (DOCKER_HUB.to_string(), format!("library/{name}")),
+        };
+        if repository.is_empty() {
+            return Err(bad("no repository after the registry"));
+        }
+        check_repo(&repository).map_err(|e| bad(&e))?;
+        Ok(Reference {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Reference {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn hosts_ports_tags_and_digests() {
+        let r = parse("127.0.0.1:5000/team/app:v1");
+        assert_eq!(r.registry, "127.0.0.1:5000");
+        assert_eq!(r.repository, "team/app");
+        assert_eq!(r.tag.as_deref(), Some("v1"));
+        assert_eq!(r.manifest_ref(), "v1");
+        assert_eq!(r.to_string(), "docker://127.0.0.1:5000/team/app:v1");
+
+        let r = parse("localhost/app");
+        assert_eq!((r.registry.as_str(), r.tag.as_deref()), ("localhost", None));
+        assert_eq!(r.manifest_ref(), "latest");
+
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let r = parse(&format!("reg.example:443/app@{digest}"));
+        assert_eq!(r.digest.as_deref(), Some(digest.as_str()));
+        assert_eq!(r.manifest_ref(), digest);
+        assert_eq!(
+            r.with_digest(&digest),
+            format!("reg.example:443/app@{digest}")
+        );
+    }
+
+    #[test]
+    fn docker_hub_names() {
+        let r = parse("alpine:3");
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "library/alpine")
+        );
+        assert_eq!(r.api_host(), "registry-1.docker.io");
+        assert_eq!(parse("team/app").repository, "team/app");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_reference() {
+        for (text, why) in [
+            ("", "no repository"),
+            ("host.example/App", "repository"),
+            ("host.example/app:-x", "tag"),
+            ("host.example/app@sha256:12", "sha256 digest"),
+            ("host.example/", "no repository after the registry"),
+        ] {
+            let err = text.parse::<Reference>().unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+}
