@@ -340,7 +340,10 @@ impl Client {
     pub fn send(&self, request: &Request<'_>) -> Result<Response, RegistryError> {
         let response = self.send_raw(request, true)?;
         match response.status().as_u16() {
-            401 | 403 => Err(self.denied(response.status().as_u16())),
+            401 | 403 => Err(self.denied(
+                response.status().as_u16(),
+                self.current_authorization().is_some(),
+            )),
             _ => Ok(response),
         }
     }
@@ -493,8 +496,9 @@ impl Client {
             .clone()
     }
 
-    fn denied(&self, status: u16) -> RegistryError {
-        let sent = self.current_authorization().is_some();
+    /// A refusal; `sent` says whether our credentials went with the request (directly, or to
+    /// the token service).
+    fn denied(&self, status: u16, sent: bool) -> RegistryError {
         let creds = self.credentials.found.as_ref().filter(|_| sent);
         RegistryError::Denied {
             registry: self.registry.clone(),
@@ -559,7 +563,7 @@ impl Client {
         let value = match challenge {
             Challenge::Basic => match &self.credentials.found {
                 Some(creds) => creds.basic(),
-                None => return Err(self.denied(401)),
+                None => return Err(self.denied(401, false)),
             },
             Challenge::Bearer { realm, service } => {
                 let mut scopes = self.scopes.clone();
@@ -628,7 +632,7 @@ impl Client {
         let response = result.map_err(|e| fail(format!("cannot be reached: {e}")))?;
         match response.status().as_u16() {
             200 => {}
-            401 | 403 => return Err(self.denied(401)),
+            401 | 403 => return Err(self.denied(401, creds.is_some())),
             status => return Err(fail(format!("answered HTTP {status}"))),
         }
         #[derive(serde::Deserialize)]

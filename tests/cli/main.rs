@@ -16,6 +16,7 @@ mod config;
 mod go;
 mod multiarch;
 mod package;
+mod registry;
 mod tls;
 mod toolchains;
 mod verify;

@@ -146,6 +146,11 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// The result of a command started with [`Run::spawn`].
+    pub fn of(output: Output) -> Ran {
+        Ran::from(output)
+    }
+
     fn from(output: Output) -> Ran {
         Ran {
             code: output.status.code().unwrap_or(-1),
@@ -235,6 +240,16 @@ impl Run {
             };
         }
         Run { cmd }
+    }
+
+    /// Starts it with stdout and stderr captured, to be waited for with
+    /// `wait_with_output` and [`Ran::of`].
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("static-image starts")
     }
 
     /// Runs it to completion.

@@ -1,0 +1,833 @@
+//! Pushing to and pulling from a real registry (Debian's `docker-registry`, distribution 2.8)
+//! started by each test on 127.0.0.1: plain HTTP, TLS with a CA made in the test, htpasswd
+//! basic auth, and token auth through a small token service written for the test (Python,
+//! signing RS256 JWTs with `openssl`). skopeo reads back everything pushed.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{compile_c, require, skopeo_inspect, static_image, tempdir, tool};
+use crate::tls::TestCa;
+
+const USER: &str = "alice";
+const PASSWORD: &str = "correct-horse-battery";
+
+/// How the test registry authenticates.
+enum Auth {
+    None,
+    Htpasswd,
+    /// Token auth: the token service's URL and its signing certificate.
+    Token {
+        realm: String,
+        cert: PathBuf,
+    },
+}
+
+/// A `docker-registry` on 127.0.0.1, its storage and log in a directory; stopped when dropped.
+struct Registry {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path, tls: Option<&TestCa>, auth: Auth) -> Registry {
+        fs::create_dir_all(dir).unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    \
+             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        if let Some(ca) = tls {
+            config += &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                ca.server_cert.display(),
+                ca.server_key.display()
+            );
+        }
+        match auth {
+            Auth::None => {}
+            Auth::Htpasswd => {
+                let htpasswd = dir.join("htpasswd");
+                let line = tool("htpasswd", &["-Bbn", USER, PASSWORD]);
+                fs::write(&htpasswd, line).unwrap();
+                config += &format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    htpasswd.display()
+                );
+            }
+            Auth::Token { realm, cert } => {
+                config += &format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    \
+                     issuer: test-issuer\n    rootcertbundle: {}\n",
+                    cert.display()
+                );
+            }
+        }
+        fs::write(dir.join("config.yml"), config).unwrap();
+        let mut registry = Registry {
+            child: None,
+            port,
+            dir: dir.to_owned(),
+        };
+        registry.spawn();
+        registry
+    }
+
+    /// Starts the process (again) on the same port and storage.
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log.txt"))
+            .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry starts");
+        self.child = Some(child);
+        wait_for_port(self.port);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
+    }
+
+    /// How many blob uploads (`PUT …/blobs/uploads/…?digest=`) carried `digest`.
+    fn uploads_of(&self, digest: &str) -> usize {
+        let hex = digest.trim_start_matches("sha256:");
+        self.log()
+            .lines()
+            .filter(|l| l.starts_with("127.0.0.1 - ") && l.contains("\"PUT /v2/"))
+            .filter(|l| l.contains("/blobs/uploads/") && l.contains(hex))
+            .count()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A registry auth file (containers' auth.json shape) for `host`.
+fn auth_file(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let path = dir.join(format!("auth-{user}-{}.json", password.len()));
+    fs::write(
+        &path,
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    path
+}
+
+/// A static hello binary (musl-gcc) printing `text`.
+fn hello(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let source = format!("#include <stdio.h>\nint main(void){{puts(\"{text}\");return 0;}}\n");
+    compile_c("musl-gcc", &["-static", "-O2"], &source, dir, name)
+}
+
+/// An environment with no credentials but those the test gives.
+fn isolated(run: crate::support::Run, home: &Path) -> crate::support::Run {
+    run.env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("DOCKER_CONFIG", home.join("docker"))
+        .env("REGISTRY_AUTH_FILE", home.join("none.json"))
+        .env("STATIC_IMAGE_CACHE_DIR", home.join("cache"))
+}
+
+/// The `pushed` record of the first output in a `--json` outcome.
+fn pushed(json: &str) -> Value {
+    let outcome: Value = serde_json::from_str(json).unwrap();
+    outcome["outputs"][0]["pushed"].clone()
+}
+
+fn digests(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn registry_tools() -> bool {
+    require("docker-registry")
+        && require("skopeo")
+        && require("musl-gcc")
+        && require("openssl")
+        && require("htpasswd")
+}
+
+#[test]
+fn push_over_tls_with_basic_auth_pull_back_and_share_the_base_layer() {
+    if !registry_tools() {
+        return;
+    }
+    let dir = tempdir();
+    let ca = TestCa::new(&dir.path().join("ca"));
+    let registry = Registry::start(&dir.path().join("registry"), Some(&ca), Auth::Htpasswd);
+    let host = registry.host();
+    let home = dir.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let auth = auth_file(dir.path(), &host, USER, PASSWORD);
+    let app = hello(dir.path(), "app", "one");
+    let layout = dir.path().join("layout");
+
+    let ran = isolated(
+        static_image(args![
+            "--json",
+            "package",
+            app.display(),
+            "--output",
+            format!("docker://{host}/team/app:v1"),
+            "--output",
+            format!("oci:{}:v1", layout.display()),
+        ]),
+        &home,
+    )
+    .env("REGISTRY_AUTH_FILE", &auth)
+    .env("SSL_CERT_FILE", &ca.cert_pem)
+    .run()
+    .ok();
+    assert!(!ran.stderr.contains(PASSWORD) && !ran.stdout.contains(PASSWORD));
+    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let digest = outcome["digest"].as_str().unwrap().to_string();
+    let first = pushed(&ran.stdout);
+    assert_eq!(
+        first["reference"].as_str().unwrap(),
+        format!("{host}/team/app@{digest}")
+    );
+    let base_layer = outcome["image"]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(digests(&first["uploaded"]).contains(&base_layer));
+
+    // skopeo, with its own TLS and credentials, sees the same image and copies it out intact.
+    let certs = dir.path().join("certs");
+    fs::create_dir_all(&certs).unwrap();
+    fs::copy(&ca.cert_pem, certs.join("ca.crt")).unwrap();
+    let creds = format!("{USER}:{PASSWORD}");
+    let cert_dir = certs.display().to_string();
+    let remote = format!("docker://{host}/team/app:v1");
+    let inspect: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--cert-dir",
+            &cert_dir,
+            "--creds",
+            &creds,
+            &remote,
+        ],
+    ))
+    .unwrap();
+    assert_eq!(inspect["Digest"], digest.as_str());
+    let pulled = dir.path().join("pulled");
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--src-cert-dir",
+            &cert_dir,
+            "--src-creds",
+            &creds,
+            &remote,
+            &format!("oci:{}:v1", pulled.display()),
+        ],
+    );
+    let local = skopeo_inspect(&format!("oci:{}:v1", layout.display()), false);
+    let copied = skopeo_inspect(&format!("oci:{}:v1", pulled.display()), false);
+    assert_eq!(local["Digest"], digest.as_str());
+    assert_eq!(copied["Layers"], local["Layers"]);
+
+    // Another app in another repository: its base layer is mounted, not uploaded again. Its
+    // credentials come from a credential helper this time, through Docker's config.json.
+    let bin = dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-test");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread host\n\
+             [ \"$host\" = {host} ] || {{ echo 'credentials not found'; exit 1; }}\n\
+             echo '{{\"ServerURL\":\"{host}\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let docker = home.join("docker");
+    fs::create_dir_all(&docker).unwrap();
+    fs::write(docker.join("config.json"), r#"{"credsStore":"test"}"#).unwrap();
+    let other = hello(dir.path(), "other", "two");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let ran = isolated(
+        static_image(args![
+            "--json",
+            "package",
+            other.display(),
+            "--output",
+            format!("docker://{host}/team/other:v1"),
+        ]),
+        &home,
+    )
+    .env("SSL_CERT_FILE", &ca.cert_pem)
+    .env("PATH", &path)
+    .run()
+    .ok();
+    let second = pushed(&ran.stdout);
+    assert!(
+        digests(&second["mounted"]).contains(&base_layer),
+        "{second}"
+    );
+    assert!(
+        !digests(&second["uploaded"]).contains(&base_layer),
+        "{second}"
+    );
+    assert_eq!(registry.uploads_of(&base_layer), 1, "{}", registry.log());
+    let inspect: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--cert-dir",
+            &cert_dir,
+            "--creds",
+            &creds,
+            &format!("docker://{host}/team/other:v1"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(inspect["Layers"][0], base_layer.as_str());
+}
+
+#[test]
+fn wrong_or_missing_credentials_are_refused_by_name_without_the_secret() {
+    if !registry_tools() {
+        return;
+    }
+    let dir = tempdir();
+    let ca = TestCa::new(&dir.path().join("ca"));
+    let registry = Registry::start(&dir.path().join("registry"), Some(&ca), Auth::Htpasswd);
+    let host = registry.host();
+    let home = dir.path().join("home");
+    let app = hello(dir.path(), "app", "x");
+    let push = || {
+        isolated(
+            static_image(args![
+                "package",
+                app.display(),
+                "--output",
+                format!("docker://{host}/app:v1"),
+            ]),
+            &home,
+        )
+        .env("SSL_CERT_FILE", &ca.cert_pem)
+    };
+
+    let wrong = "wrong-password-123";
+    let auth = auth_file(dir.path(), &host, USER, wrong);
+    let ran = push().env("REGISTRY_AUTH_FILE", &auth).run().code(1);
+    assert!(ran.stdout.is_empty(), "{}", ran.stdout);
+    assert!(
+        ran.stderr.contains(&format!("registry `{host}`")),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(&format!("user `{USER}`")),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(&auth.display().to_string()),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("skopeo login"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains(wrong), "{}", ran.stderr);
+
+    // No credentials anywhere: the message lists where they were looked for.
+    let ran = push().run().code(1);
+    assert!(ran.stderr.contains("none were found"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(&home.join("docker/config.json").display().to_string())
+    );
+
+    // Without our CA the TLS failure says how to trust it.
+    let ran = push().env("SSL_CERT_FILE", "/dev/null").run().code(1);
+    assert!(ran.stderr.contains("certs.d"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_registry_stopped_mid_push_fails_the_push_and_no_tag_appears() {
+    if !registry_tools() {
+        return;
+    }
+    let dir = tempdir();
+    let mut registry = Registry::start(&dir.path().join("registry"), None, Auth::None);
+    let host = registry.host();
+    let home = dir.path().join("home");
+    // A binary with 150 MB of padding: its upload takes long enough to be cut.
+    let app = hello(dir.path(), "big", "big");
+    let mut bytes = fs::read(&app).unwrap();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    bytes.extend((0..150 << 20).map(|_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as u8
+    }));
+    fs::write(&app, bytes).unwrap();
+
+    let child = isolated(
+        static_image(args![
+            "package",
+            app.display(),
+            "--compression",
+            "none",
+            "--insecure",
+            &host,
+            "--output",
+            format!("docker://{host}/big:v1"),
+        ]),
+        &home,
+    )
+    .spawn();
+    // Stop the registry as soon as the first upload session opens.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !registry.log().contains("\"POST /v2/big/blobs/uploads/") {
+        assert!(
+            Instant::now() < deadline,
+            "no upload began: {}",
+            registry.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    registry.stop();
+    let ran = crate::support::Ran::of(child.wait_with_output().unwrap()).code(1);
+    assert!(ran.stdout.is_empty(), "claimed a push: {}", ran.stdout);
+    assert!(!ran.stderr.contains("Pushed"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(&format!("cannot reach registry `{host}`")),
+        "{}",
+        ran.stderr
+    );
+    // Back up on the same storage, the registry has no such tag.
+    registry.spawn();
+    let out = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{host}/big:v1"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the tag exists after a failed push");
+}
+
+/// The token service: `GET /token` with Basic auth answers `{"token": JWT}` granting what was
+/// asked, to the right user only; it prints its port, and logs each scope asked to `argv[3]`.
+const TOKEN_SERVICE: &str = r#"
+import base64, http.server, json, subprocess, sys, time, urllib.parse, uuid
+key, cert_der, log_path, user, password = sys.argv[1:6]
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.send_response(401); self.end_headers(); return
+        access = []
+        for scope in query.get("scope", []):
+            with open(log_path, "a") as log: log.write(scope + "\n")
+            kind, name, actions = scope.split(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [cert_der]}
+        claims = {"iss": "test-issuer", "sub": user, "aud": query["service"][0],
+                  "exp": now + 600, "nbf": now - 10, "iat": now, "jti": str(uuid.uuid4()),
+                  "access": access}
+        signing = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key],
+                             input=signing.encode(), capture_output=True, check=True).stdout
+        body = json.dumps({"token": signing + "." + b64(sig)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+struct TokenService {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    cert: PathBuf,
+}
+
+impl TokenService {
+    fn start(dir: &Path) -> TokenService {
+        fs::create_dir_all(dir).unwrap();
+        let (key, cert, der) = (
+            dir.join("token.key"),
+            dir.join("token.pem"),
+            dir.join("token.der"),
+        );
+        let p = |p: &Path| p.display().to_string();
+        tool(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=static-image test token signer",
+                "-keyout",
+                &p(&key),
+                "-out",
+                &p(&cert),
+            ],
+        );
+        tool(
+            "openssl",
+            &[
+                "x509",
+                "-in",
+                &p(&cert),
+                "-outform",
+                "DER",
+                "-out",
+                &p(&der),
+            ],
+        );
+        use base64::Engine as _;
+        let cert_der = base64::engine::general_purpose::STANDARD.encode(fs::read(&der).unwrap());
+        let log = dir.join("scopes.txt");
+        let mut child = Command::new("python3")
+            .args(["-c", TOKEN_SERVICE])
+            .args([p(&key), cert_der, p(&log), USER.into(), PASSWORD.into()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .expect("the token service prints its port");
+        TokenService {
+            child,
+            port,
+            log,
+            cert,
+        }
+    }
+
+    fn realm(&self) -> String {
+        format!("http://127.0.0.1:{}/token", self.port)
+    }
+
+    fn scopes(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn token_auth_through_the_registrys_token_service() {
+    if !(registry_tools() && require("python3")) {
+        return;
+    }
+    let dir = tempdir();
+    let tokens = TokenService::start(&dir.path().join("tokens"));
+    let registry = Registry::start(
+        &dir.path().join("registry"),
+        None,
+        Auth::Token {
+            realm: tokens.realm(),
+            cert: tokens.cert.clone(),
+        },
+    );
+    let host = registry.host();
+    let home = dir.path().join("home");
+    let auth = auth_file(dir.path(), &host, USER, PASSWORD);
+    let push = |binary: &Path, repo: &str| {
+        isolated(
+            static_image(args![
+                "--json",
+                "package",
+                binary.display(),
+                "--insecure",
+                &host,
+                "--output",
+                format!("docker://{host}/{repo}:v1"),
+            ]),
+            &home,
+        )
+    };
+    let app = hello(dir.path(), "app", "one");
+    let ran = push(&app, "app")
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .run()
+        .ok();
+    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert!(
+        tokens.scopes().contains("repository:app:pull,push"),
+        "{}",
+        tokens.scopes()
+    );
+    let creds = format!("{USER}:{PASSWORD}");
+    let inspect: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &creds,
+            &format!("docker://{host}/app:v1"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(inspect["Digest"], outcome["digest"]);
+
+    // A mount from `app` asks the token service for pull on `app` as well.
+    let other = hello(dir.path(), "other", "two");
+    let ran = push(&other, "other")
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .run()
+        .ok();
+    assert!(
+        tokens.scopes().contains("repository:app:pull\n"),
+        "{}",
+        tokens.scopes()
+    );
+    assert!(!digests(&pushed(&ran.stdout)["mounted"]).is_empty());
+
+    // The token service refuses a wrong password; the error names the registry and user.
+    let wrong = auth_file(dir.path(), &host, USER, "not-the-password");
+    let ran = push(&app, "app")
+        .env("REGISTRY_AUTH_FILE", &wrong)
+        .run()
+        .code(1);
+    assert!(
+        ran.stderr.contains(&format!("user `{USER}`")),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("not-the-password"));
+}
+
+#[test]
+fn bases_and_multi_platform_images_through_a_plain_http_registry() {
+    if !(registry_tools() && require("umoci") && require("aarch64-linux-gnu-gcc")) {
+        return;
+    }
+    let dir = tempdir();
+    let registry = Registry::start(&dir.path().join("registry"), None, Auth::None);
+    let host = registry.host();
+    let home = dir.path().join("home");
+    let app = hello(dir.path(), "app", "on a base");
+
+    // Plain HTTP needs --insecure for that registry, and says so.
+    let ran = isolated(
+        static_image(args![
+            "package",
+            app.display(),
+            "--output",
+            format!("docker://{host}/app")
+        ]),
+        &home,
+    )
+    .run()
+    .code(1);
+    assert!(ran.stderr.contains("--insecure"), "{}", ran.stderr);
+
+    // A base made by umoci, pushed by skopeo, pulled by us.
+    let base = dir.path().join("base");
+    let b = base.display().to_string();
+    tool("umoci", &["init", "--layout", &b]);
+    tool("umoci", &["new", "--image", &format!("{b}:v1")]);
+    let rootfs = dir.path().join("base-rootfs");
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::write(rootfs.join("etc/corp-marker"), "hardened\n").unwrap();
+    tool(
+        "umoci",
+        &[
+            "insert",
+            "--image",
+            &format!("{b}:v1"),
+            &rootfs.join("etc").display().to_string(),
+            "/etc",
+        ],
+    );
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &format!("{b}:v1"),
+            "--config.env",
+            "CORP=1",
+            "--config.user",
+            "1000:1000",
+        ],
+    );
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{b}:v1"),
+            &format!("docker://{host}/corp/base:v1"),
+        ],
+    );
+    let base_layers = skopeo_inspect(&format!("oci:{b}:v1"), false)["Layers"].clone();
+    let out = dir.path().join("out");
+    isolated(
+        static_image(args![
+            "package",
+            app.display(),
+            "--base",
+            format!("docker://{host}/corp/base:v1"),
+            "--insecure",
+            &host,
+            "--output",
+            format!("oci:{}:v1", out.display()),
+        ]),
+        &home,
+    )
+    .run()
+    .ok();
+    let inspect = skopeo_inspect(&format!("oci:{}:v1", out.display()), false);
+    let layers = inspect["Layers"].as_array().unwrap();
+    assert_eq!(
+        layers[..base_layers.as_array().unwrap().len()],
+        base_layers.as_array().unwrap()[..]
+    );
+    assert_eq!(layers.len(), base_layers.as_array().unwrap().len() + 1);
+    let raw: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &["inspect", "--raw", &format!("oci:{}:v1", out.display())],
+    ))
+    .unwrap();
+    assert_eq!(
+        raw["annotations"]["org.opencontainers.image.base.name"],
+        format!("{host}/corp/base:v1").as_str()
+    );
+    let config = skopeo_inspect(&format!("oci:{}:v1", out.display()), true);
+    assert_eq!(config["config"]["User"], "1000:1000");
+    assert!(
+        config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "CORP=1")
+    );
+
+    // Two platforms pushed as one index; skopeo picks either.
+    let arm = compile_c(
+        "aarch64-linux-gnu-gcc",
+        &["-static", "-O2"],
+        "int main(void){return 0;}\n",
+        dir.path(),
+        "app-arm64",
+    );
+    let ran = isolated(
+        static_image(args![
+            "package",
+            app.display(),
+            arm.display(),
+            "--insecure",
+            &host,
+            "--output",
+            format!("docker://{host}/multi:v1"),
+        ]),
+        &home,
+    )
+    .run()
+    .ok();
+    let raw: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{host}/multi:v1"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
+    assert!(
+        ran.stdout.contains(&format!("{host}/multi@sha256:")),
+        "{}",
+        ran.stdout
+    );
+    let arm_inspect: Value = serde_json::from_str(&tool(
+        "skopeo",
+        &[
+            "--override-arch",
+            "arm64",
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{host}/multi:v1"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(arm_inspect["Architecture"], "arm64");
+}
