@@ -4,8 +4,9 @@
 //! The pipeline, one module per stage, data flowing one way:
 //!
 //! ```text
-//! detect ──> plan ──────> build ──> verify ──> image (assemble) ──> output (write)
+//! detect ──> plan ──────> build ──> verify ──> image (assemble) ──> output (write / push)
 //! Project    BuildPlan     PathBuf   StaticReport  Image           oci | oci-archive | docker-archive
+//!                                                                  | docker:// (registry)
 //!            (toolchain:
 //!             strategies
 //!             as data)
