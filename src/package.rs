@@ -295,10 +295,6 @@ pub fn package_many(
     // A cached blob's bytes are read (and so verified) only for outputs that lack it.
     let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
     let needed: &(dyn Fn(&str) -> bool + Sync) = &needed;
-    let reuse = Reuse {
-        cache: cache.as_ref(),
-        needed,
-    };
 
     // Staged inside the cache when there is one, so storing a layer there is a hard link.
     let store = match &cache {
@@ -321,6 +317,17 @@ pub fn package_many(
     for (_, platform, _, _) in &verified {
         ui.status("Packaging", format_args!("`{name}` for {platform}"));
     }
+    let progress = ui.progress(
+        "Compressing",
+        &format!("`{name}`"),
+        verified.iter().map(|v| v.3).sum(),
+    );
+    let on_bytes = |n| progress.add(n);
+    let reuse = Reuse {
+        cache: cache.as_ref(),
+        needed,
+        on_bytes: &on_bytes,
+    };
     // Platforms are independent: compress them side by side (the cores are otherwise idle).
     let assembled: Vec<Result<Image, ImageError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = verified
@@ -351,6 +358,7 @@ pub fn package_many(
             })
             .collect()
     });
+    progress.finish();
     let mut images = Vec::new();
     for image in assembled {
         let image = image?;

@@ -157,15 +157,31 @@ impl LayerBuilder {
         mtime: u64,
         compression: LayerCompression,
     ) -> Result<Layer, LayerError> {
+        self.write_reporting(store, mtime, compression, &|_| {})
+    }
+
+    /// [`LayerBuilder::write`], telling `on_bytes` of every uncompressed byte on its way to the
+    /// compressor (for a progress bar).
+    pub fn write_reporting(
+        &self,
+        store: &BlobStore,
+        mtime: u64,
+        compression: LayerCompression,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<Layer, LayerError> {
         let blob = store.writer().map_err(LayerError::Write)?;
         let encoder = Encoder::new(blob, compression).map_err(LayerError::Write)?;
-        let mut tar = tar::Builder::new(HashWriter::new(encoder));
+        let counted = Reporting {
+            inner: encoder,
+            on_bytes,
+        };
+        let mut tar = tar::Builder::new(HashWriter::new(counted));
         for (path, (node, mode)) in &self.entries {
             append(&mut tar, path, node, *mode, mtime)?;
         }
         let raw = tar.into_inner().map_err(LayerError::Write)?;
-        let (encoder, diff_id, _) = raw.finish();
-        let blob = encoder.finish().map_err(LayerError::Write)?;
+        let (counted, diff_id, _) = raw.finish();
+        let blob = counted.inner.finish().map_err(LayerError::Write)?;
         let blob = blob
             .finish(compression.media_type())
             .map_err(LayerError::Write)?;
@@ -221,14 +237,16 @@ impl LayerBuilder {
         compression: LayerCompression,
         cache: Option<&LayerCache>,
         needed: &dyn Fn(&str) -> bool,
+        on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<(Layer, Origin), LayerError> {
+        let write = || self.write_reporting(store, mtime, compression, on_bytes);
         let Some(cache) = cache else {
-            return Ok((self.write(store, mtime, compression)?, Origin::Built));
+            return Ok((write()?, Origin::Built));
         };
         let key = match self.describe(mtime, compression, cache) {
             Ok(description) => layer_key(&description),
             // The sources are read again by `write`, which reports the error with its path.
-            Err(_) => return Ok((self.write(store, mtime, compression)?, Origin::Built)),
+            Err(_) => return Ok((write()?, Origin::Built)),
         };
         let mut origin = Origin::Built;
         match cache.lookup_with(&key, needed) {
@@ -242,7 +260,7 @@ impl LayerBuilder {
             Lookup::Corrupt(bad) => origin = Origin::Rebuilt { digest: bad.digest },
             Lookup::Miss => {}
         }
-        let mut layer = self.write(store, mtime, compression)?;
+        let mut layer = write()?;
         // A cache that cannot be written only costs the next run its speed.
         if cache.store(&key, &layer.blob, &layer.diff_id).is_ok() {
             // The store's file may now be the cache's too (a hard link): outputs must copy it.
@@ -413,6 +431,24 @@ pub fn tar_header(dir: bool, mode: u32, size: u64, mtime: u64) -> tar::Header {
     header.set_mtime(mtime);
     header.set_size(size);
     header
+}
+
+/// Passes bytes to `inner`, telling `on_bytes` how many went.
+struct Reporting<'a, W> {
+    inner: W,
+    on_bytes: &'a (dyn Fn(u64) + Sync),
+}
+
+impl<W: io::Write> io::Write for Reporting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        (self.on_bytes)(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn append<W: io::Write>(

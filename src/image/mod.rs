@@ -255,6 +255,8 @@ pub struct Reuse<'a> {
     pub cache: Option<&'a LayerCache>,
     /// Whether some output still needs a blob's bytes (then a cached one is verified first).
     pub needed: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Told of every uncompressed byte compressed (for a progress bar).
+    pub on_bytes: &'a (dyn Fn(u64) + Sync),
 }
 
 /// Assembles the image for a verified binary of `size` bytes.
@@ -281,7 +283,14 @@ pub fn assemble(
         }
         None => {
             let (base, origin) = base_layer(&spec.ca.pem)
-                .write_cached(store, mtime, spec.compression, reuse.cache, reuse.needed)
+                .write_cached(
+                    store,
+                    mtime,
+                    spec.compression,
+                    reuse.cache,
+                    reuse.needed,
+                    reuse.on_bytes,
+                )
                 .map_err(|source| ImageError::Layer {
                     which: "base",
                     source,
@@ -306,7 +315,14 @@ pub fn assemble(
             .map_err(app_error)?;
     }
     let (app, app_origin) = app_entries
-        .write_cached(store, mtime, spec.compression, reuse.cache, reuse.needed)
+        .write_cached(
+            store,
+            mtime,
+            spec.compression,
+            reuse.cache,
+            reuse.needed,
+            reuse.on_bytes,
+        )
         .map_err(app_error)?;
     history.push(match spec.adds.len() {
         0 => format!("static-image: app: {}", spec.entrypoint),

@@ -831,3 +831,51 @@ fn bases_and_multi_platform_images_through_a_plain_http_registry() {
     .unwrap();
     assert_eq!(arm_inspect["Architecture"], "arm64");
 }
+
+#[test]
+fn progress_bars_are_drawn_on_a_terminal_only() {
+    if !(registry_tools() && require("script")) {
+        return;
+    }
+    let dir = tempdir();
+    let registry = Registry::start(&dir.path().join("registry"), None, Auth::None);
+    let host = registry.host();
+    let app = hello(dir.path(), "app", "bars");
+    let command = |tag: &str, extra: &str| {
+        format!(
+            "{} --color=never package {} --no-cache --insecure {host} --output docker://{host}/app:{tag} {extra}",
+            crate::support::bin().display(),
+            app.display()
+        )
+    };
+    // `script` gives the tool a terminal; its output is what the terminal showed.
+    let on_terminal = |tag: &str, extra: &str| {
+        let out = Command::new("script")
+            .args(["-qec", &command(tag, extra), "/dev/null"])
+            .env("STATIC_IMAGE_CACHE_DIR", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_terminal("t1", "");
+    assert!(shown.contains("Compressing `app` ["), "{shown}");
+    assert!(shown.contains("Uploading `app` ["), "{shown}");
+    let quiet = on_terminal("t2", "--quiet");
+    assert!(!quiet.contains('['), "{quiet}");
+    // Through a pipe: status lines only.
+    let piped = static_image(args![
+        "package",
+        app.display(),
+        "--no-cache",
+        "--insecure",
+        &host,
+        "--output",
+        format!("docker://{host}/app:t3"),
+    ])
+    .env("STATIC_IMAGE_CACHE_DIR", dir.path().join("cache"))
+    .run()
+    .ok();
+    assert!(piped.stderr.contains("Pushed"), "{}", piped.stderr);
+    assert!(!piped.stderr.contains("Compressing"), "{}", piped.stderr);
+}
