@@ -99,6 +99,10 @@ pub fn build_from(
         sync_mirror(mirror)?;
     }
     let mut from_cargo = None;
+    let spinner = ui.spinner(
+        "Building",
+        &format!("`{}` for {}", plan.name, plan.platform),
+    );
     for step in &plan.steps {
         if step.unless.as_ref().is_some_and(|f| f.exists()) {
             continue;
@@ -122,6 +126,7 @@ pub fn build_from(
             _ => step.command().run(ui)?,
         }
     }
+    spinner.finish();
     match &plan.artifact {
         ArtifactRule::CargoMessages { bin, .. } => {
             from_cargo.ok_or_else(|| BuildError::NoArtifact { bin: bin.clone() })

@@ -315,7 +315,7 @@ impl Started {
         for line in self.held.iter() {
             match line {
                 Line::Out(bytes) => on_line(String::from_utf8_lossy(&bytes).trim_end_matches('\r')),
-                Line::Err(bytes) => tail.push(&bytes, show),
+                Line::Err(bytes) => tail.push(&bytes, show.then_some(ui)),
                 Line::Broken(e) => read_result = Err(e),
             }
         }
@@ -346,11 +346,11 @@ impl Started {
 struct Tail(std::collections::VecDeque<String>);
 
 impl Tail {
-    fn push(&mut self, line: &[u8], show: bool) {
-        if show {
-            let mut err = io::stderr().lock();
-            let _ = err.write_all(line);
-            let _ = err.write_all(b"\n");
+    fn push(&mut self, line: &[u8], show: Option<&Ui>) {
+        if let Some(ui) = show {
+            let mut shown = line.to_vec();
+            shown.push(b'\n');
+            ui.write_stderr(&shown);
         }
         if self.0.len() == STDERR_TAIL_LINES {
             self.0.pop_front();
@@ -364,7 +364,7 @@ impl Tail {
 fn tail_of(stream: impl Read) -> Vec<String> {
     let mut tail = Tail::default();
     for line in BufReader::new(stream).split(b'\n').map_while(Result::ok) {
-        tail.push(&line, false);
+        tail.push(&line, None);
     }
     tail.0.into()
 }

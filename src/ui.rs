@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use anstyle::{AnsiColor, Style};
 
@@ -36,6 +37,8 @@ pub struct Ui {
     /// -1 quiet (errors only), 0 normal, 1+ verbose (`+ command` lines).
     verbosity: i8,
     color: ColorChoice,
+    /// The spinner on screen while a child runs: lines are printed above it, not through it.
+    spinner: Arc<Mutex<Option<indicatif::ProgressBar>>>,
 }
 
 const STATUS: Style = AnsiColor::Green.on_default().bold();
@@ -51,7 +54,11 @@ impl Ui {
         } else {
             i8::try_from(verbose).unwrap_or(i8::MAX)
         };
-        Ui { verbosity, color }
+        Ui {
+            verbosity,
+            color,
+            spinner: Arc::default(),
+        }
     }
 
     /// True under `--quiet`: child processes' output is captured, not shown.
@@ -107,6 +114,47 @@ impl Ui {
         Progress(Some(bar))
     }
 
+    /// A spinner with the time taken, for a step whose length is unknown (a build), drawn as
+    /// [`Ui::progress`] is. The child's output and our lines print above it while it turns.
+    pub fn spinner(&self, verb: &str, what: &str) -> Progress {
+        use std::io::IsTerminal;
+        if self.verbosity < 0 || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        let template = if self.stderr_colored() {
+            "{prefix:>12.green.bold} {msg} {spinner} {elapsed}"
+        } else {
+            "{prefix:>12} {msg} {spinner} {elapsed}"
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        bar.set_prefix(verb.to_string());
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        *self.spinner.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+        Progress(Some(bar))
+    }
+
+    /// Writes raw bytes (a child's line) to stderr, above the spinner if one turns.
+    pub fn write_stderr(&self, bytes: &[u8]) {
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            // A closed stderr leaves nowhere to report to; dropping the line is all we can do.
+            let _ = err.write_all(bytes);
+        };
+        let spinner = self
+            .spinner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match spinner.filter(|s| !s.is_finished()) {
+            Some(spinner) => spinner.suspend(write),
+            None => write(),
+        }
+    }
+
     /// A warning, shown unless `--quiet`.
     pub fn warn(&self, message: impl Display) {
         if self.verbosity >= 0 {
@@ -124,8 +172,7 @@ impl Ui {
     /// A line a child process printed on its stdout, passed through to stderr unless `--quiet`.
     pub fn child_output(&self, line: &str) {
         if self.verbosity >= 0 {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
+            self.write_stderr(format!("{line}\n").as_bytes());
         }
     }
 
@@ -143,13 +190,14 @@ impl Ui {
 
     fn line(&self, text: std::fmt::Arguments<'_>) {
         let choice = match self.color {
-            ColorChoice::Auto => anstream::ColorChoice::Auto,
+            // Judged on stderr, where the buffer goes, not on the buffer itself.
+            ColorChoice::Auto => anstream::AutoStream::choice(&std::io::stderr()),
             ColorChoice::Always => anstream::ColorChoice::Always,
             ColorChoice::Never => anstream::ColorChoice::Never,
         };
-        let mut err = anstream::AutoStream::new(std::io::stderr().lock(), choice);
-        // A closed stderr leaves nowhere to report to; dropping the line is all we can do.
-        let _ = writeln!(err, "{text}");
+        let mut buffer = anstream::AutoStream::new(Vec::new(), choice);
+        let _ = writeln!(buffer, "{text}");
+        self.write_stderr(&buffer.into_inner());
     }
 }
 

@@ -228,19 +228,18 @@ impl LayerBuilder {
         Ok(out)
     }
 
-    /// [`LayerBuilder::write`] through `cache`: a layer with the same key is reused (checked
-    /// by hashing when `needed` says an output will read its bytes), else written and stored.
+    /// [`LayerBuilder::write`] through `reuse.cache`: a layer with the same key is reused
+    /// (checked by hashing when `reuse.needed` says an output will read its bytes), else
+    /// written and stored.
     pub fn write_cached(
         &self,
         store: &BlobStore,
         mtime: u64,
         compression: LayerCompression,
-        cache: Option<&LayerCache>,
-        needed: &dyn Fn(&str) -> bool,
-        on_bytes: &(dyn Fn(u64) + Sync),
+        reuse: super::Reuse<'_>,
     ) -> Result<(Layer, Origin), LayerError> {
-        let write = || self.write_reporting(store, mtime, compression, on_bytes);
-        let Some(cache) = cache else {
+        let write = || self.write_reporting(store, mtime, compression, reuse.on_bytes);
+        let Some(cache) = reuse.cache else {
             return Ok((write()?, Origin::Built));
         };
         let key = match self.describe(mtime, compression, cache) {
@@ -249,7 +248,7 @@ impl LayerBuilder {
             Err(_) => return Ok((write()?, Origin::Built)),
         };
         let mut origin = Origin::Built;
-        match cache.lookup_with(&key, needed) {
+        match cache.lookup_with(&key, reuse.needed) {
             Lookup::Hit(hit) => {
                 let layer = Layer {
                     blob: cache.blob(&hit, compression.media_type()),

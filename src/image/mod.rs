@@ -283,14 +283,7 @@ pub fn assemble(
         }
         None => {
             let (base, origin) = base_layer(&spec.ca.pem)
-                .write_cached(
-                    store,
-                    mtime,
-                    spec.compression,
-                    reuse.cache,
-                    reuse.needed,
-                    reuse.on_bytes,
-                )
+                .write_cached(store, mtime, spec.compression, reuse)
                 .map_err(|source| ImageError::Layer {
                     which: "base",
                     source,
@@ -315,14 +308,7 @@ pub fn assemble(
             .map_err(app_error)?;
     }
     let (app, app_origin) = app_entries
-        .write_cached(
-            store,
-            mtime,
-            spec.compression,
-            reuse.cache,
-            reuse.needed,
-            reuse.on_bytes,
-        )
+        .write_cached(store, mtime, spec.compression, reuse)
         .map_err(app_error)?;
     history.push(match spec.adds.len() {
         0 => format!("static-image: app: {}", spec.entrypoint),

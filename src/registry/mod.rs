@@ -511,13 +511,7 @@ impl Client {
 
     /// The scheme a 401 asks for.
     fn challenge(&self, response: &Response) -> Result<Challenge, RegistryError> {
-        let header = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let header = www_authenticate(response);
         let challenges =
             http_auth::parse_challenges(&header).map_err(|e| RegistryError::Protocol {
                 registry: self.registry.clone(),
@@ -671,15 +665,20 @@ fn is_transient(error: &ureq::Error) -> bool {
     }
 }
 
-/// The `scope` a Bearer challenge names, if any (a mount asks for its source's pull scope).
-fn scope_of(response: &Response) -> Vec<String> {
-    let header = response
+/// Every `WWW-Authenticate` header of a response, as one list of challenges.
+fn www_authenticate(response: &Response) -> String {
+    response
         .headers()
         .get_all("www-authenticate")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+}
+
+/// The `scope` a Bearer challenge names, if any (a mount asks for its source's pull scope).
+fn scope_of(response: &Response) -> Vec<String> {
+    let header = www_authenticate(response);
     let Ok(challenges) = http_auth::parse_challenges(&header) else {
         return Vec::new();
     };
