@@ -555,7 +555,7 @@ fn a_ca_file_without_certificates_is_an_error_naming_it() {
 fn bad_flags_are_usage_errors_before_any_work() {
     let dir = tempdir();
     let exe = static_binary(dir.path());
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--port", "70000"],
             "the port must be a number from 1 to 65535",
@@ -567,8 +567,12 @@ fn bad_flags_are_usage_errors_before_any_work() {
             "must be an absolute path inside the image",
         ),
         (
-            &["--output", "docker://registry/app"],
-            "the `docker:` transport is not supported",
+            &["--output", "docker://registry.example/App"],
+            "`App` is not a valid repository name",
+        ),
+        (
+            &["--output", "docker-daemon:app:v1"],
+            "the `docker-daemon:` transport is not supported",
         ),
         (&["--tag=-bad"], "is not a valid tag"),
     ];

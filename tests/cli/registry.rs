@@ -460,6 +460,32 @@ fn a_registry_stopped_mid_push_fails_the_push_and_no_tag_appears() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "the tag exists after a failed push");
+
+    // A registry that is down for a moment is waited for: the push retries and lands.
+    registry.stop();
+    let small = hello(dir.path(), "small", "small");
+    let child = isolated(
+        static_image(args![
+            "-v",
+            "package",
+            small.display(),
+            "--insecure",
+            &host,
+            "--output",
+            format!("docker://{host}/small:v1"),
+        ]),
+        &home,
+    )
+    .spawn();
+    std::thread::sleep(Duration::from_millis(300));
+    registry.spawn();
+    let ran = crate::support::Ran::of(child.wait_with_output().unwrap()).ok();
+    assert!(ran.stderr.contains("trying again"), "{}", ran.stderr);
+    assert!(
+        ran.stdout.contains(&format!("{host}/small@sha256:")),
+        "{}",
+        ran.stdout
+    );
 }
 
 /// The token service: `GET /token` with Basic auth answers `{"token": JWT}` granting what was
