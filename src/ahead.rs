@@ -7,11 +7,19 @@
 //! successful build are remembered, a plan is made from them, and its cargo step is started at
 //! once with its output held back. Meanwhile the answers are asked afresh and the real plan
 //! made; only if its step is the very same command does the early cargo count, and its output
-//! is shown. Otherwise the early cargo is left to finish unseen and the real step runs. The
-//! memory is a guess that is always checked, never trusted.
+//! is shown. Otherwise the early cargo is left to finish unseen and the real step runs.
+//!
+//! The answers are trusted without asking again only when nothing they depend on has changed,
+//! judged as cargo judges its own fingerprints: by the stat (inode, size, mtime, ctime) of
+//! every file and folder that can change them (the manifests up to the workspace root, the
+//! `src` and `src/bin` folders whose files make targets, `.cargo/config*` and
+//! `rust-toolchain*` up the tree, cargo's and rustup's settings, the sysroot's installed
+//! targets, this program) and a digest of the variables cargo and rustc read. Anything else
+//! makes them a guess, checked as above.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,6 +28,7 @@ use crate::build::cargo_command;
 use crate::cli::ProjectArgs;
 use crate::detect::{Project, RustProject};
 use crate::exec::Started;
+use crate::image::cache::FileStamp;
 use crate::plan::{self, ArtifactRule, BuildPlan};
 use crate::toolchain::Toolchains;
 use crate::toolchain::probe::Host;
@@ -32,15 +41,114 @@ struct Answers {
     version: String,
     project: RustProject,
     sysroot: Option<PathBuf>,
+    /// The state of everything the answers depend on, when they were given; empty when
+    /// something changed during that build (then the answers are only a guess).
+    #[serde(default)]
+    stamps: Vec<Stamp>,
+    /// A digest of the environment they were given in.
+    #[serde(default)]
+    env: String,
+}
+
+/// A path's state: any change to the file (or to a folder's entries) changes it.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    path: PathBuf,
+    /// `None` when the path does not exist.
+    state: Option<FileStamp>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Stamp {
+        Stamp {
+            path: path.to_owned(),
+            state: FileStamp::of(path),
+        }
+    }
+}
+
+/// The paths whose state the answers for `project` (with `sysroot`) depend on.
+fn inputs(project: &RustProject, sysroot: Option<&Path>) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for manifest in project.manifests.iter().chain([&project.manifest_path]) {
+        let dir = manifest.parent().unwrap_or(Path::new("/"));
+        // Targets are made by the manifest and by the files in these folders.
+        paths.extend([manifest.clone(), dir.join("src"), dir.join("src/bin")]);
+    }
+    for dir in project.root.ancestors() {
+        for name in [
+            "Cargo.toml",
+            ".cargo/config",
+            ".cargo/config.toml",
+            "rust-toolchain",
+            "rust-toolchain.toml",
+        ] {
+            paths.push(dir.join(name));
+        }
+    }
+    let env_dir = |key: &str, default: &str| {
+        std::env::var_os(key)
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(default)))
+    };
+    if let Some(cargo_home) = env_dir("CARGO_HOME", ".cargo") {
+        paths.extend([cargo_home.join("config"), cargo_home.join("config.toml")]);
+    }
+    if let Some(rustup_home) = env_dir("RUSTUP_HOME", ".rustup") {
+        paths.push(rustup_home.join("settings.toml"));
+    }
+    if let Some(sysroot) = sysroot {
+        // `rustup target add` adds a folder here.
+        paths.push(sysroot.join("lib/rustlib"));
+    }
+    paths.extend(std::env::current_exe().ok());
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// A digest of the variables that can change cargo's or rustc's answers: which cargo and
+/// rustc run (PATH, HOME, RUSTUP_*, RUSTC*), and cargo's settings (CARGO_*).
+fn env_digest() -> String {
+    let relevant = |k: &str| {
+        matches!(k, "PATH" | "HOME")
+            || ["CARGO", "RUSTUP", "RUSTC", "RUST_"]
+                .iter()
+                .any(|p| k.starts_with(p))
+    };
+    let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k.to_str().is_some_and(relevant))
+        .collect();
+    vars.sort();
+    let mut hasher = Sha256::new();
+    for (k, v) in vars {
+        hasher.update(k.as_encoded_bytes());
+        hasher.update([0]);
+        hasher.update(v.as_encoded_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A cargo step started from the remembered answers.
 pub struct Ahead {
     plan: BuildPlan,
     started: Started,
+    /// The answers, when nothing they depend on has changed: no need to ask again.
+    trusted: Option<(RustProject, Option<PathBuf>)>,
 }
 
 impl Ahead {
+    /// The project, plan and sysroot to build with, if the answers can be trusted as they are.
+    pub fn trusted(&self) -> Option<(Project, BuildPlan, Option<PathBuf>)> {
+        let (project, sysroot) = self.trusted.clone()?;
+        Some((Project::Rust(project), self.plan.clone(), sysroot))
+    }
+
     /// Lets the early cargo finish unseen (the build stopped before it was needed).
     pub fn discard(self) {
         self.started.discard();
@@ -99,9 +207,12 @@ pub fn start(args: &ProjectArgs, toolchains: &Toolchains, ui: &Ui) -> Option<Ahe
     if answers.version != env!("CARGO_PKG_VERSION") || answers.project.manifest_path != manifest {
         return None;
     }
+    let trusted = !answers.stamps.is_empty()
+        && answers.env == env_digest()
+        && answers.stamps.iter().all(|s| Stamp::of(&s.path) == *s);
     let host = Host::new(toolchains, ui, &answers.project.root);
-    host.set_sysroot(answers.sysroot);
-    let project = Project::Rust(answers.project);
+    host.set_sysroot(answers.sysroot.clone());
+    let project = Project::Rust(answers.project.clone());
     let platform = crate::platforms(args).first().copied()?;
     let env = |key: &str| std::env::var(key).ok();
     let plan = plan::plan(&project, platform, &host, &crate::plan_options(args), &env).ok()?;
@@ -116,11 +227,17 @@ pub fn start(args: &ProjectArgs, toolchains: &Toolchains, ui: &Ui) -> Option<Ahe
     }
     fs::create_dir_all(&step.cwd).ok()?;
     let started = cargo_command(step, ui).start(ui).ok()?;
-    Some(Ahead { plan, started })
+    Some(Ahead {
+        plan,
+        started,
+        trusted: trusted.then_some((answers.project, answers.sysroot)),
+    })
 }
 
-/// Remembers what this successful build learnt, for the next one to start from.
-pub fn remember(project: &Project, host: &Host<'_>) {
+/// Remembers what this successful build learnt, for the next one to start from. `began` is
+/// when the build began: an input changed since then may not be reflected in the answers, so
+/// they are then kept as a guess only.
+pub fn remember(project: &Project, host: &Host<'_>, began: SystemTime) {
     let (Project::Rust(project), Some(sysroot)) = (project, host.known_sysroot()) else {
         return;
     };
@@ -129,10 +246,26 @@ pub fn remember(project: &Project, host: &Host<'_>) {
     if !path.starts_with(&project.target_dir) {
         return;
     }
+    let mut stamps: Vec<Stamp> = inputs(project, sysroot.as_deref())
+        .iter()
+        .map(|p| Stamp::of(p))
+        .collect();
+    let began_ns = began
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    if stamps
+        .iter()
+        .filter_map(|s| s.state.as_ref())
+        .any(|s| s.mtime_ns.max(s.ctime_ns) >= began_ns)
+    {
+        stamps.clear();
+    }
     let answers = Answers {
         version: env!("CARGO_PKG_VERSION").to_string(),
         project: project.clone(),
         sysroot,
+        stamps,
+        env: env_digest(),
     };
     let Ok(bytes) = serde_json::to_vec(&answers) else {
         return;

@@ -322,6 +322,7 @@ fn project_dir(path: &std::path::Path) -> PathBuf {
 }
 
 fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
+    let began = std::time::SystemTime::now();
     let toolchains = load_toolchains(&args.project.toolchains)?;
     let mut ahead = ahead::start(&args.project, &toolchains, ui);
     let path = args
@@ -330,7 +331,15 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     let host = Host::new(&toolchains, ui, &project_dir(&path));
-    let planned = plan(&args.project, &host, ui);
+    // Answers nothing has changed since are not asked for again (see `ahead`).
+    let planned = match ahead.as_ref().and_then(ahead::Ahead::trusted) {
+        Some((project, plan, sysroot)) => {
+            ui.verbose("nothing the last build's answers depend on has changed; not asking again");
+            host.set_sysroot(sysroot);
+            Ok((project, vec![plan]))
+        }
+        None => plan(&args.project, &host, ui),
+    };
     let (project, plans) = match planned {
         Ok(planned) => planned,
         Err(e) => {
@@ -366,7 +375,7 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
         let artifact = build_one(&project, plan, started, &host, &args.project, ui)?;
         built.push((artifact, Some(plan.platform)));
     }
-    ahead::remember(&project, &host);
+    ahead::remember(&project, &host, began);
     // A C build's program is named by its build system, not by its folder.
     let default_name = match (&project, built.first()) {
         (Project::C(_), Some((artifact, _))) => artifact

@@ -241,7 +241,18 @@ pub fn package_many(
     }
 
     let adds = expand_adds(&args.add)?;
-    let ca = CaBundle::load(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn)?;
+    let cache_dir = (!args.no_cache).then(|| {
+        std::env::var_os("STATIC_IMAGE_CACHE_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| defaults.cache_dir.clone())
+    });
+    let ca = match &cache_dir {
+        Some(dir) => {
+            CaBundle::load_remembered(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn, dir)?
+        }
+        None => CaBundle::load(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn)?,
+    };
     let entrypoint = match &args.entrypoint_path {
         Some(p) => p.clone(),
         // The name holds no `/` and is not `.`/`..` (checked above), so this parses.
@@ -284,14 +295,7 @@ pub fn package_many(
     } else {
         args.output.clone()
     };
-    let cache = (!args.no_cache).then(|| {
-        LayerCache::new(
-            std::env::var_os("STATIC_IMAGE_CACHE_DIR")
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| defaults.cache_dir.clone()),
-        )
-    });
+    let cache = cache_dir.map(LayerCache::new);
     // A cached blob's bytes are read (and so verified) only for outputs that lack it.
     let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
     let needed: &(dyn Fn(&str) -> bool + Sync) = &needed;

@@ -24,6 +24,10 @@ pub struct RustProject {
     pub target_dir: PathBuf,
     /// Binary targets, in the order cargo lists them.
     pub bins: Vec<BinTarget>,
+    /// The manifests of the packages those targets belong to (this one, or a virtual
+    /// workspace's members): what a later build checks to trust these answers again.
+    #[serde(default)]
+    pub manifests: Vec<PathBuf>,
 }
 
 /// A binary target and the package it belongs to.
@@ -117,6 +121,10 @@ fn describe(metadata: &Metadata, manifest: &Path, root: PathBuf) -> RustProject 
         manifest_path: manifest.to_owned(),
         target_dir: metadata.target_directory.clone().into_std_path_buf(),
         bins,
+        manifests: packages
+            .iter()
+            .map(|p| p.manifest_path.clone().into_std_path_buf())
+            .collect(),
     }
 }
 
@@ -168,6 +176,7 @@ mod tests {
             root: "/p".into(),
             manifest_path: "/p/Cargo.toml".into(),
             target_dir: "/p/target".into(),
+            manifests: Vec::new(),
             bins: names
                 .iter()
                 .map(|n| BinTarget {

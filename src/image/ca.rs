@@ -12,8 +12,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
+
+use super::cache::{FileStamp, write_atomic};
 
 /// Host bundle locations, in the order Go's crypto/x509 tries them.
 pub(crate) const HOST_BUNDLES: &[&str] = &[
@@ -104,6 +107,62 @@ impl CaBundle {
         CaBundle::load_with_hosts(ca_bundle, extra, HOST_BUNDLES, warn)
     }
 
+    /// [`CaBundle::load`], remembered in `memo_dir`: parsing and checking a bundle of ~150
+    /// certificates costs about 3 ms, most of a rebuild with nothing to do. The result is
+    /// reused while every file read keeps its stamp (inode, size, mtime, ctime); a bundle that
+    /// gave warnings is not remembered, so they are shown every time.
+    pub fn load_remembered(
+        ca_bundle: Option<&Path>,
+        extra: &[PathBuf],
+        warn: &mut dyn FnMut(String),
+        memo_dir: &Path,
+    ) -> Result<CaBundle, CaError> {
+        let source = resolve(ca_bundle, HOST_BUNDLES);
+        let mut files: Vec<&Path> = match &source {
+            CaSource::File(p) | CaSource::Host(p) => vec![p],
+            CaSource::Builtin => Vec::new(),
+        };
+        files.extend(extra.iter().map(PathBuf::as_path));
+        let mut key = Sha256::new();
+        key.update(concat!(
+            "static-image ca memo 1 ",
+            env!("CARGO_PKG_VERSION")
+        ));
+        for file in &files {
+            let Some(stamp) = FileStamp::of(file) else {
+                // Missing: let the loader say so.
+                return CaBundle::load(ca_bundle, extra, warn);
+            };
+            key.update(file.as_os_str().as_encoded_bytes());
+            key.update([0]);
+            key.update(format!("{stamp:?}"));
+        }
+        let key: String = key.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        // The normalised PEM itself: reading it back is a copy, and counting its blocks free.
+        let memo = memo_dir.join("ca").join(format!("{key}.pem"));
+        if let Ok(pem) = std::fs::read(&memo) {
+            let count = memchr::memmem::find_iter(&pem, b"-----BEGIN CERTIFICATE-----").count();
+            if count > 0 {
+                return Ok(CaBundle {
+                    pem,
+                    count,
+                    source,
+                    extras: extra.to_vec(),
+                });
+            }
+        }
+        let mut warned = false;
+        let bundle = CaBundle::load(ca_bundle, extra, &mut |m| {
+            warned = true;
+            warn(m)
+        })?;
+        if !warned {
+            // Only a speed-up: failing to remember costs the next run 3 ms.
+            let _ = write_atomic(&memo, &bundle.pem);
+        }
+        Ok(bundle)
+    }
+
     /// [`CaBundle::load`], looking for the host's bundle at `hosts`.
     fn load_with_hosts(
         ca_bundle: Option<&Path>,
@@ -111,13 +170,10 @@ impl CaBundle {
         hosts: &[&str],
         warn: &mut dyn FnMut(String),
     ) -> Result<CaBundle, CaError> {
-        let (source, mut certs) = match ca_bundle {
-            Some(p) if p.as_os_str() == BUILTIN => (CaSource::Builtin, builtin_certs()),
-            Some(path) => (CaSource::File(path.to_owned()), read_certs(path, warn)?),
-            None => match hosts.iter().map(Path::new).find(|p| p.is_file()) {
-                Some(host) => (CaSource::Host(host.to_owned()), read_certs(host, warn)?),
-                None => (CaSource::Builtin, builtin_certs()),
-            },
+        let source = resolve(ca_bundle, hosts);
+        let mut certs = match &source {
+            CaSource::Builtin => builtin_certs(),
+            CaSource::File(path) | CaSource::Host(path) => read_certs(path, warn)?,
         };
         for path in extra {
             certs.extend(read_certs(path, warn)?);
@@ -136,6 +192,18 @@ impl CaBundle {
             source,
             extras: extra.to_vec(),
         })
+    }
+}
+
+/// Where the base bundle comes from: `--ca-bundle`, else the host's first bundle, else ours.
+fn resolve(ca_bundle: Option<&Path>, hosts: &[&str]) -> CaSource {
+    match ca_bundle {
+        Some(p) if p.as_os_str() == BUILTIN => CaSource::Builtin,
+        Some(path) => CaSource::File(path.to_owned()),
+        None => match hosts.iter().map(Path::new).find(|p| p.is_file()) {
+            Some(host) => CaSource::Host(host.to_owned()),
+            None => CaSource::Builtin,
+        },
     }
 }
 
@@ -297,5 +365,47 @@ mod tests {
             err.starts_with("cannot read CA file") && err.contains("missing.pem"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_remembered_bundle_is_reused_until_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let memo = dir.path().join("memo");
+        let bundle = dir.path().join("bundle.pem");
+        let certs = builtin_certs();
+        let pem = |n: usize| -> String {
+            certs[..n]
+                .iter()
+                .map(|der| pem::encode(&pem::Pem::new("CERTIFICATE", der.as_slice())))
+                .collect()
+        };
+        std::fs::write(&bundle, pem(3)).unwrap();
+        let load = || {
+            CaBundle::load_remembered(Some(&bundle), &[], &mut |w| panic!("{w}"), &memo).unwrap()
+        };
+        let first = load();
+        assert_eq!(first.count, 3);
+        let memos: Vec<_> = std::fs::read_dir(memo.join("ca")).unwrap().collect();
+        assert_eq!(memos.len(), 1);
+        let again = load();
+        assert_eq!((again.pem, again.count), (first.pem.clone(), 3));
+        // Another certificate in the file: its stamp changes and the bundle is read anew.
+        std::fs::write(&bundle, pem(4)).unwrap();
+        assert_eq!(load().count, 4);
+        // A bundle that warns is not remembered, so the warning is shown every time.
+        let odd = dir.path().join("odd.pem");
+        std::fs::write(
+            &odd,
+            format!(
+                "{}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                pem(1)
+            ),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let mut warnings = 0;
+            CaBundle::load_remembered(Some(&odd), &[], &mut |_| warnings += 1, &memo).unwrap();
+            assert_eq!(warnings, 1);
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! ```text
 //! <cache>/layers/<key>.json     {digest, size, diff_id}
 //! <cache>/blobs/sha256/<hex>    the compressed layer (a private copy: outputs copy it, never link)
-//! <cache>/files/<path hash>.json  {dev, ino, size, mtime_ns, ctime_ns, digest}
+//! <cache>/files/<path hash>.json  {stamp: {dev, ino, size, mtime_ns, ctime_ns}, digest}
 //! ```
 //!
 //! A hit is checked before it is used: its blob must exist with the recorded size, and when an
@@ -48,32 +48,57 @@ pub struct CachedLayer {
     pub diff_id: String,
 }
 
-/// A file's identity as `stat` sees it, with the digest of its contents at that time.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct FileRecord {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
-    digest: String,
+/// A file's (or folder's) identity and state as `stat` sees it: any write, replace or rename
+/// changes it, as git's index and ccache rely on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Status change time, nanoseconds since the epoch.
+    pub ctime_ns: i128,
 }
 
-impl FileRecord {
-    fn matches(&self, meta: &fs::Metadata) -> bool {
-        let now = FileRecord::stat(meta, String::new());
-        (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
-            == (now.dev, now.ino, now.size, now.mtime_ns, now.ctime_ns)
+impl FileStamp {
+    /// The stamp of what is at `path` now, if anything.
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        fs::metadata(path).ok().map(|m| FileStamp::from_meta(&m))
     }
 
-    fn stat(meta: &fs::Metadata, digest: String) -> FileRecord {
+    /// The stamp of already read metadata.
+    pub fn from_meta(meta: &fs::Metadata) -> FileStamp {
         let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        FileRecord {
+        FileStamp {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.len(),
             mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
             ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// A file's stamp with the digest of its contents at that time. (Not `flatten`ed: serde
+/// buffers flattened fields in a form that cannot hold the i128 times.)
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct FileRecord {
+    stamp: FileStamp,
+    digest: String,
+}
+
+impl FileRecord {
+    fn matches(&self, meta: &fs::Metadata) -> bool {
+        self.stamp == FileStamp::from_meta(meta)
+    }
+
+    fn stat(meta: &fs::Metadata, digest: String) -> FileRecord {
+        FileRecord {
+            stamp: FileStamp::from_meta(meta),
             digest,
         }
     }
@@ -244,7 +269,8 @@ fn parent(path: &Path) -> PathBuf {
     path.parent().map(Path::to_owned).unwrap_or_default()
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `path` through a temporary file and a rename: readers see all or nothing.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent(path);
     fs::create_dir_all(&dir)?;
     let mut staged = tempfile::NamedTempFile::new_in(&dir)?;

@@ -97,6 +97,7 @@ mod tests {
             root: "/src/hello".into(),
             manifest_path: "/src/hello/Cargo.toml".into(),
             target_dir: "/src/hello/target".into(),
+            manifests: Vec::new(),
             bins: vec![BinTarget {
                 name: "hello".into(),
                 package: PackageInfo::default(),

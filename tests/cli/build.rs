@@ -400,9 +400,10 @@ fn an_output_in_the_way_is_refused_before_compiling() {
     assert_eq!(fs::read_to_string(&taken).unwrap(), "not a layout");
 }
 
-/// The second build starts cargo from the first build's answers (checked, not trusted): when
-/// the project still plans the same, that cargo is the build; when Cargo.toml changed what is
-/// built, it is set aside and the new plan's cargo runs.
+/// The second build starts cargo from the first build's answers: while nothing they depend on
+/// has changed they are trusted (cargo metadata and rustc are not asked again); when
+/// Cargo.toml or the files that make targets change, they are asked again, and a cargo started
+/// on the old answers is set aside if the new plan differs.
 #[test]
 fn a_rebuild_starts_cargo_early_only_while_the_plan_holds() {
     if !require("rust-musl") {
@@ -432,6 +433,16 @@ fn a_rebuild_starts_cargo_early_only_while_the_plan_holds() {
         "{}",
         again.stderr
     );
+    assert!(
+        again.stderr.contains("not asking again"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        !again.stderr.contains("+ cargo metadata"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(first.digest(), again.digest());
 
     // Rename the binary: the remembered `--bin rust-hello` no longer fits.
@@ -451,10 +462,48 @@ fn a_rebuild_starts_cargo_early_only_while_the_plan_holds() {
         "{}",
         renamed.stderr
     );
+    assert!(!renamed.stderr.contains("not asking again"));
+    assert!(
+        renamed.stderr.contains("cargo metadata"),
+        "{}",
+        renamed.stderr
+    );
     let config = skopeo_inspect(&format!("oci:{}:test", layout.display()), true);
     assert_eq!(config["config"]["Entrypoint"][0], "/app/renamed");
     // And the answers learnt now serve the next build.
     let third = build(true);
     assert!(third.stderr.contains("started ahead"), "{}", third.stderr);
+    assert!(
+        third.stderr.contains("not asking again"),
+        "{}",
+        third.stderr
+    );
     assert_eq!(third.digest(), renamed.digest());
+
+    // A new file in src/bin is a new target: the answers are asked for again, and the
+    // project now has two binaries to choose from.
+    fs::create_dir_all(project.join("src/bin")).unwrap();
+    fs::write(project.join("src/bin/extra.rs"), "fn main() {}\n").unwrap();
+    let mut args = args![
+        "-v",
+        "build",
+        project.display(),
+        "--output",
+        format!("oci:{}:test", layout.display()),
+    ];
+    let two = static_image(&args).run().code(1);
+    assert!(
+        two.stderr.contains("several binary targets"),
+        "{}",
+        two.stderr
+    );
+    args.extend(["--bin".to_string(), "extra".to_string()]);
+    let extra = static_image(&args).run().ok();
+    assert!(
+        !extra.stderr.contains("not asking again"),
+        "{}",
+        extra.stderr
+    );
+    let config = skopeo_inspect(&format!("oci:{}:test", layout.display()), true);
+    assert_eq!(config["config"]["Entrypoint"][0], "/app/extra");
 }
