@@ -97,14 +97,20 @@ Examples:
   static-image toolchains --toolchains ./corp-toolchains")]
     Toolchains(ToolchainsArgs),
 
-    /// Check that binaries are fully static (no interpreter, no needed libraries).
+    /// Check that binaries are fully static (no interpreter, no needed libraries), or every ELF
+    /// file of every platform of an image.
     #[command(after_help = "\
-Exit status: 0 all static, 1 some not static (or not for --platform), 2 one could not be read.
+An image is named as an output is (oci:DIR[:TAG], oci-archive:FILE[:TAG],
+docker-archive:FILE, docker://HOST/REPO[:TAG|@DIGEST]); each platform's files are checked
+against that platform, and its entrypoint must be there.
+
+Exit status: 0 all static, 1 some not static (or not for the platform), 2 one could not be read.
 
 Examples:
   static-image verify target/x86_64-unknown-linux-musl/release/app
   static-image verify --platform linux/arm64 build/app-arm64
-  static-image verify --json app /bin/ls")]
+  static-image verify --json app /bin/ls
+  static-image verify oci-archive:app.tar docker://registry.example/team/app:1.0")]
     Verify(VerifyArgs),
 
     /// Package already-built static binaries (one per platform) as a scratch image.
@@ -120,13 +126,17 @@ Examples:
 /// `verify` arguments.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The files to check.
-    #[arg(required = true, value_name = "BIN")]
+    /// The files or images to check.
+    #[arg(required = true, value_name = "BIN|IMAGE")]
     pub files: Vec<PathBuf>,
 
-    /// Also require the machine of this platform (linux/amd64, linux/arm64).
+    /// Also require the machine of this platform (linux/amd64, linux/arm64) of files.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
+
+    /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure: Vec<String>,
 }
 
 /// `package` arguments.

@@ -197,8 +197,11 @@ fn finish(result: io::Result<()>) -> Result<(), Error> {
 
 /// `verify`: 0 all static, 1 some not static or not for the platform, 2 some unreadable.
 fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result<u8, Error> {
-    let results: Vec<_> = args
+    let (images, files): (Vec<&PathBuf>, Vec<&PathBuf>) = args
         .files
+        .iter()
+        .partition(|f| verify::image::is_image_spec(&f.to_string_lossy()));
+    let results: Vec<_> = files
         .iter()
         .map(|f| {
             (
@@ -207,9 +210,21 @@ fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result
             )
         })
         .collect();
-    finish(report::verify_all(out, &results, json, ui).and_then(|_| out.flush()))?;
-    let unreadable = results.iter().any(|(_, r)| r.is_err());
-    let failing = results.iter().any(|(_, r)| r.as_ref().is_ok_and(|r| !r.ok));
+    let options = registry::RegistryOptions {
+        insecure: args.insecure.clone(),
+    };
+    let verdicts: Vec<_> = images
+        .iter()
+        .map(|i| verify::image::verify_image(&i.to_string_lossy(), &options, ui))
+        .collect();
+    finish(
+        report::verify_all(out, &results, json && images.is_empty(), ui)
+            .and_then(|_| report::verify_images(out, &verdicts, json, ui))
+            .and_then(|_| out.flush()),
+    )?;
+    let unreadable = results.iter().any(|(_, r)| r.is_err()) || verdicts.iter().any(Result::is_err);
+    let failing = results.iter().any(|(_, r)| r.as_ref().is_ok_and(|r| !r.ok))
+        || verdicts.iter().any(|v| v.as_ref().is_ok_and(|v| !v.ok));
     Ok(if unreadable {
         2
     } else if failing {

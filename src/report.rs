@@ -12,6 +12,7 @@ use crate::package::PackageOutcome;
 use crate::plan::{ArtifactRule, BuildPlan};
 use crate::toolchain::Toolchains;
 use crate::toolchain::probe::TableRow;
+use crate::verify::image::{ImageVerdict, ImageVerifyError};
 use crate::verify::{Linkage, StaticReport, VerifyError};
 
 /// One file's verify result, as JSON prints it.
@@ -126,6 +127,64 @@ pub fn verify_all(
     }
     for report in results.iter().filter_map(|(_, r)| r.as_ref().ok()) {
         verify_human(out, report)?;
+    }
+    Ok(())
+}
+
+/// `verify IMAGE…`: per platform a verdict line, then each ELF file as `verify` shows a file;
+/// or every verdict as JSON (files given beside images are then left to the text form).
+pub fn verify_images(
+    out: &mut dyn Write,
+    verdicts: &[Result<ImageVerdict, ImageVerifyError>],
+    as_json: bool,
+    ui: &crate::ui::Ui,
+) -> io::Result<()> {
+    let mut causes = Vec::new();
+    for error in verdicts.iter().filter_map(|v| v.as_ref().err()) {
+        causes.clear();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        ui.error(&error.to_string(), &causes, None);
+    }
+    let done: Vec<&ImageVerdict> = verdicts.iter().filter_map(|v| v.as_ref().ok()).collect();
+    if as_json {
+        if done.is_empty() {
+            return Ok(());
+        }
+        return json(out, &done);
+    }
+    for verdict in done {
+        for platform in &verdict.platforms {
+            writeln!(
+                out,
+                "{} {} {}: {} ELF file{}, {}",
+                verdict.image,
+                platform.platform,
+                platform.digest,
+                platform.files.len(),
+                if platform.files.len() == 1 { "" } else { "s" },
+                if platform.ok { "all static" } else { "NOT OK" }
+            )?;
+            for problem in &platform.problems {
+                writeln!(out, "  problem: {problem}")?;
+            }
+            for note in &platform.notes {
+                writeln!(out, "  note: {note}")?;
+            }
+            for file in &platform.files {
+                verify_human(out, file)?;
+            }
+        }
+        for skipped in &verdict.skipped {
+            writeln!(
+                out,
+                "{} {skipped}: not checked (no platform of this tool)",
+                verdict.image
+            )?;
+        }
     }
     Ok(())
 }

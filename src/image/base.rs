@@ -199,6 +199,112 @@ pub fn load(
     }
 }
 
+/// Each platform's image, and the platforms found but not read.
+pub type EveryPlatform = (Vec<(Platform, BaseImage)>, Vec<String>);
+
+/// Every platform's image in the image `spec` names, its blobs copied into `store` and each
+/// checked against its descriptor: what `verify IMAGE` reads. Platforms the tool has no row
+/// for (`linux/s390x`, attestation manifests) are named in the second list, unread.
+pub fn load_every_platform(
+    spec: &BaseSpec,
+    store: &BlobStore,
+    options: &RegistryOptions,
+    ui: &Ui,
+) -> Result<EveryPlatform, BaseError> {
+    let name = spec.to_string();
+    let mut found = (Vec::new(), Vec::new());
+    match spec {
+        BaseSpec::Oci { dir, reference } => {
+            let layout = Layout::new(dir, &name);
+            let root = layout.root_entry(reference.as_deref())?;
+            every_platform(&layout, &name, &root, store, &mut found)?;
+        }
+        BaseSpec::OciArchive { file, reference } => {
+            let unpacked = unpack_archive(file, &name)?;
+            let layout = Layout::new(unpacked.path(), &name);
+            let root = layout.root_entry(reference.as_deref())?;
+            every_platform(&layout, &name, &root, store, &mut found)?;
+        }
+        BaseSpec::Registry(reference) => {
+            let scopes = vec![format!("repository:{}:pull", reference.repository)];
+            let client = Client::connect(reference, scopes, options, ui).map_err(|source| {
+                BaseError::Pull {
+                    spec: name.clone(),
+                    source: Box::new(source),
+                }
+            })?;
+            let source = Remote {
+                client,
+                reference,
+                spec: &name,
+            };
+            let root = source.root()?;
+            every_platform(&source, &name, &root, store, &mut found)?;
+        }
+    }
+    Ok(found)
+}
+
+/// The platform the tool knows by OCI architecture and variant.
+fn platform_of(arch: &str, variant: Option<&str>) -> Option<Platform> {
+    Platform::all().into_iter().find(|p| {
+        p.arch() == arch
+            && match (p.variant(), variant) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            }
+    })
+}
+
+fn every_platform(
+    source: &dyn BlobSource,
+    spec: &str,
+    root: &Descriptor,
+    store: &BlobStore,
+    found: &mut EveryPlatform,
+) -> Result<(), BaseError> {
+    if !is_index(root.media_type()) {
+        let manifest: ImageManifest = serde_json::from_slice(&source.document(root)?)
+            .map_err(|e| invalid(spec, format!("its manifest is not valid: {e}")))?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&source.document(manifest.config())?).map_err(|e| {
+                invalid(
+                    spec,
+                    format!("its config is not an image configuration: {e}"),
+                )
+            })?;
+        let arch = config.architecture().to_string();
+        match platform_of(&arch, config.variant().as_deref()) {
+            Some(platform) => found
+                .0
+                .push((platform, image_at(source, spec, root, platform, store)?)),
+            None => found.1.push(format!("{}/{arch}", config.os())),
+        }
+        return Ok(());
+    }
+    let index: ImageIndex = serde_json::from_slice(&source.document(root)?)
+        .map_err(|e| invalid(spec, format!("its image index is not valid: {e}")))?;
+    for entry in index.manifests() {
+        if is_index(entry.media_type()) {
+            every_platform(source, spec, entry, store, found)?;
+            continue;
+        }
+        let Some(p) = entry.platform() else {
+            found.1.push(format!("{} (no platform)", entry.digest()));
+            continue;
+        };
+        let named = format!("{}/{}", p.os(), p.architecture());
+        let arch = p.architecture().to_string();
+        match platform_of(&arch, p.variant().as_deref()).filter(|_| p.os().to_string() == "linux") {
+            Some(platform) => found
+                .0
+                .push((platform, image_at(source, spec, entry, platform, store)?)),
+            None => found.1.push(named),
+        }
+    }
+    Ok(())
+}
+
 /// Pairs a manifest's layer blobs with the config's diff_ids, which must agree in number.
 fn pair_layers(
     config: &ImageConfiguration,
@@ -415,6 +521,12 @@ impl<'a> Layout<'a> {
         platform: Platform,
         store: &BlobStore,
     ) -> Result<BaseImage, BaseError> {
+        let entry = self.root_entry(reference)?;
+        image_at(self, self.spec, &entry, platform, store)
+    }
+
+    /// The `index.json` entry under `reference`, or the layout's only entry.
+    fn root_entry(&self, reference: Option<&str>) -> Result<Descriptor, BaseError> {
         let index_path = self.root.join("index.json");
         let index: ImageIndex = self.json_file(&index_path)?;
         fn named(d: &Descriptor) -> Option<&str> {
@@ -449,7 +561,7 @@ impl<'a> Layout<'a> {
                 }
             },
         };
-        image_at(self, self.spec, entry, platform, store)
+        Ok(entry.clone())
     }
 
     fn blob_path(&self, descriptor: &Descriptor) -> Result<PathBuf, BaseError> {

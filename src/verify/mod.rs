@@ -12,6 +12,7 @@
 pub mod glibc;
 pub mod go;
 mod hazards;
+pub mod image;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -856,6 +856,25 @@ fn bases_and_multi_platform_images_through_a_plain_http_registry() {
     ))
     .unwrap();
     assert_eq!(arm_inspect["Architecture"], "arm64");
+
+    // `verify` reads the pushed index back and checks both platforms' files.
+    let ran = isolated(
+        static_image(args![
+            "verify",
+            format!("docker://{host}/multi:v1"),
+            "--insecure",
+            &host,
+        ]),
+        &home,
+    )
+    .run()
+    .ok();
+    assert_eq!(
+        ran.stdout.matches("1 ELF file, all static").count(),
+        2,
+        "{}",
+        ran.stdout
+    );
 }
 
 #[test]

@@ -420,3 +420,134 @@ fn static_glibc_binaries_report_their_glibc_release() {
         );
     }
 }
+
+/// `verify IMAGE`: every ELF file of every platform, in images this tool made and in ones
+/// another tool (umoci) changed: a dynamic binary added, a file whited out, an entrypoint that
+/// is not there.
+#[test]
+fn images_are_verified_file_by_file_for_every_platform() {
+    if !(require("musl-gcc") && require("umoci") && require("aarch64-linux-gnu-gcc")) {
+        return;
+    }
+    let dir = tempdir();
+    let amd = compile_c(
+        "musl-gcc",
+        &["-static", "-O2"],
+        "int main(void){return 0;}\n",
+        dir.path(),
+        "app",
+    );
+    let arm = compile_c(
+        "aarch64-linux-gnu-gcc",
+        &["-static", "-O2"],
+        "int main(void){return 0;}\n",
+        dir.path(),
+        "app-arm64",
+    );
+    let multi = dir.path().join("multi");
+    static_image(args![
+        "package",
+        amd.display(),
+        arm.display(),
+        "--name",
+        "app",
+        "--output",
+        format!("oci:{}:v1", multi.display()),
+    ])
+    .run()
+    .ok();
+    let ran = static_image(args!["verify", format!("oci:{}:v1", multi.display())])
+        .run()
+        .ok();
+    assert!(ran.stdout.contains("linux/amd64 sha256:"), "{}", ran.stdout);
+    assert!(ran.stdout.contains("linux/arm64 sha256:"), "{}", ran.stdout);
+    assert_eq!(
+        ran.stdout.matches("1 ELF file, all static").count(),
+        2,
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("/app/app: static"), "{}", ran.stdout);
+
+    // One platform, then umoci adds the host's dynamic `ls` in a layer of its own.
+    let layout = dir.path().join("single");
+    let image = |tag: &str| format!("{}:{tag}", layout.display());
+    static_image(args![
+        "package",
+        amd.display(),
+        "--output",
+        format!("oci:{}", image("v1")),
+    ])
+    .run()
+    .ok();
+    tool(
+        "umoci",
+        &["insert", "--image", &image("v1"), "/bin/ls", "/usr/bin/ls"],
+    );
+    let ran = static_image(args!["--json", "verify", format!("oci:{}", image("v1"))])
+        .run()
+        .code(1);
+    let verdicts: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let files = verdicts[0]["platforms"][0]["files"].as_array().unwrap();
+    let ls = files.iter().find(|f| f["path"] == "/usr/bin/ls").unwrap();
+    assert_eq!(ls["linkage"], "dynamic");
+    assert!(ls["interpreter"].as_str().unwrap().contains("ld-linux"));
+    assert_eq!(verdicts[0]["ok"], false);
+
+    // A whiteout in a higher layer removes it again: the image is fine.
+    tool(
+        "umoci",
+        &[
+            "insert",
+            "--image",
+            &image("v1"),
+            "--whiteout",
+            "/usr/bin/ls",
+        ],
+    );
+    let ran = static_image(args!["verify", format!("oci:{}", image("v1"))])
+        .run()
+        .ok();
+    assert!(!ran.stdout.contains("/usr/bin/ls"), "{}", ran.stdout);
+
+    // An entrypoint that is not in the image is the classic `exec … no such file`.
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &image("v1"),
+            "--config.entrypoint",
+            "/app/missing",
+        ],
+    );
+    let ran = static_image(args!["verify", format!("oci:{}", image("v1"))])
+        .run()
+        .code(1);
+    assert!(
+        ran.stdout.contains("`/app/missing` is not in the image"),
+        "{}",
+        ran.stdout
+    );
+
+    // Archives are read too; a missing image is exit 2 with the path named.
+    let archive = dir.path().join("app.tar");
+    static_image(args![
+        "package",
+        amd.display(),
+        "--output",
+        format!("docker-archive:{}", archive.display()),
+    ])
+    .run()
+    .ok();
+    static_image(args![
+        "verify",
+        format!("docker-archive:{}", archive.display())
+    ])
+    .run()
+    .ok();
+    let ran = static_image(args!["verify", "oci-archive:/nonexistent.tar"])
+        .run()
+        .code(2);
+    assert!(ran.stderr.contains("/nonexistent.tar"), "{}", ran.stderr);
+}
