@@ -91,6 +91,16 @@ impl BlobStore {
             root: self.dir.path().to_owned(),
         })
     }
+
+    /// A writer that does not hash, for bytes whose digest the caller computes anyway (an
+    /// uncompressed layer is its own diff_id); finish it with [`BlobWriter::finish_as`].
+    pub fn writer_unhashed(&self) -> io::Result<BlobWriter> {
+        let file = NamedTempFile::new_in(self.dir.path())?;
+        Ok(BlobWriter {
+            inner: HashWriter::counting(BufWriter::new(file)),
+            root: self.dir.path().to_owned(),
+        })
+    }
 }
 
 /// Writes one blob into a [`BlobStore`]; [`BlobWriter::finish`] names it by its digest.
@@ -113,12 +123,28 @@ impl BlobWriter {
     /// Completes the blob and moves it to `blobs/sha256/<hex>`.
     pub fn finish(self, media_type: MediaType) -> io::Result<Blob> {
         let (buffered, digest, size) = self.inner.finish();
+        Self::persist(buffered, self.root, media_type, digest, size)
+    }
+
+    /// Completes a blob from [`BlobStore::writer_unhashed`] whose digest the caller knows.
+    pub fn finish_as(self, media_type: MediaType, digest: &str) -> io::Result<Blob> {
+        let (buffered, _, size) = self.inner.finish();
+        Self::persist(buffered, self.root, media_type, digest.to_string(), size)
+    }
+
+    fn persist(
+        buffered: BufWriter<NamedTempFile>,
+        root: PathBuf,
+        media_type: MediaType,
+        digest: String,
+        size: u64,
+    ) -> io::Result<Blob> {
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
         // Temporary files are created 0600; outputs hard-link blobs, and others must read them.
         use std::os::unix::fs::PermissionsExt;
         file.as_file()
             .set_permissions(fs::Permissions::from_mode(0o644))?;
-        let path = blob_path(&self.root, &digest);
+        let path = blob_path(&root, &digest);
         file.persist(&path).map_err(|e| e.error)?;
         Ok(Blob {
             media_type,
@@ -136,10 +162,10 @@ pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
-/// Passes bytes through to `inner`, keeping their SHA-256 and count.
+/// Passes bytes through to `inner`, keeping their SHA-256 (unless only counting) and count.
 pub struct HashWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     len: u64,
 }
 
@@ -148,14 +174,27 @@ impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> HashWriter<W> {
         HashWriter {
             inner,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             len: 0,
         }
     }
 
-    /// The inner writer, the `sha256:` digest and the byte count of everything written.
+    /// Wraps `inner`, counting bytes but not hashing them.
+    pub fn counting(inner: W) -> HashWriter<W> {
+        HashWriter {
+            inner,
+            hasher: None,
+            len: 0,
+        }
+    }
+
+    /// The inner writer, the `sha256:` digest (empty when only counting) and the byte count
+    /// of everything written.
     pub fn finish(self) -> (W, String, u64) {
-        let digest = format!("sha256:{}", to_hex(&self.hasher.finalize()));
+        let digest = self
+            .hasher
+            .map(|h| format!("sha256:{}", to_hex(&h.finalize())))
+            .unwrap_or_default();
         (self.inner, digest, self.len)
     }
 }
@@ -163,7 +202,9 @@ impl<W: Write> HashWriter<W> {
 impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.len += n as u64;
         Ok(n)
     }

@@ -169,7 +169,12 @@ impl LayerBuilder {
         compression: LayerCompression,
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<Layer, LayerError> {
-        let blob = store.writer().map_err(LayerError::Write)?;
+        // Uncompressed, the blob is the tar itself: its digest is the diff_id, hashed once.
+        let blob = match compression {
+            LayerCompression::None => store.writer_unhashed(),
+            _ => store.writer(),
+        }
+        .map_err(LayerError::Write)?;
         let encoder = Encoder::new(blob, compression).map_err(LayerError::Write)?;
         let counted = Reporting {
             inner: encoder,
@@ -182,9 +187,11 @@ impl LayerBuilder {
         let raw = tar.into_inner().map_err(LayerError::Write)?;
         let (counted, diff_id, _) = raw.finish();
         let blob = counted.inner.finish().map_err(LayerError::Write)?;
-        let blob = blob
-            .finish(compression.media_type())
-            .map_err(LayerError::Write)?;
+        let blob = match compression {
+            LayerCompression::None => blob.finish_as(compression.media_type(), &diff_id),
+            _ => blob.finish(compression.media_type()),
+        }
+        .map_err(LayerError::Write)?;
         Ok(Layer { blob, diff_id })
     }
 }
