@@ -144,6 +144,15 @@ impl Error {
             {
                 Some("choose a writable location with `--output`".into())
             }
+            Error::Output(OutputError::Write { source, .. })
+                if source.raw_os_error() == Some(28) =>
+            {
+                Some(
+                    "that filesystem is full: free space there or choose another place with \
+                     `--output`; nothing was left half-written"
+                        .into(),
+                )
+            }
             Error::Output(OutputError::NotOurs { .. }) => {
                 Some("choose another path with `--output`, or remove what is there".into())
             }

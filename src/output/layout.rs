@@ -37,7 +37,13 @@ impl ImageSink for LayoutSink {
     fn write(&self, image: &ImageSet) -> Result<Written, OutputError> {
         match layout_target(&self.dir)? {
             LayoutTarget::Existing => self.merge(image)?,
-            LayoutTarget::New => self.create(image)?,
+            // Another run may create the layout between our look and our rename; then ours
+            // joins it as any later run would.
+            LayoutTarget::New => {
+                if !self.create(image)? {
+                    self.merge(image)?;
+                }
+            }
         }
         let first = self.references.first();
         Ok(Written {
@@ -53,8 +59,9 @@ impl ImageSink for LayoutSink {
 }
 
 impl LayoutSink {
-    /// Writes a whole new layout beside the target, then renames it into place.
-    fn create(&self, image: &ImageSet) -> Result<(), OutputError> {
+    /// Writes a whole new layout beside the target, then renames it into place; false when
+    /// another run put a layout there first (nothing of ours is left behind).
+    fn create(&self, image: &ImageSet) -> Result<bool, OutputError> {
         let parent = parent_of(&self.dir);
         let created = create_dirs(&parent)?;
         let result = self.create_in(&parent, image);
@@ -64,7 +71,7 @@ impl LayoutSink {
         result
     }
 
-    fn create_in(&self, parent: &Path, image: &ImageSet) -> Result<(), OutputError> {
+    fn create_in(&self, parent: &Path, image: &ImageSet) -> Result<bool, OutputError> {
         let fail = write_error(&self.dir);
         // Dropping the TempDir removes everything on any error below.
         let staging = tempfile::Builder::new()
@@ -86,11 +93,15 @@ impl LayoutSink {
         }
         // rename(2) replaces an empty directory; a non-empty one was refused earlier.
         let staged = staging.keep();
-        fs::rename(&staged, &self.dir).map_err(|source| {
+        if let Err(source) = fs::rename(&staged, &self.dir) {
             let _ = fs::remove_dir_all(&staged);
-            fail(source)
-        })?;
-        sync_dir(parent).map_err(write_error(parent))
+            if self.dir.join("oci-layout").is_file() {
+                return Ok(false);
+            }
+            return Err(fail(source));
+        }
+        sync_dir(parent).map_err(write_error(parent))?;
+        Ok(true)
     }
 
     /// Adds the image to an existing layout, keeping its other entries.

@@ -13,6 +13,7 @@ mod c;
 mod cache;
 mod compression;
 mod config;
+mod crash;
 mod go;
 mod multiarch;
 mod package;
