@@ -15,6 +15,7 @@ mod compression;
 mod config;
 mod crash;
 mod go;
+mod hostile;
 mod multiarch;
 mod package;
 mod registry;
