@@ -167,7 +167,7 @@ pub struct InitArgs {
 }
 
 /// `toolchains` arguments.
-#[derive(Debug, Args, Default)]
+#[derive(Clone, Debug, Args, Default)]
 pub struct ToolchainsArgs {
     /// A folder of toolchain files (rust.toml, go.toml, c.toml, tools.toml) whose entries come
     /// before the built-in ones.
@@ -176,7 +176,7 @@ pub struct ToolchainsArgs {
 }
 
 /// Which project to build, and how.
-#[derive(Debug, Args, Default)]
+#[derive(Clone, Debug, Args, Default)]
 pub struct ProjectArgs {
     /// The project directory, or its Cargo.toml or go.mod.
     #[arg(value_name = "PATH")]
@@ -220,17 +220,22 @@ pub struct ProjectArgs {
 }
 
 /// `build` arguments.
-#[derive(Debug, Args, Default)]
+#[derive(Clone, Debug, Args, Default)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
 
     #[command(flatten)]
     pub image: ImageArgs,
+
+    /// Build a second time, in a fresh copy of the project at another path and with no cache,
+    /// and fail with the differing files if the images differ.
+    #[arg(long)]
+    pub check_reproducible: bool,
 }
 
 /// What goes into the image and where it is written (shared by `build` and `package`).
-#[derive(Debug, Args, Default)]
+#[derive(Clone, Debug, Args, Default)]
 #[command(next_help_heading = "Image")]
 pub struct ImageArgs {
     /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG],

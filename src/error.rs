@@ -75,6 +75,22 @@ pub enum Error {
     /// The staging area for blobs could not be created.
     #[error("cannot create a staging directory for the image")]
     Staging(#[source] io::Error),
+    /// `--check-reproducible`: the second build gave another image.
+    #[error(
+        "not reproducible: a second build of the same project at another path gave `{second}`, \
+         the first `{first}`{}",
+        .differences.iter().map(|d| format!("\n  - {d}")).collect::<String>()
+    )]
+    NotReproducible {
+        /// The first image's digest.
+        first: String,
+        /// The second's.
+        second: String,
+        /// Where both images and the copy are kept for inspection.
+        kept: PathBuf,
+        /// What differs.
+        differences: Vec<String>,
+    },
     /// `SOURCE_DATE_EPOCH` is set to something that is not a timestamp.
     #[error("SOURCE_DATE_EPOCH is `{0}`, not a whole number of seconds from 1970 to 9999")]
     SourceDateEpoch(String),
@@ -162,6 +178,11 @@ impl Error {
             ),
             Error::Output(OutputError::Push { source, .. })
             | Error::Base(BaseError::Pull { source, .. }) => source.help(),
+            Error::NotReproducible { kept, .. } => Some(format!(
+                "both images (oci layouts `first` and `second`) and the copy are kept in `{}`; \
+                 paths, times and user names that reach the binary are the usual causes",
+                kept.display()
+            )),
             Error::SourceDateEpoch(_) => {
                 Some("unset it, or set it to e.g. `$(git log -1 --format=%ct)`".into())
             }

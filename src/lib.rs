@@ -30,6 +30,7 @@ pub mod plan;
 pub mod platform;
 pub mod registry;
 pub mod report;
+pub mod reproduce;
 pub mod toolchain;
 pub mod ui;
 pub mod verify;
@@ -111,7 +112,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
             let args = with_config(
                 BuildArgs {
                     project: args,
-                    image: Default::default(),
+                    ..Default::default()
                 },
                 &given,
             )?
@@ -260,6 +261,7 @@ fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error
         output_dir: default_target_dir().join("static-image"),
         cache_dir: default_target_dir().join("static-image-cache"),
         metadata: BTreeMap::new(),
+        extra_outputs: Vec::new(),
     };
     let inputs: Vec<_> = args
         .binaries
@@ -337,6 +339,18 @@ fn project_dir(path: &std::path::Path) -> PathBuf {
 }
 
 fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
+    if args.check_reproducible {
+        return reproduce::check(args, ui, &|args, extra| build_once(args, extra, ui));
+    }
+    build_once(args, &[], ui)
+}
+
+/// One build; `extra_outputs` are written besides the outputs asked for (or the default one).
+fn build_once(
+    args: &BuildArgs,
+    extra_outputs: &[output::OutputSpec],
+    ui: &Ui,
+) -> Result<package::PackageOutcome, Error> {
     let began = std::time::SystemTime::now();
     let toolchains = load_toolchains(&args.project.toolchains)?;
     let mut ahead = ahead::start(&args.project, &toolchains, ui);
@@ -415,6 +429,7 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
         output_dir: project.target_dir().join("static-image"),
         cache_dir: project.target_dir().join("static-image-cache"),
         metadata,
+        extra_outputs: extra_outputs.to_vec(),
     };
     package::package_many(&built, &args.image, &defaults, ui)
 }

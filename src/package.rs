@@ -35,6 +35,9 @@ pub struct PackageDefaults {
     pub cache_dir: PathBuf,
     /// `org.opencontainers.image.*` values known from the project (version, licenses…).
     pub metadata: BTreeMap<String, String>,
+    /// Outputs written besides those asked for (`--check-reproducible`'s own copy); they are
+    /// not reported.
+    pub extra_outputs: Vec<OutputSpec>,
 }
 
 /// A layer as reported in JSON.
@@ -287,7 +290,7 @@ pub fn package_many(
         ca_in_app: args.ca_bundle.is_some() || !args.extra_ca.is_empty(),
     };
 
-    let outputs = if args.output.is_empty() {
+    let mut outputs = if args.output.is_empty() {
         vec![OutputSpec::Oci {
             dir: defaults.output_dir.join(&name),
             reference: None,
@@ -295,6 +298,8 @@ pub fn package_many(
     } else {
         args.output.clone()
     };
+    let reported = outputs.len();
+    outputs.extend(defaults.extra_outputs.iter().cloned());
     let cache = cache_dir.map(LayerCache::new);
     // A cached blob's bytes are read (and so verified) only for outputs that lack it.
     let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
@@ -393,10 +398,12 @@ pub fn package_many(
         known_blobs: cache.as_ref().map(|c| c.dir().join("registry-blobs.json")),
     };
     let mut written = Vec::new();
-    for output in &outputs {
+    for (i, output) in outputs.iter().enumerate() {
         let result = sink_for(output, &tags, &name, &context).write(&set)?;
-        ui.status("Wrote", &result.output);
-        written.push(result);
+        if i < reported {
+            ui.status("Wrote", &result.output);
+            written.push(result);
+        }
     }
     let mut platforms: Vec<PlatformOutcome> = set
         .images()

@@ -278,7 +278,7 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 }
 
 /// A layer blob's tar stream, by its media type (OCI or Docker).
-fn decompressed(path: &Path, media_type: &str) -> io::Result<Box<dyn Read>> {
+pub(crate) fn decompressed(path: &Path, media_type: &str) -> io::Result<Box<dyn Read>> {
     let file = BufReader::new(File::open(path)?);
     Ok(
         if media_type.ends_with("+zstd") || media_type.ends_with(".zstd") {

@@ -19,6 +19,7 @@ mod hostile;
 mod multiarch;
 mod package;
 mod registry;
+mod reproduce;
 mod tls;
 mod toolchains;
 mod verify;
