@@ -214,18 +214,20 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
     let _guard = SmallFs(mount.clone());
     let big = padded_binary(dir.path(), "big", 8, 3);
     let cache = dir.path().join("cache");
+    let layout = mount.join("out");
+    let package = |binary: &Path, tag: &str| {
+        static_image(args![
+            "package",
+            binary.display(),
+            "--output",
+            format!("oci:{}:{tag}", layout.display()),
+        ])
+        .env("STATIC_IMAGE_CACHE_DIR", &cache)
+        .run()
+    };
 
     // A new layout that does not fit: an error, and the filesystem is as empty as before.
-    let layout = mount.join("out");
-    let ran = static_image(args![
-        "package",
-        big.display(),
-        "--output",
-        format!("oci:{}:v1", layout.display()),
-    ])
-    .env("STATIC_IMAGE_CACHE_DIR", &cache)
-    .run()
-    .code(1);
+    let ran = package(&big, "v1").code(1);
     assert!(
         ran.stderr.contains("No space left on device"),
         "{}",
@@ -237,15 +239,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
 
     // An existing layout that fits, then a tag that does not: the layout is unchanged.
     let small = padded_binary(dir.path(), "tiny", 0, 5);
-    static_image(args![
-        "package",
-        small.display(),
-        "--output",
-        format!("oci:{}:v1", layout.display()),
-    ])
-    .env("STATIC_IMAGE_CACHE_DIR", &cache)
-    .run()
-    .ok();
+    package(&small, "v1").ok();
     let listing = |p: &Path| {
         let mut names: Vec<_> = fs::read_dir(p.join("blobs/sha256"))
             .unwrap()
@@ -258,15 +252,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
         fs::read(layout.join("index.json")).unwrap(),
         listing(&layout),
     );
-    let ran = static_image(args![
-        "package",
-        big.display(),
-        "--output",
-        format!("oci:{}:v2", layout.display()),
-    ])
-    .env("STATIC_IMAGE_CACHE_DIR", &cache)
-    .run()
-    .code(1);
+    let ran = package(&big, "v2").code(1);
     assert!(
         ran.stderr.contains("No space left on device"),
         "{}",
