@@ -152,51 +152,30 @@ pub fn load(
     ui: &Ui,
 ) -> Result<Vec<BaseImage>, BaseError> {
     let name = spec.to_string();
-    match spec {
-        BaseSpec::Oci { dir, reference } => platforms
-            .iter()
-            .map(|p| Layout::new(dir, &name).image(reference.as_deref(), *p, store))
-            .collect(),
-        BaseSpec::OciArchive { file, reference } => {
-            let unpacked = unpack_archive(file, &name)?;
-            platforms
-                .iter()
-                .map(|p| Layout::new(unpacked.path(), &name).image(reference.as_deref(), *p, store))
-                .collect()
-        }
-        BaseSpec::Registry(reference) => {
-            let pull = |source| BaseError::Pull {
-                spec: name.clone(),
-                source: Box::new(source),
-            };
-            let scopes = vec![format!("repository:{}:pull", reference.repository)];
-            let client = Client::connect(reference, scopes, options, ui).map_err(pull)?;
-            let source = Remote {
-                client,
-                reference,
-                spec: &name,
-            };
-            let root = source.root()?;
-            // The annotation names the image as pullers write it, without the transport.
-            let base_name = match (&reference.tag, &reference.digest) {
-                (_, Some(d)) => reference.with_digest(d),
-                (tag, None) => format!(
-                    "{}/{}:{}",
-                    reference.registry,
-                    reference.repository,
-                    tag.as_deref().unwrap_or("latest")
-                ),
-            };
-            platforms
-                .iter()
-                .map(|p| {
-                    let mut image = image_at(&source, &name, &root, *p, store)?;
-                    image.name = base_name.clone();
-                    Ok(image)
-                })
-                .collect()
-        }
-    }
+    let opened = Opened::open(spec, &name, options, ui)?;
+    let source = opened.source();
+    let root = opened.root(reference_of(spec))?;
+    // A pulled base is named as pullers write it, without the transport.
+    let base_name = match spec {
+        BaseSpec::Registry(r) => match &r.digest {
+            Some(d) => r.with_digest(d),
+            None => format!(
+                "{}/{}:{}",
+                r.registry,
+                r.repository,
+                r.tag.as_deref().unwrap_or("latest")
+            ),
+        },
+        _ => name.clone(),
+    };
+    platforms
+        .iter()
+        .map(|p| {
+            let mut image = image_at(source, &name, &root, *p, store)?;
+            image.name = base_name.clone();
+            Ok(image)
+        })
+        .collect()
 }
 
 /// Each platform's image, and the platforms found but not read.
@@ -212,48 +191,97 @@ pub fn load_every_platform(
     ui: &Ui,
 ) -> Result<EveryPlatform, BaseError> {
     let name = spec.to_string();
+    let opened = Opened::open(spec, &name, options, ui)?;
+    let root = opened.root(reference_of(spec))?;
     let mut found = (Vec::new(), Vec::new());
-    match spec {
-        BaseSpec::Oci { dir, reference } => {
-            let layout = Layout::new(dir, &name);
-            let root = layout.root_entry(reference.as_deref())?;
-            every_platform(&layout, &name, &root, store, &mut found)?;
-        }
-        BaseSpec::OciArchive { file, reference } => {
-            let unpacked = unpack_archive(file, &name)?;
-            let layout = Layout::new(unpacked.path(), &name);
-            let root = layout.root_entry(reference.as_deref())?;
-            every_platform(&layout, &name, &root, store, &mut found)?;
-        }
-        BaseSpec::Registry(reference) => {
-            let scopes = vec![format!("repository:{}:pull", reference.repository)];
-            let client = Client::connect(reference, scopes, options, ui).map_err(|source| {
-                BaseError::Pull {
-                    spec: name.clone(),
-                    source: Box::new(source),
-                }
-            })?;
-            let source = Remote {
-                client,
-                reference,
-                spec: &name,
-            };
-            let root = source.root()?;
-            every_platform(&source, &name, &root, store, &mut found)?;
-        }
-    }
+    every_platform(opened.source(), &name, &root, store, &mut found)?;
     Ok(found)
 }
 
-/// The platform the tool knows by OCI architecture and variant.
-fn platform_of(arch: &str, variant: Option<&str>) -> Option<Platform> {
-    Platform::all().into_iter().find(|p| {
-        p.arch() == arch
-            && match (p.variant(), variant) {
-                (Some(want), Some(have)) => want == have,
-                _ => true,
+/// The ref name a layout or archive spec picks, if any.
+fn reference_of(spec: &BaseSpec) -> Option<&str> {
+    match spec {
+        BaseSpec::Oci { reference, .. } | BaseSpec::OciArchive { reference, .. } => {
+            reference.as_deref()
+        }
+        BaseSpec::Registry(_) => None,
+    }
+}
+
+/// An image source, opened: a layout (an archive unpacked into a private directory first) or a
+/// registry repository, connected.
+enum Opened<'a> {
+    Layout {
+        layout: Layout<'a>,
+        /// The unpacked archive, removed when dropped.
+        _unpacked: Option<tempfile::TempDir>,
+    },
+    /// Boxed: a connected client is much larger than a path.
+    Remote(Box<Remote<'a>>),
+}
+
+impl<'a> Opened<'a> {
+    fn open(
+        spec: &'a BaseSpec,
+        name: &'a str,
+        options: &RegistryOptions,
+        ui: &Ui,
+    ) -> Result<Opened<'a>, BaseError> {
+        Ok(match spec {
+            BaseSpec::Oci { dir, .. } => Opened::Layout {
+                layout: Layout::new(dir.clone(), name),
+                _unpacked: None,
+            },
+            BaseSpec::OciArchive { file, .. } => {
+                let unpacked = unpack_archive(file, name)?;
+                Opened::Layout {
+                    layout: Layout::new(unpacked.path().to_owned(), name),
+                    _unpacked: Some(unpacked),
+                }
             }
-    })
+            BaseSpec::Registry(reference) => {
+                let scopes = vec![format!("repository:{}:pull", reference.repository)];
+                let client = Client::connect(reference, scopes, options, ui).map_err(|source| {
+                    BaseError::Pull {
+                        spec: name.to_string(),
+                        source: Box::new(source),
+                    }
+                })?;
+                Opened::Remote(Box::new(Remote {
+                    client,
+                    reference,
+                    spec: name,
+                    root: std::cell::RefCell::new(None),
+                }))
+            }
+        })
+    }
+
+    fn source(&self) -> &dyn BlobSource {
+        match self {
+            Opened::Layout { layout, .. } => layout,
+            Opened::Remote(remote) => remote.as_ref(),
+        }
+    }
+
+    /// What the spec names: the layout's entry under `reference` (or its only one), or the
+    /// registry's manifest or index for the tag or digest.
+    fn root(&self, reference: Option<&str>) -> Result<Descriptor, BaseError> {
+        match self {
+            Opened::Layout { layout, .. } => layout.root_entry(reference),
+            Opened::Remote(remote) => remote.root(),
+        }
+    }
+}
+
+/// Whether an index entry's platform is `platform`: same architecture, and the same variant
+/// when both name one.
+fn platform_matches(platform: Platform, arch: &str, variant: Option<&str>) -> bool {
+    platform.arch() == arch
+        && match (platform.variant(), variant) {
+            (Some(want), Some(have)) => want == have,
+            _ => true,
+        }
 }
 
 fn every_platform(
@@ -263,21 +291,21 @@ fn every_platform(
     store: &BlobStore,
     found: &mut EveryPlatform,
 ) -> Result<(), BaseError> {
+    let known = |arch: &str, variant: Option<&str>| {
+        Platform::all()
+            .into_iter()
+            .find(|p| platform_matches(*p, arch, variant))
+    };
     if !is_index(root.media_type()) {
-        let manifest: ImageManifest = serde_json::from_slice(&source.document(root)?)
-            .map_err(|e| invalid(spec, format!("its manifest is not valid: {e}")))?;
-        let config: ImageConfiguration =
-            serde_json::from_slice(&source.document(manifest.config())?).map_err(|e| {
-                invalid(
-                    spec,
-                    format!("its config is not an image configuration: {e}"),
-                )
-            })?;
+        let manifest = parse_manifest(spec, &source.document(root)?)?;
+        let config = read_config(source, spec, &manifest)?;
         let arch = config.architecture().to_string();
-        match platform_of(&arch, config.variant().as_deref()) {
-            Some(platform) => found
-                .0
-                .push((platform, image_at(source, spec, root, platform, store)?)),
+        match known(&arch, config.variant().as_deref()) {
+            Some(platform) => {
+                let digest = root.digest().to_string();
+                let image = image_of(source, spec, digest, &manifest, config, platform, store)?;
+                found.0.push((platform, image));
+            }
             None => found.1.push(format!("{}/{arch}", config.os())),
         }
         return Ok(());
@@ -293,13 +321,12 @@ fn every_platform(
             found.1.push(format!("{} (no platform)", entry.digest()));
             continue;
         };
-        let named = format!("{}/{}", p.os(), p.architecture());
         let arch = p.architecture().to_string();
-        match platform_of(&arch, p.variant().as_deref()).filter(|_| p.os().to_string() == "linux") {
+        match known(&arch, p.variant().as_deref()).filter(|_| p.os().to_string() == "linux") {
             Some(platform) => found
                 .0
                 .push((platform, image_at(source, spec, entry, platform, store)?)),
-            None => found.1.push(named),
+            None => found.1.push(format!("{}/{arch}", p.os())),
         }
     }
     Ok(())
@@ -366,13 +393,38 @@ fn image_at(
     store: &BlobStore,
 ) -> Result<BaseImage, BaseError> {
     let (digest, manifest) = manifest_for(source, spec, entry, platform)?;
-    let config: ImageConfiguration = serde_json::from_slice(&source.document(manifest.config())?)
-        .map_err(|e| {
+    let config = read_config(source, spec, &manifest)?;
+    image_of(source, spec, digest, &manifest, config, platform, store)
+}
+
+fn parse_manifest(spec: &str, bytes: &[u8]) -> Result<ImageManifest, BaseError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| invalid(spec, format!("its manifest is not valid: {e}")))
+}
+
+fn read_config(
+    source: &dyn BlobSource,
+    spec: &str,
+    manifest: &ImageManifest,
+) -> Result<ImageConfiguration, BaseError> {
+    serde_json::from_slice(&source.document(manifest.config())?).map_err(|e| {
         invalid(
             spec,
             format!("its config is not an image configuration: {e}"),
         )
-    })?;
+    })
+}
+
+/// The base image of a manifest and config already read: its layers copied and checked.
+fn image_of(
+    source: &dyn BlobSource,
+    spec: &str,
+    digest: String,
+    manifest: &ImageManifest,
+    config: ImageConfiguration,
+    platform: Platform,
+    store: &BlobStore,
+) -> Result<BaseImage, BaseError> {
     let arch = crate::image::config::oci_arch(platform);
     if *config.architecture() != arch {
         return Err(BaseError::NoPlatform {
@@ -411,21 +463,18 @@ fn manifest_for(
 ) -> Result<(String, ImageManifest), BaseError> {
     let bytes = source.document(entry)?;
     if !is_index(entry.media_type()) {
-        let manifest: ImageManifest = serde_json::from_slice(&bytes)
-            .map_err(|e| invalid(spec, format!("its manifest is not valid: {e}")))?;
-        return Ok((entry.digest().to_string(), manifest));
+        return Ok((entry.digest().to_string(), parse_manifest(spec, &bytes)?));
     }
     let index: ImageIndex = serde_json::from_slice(&bytes)
         .map_err(|e| invalid(spec, format!("its image index is not valid: {e}")))?;
-    let arch = crate::image::config::oci_arch(platform);
     let found = index.manifests().iter().find(|d| {
         d.platform().as_ref().is_some_and(|p| {
-            *p.architecture() == arch
-                && p.os().to_string() == "linux"
-                && match (platform.variant(), p.variant()) {
-                    (Some(want), Some(have)) => want == have,
-                    _ => true,
-                }
+            p.os().to_string() == "linux"
+                && platform_matches(
+                    platform,
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
         })
     });
     match found {
@@ -442,6 +491,32 @@ fn manifest_for(
                 .join(", "),
         }),
     }
+}
+
+/// Refuses a descriptor too big for a JSON document, before anything is read.
+fn check_document_size(spec: &str, descriptor: &Descriptor) -> Result<(), BaseError> {
+    if descriptor.size() > MAX_DOCUMENT {
+        return Err(invalid(
+            spec,
+            format!(
+                "`{}` claims {} bytes, too big for a JSON document",
+                descriptor.digest(),
+                descriptor.size()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A document's bytes, checked against their descriptor.
+fn checked_document(
+    spec: &str,
+    descriptor: &Descriptor,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, BaseError> {
+    let digest = crate::image::blob::sha256_digest(&bytes);
+    check(spec, descriptor, bytes.len() as u64, &digest)?;
+    Ok(bytes)
 }
 
 /// Checks bytes against their descriptor.
@@ -492,12 +567,12 @@ fn copy_checked(
 /// An OCI layout on disk, read defensively: every blob is named by a well-formed digest and
 /// checked against it.
 struct Layout<'a> {
-    root: &'a Path,
+    root: PathBuf,
     spec: &'a str,
 }
 
 impl<'a> Layout<'a> {
-    fn new(root: &'a Path, spec: &'a str) -> Layout<'a> {
+    fn new(root: PathBuf, spec: &'a str) -> Layout<'a> {
         Layout { root, spec }
     }
 
@@ -512,17 +587,6 @@ impl<'a> Layout<'a> {
             path: path.clone(),
             source,
         }
-    }
-
-    /// The image for `platform`, under `reference` or the layout's only entry.
-    fn image(
-        &self,
-        reference: Option<&str>,
-        platform: Platform,
-        store: &BlobStore,
-    ) -> Result<BaseImage, BaseError> {
-        let entry = self.root_entry(reference)?;
-        image_at(self, self.spec, &entry, platform, store)
     }
 
     /// The `index.json` entry under `reference`, or the layout's only entry.
@@ -583,20 +647,12 @@ impl<'a> Layout<'a> {
 impl BlobSource for Layout<'_> {
     fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError> {
         let path = self.blob_path(descriptor)?;
-        if descriptor.size() > MAX_DOCUMENT {
-            return Err(self.invalid(format!(
-                "`{}` claims {} bytes, too big for a JSON document",
-                descriptor.digest(),
-                descriptor.size()
-            )));
-        }
+        check_document_size(self.spec, descriptor)?;
         let mut bytes = Vec::new();
         File::open(&path)
             .and_then(|f| f.take(MAX_DOCUMENT + 1).read_to_end(&mut bytes))
             .map_err(self.read_error(&path))?;
-        let digest = crate::image::blob::sha256_digest(&bytes);
-        check(self.spec, descriptor, bytes.len() as u64, &digest)?;
-        Ok(bytes)
+        checked_document(self.spec, descriptor, bytes)
     }
 
     fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError> {
@@ -623,6 +679,8 @@ struct Remote<'a> {
     client: Client,
     reference: &'a Reference,
     spec: &'a str,
+    /// The root document once fetched, with its digest.
+    root: std::cell::RefCell<Option<(String, Vec<u8>)>>,
 }
 
 impl Remote<'_> {
@@ -674,14 +732,16 @@ impl Remote<'_> {
                 format!("the registry sent a manifest with digest {digest}"),
             ));
         }
-        let digest: oci_spec::image::Digest = digest
+        let parsed: oci_spec::image::Digest = digest
             .parse()
             .map_err(|_| invalid(self.spec, "cannot name its manifest's digest"))?;
-        Ok(Descriptor::new(
+        let descriptor = Descriptor::new(
             MediaType::from(media_type.as_str()),
             bytes.len() as u64,
-            digest,
-        ))
+            parsed,
+        );
+        *self.root.borrow_mut() = Some((digest, bytes));
+        Ok(descriptor)
     }
 
     fn get(
@@ -710,24 +770,19 @@ impl Remote<'_> {
 
 impl BlobSource for Remote<'_> {
     fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError> {
-        if descriptor.size() > MAX_DOCUMENT {
-            return Err(invalid(
-                self.spec,
-                format!(
-                    "`{}` claims {} bytes, too big for a JSON document",
-                    descriptor.digest(),
-                    descriptor.size()
-                ),
-            ));
+        check_document_size(self.spec, descriptor)?;
+        // The root was fetched to learn its digest: it is not asked for twice.
+        if let Some((digest, bytes)) = self.root.borrow().as_ref()
+            && *digest == descriptor.digest().to_string()
+        {
+            return checked_document(self.spec, descriptor, bytes.clone());
         }
         let response = self.get(descriptor, true)?;
         let bytes = self
             .client
             .read_document(response)
             .map_err(|e| self.pull_error(e))?;
-        let digest = crate::image::blob::sha256_digest(&bytes);
-        check(self.spec, descriptor, bytes.len() as u64, &digest)?;
-        Ok(bytes)
+        checked_document(self.spec, descriptor, bytes)
     }
 
     fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError> {
