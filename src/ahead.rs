@@ -127,11 +127,7 @@ fn env_digest() -> String {
         hasher.update(v.as_encoded_bytes());
         hasher.update([0]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::image::blob::to_hex(&hasher.finalize())
 }
 
 /// A cargo step started from the remembered answers.
@@ -179,7 +175,7 @@ fn memory_path(manifest: &Path) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.join("target"));
     let id = Sha256::digest(manifest.as_os_str().as_encoded_bytes());
-    let id: String = id[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let id = crate::image::blob::to_hex(&id[..8]);
     target.join(format!("static-image-build/rust-answers-{id}.json"))
 }
 
@@ -274,11 +270,5 @@ pub fn remember(project: &Project, host: &Host<'_>, began: SystemTime) {
         return;
     }
     // A memory that cannot be written only costs the next build its head start.
-    if let Some(dir) = path.parent()
-        && fs::create_dir_all(dir).is_ok()
-        && let Ok(mut staged) = tempfile::NamedTempFile::new_in(dir)
-        && std::io::Write::write_all(&mut staged, &bytes).is_ok()
-    {
-        let _ = staged.persist(&path);
-    }
+    let _ = crate::image::cache::write_atomic(&path, &bytes);
 }

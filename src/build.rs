@@ -259,7 +259,7 @@ fn sh_pattern(pattern: &str) -> String {
 /// Brings the copy up to date: files whose size or modification time differ are copied with
 /// their time, so make's and autotools' own up-to-date checks keep working. Build products in
 /// the copy are left alone.
-fn sync_mirror(mirror: &Mirror) -> Result<(), BuildError> {
+pub(crate) fn sync_mirror(mirror: &Mirror) -> Result<(), BuildError> {
     fn walk(from: &Path, to: &Path, skip: &[String], top: bool) -> Result<(), BuildError> {
         let prepare = |path: &Path| {
             let path = path.to_owned();

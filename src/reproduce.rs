@@ -9,16 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use crate::cli::BuildArgs;
 use crate::error::Error;
+use crate::image::blob::HashWriter;
 use crate::output::OutputSpec;
 use crate::package::PackageOutcome;
+use crate::plan::{MIRROR_SKIP, Mirror};
 use crate::ui::Ui;
 
 /// The ref name both builds write their private copy under.
@@ -51,7 +52,12 @@ pub fn check(args: &BuildArgs, ui: &Ui, build: &BuildOnce<'_>) -> Result<Package
     };
     let source_dir = source_dir.canonicalize().map_err(Error::Staging)?;
     let copy = scratch.path().join("elsewhere/project");
-    copy_project(&source_dir, &copy).map_err(Error::Staging)?;
+    // The same copy a make or autotools build works in: without `target/` and `.git`.
+    crate::build::sync_mirror(&Mirror {
+        from: source_dir,
+        to: copy.clone(),
+        skip: MIRROR_SKIP.iter().map(|s| s.to_string()).collect(),
+    })?;
     ui.status(
         "Rebuilding",
         format_args!(
@@ -88,36 +94,6 @@ pub fn check(args: &BuildArgs, ui: &Ui, build: &BuildOnce<'_>) -> Result<Package
         kept,
         differences,
     })
-}
-
-/// Copies a project tree, leaving out build products and version control.
-fn copy_project(from: &Path, to: &Path) -> io::Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "target" || name == ".git" {
-            continue;
-        }
-        copy_tree(&entry.path(), &to.join(&name))?;
-    }
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
-    let kind = fs::symlink_metadata(from)?.file_type();
-    if kind.is_dir() {
-        fs::create_dir_all(to)?;
-        for entry in fs::read_dir(from)? {
-            let entry = entry?;
-            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
-        }
-    } else if kind.is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-    } else if kind.is_file() {
-        fs::copy(from, to)?;
-    }
-    Ok(())
 }
 
 /// What differs between the images tagged [`TAG`] in two layouts.
@@ -212,8 +188,7 @@ fn manifests(layout: &Path) -> io::Result<BTreeMap<String, (Value, String)>> {
 fn blob_path(layout: &Path, digest: &Value) -> io::Result<PathBuf> {
     let hex = digest
         .as_str()
-        .and_then(|d| d.strip_prefix("sha256:"))
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(crate::image::blob::sha256_hex)
         .ok_or_else(|| io::Error::other(format!("`{digest}` is not a sha256 digest")))?;
     Ok(layout.join("blobs/sha256").join(hex))
 }
@@ -238,19 +213,10 @@ fn entries(layout: &Path, descriptor: &Value) -> io::Result<BTreeMap<String, Str
             .trim_end_matches('/')
             .to_string();
         let header = entry.header().clone();
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0; 64 * 1024];
-        loop {
-            let n = entry.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        let digest: String = hasher.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let mut hashed = HashWriter::new(io::sink());
+        io::copy(&mut entry, &mut hashed)?;
+        let (_, digest, _) = hashed.finish();
+        let digest = &digest["sha256:".len().."sha256:".len() + 16];
         out.insert(
             name,
             format!(

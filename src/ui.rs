@@ -93,47 +93,61 @@ impl Ui {
     /// a terminal and not under `--quiet`; elsewhere it draws nothing and the step's status
     /// lines stand alone.
     pub fn progress(&self, verb: &str, what: &str, total: u64) -> Progress {
-        use std::io::IsTerminal;
-        if self.verbosity < 0 || !std::io::stderr().is_terminal() {
-            return Progress(None);
-        }
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(total),
-            indicatif::ProgressDrawTarget::stderr(),
-        );
-        let template = if self.stderr_colored() {
-            "{prefix:>12.green.bold} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
-        } else {
-            "{prefix:>12} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}"
-        };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_prefix(verb.to_string());
-        bar.set_message(what.to_string());
-        Progress(Some(bar))
+        self.drawn(
+            verb,
+            what,
+            "[{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            || {
+                indicatif::ProgressBar::with_draw_target(
+                    Some(total),
+                    indicatif::ProgressDrawTarget::stderr(),
+                )
+            },
+        )
     }
 
     /// A spinner with the time taken, for a step whose length is unknown (a build), drawn as
     /// [`Ui::progress`] is. The child's output and our lines print above it while it turns.
     pub fn spinner(&self, verb: &str, what: &str) -> Progress {
+        let progress = self.drawn(
+            verb,
+            what,
+            "{spinner} {elapsed}",
+            indicatif::ProgressBar::new_spinner,
+        );
+        if let Some(bar) = &progress.0 {
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            *self.spinner.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
+        }
+        progress
+    }
+
+    /// A bar from `make`, drawn `VERB what <rest>` in the status lines' style, when stderr is a
+    /// terminal and not under `--quiet`; else nothing.
+    fn drawn(
+        &self,
+        verb: &str,
+        what: &str,
+        rest: &str,
+        make: impl FnOnce() -> indicatif::ProgressBar,
+    ) -> Progress {
         use std::io::IsTerminal;
         if self.verbosity < 0 || !std::io::stderr().is_terminal() {
             return Progress(None);
         }
-        let bar = indicatif::ProgressBar::new_spinner();
-        let template = if self.stderr_colored() {
-            "{prefix:>12.green.bold} {msg} {spinner} {elapsed}"
+        let bar = make();
+        let prefix = if self.stderr_colored() {
+            "{prefix:>12.green.bold}"
         } else {
-            "{prefix:>12} {msg} {spinner} {elapsed}"
+            "{prefix:>12}"
         };
-        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-            bar.set_style(style);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template(&format!("{prefix} {{msg}} {rest}"))
+        {
+            bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(verb.to_string());
         bar.set_message(what.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        *self.spinner.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
         Progress(Some(bar))
     }
 

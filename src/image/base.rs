@@ -538,9 +538,7 @@ fn check(spec: &str, descriptor: &Descriptor, size: u64, digest: &str) -> Result
 /// The 64 hex digits of a descriptor's digest, refusing anything but well-formed sha256 (so
 /// a digest can never name a path outside `blobs/sha256`, nor a URL outside the repository).
 fn sha256_hex<'d>(spec: &str, digest: &'d str) -> Result<&'d str, BaseError> {
-    digest
-        .strip_prefix("sha256:")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    super::blob::sha256_hex(digest)
         .ok_or_else(|| invalid(spec, format!("`{digest}` is not a sha256 digest")))
 }
 

@@ -156,6 +156,14 @@ impl BlobWriter {
     }
 }
 
+/// The 64 hex digits of a well-formed `sha256:` digest; `None` for anything else, so a digest
+/// read from a document can never name a path or URL it should not.
+pub fn sha256_hex(digest: &str) -> Option<&str> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// `<root>/blobs/sha256/<hex>` for a `sha256:<hex>` digest.
 pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
     root.join("blobs/sha256")
@@ -219,7 +227,8 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", to_hex(&Sha256::digest(bytes)))
 }
 
-fn to_hex(bytes: &[u8]) -> String {
+/// Lowercase hex of bytes (digests, cache keys).
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

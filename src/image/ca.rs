@@ -137,7 +137,7 @@ impl CaBundle {
             key.update([0]);
             key.update(format!("{stamp:?}"));
         }
-        let key: String = key.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let key = super::blob::to_hex(&key.finalize());
         // The normalised PEM itself: reading it back is a copy, and counting its blocks free.
         let memo = memo_dir.join("ca").join(format!("{key}.pem"));
         if let Ok(pem) = std::fs::read(&memo) {

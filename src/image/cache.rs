@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::blob::Blob;
+use super::blob::{Blob, to_hex};
 
 /// Bump when anything that shapes layer bytes changes (tar headers, gzip backend or level).
 const FORMAT: &str = "static-image layer cache 1; tar ustar; gzip 6 flate2 zlib-rs";
@@ -130,7 +130,7 @@ impl LayerCache {
     pub fn file_digest(&self, path: &Path) -> io::Result<String> {
         let meta = fs::metadata(path)?;
         let canonical = fs::canonicalize(path)?;
-        let name = hex(&Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
+        let name = to_hex(&Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
         let record_path = self.dir.join("files").join(format!("{name}.json"));
         if let Ok(text) = fs::read(&record_path)
             && let Ok(record) = serde_json::from_slice::<FileRecord>(&text)
@@ -243,11 +243,7 @@ pub fn layer_key(description: &[u8]) -> String {
     hash.update(FORMAT.as_bytes());
     hash.update([0]);
     hash.update(description);
-    hex(&hash.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    to_hex(&hash.finalize())
 }
 
 /// `sha256:<hex>` of a file, streamed.
@@ -262,7 +258,7 @@ fn hash_file(path: &Path) -> io::Result<String> {
         }
         hash.update(&buf[..n]);
     }
-    Ok(format!("sha256:{}", hex(&hash.finalize())))
+    Ok(format!("sha256:{}", to_hex(&hash.finalize())))
 }
 
 fn parent(path: &Path) -> PathBuf {

@@ -17,7 +17,7 @@ use oci_spec::image::{ANNOTATION_REF_NAME, ImageIndex};
 
 use super::{
     ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
-    layout_target, parent_of, remove_created, staging_prefix, sync_dir, write_error,
+    layout_target, parent_of, remove_created, staging_prefix, sync_dir, unique, write_error,
 };
 use crate::image::ImageSet;
 use crate::image::blob::{Blob, blob_path, canonical_json};
@@ -176,12 +176,6 @@ impl LayoutSink {
         }
         result
     }
-}
-
-/// Blobs in order, each once (two layers may be identical).
-fn unique<'a>(blobs: impl Iterator<Item = &'a Blob>) -> Vec<&'a Blob> {
-    let mut seen = std::collections::HashSet::new();
-    blobs.filter(|b| seen.insert(b.digest.clone())).collect()
 }
 
 /// Puts a staged blob at `target`: a hard link when on the same filesystem, else a copy, synced.

@@ -498,6 +498,14 @@ pub(crate) fn index_document(
         .map_err(write_error(target))
 }
 
+/// Blobs in order, each once (two layers, or two platforms' configs, may be identical).
+pub(crate) fn unique<'a>(
+    blobs: impl Iterator<Item = &'a crate::image::blob::Blob>,
+) -> Vec<&'a crate::image::blob::Blob> {
+    let mut seen = std::collections::HashSet::new();
+    blobs.filter(|b| seen.insert(b.digest.clone())).collect()
+}
+
 /// Maps an I/O error at `path` to [`OutputError::Write`].
 pub(crate) fn write_error(path: &Path) -> impl Fn(io::Error) -> OutputError + use<> {
     let path = path.to_owned();

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{ImageSink, OutputError, SinkContext, Written};
+use super::{ImageSink, OutputError, SinkContext, Written, unique};
 use crate::image::ImageSet;
 use crate::image::blob::Blob;
 use crate::registry::{Body, Client, Reference, RegistryError, Request, percent_encode};
@@ -80,14 +80,12 @@ impl RegistrySink {
         let registry = &self.reference.registry;
         let repository = &self.reference.repository;
         let ui = &self.context.ui;
-        let mut blobs: Vec<&Blob> = Vec::new();
-        for image in set.images() {
-            for blob in image.layers.iter().map(|l| &l.blob).chain([&image.config]) {
-                if !blobs.iter().any(|b| b.digest == blob.digest) {
-                    blobs.push(blob);
-                }
-            }
-        }
+        // Layers and configs; manifests go up after them, by their own route.
+        let blobs = unique(
+            set.images()
+                .iter()
+                .flat_map(|image| image.layers.iter().map(|l| &l.blob).chain([&image.config])),
+        );
         let known = self
             .context
             .known_blobs
@@ -249,7 +247,7 @@ fn upload(
         match client.expect(&put, &[201]) {
             Ok(_) => return Ok(()),
             Err(e) if attempt < UPLOAD_ATTEMPTS && retriable(&e) => {
-                client_pause(attempt);
+                std::thread::sleep(crate::registry::backoff(attempt));
                 attempt += 1;
             }
             Err(e) => return Err(e),
@@ -263,12 +261,6 @@ fn retriable(error: &RegistryError) -> bool {
         RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
         _ => false,
     }
-}
-
-fn client_pause(attempt: u32) {
-    std::thread::sleep(std::time::Duration::from_millis(
-        250 * 2u64.pow(attempt - 1),
-    ));
 }
 
 /// The upload session's `Location` (absolute, or a path on the registry).
@@ -363,12 +355,7 @@ impl KnownBlobs {
 
     /// Writes the record by atomic replace, so concurrent pushes never see half a file.
     fn save(&self, file: &Path) -> std::io::Result<()> {
-        let dir = super::parent_of(file);
-        fs::create_dir_all(&dir)?;
-        let mut staged = tempfile::NamedTempFile::new_in(&dir)?;
-        serde_json::to_writer(&mut staged, self)?;
-        staged.persist(file).map_err(|e| e.error)?;
-        Ok(())
+        crate::image::cache::write_atomic(file, &serde_json::to_vec(self)?)
     }
 }
 

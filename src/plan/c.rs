@@ -7,15 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArtifactRule, BuildPlan, Mirror, Options, PlanError, Step, expand_list, summary, wrappers,
+    ArtifactRule, BuildPlan, MIRROR_SKIP, Mirror, Options, PlanError, Step, expand_list, summary,
+    wrappers,
 };
 use crate::detect::CProject;
 use crate::platform::Platform;
 use crate::toolchain::probe::{Choice, Host};
 use crate::toolchain::{BuildIn, Language};
-
-/// Top-level names never copied into the build's copy of a project.
-const MIRROR_SKIP: [&str; 2] = ["target", ".git"];
 
 pub(super) fn plan(
     project: &CProject,

@@ -63,6 +63,9 @@ pub struct Wrapper {
     pub drop: Vec<String>,
 }
 
+/// Top-level names never copied into a copy of a project (build outputs, version control).
+pub const MIRROR_SKIP: [&str; 2] = ["target", ".git"];
+
 /// A project copied into the work directory so an in-tree build leaves the project clean.
 #[derive(Clone, Debug, Serialize)]
 pub struct Mirror {

@@ -269,7 +269,9 @@ pub struct Client {
     /// `https://HOST[:PORT]` (or `http://` for an insecure registry that speaks no TLS).
     base: String,
     agent: ureq::Agent,
-    credentials: auth::Lookup,
+    /// Looked for on the first challenge only: a registry that asks for nothing never starts
+    /// a credential helper.
+    credentials: std::sync::OnceLock<auth::Lookup>,
     /// The scopes asked of a token service (`repository:team/app:pull,push`).
     scopes: Vec<String>,
     /// The `Authorization` value in use, once known.
@@ -291,12 +293,11 @@ impl Client {
             .insecure
             .iter()
             .any(|h| *h == reference.registry || h == host);
-        let credentials = auth::lookup(&reference.registry, ui)?;
         let mut client = Client {
             registry: reference.registry.clone(),
             base: format!("https://{host}"),
             agent: agent(host, insecure),
-            credentials,
+            credentials: std::sync::OnceLock::new(),
             scopes,
             authorization: Mutex::new(None),
             ui: ui.clone(),
@@ -402,7 +403,7 @@ impl Client {
                 Ok(r) => r.status().as_u16() == 429 || r.status().is_server_error(),
             };
             if transient && request.retry && attempt < ATTEMPTS {
-                let pause = FIRST_BACKOFF * 2u32.pow(attempt - 1);
+                let pause = backoff(attempt);
                 self.ui.verbose(format_args!(
                     "registry `{}`: {} {} failed ({}); trying again in {} ms",
                     self.registry,
@@ -496,16 +497,29 @@ impl Client {
             .clone()
     }
 
+    /// The credentials for this registry, looked for once.
+    fn credentials(&self) -> Result<&auth::Lookup, RegistryError> {
+        if let Some(lookup) = self.credentials.get() {
+            return Ok(lookup);
+        }
+        let lookup = auth::lookup(&self.registry, &self.ui)?;
+        Ok(self.credentials.get_or_init(|| lookup))
+    }
+
     /// A refusal; `sent` says whether our credentials went with the request (directly, or to
     /// the token service).
     fn denied(&self, status: u16, sent: bool) -> RegistryError {
-        let creds = self.credentials.found.as_ref().filter(|_| sent);
+        let lookup = match self.credentials() {
+            Ok(lookup) => lookup,
+            Err(e) => return e,
+        };
+        let creds = lookup.found.as_ref().filter(|_| sent);
         RegistryError::Denied {
             registry: self.registry.clone(),
             status,
             user: creds.map(|c| c.username.clone()),
             from: creds.map(|c| c.from.clone()),
-            searched: self.credentials.searched.clone(),
+            searched: lookup.searched.clone(),
         }
     }
 
@@ -555,7 +569,7 @@ impl Client {
     /// token from the token service for our scopes (and `extra` ones the challenge named).
     fn authenticate(&self, challenge: &Challenge, extra: &[String]) -> Result<(), RegistryError> {
         let value = match challenge {
-            Challenge::Basic => match &self.credentials.found {
+            Challenge::Basic => match &self.credentials()?.found {
                 Some(creds) => creds.basic(),
                 None => return Err(self.denied(401, false)),
             },
@@ -593,7 +607,7 @@ impl Client {
         for scope in scopes {
             query.push(("scope", scope));
         }
-        let creds = self.credentials.found.as_ref();
+        let creds = self.credentials()?.found.as_ref();
         let result = match creds.map(|c| &c.secret) {
             Some(auth::Secret::IdentityToken(refresh)) => {
                 let mut form = vec![
@@ -643,6 +657,11 @@ impl Client {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| fail("sent no token".into()))
     }
+}
+
+/// The pause after failed attempt `attempt` (1-based): 0.25 s, doubling each time.
+pub fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF * 2u32.pow(attempt.saturating_sub(1))
 }
 
 /// Whether a failure may pass if tried again: a dropped or refused connection, a timeout.

@@ -76,8 +76,7 @@ impl FromStr for Reference {
         }
         let (name, digest) = match text.split_once('@') {
             Some((name, digest)) => {
-                let hex = digest.strip_prefix("sha256:").unwrap_or("");
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if crate::image::blob::sha256_hex(digest).is_none() {
                     return Err(bad(&format!("`{digest}` is not a sha256 digest")));
                 }
                 (name, Some(digest.to_ascii_lowercase()))
