@@ -113,6 +113,19 @@ Examples:
   static-image verify oci-archive:app.tar docker://registry.example/team/app:1.0")]
     Verify(VerifyArgs),
 
+    /// Print the SBOM (SPDX 2.3 JSON) an image carries at /usr/share/sbom/<name>.spdx.json.
+    #[command(after_help = "\
+An image is named as an output is (oci:DIR[:TAG], oci-archive:FILE[:TAG],
+docker-archive:FILE, docker://HOST/REPO[:TAG|@DIGEST]). Every image static-image makes carries
+one per platform, listing the program, what is linked into it (Go modules, Cargo dependencies
+for the target, the C library) and the compilers that made it.
+
+Examples:
+  static-image sbom oci:target/static-image/app:latest
+  static-image sbom --platform linux/arm64 oci-archive:app.tar > app-arm64.spdx.json
+  static-image sbom docker://registry.example/team/app:1.0")]
+    Sbom(SbomArgs),
+
     /// Package already-built static binaries (one per platform) as a scratch image.
     #[command(after_help = "\
 Examples:
@@ -131,6 +144,32 @@ pub struct VerifyArgs {
     pub files: Vec<PathBuf>,
 
     /// Also require the machine of this platform (linux/amd64, linux/arm64) of files.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<Platform>,
+
+    /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure: Vec<String>,
+
+    /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
+    /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for
+    /// several.
+    #[arg(long, value_name = "PACKAGE")]
+    pub sbom_package: Vec<crate::sbom::Component>,
+
+    /// Leave the SBOM out: no /usr/share/sbom/<name>.spdx.json in the image, no referrer.
+    #[arg(long)]
+    pub no_sbom: bool,
+}
+
+/// `sbom` arguments.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// The platform whose SBOM to print, for an image of several.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
 
@@ -315,4 +354,14 @@ pub struct ImageArgs {
     /// certificate; repeat for several. Others are always verified.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
+    /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for
+    /// several.
+    #[arg(long, value_name = "PACKAGE")]
+    pub sbom_package: Vec<crate::sbom::Component>,
+
+    /// Leave the SBOM out: no /usr/share/sbom/<name>.spdx.json in the image, no referrer.
+    #[arg(long)]
+    pub no_sbom: bool,
 }

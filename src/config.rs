@@ -41,6 +41,8 @@ pub struct FileConfig {
     no_cache: Option<bool>,
     base: Option<String>,
     insecure: Option<Vec<String>>,
+    sbom_packages: Option<Vec<String>>,
+    no_sbom: Option<bool>,
     offline: Option<bool>,
     bin: Option<String>,
     package: Option<String>,
@@ -331,6 +333,12 @@ impl FileConfig {
         }
         if let (Some(v), false) = (self.insecure, given("insecure")) {
             image.insecure = v;
+        }
+        if let (Some(v), false) = (self.sbom_packages, given("sbom_package")) {
+            image.sbom_package = parse_all("sbom-packages", v, &bad)?;
+        }
+        if let (Some(v), false) = (self.no_sbom, given("no_sbom")) {
+            image.no_sbom = v;
         }
         if let (Some(v), false) = (self.offline, given("offline")) {
             project.offline = v;

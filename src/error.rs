@@ -66,6 +66,9 @@ pub enum Error {
     /// The base image (`--base`) could not be read.
     #[error(transparent)]
     Base(#[from] BaseError),
+    /// `sbom`: the image's SBOM could not be read.
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::read::SbomError),
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -102,7 +105,8 @@ impl Error {
         match self {
             Error::Usage(_)
             | Error::Config(ConfigError::Invalid { .. })
-            | Error::Output(OutputError::Usage(_)) => 2,
+            | Error::Output(OutputError::Usage(_))
+            | Error::Sbom(crate::sbom::read::SbomError::SeveralPlatforms { .. }) => 2,
             _ => 1,
         }
     }
@@ -110,6 +114,11 @@ impl Error {
     /// What the user can do about it, when there is something specific to say.
     pub fn help(&self) -> Option<String> {
         match self {
+            Error::Sbom(crate::sbom::read::SbomError::Missing { .. }) => Some(
+                "static-image puts one in every image it makes, unless told `--no-sbom`; \
+                 images made by other tools may carry theirs elsewhere or not at all"
+                    .into(),
+            ),
             Error::Detect(DetectError::NoProject { .. }) => Some(
                 "point at a project directory, or package a binary built another way with \
                  `static-image package BIN`"

@@ -31,6 +31,7 @@ pub mod platform;
 pub mod registry;
 pub mod report;
 pub mod reproduce;
+pub mod sbom;
 pub mod toolchain;
 pub mod ui;
 pub mod verify;
@@ -99,6 +100,15 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
     };
     let printed = match cli.command {
         Some(Command::Verify(args)) => return verify(&args, json, ui, &mut stdout),
+        Some(Command::Sbom(args)) => {
+            let options = registry::RegistryOptions {
+                insecure: args.insecure.clone(),
+            };
+            let (platform, path, bytes) =
+                sbom::read::read(&args.image, args.platform, &options, ui)?;
+            ui.verbose(format_args!("`{path}` of the {platform} image"));
+            stdout.write_all(&bytes)
+        }
         Some(Command::Package(args)) => {
             let outcome = package(&args, ui)?;
             report::outcome(&mut stdout, &outcome, json)
@@ -262,6 +272,7 @@ fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error
         cache_dir: default_target_dir().join("static-image-cache"),
         metadata: BTreeMap::new(),
         extra_outputs: Vec::new(),
+        sbom: BTreeMap::new(),
     };
     let inputs: Vec<_> = args
         .binaries
@@ -424,14 +435,60 @@ fn build_once(
             .unwrap_or_default(),
         Project::C(_) => BTreeMap::new(),
     };
+    let cache_dir = project.target_dir().join("static-image-cache");
+    let sbom = if args.image.no_sbom {
+        BTreeMap::new()
+    } else {
+        let cache = package::cache_dir(&args.image, &cache_dir);
+        plans
+            .iter()
+            .map(|plan| {
+                sbom_facts(&project, plan, args, cache.as_deref(), ui).map(|f| (plan.platform, f))
+            })
+            .collect::<Result<_, Error>>()?
+    };
     let defaults = PackageDefaults {
         name: default_name,
         output_dir: project.target_dir().join("static-image"),
-        cache_dir: project.target_dir().join("static-image-cache"),
+        cache_dir,
         metadata,
         extra_outputs: extra_outputs.to_vec(),
+        sbom,
     };
     package::package_many(&built, &args.image, &defaults, ui)
+}
+
+/// What the build knows for the SBOM of one platform's binary beyond the binary itself.
+fn sbom_facts(
+    project: &Project,
+    plan: &BuildPlan,
+    args: &BuildArgs,
+    cache: Option<&std::path::Path>,
+    ui: &Ui,
+) -> Result<sbom::Facts, Error> {
+    Ok(match project {
+        Project::Rust(p) => {
+            let bin = detect::select_bin(p, args.project.bin.as_deref())?;
+            // The triple cargo built for, as the plan's step names it.
+            let triple = plan
+                .steps
+                .iter()
+                .flat_map(|s| s.args.windows(2))
+                .find(|w| w[0] == "--target")
+                .map(|w| w[1].clone())
+                .unwrap_or_else(|| format!("{}-unknown-linux-musl", plan.platform.rust_cpu()));
+            let query = sbom::rust::Query {
+                manifest: &p.manifest_path,
+                package: &bin.package,
+                triple: &triple,
+                features: sbom::rust::feature_flags(&args.project.build_args),
+                offline: args.project.offline,
+            };
+            sbom::rust::facts(&query, cache, ui)
+        }
+        // A Go binary tells its modules itself; with cgo, the C library is the toolchain's.
+        Project::Go(_) | Project::C(_) => sbom::c::facts(plan, ui),
+    })
 }
 
 /// Builds one plan. A Go build without cgo that fails because a dependency needs cgo is

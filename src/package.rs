@@ -21,6 +21,7 @@ use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
 use crate::output::{OutputError, OutputSpec, SinkContext, Written, check_tag, sink_for};
 use crate::platform::Platform;
 use crate::registry::RegistryOptions;
+use crate::sbom::{self, Facts};
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
 
@@ -38,6 +39,9 @@ pub struct PackageDefaults {
     /// Outputs written besides those asked for (`--check-reproducible`'s own copy); they are
     /// not reported.
     pub extra_outputs: Vec<OutputSpec>,
+    /// What the build knows for each platform's SBOM beyond the binary (Cargo's resolved
+    /// dependencies, the toolchain's C library).
+    pub sbom: BTreeMap<Platform, Facts>,
 }
 
 /// A layer as reported in JSON.
@@ -68,10 +72,24 @@ pub struct ImageSummary {
     pub size: u64,
     /// Layers, base first.
     pub layers: Vec<LayerSummary>,
+    /// The SBOM: its path in the image and the digest of the artifact referring to the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<SbomSummary>,
+}
+
+/// Where an image's SBOM is.
+#[derive(Clone, Debug, Serialize)]
+pub struct SbomSummary {
+    /// Its path in the image.
+    pub path: String,
+    /// The document's digest.
+    pub digest: String,
+    /// The referrer artifact's manifest digest.
+    pub referrer: String,
 }
 
 impl ImageSummary {
-    fn of(image: &Image) -> ImageSummary {
+    fn of(image: &Image, name: &str) -> ImageSummary {
         ImageSummary {
             platform: image.platform,
             digest: image.manifest.digest.clone(),
@@ -89,6 +107,11 @@ impl ImageSummary {
                     base: *origin == Origin::Base,
                 })
                 .collect(),
+            sbom: image.sbom.as_ref().map(|r| SbomSummary {
+                path: sbom::image_path(name),
+                digest: r.blobs.last().map(|b| b.digest.clone()).unwrap_or_default(),
+                referrer: r.manifest.digest.clone(),
+            }),
         }
     }
 }
@@ -201,6 +224,16 @@ pub fn check_platform_count(args: &ImageArgs, platforms: usize) -> Result<(), Er
     Ok(())
 }
 
+/// The layer cache to use: none with `--no-cache`, else `STATIC_IMAGE_CACHE_DIR` or `default`.
+pub fn cache_dir(args: &ImageArgs, default: &Path) -> Option<PathBuf> {
+    (!args.no_cache).then(|| {
+        std::env::var_os("STATIC_IMAGE_CACHE_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| default.to_owned())
+    })
+}
+
 /// Verifies `binary`, assembles its image and writes every output.
 pub fn package(
     binary: &Path,
@@ -244,12 +277,7 @@ pub fn package_many(
     }
 
     let adds = expand_adds(&args.add)?;
-    let cache_dir = (!args.no_cache).then(|| {
-        std::env::var_os("STATIC_IMAGE_CACHE_DIR")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| defaults.cache_dir.clone())
-    });
+    let cache_dir = cache_dir(args, &defaults.cache_dir);
     let ca = match &cache_dir {
         Some(dir) => {
             CaBundle::load_remembered(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn, dir)?
@@ -288,6 +316,7 @@ pub fn package_many(
         compression: layer_compression(args)?,
         base: None,
         ca_in_app: args.ca_bundle.is_some() || !args.extra_ca.is_empty(),
+        sbom: None,
     };
 
     let mut outputs = if args.output.is_empty() {
@@ -323,6 +352,32 @@ pub fn package_many(
         }
         None => Vec::new(),
     };
+    let mut documents = BTreeMap::new();
+    if !args.no_sbom {
+        for (binary, platform, report, _) in &verified {
+            let facts = defaults.sbom.get(platform).cloned().unwrap_or_default();
+            for gap in &facts.gaps {
+                warn(format!("SBOM for {platform}: {gap}"));
+            }
+            let digest = match &cache {
+                Some(cache) => cache.file_digest(binary),
+                None => crate::image::cache::hash_file(binary),
+            }
+            .map_err(|source| crate::verify::VerifyError::Read {
+                path: binary.to_path_buf(),
+                source,
+            })?;
+            let inputs = sbom::Inputs {
+                name: &name,
+                sha256: digest.trim_start_matches("sha256:"),
+                report,
+                facts: &facts,
+                declared: &args.sbom_package,
+                created,
+            };
+            documents.insert(*platform, sbom::document(&inputs));
+        }
+    }
     for (_, platform, _, _) in &verified {
         ui.status("Packaging", format_args!("`{name}` for {platform}"));
     }
@@ -353,6 +408,7 @@ pub fn package_many(
                     platform: *platform,
                     base,
                     user,
+                    sbom: documents.get(platform).cloned(),
                     ..spec.clone()
                 };
                 let store = &store;
@@ -411,7 +467,7 @@ pub fn package_many(
         .filter_map(|image| {
             let report = verified.iter().find(|v| v.1 == image.platform)?.2.clone();
             Some(PlatformOutcome {
-                image: ImageSummary::of(image),
+                image: ImageSummary::of(image, &name),
                 verify: report,
             })
         })

@@ -313,6 +313,9 @@ fn every_platform(
     let index: ImageIndex = serde_json::from_slice(&source.document(root)?)
         .map_err(|e| invalid(spec, format!("its image index is not valid: {e}")))?;
     for entry in index.manifests() {
+        if entry.artifact_type().is_some() {
+            continue;
+        }
         if is_index(entry.media_type()) {
             every_platform(source, spec, entry, store, found)?;
             continue;
@@ -613,8 +616,15 @@ impl<'a> Layout<'a> {
                         }
                     ))
                 })?,
-            None => match index.manifests().as_slice() {
-                [only] => only,
+            // Artifacts listed beside the image (its SBOM) are not images to pick.
+            None => match index
+                .manifests()
+                .iter()
+                .filter(|d| d.artifact_type().is_none())
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                [only] => *only,
                 [] => return Err(self.invalid("its index.json lists no image")),
                 _ => {
                     return Err(

@@ -247,7 +247,7 @@ pub fn layer_key(description: &[u8]) -> String {
 }
 
 /// `sha256:<hex>` of a file, streamed.
-fn hash_file(path: &Path) -> io::Result<String> {
+pub(crate) fn hash_file(path: &Path) -> io::Result<String> {
     let mut file = File::open(path)?;
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

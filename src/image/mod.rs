@@ -59,6 +59,32 @@ pub struct Image {
     pub created: i64,
     /// How each layer came to be (built, or taken from the cache), base first.
     pub origins: Vec<Origin>,
+    /// The SBOM as an artifact whose `subject` is this image's manifest.
+    pub sbom: Option<Referrer>,
+}
+
+/// An artifact that refers to an image (image-spec `manifest.md`, `subject`): found through the
+/// registry's referrers API, its fallback tag, or a layout's `index.json`.
+#[derive(Clone, Debug)]
+pub struct Referrer {
+    /// The artifact's manifest.
+    pub manifest: Blob,
+    /// Its `artifactType`.
+    pub artifact_type: String,
+    /// The empty config, then the document.
+    pub blobs: Vec<Blob>,
+    /// The manifest's annotations, which indexes of referrers repeat.
+    pub annotations: std::collections::HashMap<String, String>,
+}
+
+impl Referrer {
+    /// The manifest's descriptor with its `artifactType`, as indexes list referrers.
+    pub fn descriptor(&self) -> Descriptor {
+        let mut descriptor = self.manifest.descriptor();
+        descriptor.set_artifact_type(Some(MediaType::Other(self.artifact_type.clone())));
+        descriptor.set_annotations(Some(self.annotations.clone()));
+        descriptor
+    }
 }
 
 impl Image {
@@ -170,6 +196,11 @@ impl ImageSet {
         self.images.iter().flat_map(Image::blobs).chain(&self.index)
     }
 
+    /// The artifacts referring to the images (their SBOMs), in platform order.
+    pub fn referrers(&self) -> impl Iterator<Item = &Referrer> {
+        self.images.iter().filter_map(|i| i.sbom.as_ref())
+    }
+
     /// The creation time recorded (the same for every image).
     pub fn created(&self) -> i64 {
         self.images[0].created
@@ -244,6 +275,10 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
                 layer.add_file(dest.as_str(), source.clone(), *mode)?
             }
         }
+    }
+    if let Some(document) = &spec.sbom {
+        let path = crate::sbom::image_path(&spec.name);
+        layer.add_file(&path, Source::Bytes(document.clone()), 0o644)?;
     }
     Ok(layer)
 }
@@ -346,6 +381,73 @@ pub fn assemble(
         layers,
         created: spec.created,
         origins,
+        sbom: None,
+    })
+    .and_then(|image| match &spec.sbom {
+        Some(document) => {
+            let sbom = referrer(store, &image, document, &spec.name, spec.created)?;
+            Ok(Image {
+                sbom: Some(sbom),
+                ..image
+            })
+        }
+        None => Ok(image),
+    })
+}
+
+/// The SBOM `document` as an OCI artifact (image-spec's "guidelines for artifact usage": an
+/// image manifest with `artifactType`, the empty config and the document as its one layer)
+/// whose `subject` is `image`.
+fn referrer(
+    store: &BlobStore,
+    image: &Image,
+    document: &[u8],
+    name: &str,
+    created: i64,
+) -> Result<Referrer, ImageError> {
+    let store_error = |what| move |source| ImageError::Store { what, source };
+    let artifact_type = crate::sbom::MEDIA_TYPE.to_string();
+    let media_type = MediaType::Other(artifact_type.clone());
+    let empty = store
+        .put(b"{}", MediaType::EmptyJSON)
+        .map_err(store_error("SBOM config"))?;
+    let sbom = store
+        .put(document, media_type.clone())
+        .map_err(store_error("SBOM"))?;
+    let mut layer = sbom.descriptor();
+    layer.set_annotations(Some(
+        [(
+            oci_spec::image::ANNOTATION_TITLE.to_string(),
+            format!("{name}.spdx.json"),
+        )]
+        .into(),
+    ));
+    let mut subject = image.manifest.descriptor();
+    subject.set_platform(None);
+    let annotations: std::collections::HashMap<String, String> = [(
+        oci_spec::image::ANNOTATION_CREATED.to_string(),
+        config::rfc3339(created),
+    )]
+    .into();
+    let manifest = oci_spec::image::ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .artifact_type(media_type)
+        .config(empty.descriptor())
+        .layers(vec![layer])
+        .subject(subject)
+        .annotations(annotations.clone())
+        .build()
+        .map_err(|source| ImageError::Document {
+            what: "SBOM manifest",
+            source,
+        })?;
+    let manifest = store_json(store, &manifest, MediaType::ImageManifest, "SBOM manifest")?;
+    Ok(Referrer {
+        manifest,
+        artifact_type,
+        blobs: vec![empty, sbom],
+        annotations,
     })
 }
 

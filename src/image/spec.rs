@@ -50,6 +50,9 @@ pub struct ImageSpec {
     /// With a base: whether the CA bundle goes into the app layer (asked for with
     /// `--ca-bundle`/`--extra-ca`; otherwise the base's own certificates serve).
     pub ca_in_app: bool,
+    /// The SBOM for this platform's binary (SPDX JSON), put into the app layer and attached to
+    /// the image as a referrer; `None` with `--no-sbom`.
+    pub sbom: Option<Vec<u8>>,
 }
 
 /// A normalised absolute path inside the image.

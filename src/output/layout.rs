@@ -13,14 +13,14 @@ use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{ANNOTATION_REF_NAME, ImageIndex};
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, MediaType};
 
 use super::{
     ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
     layout_target, parent_of, remove_created, staging_prefix, sync_dir, unique, write_error,
 };
-use crate::image::ImageSet;
 use crate::image::blob::{Blob, blob_path, canonical_json};
+use crate::image::{ImageSet, Referrer};
 
 /// The `oci-layout` file's content.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -82,11 +82,13 @@ impl LayoutSink {
         fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(&fail)?;
         let sha = root.join("blobs/sha256");
         fs::create_dir_all(&sha).map_err(&fail)?;
-        for blob in unique(image.blobs()) {
+        for blob in unique(layout_blobs(image)) {
             place_blob(blob, &blob_path(root, &blob.digest)).map_err(&fail)?;
         }
         write_synced(&root.join("oci-layout"), OCI_LAYOUT).map_err(&fail)?;
-        let index = index_document(index_entries(image, &self.references), &self.dir)?;
+        let mut entries = index_entries(image, &self.references);
+        entries.extend(image.referrers().map(Referrer::descriptor));
+        let index = index_document(entries, &self.dir)?;
         write_synced(&root.join("index.json"), &index).map_err(&fail)?;
         for d in [sha.as_path(), &root.join("blobs"), root] {
             sync_dir(d).map_err(&fail)?;
@@ -115,7 +117,7 @@ impl LayoutSink {
         fs::create_dir_all(&sha).map_err(write_error(&sha))?;
         let mut added: Vec<PathBuf> = Vec::new();
         let result = (|| {
-            for blob in unique(image.blobs()) {
+            for blob in unique(layout_blobs(image)) {
                 let target = blob_path(&self.dir, &blob.digest);
                 if target.is_file() {
                     continue;
@@ -135,7 +137,9 @@ impl LayoutSink {
                 sync_dir(&sha).map_err(write_error(&sha))?;
             }
 
-            // Replace the entries that carry our reference names; keep everything else.
+            // Replace the entries that carry our reference names (and our referrers, listed
+            // once); keep everything else.
+            let referrers: Vec<_> = image.referrers().map(Referrer::descriptor).collect();
             let mut manifests: Vec<_> = index
                 .manifests()
                 .iter()
@@ -145,10 +149,13 @@ impl LayoutSink {
                         .as_ref()
                         .and_then(|a| a.get(ANNOTATION_REF_NAME));
                     !name.is_some_and(|n| self.references.contains(n))
+                        && !referrers.iter().any(|r| r.digest() == d.digest())
                 })
                 .cloned()
                 .collect();
             manifests.extend(index_entries(image, &self.references));
+            manifests.extend(referrers);
+            drop_orphaned_referrers(&self.dir, &mut manifests);
             index.set_manifests(manifests);
             let index_path = self.dir.join("index.json");
             let bytes = canonical_json(&index)
@@ -176,6 +183,54 @@ impl LayoutSink {
         }
         result
     }
+}
+
+/// Drops the SBOM referrers whose image is no longer listed (its tag moved to another image):
+/// they would describe nothing the layout holds.
+fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
+    let read = |d: &Descriptor| -> Option<serde_json::Value> {
+        let hex = d.digest().to_string();
+        let hex = hex.strip_prefix("sha256:")?;
+        serde_json::from_slice(&fs::read(dir.join("blobs/sha256").join(hex)).ok()?).ok()
+    };
+    let ours = |d: &Descriptor| {
+        d.artifact_type()
+            .as_ref()
+            .is_some_and(|t| t.to_string() == crate::sbom::MEDIA_TYPE)
+    };
+    // The images listed, and the platform images of listed indexes.
+    let mut listed: Vec<String> = Vec::new();
+    for d in manifests.iter().filter(|d| !ours(d)) {
+        listed.push(d.digest().to_string());
+        if *d.media_type() == MediaType::ImageIndex
+            && let Some(index) = read(d)
+        {
+            let children = index["manifests"].as_array().cloned().unwrap_or_default();
+            listed.extend(
+                children
+                    .iter()
+                    .filter_map(|c| c["digest"].as_str().map(str::to_string)),
+            );
+        }
+    }
+    manifests.retain(|d| {
+        !ours(d)
+            || read(d).is_none_or(|m| {
+                m["subject"]["digest"]
+                    .as_str()
+                    .is_none_or(|s| listed.iter().any(|l| l == s))
+            })
+    });
+}
+
+/// The images' blobs and their referrers': a layout lists an image's SBOM in `index.json`
+/// (untagged, with its `artifactType`), where tools that look for referrers in a layout find it.
+fn layout_blobs(image: &ImageSet) -> impl Iterator<Item = &Blob> {
+    image.blobs().chain(
+        image
+            .referrers()
+            .flat_map(|r| r.blobs.iter().chain([&r.manifest])),
+    )
 }
 
 /// Puts a staged blob at `target`: a hard link when on the same filesystem, else a copy, synced.

@@ -20,8 +20,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{ImageSink, OutputError, SinkContext, Written, unique};
-use crate::image::ImageSet;
-use crate::image::blob::Blob;
+use oci_spec::image::{ImageIndex, ImageIndexBuilder, MediaType};
+
+use crate::image::blob::{Blob, canonical_json};
+use crate::image::{ImageSet, Referrer};
 use crate::registry::{Body, Client, Reference, RegistryError, Request, percent_encode};
 
 /// How often a blob upload is begun again after a failed `PUT`.
@@ -48,6 +50,8 @@ pub struct Pushed {
     pub mounted: Vec<String>,
     /// Blobs the repository had already.
     pub existing: Vec<String>,
+    /// The SBOM artifacts pushed, which refer to the images.
+    pub referrers: Vec<String>,
 }
 
 impl ImageSink for RegistrySink {
@@ -80,11 +84,13 @@ impl RegistrySink {
         let registry = &self.reference.registry;
         let repository = &self.reference.repository;
         let ui = &self.context.ui;
-        // Layers and configs; manifests go up after them, by their own route.
+        // Layers and configs (and the SBOMs' blobs); manifests go up after them, by their own
+        // route.
         let blobs = unique(
             set.images()
                 .iter()
-                .flat_map(|image| image.layers.iter().map(|l| &l.blob).chain([&image.config])),
+                .flat_map(|image| image.layers.iter().map(|l| &l.blob).chain([&image.config]))
+                .chain(set.referrers().flat_map(|r| r.blobs.iter())),
         );
         let known = self
             .context
@@ -150,6 +156,10 @@ impl RegistrySink {
             for image in set.images() {
                 put_manifest(&client, repository, &image.manifest, &image.manifest.digest)?;
             }
+        }
+        for referrer in set.referrers() {
+            attach(&client, repository, set, referrer)?;
+            pushed.referrers.push(referrer.manifest.digest.clone());
         }
         let top = set.index().unwrap_or(&set.images()[0].manifest);
         if self.tags.is_empty() {
@@ -280,6 +290,70 @@ fn location(
         })
 }
 
+/// Pushes an artifact whose `subject` is one of the images (distribution-spec "Pushing
+/// Manifests with Subject"). A registry that answers with `OCI-Subject` indexes it for the
+/// referrers API itself; for one that does not (distribution 2.x), the client keeps the
+/// fallback: an image index of referrers under the tag `sha256-<subject hex>`, fetched,
+/// extended and put back.
+fn attach(
+    client: &Client,
+    repository: &str,
+    set: &ImageSet,
+    referrer: &Referrer,
+) -> Result<(), RegistryError> {
+    let response = put_manifest(
+        client,
+        repository,
+        &referrer.manifest,
+        &referrer.manifest.digest,
+    )?;
+    if response.headers().contains_key("oci-subject") {
+        return Ok(());
+    }
+    let Some(subject) = set.images().iter().find(|i| {
+        i.sbom
+            .as_ref()
+            .is_some_and(|r| r.manifest.digest == referrer.manifest.digest)
+    }) else {
+        return Ok(());
+    };
+    let tag = subject.manifest.digest.replacen(':', "-", 1);
+    let path = format!("/v2/{repository}/manifests/{tag}");
+    let get = Request::new("GET", &path).header("Accept", MediaType::ImageIndex.to_string());
+    let response = client.expect(&get, &[200, 404])?;
+    let mut manifests = if response.status().as_u16() == 200 {
+        let bytes = client.read_document(response)?;
+        let index: ImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
+                registry: client.registry().to_string(),
+                detail: format!("the referrers tag `{tag}` holds no image index: {e}"),
+            })?;
+        index.manifests().clone()
+    } else {
+        Vec::new()
+    };
+    let descriptor = referrer.descriptor();
+    if manifests.iter().any(|d| d.digest() == descriptor.digest()) {
+        return Ok(());
+    }
+    manifests.push(descriptor);
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|e| RegistryError::Protocol {
+            registry: client.registry().to_string(),
+            detail: format!("cannot make the referrers index: {e}"),
+        })?;
+    let bytes = canonical_json(&index).unwrap_or_default();
+    let request = Request::new("PUT", path)
+        .header("Content-Type", MediaType::ImageIndex.to_string())
+        .body(Body::Bytes(&bytes));
+    client.expect(&request, &[201])?;
+    Ok(())
+}
+
 /// `PUT /v2/<repo>/manifests/<reference>` with the manifest's bytes and media type; the
 /// digest the registry computes must be ours.
 fn put_manifest(
@@ -287,7 +361,7 @@ fn put_manifest(
     repository: &str,
     manifest: &Blob,
     reference: &str,
-) -> Result<(), RegistryError> {
+) -> Result<crate::registry::Response, RegistryError> {
     let mut bytes = Vec::new();
     fs::File::open(&manifest.path)
         .and_then(|f| f.take(manifest.size).read_to_end(&mut bytes))
@@ -312,7 +386,7 @@ fn put_manifest(
             ),
         });
     }
-    Ok(())
+    Ok(response)
 }
 
 /// Which repositories of which registries hold which blobs, as far as our pushes know.

@@ -103,6 +103,31 @@ pub fn verify_image(
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<ImageVerdict, ImageVerifyError> {
+    let (images, skipped, _store) = open(text, options, ui)?;
+    let mut platforms = Vec::new();
+    for (platform, image) in &images {
+        platforms.push(verify_platform(text, *platform, image)?);
+    }
+    let ok = platforms.iter().all(|p| p.ok);
+    Ok(ImageVerdict {
+        image: text.to_string(),
+        platforms,
+        skipped,
+        ok,
+    })
+}
+
+/// Every platform of the image `text` names that the tool knows, the others' names, and the
+/// store holding their blobs (which lives as long as it).
+pub(crate) type Opened = (Vec<(Platform, BaseImage)>, Vec<String>, BlobStore);
+
+/// Opens the image `text` names, from any transport (`docker-archive:` is read as the OCI
+/// archive it also is); an image with no platform the tool knows is an error.
+pub(crate) fn open(
+    text: &str,
+    options: &RegistryOptions,
+    ui: &Ui,
+) -> Result<Opened, ImageVerifyError> {
     let spec: BaseSpec = match text.strip_prefix("docker-archive:") {
         Some(rest) => format!("oci-archive:{rest}").parse(),
         None => text.parse(),
@@ -123,17 +148,7 @@ pub fn verify_image(
             },
         });
     }
-    let mut platforms = Vec::new();
-    for (platform, image) in &images {
-        platforms.push(verify_platform(text, *platform, image)?);
-    }
-    let ok = platforms.iter().all(|p| p.ok);
-    Ok(ImageVerdict {
-        image: text.to_string(),
-        platforms,
-        skipped,
-        ok,
-    })
+    Ok((images, skipped, store))
 }
 
 fn verify_platform(
@@ -144,13 +159,20 @@ fn verify_platform(
     let mut files = Vec::new();
     let mut problems = Vec::new();
     let mut notes = Vec::new();
-    let present = scan(text, &image.layers, &mut notes, &mut |path, bytes| {
-        match verify_bytes(Path::new(path), bytes, Some(platform)) {
+    let present = scan(text, &image.layers, &mut notes, &mut |path, entry| {
+        let mut magic = [0u8; 4];
+        if entry.read_exact(&mut magic).is_err() || magic != *b"\x7fELF" {
+            return Ok(());
+        }
+        let mut bytes = magic.to_vec();
+        entry.read_to_end(&mut bytes)?;
+        match verify_bytes(Path::new(path), &bytes, Some(platform)) {
             Ok(report) => files.push(report),
             // A shared library or object file is no program of ours to judge.
             Err(super::VerifyError::NotExecutable { .. }) => {}
             Err(e) => problems.push(e.to_string()),
         }
+        Ok(())
     })?;
     let entrypoint = image
         .config
@@ -185,13 +207,13 @@ fn normal(path: &str) -> String {
     format!("/{trimmed}")
 }
 
-/// Reads the layers top-down, handing every ELF file of the final filesystem to `on_elf`;
-/// returns every path present in it.
-fn scan(
+/// Reads the layers top-down, handing every regular file of the final filesystem to
+/// `on_file` (top layer first); returns every path present in it.
+pub(crate) fn scan(
     text: &str,
     layers: &[Layer],
     notes: &mut Vec<String>,
-    on_elf: &mut dyn FnMut(&str, &[u8]),
+    on_file: &mut dyn FnMut(&str, &mut dyn Read) -> io::Result<()>,
 ) -> Result<HashSet<String>, ImageVerifyError> {
     let mut present: HashSet<String> = HashSet::new();
     // Paths removed by a higher layer, and directories a higher layer made opaque.
@@ -252,13 +274,7 @@ fn scan(
             if entry.header().entry_type() != tar::EntryType::Regular {
                 continue;
             }
-            let mut magic = [0u8; 4];
-            if entry.read_exact(&mut magic).is_err() || magic != *b"\x7fELF" {
-                continue;
-            }
-            let mut bytes = magic.to_vec();
-            entry.read_to_end(&mut bytes).map_err(layer_error)?;
-            on_elf(&path, &bytes);
+            on_file(&path, &mut entry).map_err(layer_error)?;
         }
         present.extend(added);
         removed.extend(now_removed);

@@ -151,6 +151,9 @@ pub struct StaticReport {
     /// Go build info, for Go binaries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub go: Option<GoBuildInfo>,
+    /// The compilers and linkers the `.comment` section names (`rustc version 1.95.0 (…)`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compilers: Vec<String>,
     /// Known run-time breakages in scratch (warnings).
     pub hazards: Vec<Hazard>,
     /// Why it cannot go into a scratch image; empty when it can.
@@ -374,6 +377,7 @@ pub fn verify_bytes(
         libc,
         glibc,
         go,
+        compilers: compilers(&elf, bytes),
         hazards,
         ok: problems.is_empty(),
         problems,
@@ -455,6 +459,22 @@ fn section<'a>(elf: &Elf<'_>, bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let start = usize::try_from(sh.sh_offset).ok()?;
     let end = start.checked_add(usize::try_from(sh.sh_size).ok()?)?;
     bytes.get(start..end)
+}
+
+/// The NUL-separated lines of `.comment`, each once, in order.
+fn compilers(elf: &Elf<'_>, bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for line in section(elf, bytes, ".comment")
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .take(64)
+    {
+        let line = String::from_utf8_lossy(line).trim().to_string();
+        if !line.is_empty() && line.len() <= 200 && !lines.contains(&line) {
+            lines.push(line);
+        }
+    }
+    lines
 }
 
 fn go_build_info(elf: &Elf<'_>, bytes: &[u8]) -> Option<GoBuildInfo> {
@@ -576,6 +596,7 @@ mod tests {
             libc: Some(Libc::Musl),
             glibc: None,
             go: None,
+            compilers: vec![],
             hazards: vec![],
             problems: vec![
                 Problem::Interpreter {

@@ -20,6 +20,7 @@ mod multiarch;
 mod package;
 mod registry;
 mod reproduce;
+mod sbom;
 mod tls;
 mod toolchains;
 mod verify;

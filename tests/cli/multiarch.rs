@@ -73,8 +73,9 @@ fn two_platforms_make_one_index_sharing_the_base_layer() {
     );
     let blobs = fs::read_dir(layout.join("blobs/sha256")).unwrap().count();
     assert_eq!(
-        blobs, 8,
-        "index, 2 manifests, 2 configs, 2 app layers, 1 base layer"
+        blobs, 13,
+        "index, 2 manifests, 2 configs, 2 app layers, 1 base layer; an SBOM and its artifact \
+         manifest per platform, and the one empty config they share"
     );
 
     // skopeo picks the arm64 image out of the index when asked to.

@@ -340,6 +340,8 @@ fn layers_hold_exactly_the_expected_entries_owned_by_root() {
             ("usr/share/doc/", 0o755),
             ("usr/share/doc/hello/", 0o755),
             ("usr/share/doc/hello/NOTICE", 0o644),
+            ("usr/share/sbom/", 0o755),
+            ("usr/share/sbom/hello.spdx.json", 0o644),
         ]
         .map(|(p, m)| (p.to_string(), m))
     );
@@ -435,27 +437,47 @@ fn adding_a_tag_to_a_layout_keeps_every_other_entry() {
     let b = write("beta", "b");
     assert_ne!(a, b);
     let index = read_json(&layout.join("index.json"));
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    let kinds = |index: &serde_json::Value| -> (usize, usize) {
+        let entries = index["manifests"].as_array().unwrap();
+        let sboms = entries
+            .iter()
+            .filter(|m| m.get("artifactType").is_some())
+            .count();
+        (entries.len() - sboms, sboms)
+    };
+    assert_eq!(kinds(&index), (2, 2), "two tagged images and their SBOMs");
     for (tag, digest) in [("a", &a), ("b", &b)] {
         let inspect = skopeo_inspect(&format!("oci:{}:{tag}", layout.display()), false);
         assert_eq!(inspect["Digest"], digest.as_str());
     }
-    // The base layer is shared: four blobs per image less the one they share, plus nothing else.
+    // The base layer is shared: four blobs per image less the one they share, plus each image's
+    // SBOM and its artifact manifest, and the one empty config those share; nothing else.
     assert_eq!(
         fs::read_dir(layout.join("blobs/sha256")).unwrap().count(),
-        7
+        7 + 4 + 1
     );
     // Re-using a tag moves it and leaves the other alone.
     let c = write("gamma", "a");
     let index = read_json(&layout.join("index.json"));
     let manifests = index["manifests"].as_array().unwrap();
-    assert_eq!(manifests.len(), 2);
+    // The SBOM of the image that lost its tag goes with it.
+    assert_eq!(kinds(&index), (2, 2));
     let by_tag = |t: &str| {
         manifests
             .iter()
             .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == t)
             .map(|m| m["digest"].as_str().unwrap().to_string())
     };
+    let mut subjects: Vec<String> = manifests
+        .iter()
+        .filter(|m| m.get("artifactType").is_some())
+        .map(|m| read_json(&blob(&layout, m["digest"].as_str().unwrap())))
+        .map(|m| m["subject"]["digest"].as_str().unwrap().to_string())
+        .collect();
+    subjects.sort();
+    let mut expected = vec![b.clone(), c.clone()];
+    expected.sort();
+    assert_eq!(subjects, expected);
     assert_eq!(by_tag("a"), Some(c));
     assert_eq!(by_tag("b"), Some(b));
     // Only hidden temporary names could be left by a crash; a clean run leaves none.

@@ -19,7 +19,7 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct-horse-battery";
 
 /// How the test registry authenticates.
-enum Auth {
+pub(crate) enum Auth {
     None,
     Htpasswd,
     /// Token auth: the token service's URL and its signing certificate.
@@ -30,14 +30,14 @@ enum Auth {
 }
 
 /// A `docker-registry` on 127.0.0.1, its storage and log in a directory; stopped when dropped.
-struct Registry {
+pub(crate) struct Registry {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
 }
 
 impl Registry {
-    fn start(dir: &Path, tls: Option<&TestCa>, auth: Auth) -> Registry {
+    pub(crate) fn start(dir: &Path, tls: Option<&TestCa>, auth: Auth) -> Registry {
         fs::create_dir_all(dir).unwrap();
         let port = free_port();
         let mut config = format!(
@@ -106,7 +106,7 @@ impl Registry {
         }
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 

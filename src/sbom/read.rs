@@ -1,0 +1,109 @@
+//! `static-image sbom IMAGE_SPEC`: the SBOM an image carries, read from its files (so every
+//! transport works, `docker-archive:` included): the top-most `/usr/share/sbom/*.spdx.json`
+//! of the chosen platform.
+
+use std::io::{self, Read};
+
+use super::IMAGE_DIR;
+use crate::platform::Platform;
+use crate::registry::RegistryOptions;
+use crate::ui::Ui;
+use crate::verify::image::{ImageVerifyError, open, scan};
+
+/// The largest document read (a very large dependency tree is a few MB).
+const MAX_SBOM: u64 = 64 << 20;
+
+/// Why an image's SBOM could not be printed.
+#[derive(Debug, thiserror::Error)]
+pub enum SbomError {
+    /// The image could not be read.
+    #[error(transparent)]
+    Image(#[from] ImageVerifyError),
+    /// `--platform` names a platform the image lacks.
+    #[error("image `{image}` has no {wanted} image (it has: {found})")]
+    NoPlatform {
+        /// The image.
+        image: String,
+        /// The platform asked for.
+        wanted: Platform,
+        /// What it has.
+        found: String,
+    },
+    /// Several platforms and no `--platform`.
+    #[error("image `{image}` holds several platforms ({found}); name one with --platform")]
+    SeveralPlatforms {
+        /// The image.
+        image: String,
+        /// What it has.
+        found: String,
+    },
+    /// The platform's files hold no SBOM.
+    #[error("image `{image}` for {platform} holds no SBOM (no {IMAGE_DIR}/*.spdx.json)")]
+    Missing {
+        /// The image.
+        image: String,
+        /// The platform.
+        platform: Platform,
+    },
+}
+
+/// The platform read, the document's path in the image, and its bytes.
+pub type Found = (Platform, String, Vec<u8>);
+
+/// Reads the SBOM of `platform` (or of the only platform) of the image `text` names.
+pub fn read(
+    text: &str,
+    platform: Option<Platform>,
+    options: &RegistryOptions,
+    ui: &Ui,
+) -> Result<Found, SbomError> {
+    let (images, _skipped, _store) = open(text, options, ui)?;
+    let found = || {
+        images
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (platform, image) = match (platform, images.as_slice()) {
+        (Some(wanted), _) => {
+            images
+                .iter()
+                .find(|(p, _)| *p == wanted)
+                .ok_or_else(|| SbomError::NoPlatform {
+                    image: text.to_string(),
+                    wanted,
+                    found: found(),
+                })?
+        }
+        (None, [only]) => only,
+        (None, _) => {
+            return Err(SbomError::SeveralPlatforms {
+                image: text.to_string(),
+                found: found(),
+            });
+        }
+    };
+    let prefix = format!("{IMAGE_DIR}/");
+    let mut document: Option<(String, Vec<u8>)> = None;
+    let mut notes = Vec::new();
+    scan(text, &image.layers, &mut notes, &mut |path, entry| {
+        // Layers come top-down: the first document seen is the one the image shows.
+        if document.is_none() && path.starts_with(&prefix) && path.ends_with(".spdx.json") {
+            let mut bytes = Vec::new();
+            entry.take(MAX_SBOM + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > MAX_SBOM {
+                return Err(io::Error::other(format!(
+                    "`{path}` is larger than {MAX_SBOM} bytes"
+                )));
+            }
+            document = Some((path.to_string(), bytes));
+        }
+        Ok(())
+    })?;
+    let (path, bytes) = document.ok_or_else(|| SbomError::Missing {
+        image: text.to_string(),
+        platform: *platform,
+    })?;
+    Ok((*platform, path, bytes))
+}

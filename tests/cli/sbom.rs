@@ -1,0 +1,520 @@
+//! The SBOM every image carries: checked against the fixtures' own go.mod and Cargo.lock,
+//! validated by the SPDX project's `pyspdxtools`, found as a file in the image, as a referrer in
+//! an `oci:` layout and, through the referrers tag schema, in a registry without the referrers
+//! API (distribution 2.8).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::registry::{Auth, Registry};
+use crate::support::*;
+
+/// The image path of the document for application `name`.
+fn sbom_path(name: &str) -> String {
+    format!("usr/share/sbom/{name}.spdx.json")
+}
+
+/// `static-image sbom SPEC [ARGS…]`'s document.
+fn sbom_of(spec: &str, extra: &[&str]) -> (Vec<u8>, Value) {
+    let mut args = vec!["sbom".to_string(), spec.to_string()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let ran = static_image(args).run().ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).expect("the SBOM is JSON");
+    (ran.stdout.into_bytes(), doc)
+}
+
+/// The packages of a document by name: (version, purl, purpose).
+fn packages(doc: &Value) -> BTreeMap<String, (Option<String>, Option<String>, String)> {
+    doc["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            let purl = p["externalRefs"]
+                .as_array()
+                .and_then(|refs| refs.iter().find(|r| r["referenceType"] == "purl"))
+                .map(|r| r["referenceLocator"].as_str().unwrap().to_string());
+            (
+                p["name"].as_str().unwrap().to_string(),
+                (
+                    p["versionInfo"].as_str().map(str::to_string),
+                    purl,
+                    p["primaryPackagePurpose"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The SPDX project's validator accepts the document.
+fn assert_valid_spdx(bytes: &[u8], dir: &Path) {
+    let file = dir.join(format!("{}.spdx.json", hex(bytes)));
+    fs::write(&file, bytes).unwrap();
+    tool("pyspdxtools", &["-i", &file.display().to_string()]);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The document at `path` in the top layer of the layout's `tag`, and that manifest's digest.
+fn sbom_in_layer(layout: &Path, tag: &str, name: &str) -> Vec<u8> {
+    let manifest = manifest_for(layout, tag);
+    let top = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let entries = layer_entries(&blob(layout, top["digest"].as_str().unwrap()));
+    let entry = entries
+        .iter()
+        .find(|e| e.path == sbom_path(name))
+        .unwrap_or_else(|| panic!("no {} in the app layer", sbom_path(name)));
+    assert_eq!(entry.mode, 0o644);
+    entry.data.clone()
+}
+
+/// The layout's referrers of `subject` (index.json entries whose manifest names it), as
+/// (descriptor, manifest).
+fn referrers(layout: &Path, subject: &str) -> Vec<(Value, Value)> {
+    let index = read_json(&layout.join("index.json"));
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d.get("artifactType").is_some())
+        .map(|d| {
+            let manifest = read_json(&blob(layout, d["digest"].as_str().unwrap()));
+            (d.clone(), manifest)
+        })
+        .filter(|(_, m)| m["subject"]["digest"] == subject)
+        .collect()
+}
+
+#[test]
+fn go_sbom_lists_the_modules_of_go_mod_in_the_image_and_as_a_referrer() {
+    if !(require("go") && require("pyspdxtools") && require("skopeo")) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-vendor", &dir.path().join("src"));
+    let layout = dir.path().join("layout");
+    let spec = format!("oci:{}:v1", layout.display());
+    let ran = static_image(args![
+        "build",
+        project.display(),
+        "--offline",
+        "--json",
+        "-o",
+        spec,
+    ])
+    .env("PATH", path_with_go())
+    .run()
+    .ok();
+    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let digest = outcome["digest"].as_str().unwrap().to_string();
+    let binary = outcome["verify"]["path"].as_str().unwrap();
+    let name = "greeter";
+
+    let (bytes, doc) = sbom_of(&spec, &[]);
+    assert_valid_spdx(&bytes, dir.path());
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    assert_eq!(doc["name"], name);
+    let found = packages(&doc);
+
+    // Every `require` of go.mod, with its version, as a Go package URL.
+    let go_mod = fs::read_to_string(project.join("go.mod")).unwrap();
+    let module = go_mod
+        .lines()
+        .find_map(|l| l.strip_prefix("module "))
+        .unwrap()
+        .trim();
+    let requires: Vec<(&str, &str)> = go_mod
+        .lines()
+        .filter_map(|l| l.strip_prefix("require "))
+        .map(|l| l.trim().split_once(' ').unwrap())
+        .collect();
+    assert!(!requires.is_empty());
+    for (path, version) in &requires {
+        let (v, purl, purpose) = &found[*path];
+        assert_eq!(v.as_deref(), Some(*version), "{path}");
+        assert_eq!(
+            purl.as_deref(),
+            Some(format!("pkg:golang/{path}@{version}").as_str())
+        );
+        assert_eq!(purpose, "LIBRARY");
+    }
+    // The main module is the described package, with the binary's checksum.
+    let app = &doc["packages"][0];
+    assert_eq!(app["name"], module);
+    assert_eq!(app["primaryPackagePurpose"], "APPLICATION");
+    assert_eq!(
+        app["checksums"][0]["checksumValue"],
+        hex(&fs::read(binary).unwrap())
+    );
+    let describes = doc["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["relationshipType"] == "DESCRIBES")
+        .unwrap();
+    assert_eq!(describes["relatedSpdxElement"], app["SPDXID"]);
+    // The standard library, named as vulnerability databases name it.
+    let go_version = tool(
+        go_program().unwrap().to_str().unwrap(),
+        &["env", "GOVERSION"],
+    );
+    let go_version = go_version.trim();
+    let (v, purl, _) = &found["stdlib"];
+    assert_eq!(v.as_deref(), Some(go_version));
+    assert_eq!(
+        purl.as_deref(),
+        Some(format!("pkg:golang/stdlib@{}", go_version.trim_start_matches("go")).as_str())
+    );
+    // Nothing else: a pure Go binary links no C library.
+    assert_eq!(found.len(), requires.len() + 2, "{found:?}");
+    // No random serial and no clock: the namespace comes from the content.
+    let namespace = doc["documentNamespace"].as_str().unwrap();
+    assert!(namespace.starts_with("https://spdx.org/spdxdocs/static-image/greeter-"));
+
+    // In the image, the same bytes, at the documented path.
+    assert_eq!(sbom_in_layer(&layout, "v1", name), bytes);
+    // And as an artifact that refers to the image.
+    let found = referrers(&layout, &digest);
+    assert_eq!(found.len(), 1, "one SBOM referrer");
+    let (descriptor, manifest) = &found[0];
+    assert_eq!(descriptor["artifactType"], "application/spdx+json");
+    assert_eq!(manifest["artifactType"], "application/spdx+json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    let layer = &manifest["layers"][0];
+    assert_eq!(layer["mediaType"], "application/spdx+json");
+    assert_eq!(
+        fs::read(blob(&layout, layer["digest"].as_str().unwrap())).unwrap(),
+        bytes
+    );
+    assert_eq!(
+        outcome["image"]["sbom"]["referrer"].as_str(),
+        descriptor["digest"].as_str()
+    );
+    // The referrer does not hide the image from tools that pick it by tag.
+    assert_eq!(skopeo_inspect(&spec, false)["Digest"], digest.as_str());
+
+    // Built again into the same layout: the same image, its referrer listed once.
+    let again = static_image(args!["build", project.display(), "--offline", "-o", spec])
+        .env("PATH", path_with_go())
+        .run()
+        .ok();
+    assert_eq!(again.digest(), digest);
+    assert_eq!(referrers(&layout, &digest).len(), 1);
+
+    // A docker-archive carries the same document (it has no referrers).
+    let archive = dir.path().join("app.tar");
+    static_image(args![
+        "package",
+        binary,
+        "--name",
+        name,
+        "-o",
+        format!("docker-archive:{}", archive.display()),
+    ])
+    .run()
+    .ok();
+    let (from_archive, _) = sbom_of(&format!("docker-archive:{}", archive.display()), &[]);
+    assert_eq!(
+        packages(&serde_json::from_slice(&from_archive).unwrap())[module],
+        packages(&doc)[module]
+    );
+}
+
+#[test]
+fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_dependencies() {
+    let tools = ["rust-musl", "rust-aarch64-musl", "pyspdxtools", "python3"];
+    if !tools.iter().all(|t| require(t)) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("rust-cdep", &dir.path().join("src"));
+    let layout = dir.path().join("layout");
+    let spec = format!("oci:{}:v1", layout.display());
+    let build = || {
+        static_image(args![
+            "build",
+            project.display(),
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-v",
+            "-o",
+            spec,
+        ])
+        .run()
+        .ok()
+    };
+    let first = build();
+
+    let lock: toml::Table =
+        toml::from_str(&fs::read_to_string(project.join("Cargo.lock")).unwrap()).unwrap();
+    let locked: BTreeMap<String, String> = lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut docs = BTreeMap::new();
+    for (platform, target_only) in [("linux/amd64", false), ("linux/arm64", true)] {
+        let (bytes, doc) = sbom_of(&spec, &["--platform", platform]);
+        assert_valid_spdx(&bytes, dir.path());
+        let found = packages(&doc);
+        let (version, purl, purpose) = &found["rust-cdep"];
+        assert_eq!(version.as_deref(), Some(locked["rust-cdep"].as_str()));
+        assert_eq!(purl.as_deref(), Some("pkg:cargo/rust-cdep@0.1.0"));
+        assert_eq!(purpose, "APPLICATION");
+        // The normal dependency, at the locked version.
+        let (version, purl, _) = &found["itoa"];
+        assert_eq!(version.as_deref(), Some(locked["itoa"].as_str()));
+        assert_eq!(
+            purl.as_deref(),
+            Some(format!("pkg:cargo/itoa@{}", locked["itoa"]).as_str())
+        );
+        // The aarch64-only dependency is in the arm64 image alone.
+        assert_eq!(
+            found.contains_key("ryu"),
+            target_only,
+            "{platform}: {found:?}"
+        );
+        if target_only {
+            assert_eq!(found["ryu"].0.as_deref(), Some(locked["ryu"].as_str()));
+        }
+        // Locked, but never linked: the build dependency (and its own), the dev dependency.
+        for absent in ["cc", "shlex", "find-msvc-tools", "fastrand"] {
+            assert!(locked.contains_key(absent), "the fixture locks `{absent}`");
+            assert!(!found.contains_key(absent), "{platform} lists `{absent}`");
+        }
+        // The C library and the compiler, from the binary itself.
+        assert_eq!(found["musl"].2, "LIBRARY");
+        assert!(
+            found["rustc"]
+                .0
+                .as_deref()
+                .is_some_and(|v| v.starts_with("1."))
+        );
+        docs.insert(platform, bytes);
+    }
+    // Several platforms and no --platform is a usage error naming them.
+    let ran = static_image(args!["sbom", spec]).run().code(2);
+    assert!(
+        ran.stderr.contains("linux/amd64, linux/arm64"),
+        "{}",
+        ran.stderr
+    );
+
+    // Nothing changed: cargo is not asked again, and the documents and image are the same.
+    let second = build();
+    assert!(
+        second.stderr.contains("Cargo.lock and manifests unchanged"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        !second
+            .stderr
+            .contains("+ cargo metadata --format-version 1 --filter-platform")
+    );
+    assert_eq!(second.digest(), first.digest());
+    for (platform, bytes) in &docs {
+        assert_eq!(&sbom_of(&spec, &["--platform", platform]).0, bytes);
+    }
+}
+
+#[test]
+fn c_sbom_names_the_toolchain_musl_and_the_packages_the_project_declares() {
+    if !(require("python3") && require("pyspdxtools")) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("c-make", &dir.path().join("src"));
+    fs::write(
+        project.join("static-image.toml"),
+        "sbom-packages = [\"zlib@1.3.1\", \"pkg:github/madler/zlib@v1.3.1\"]\n",
+    )
+    .unwrap();
+    let layout = dir.path().join("layout");
+    let spec = format!("oci:{}:v1", layout.display());
+    static_image(args!["build", project.display(), "-o", spec])
+        .run()
+        .ok();
+    let (bytes, doc) = sbom_of(&spec, &[]);
+    assert_valid_spdx(&bytes, dir.path());
+    let found = packages(&doc);
+    // The musl zig links, with its release read from zig's own sources.
+    let (version, purl, purpose) = &found["musl"];
+    let version = version.as_deref().expect("musl's release is known");
+    assert!(
+        version.split('.').count() == 3 && version.split('.').all(|n| n.parse::<u32>().is_ok()),
+        "{version}"
+    );
+    assert_eq!(
+        purl.as_deref(),
+        Some(format!("pkg:generic/musl@{version}").as_str())
+    );
+    assert_eq!(purpose, "LIBRARY");
+    assert!(found.contains_key("clang"), "{found:?}");
+    // Both declared packages: a NAME@VERSION and a package URL.
+    let zlib: Vec<_> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == "zlib")
+        .map(|p| {
+            p["externalRefs"][0]["referenceLocator"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        zlib,
+        ["pkg:generic/zlib@1.3.1", "pkg:github/madler/zlib@v1.3.1"]
+    );
+    // A bad declaration names the file and the value.
+    fs::write(
+        project.join("static-image.toml"),
+        "sbom-packages = [\"zlib@\"]\n",
+    )
+    .unwrap();
+    let ran = static_image(args!["build", project.display(), "-o", spec])
+        .run()
+        .code(2);
+    assert!(ran.stderr.contains("static-image.toml"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("`zlib@`"), "{}", ran.stderr);
+}
+
+#[test]
+fn no_sbom_leaves_no_file_and_no_referrer_and_sbom_says_so() {
+    if !require("go") {
+        return;
+    }
+    let dir = tempdir();
+    let binary = build_go(
+        "package main\nfunc main() {}\n",
+        dir.path(),
+        "quiet",
+        &[("CGO_ENABLED", "0")],
+        &[],
+    );
+    let layout = dir.path().join("layout");
+    let spec = format!("oci:{}:v1", layout.display());
+    static_image(args!["package", binary.display(), "--no-sbom", "-o", spec])
+        .run()
+        .ok();
+    let manifest = manifest_for(&layout, "v1");
+    let top = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let entries = layer_entries(&blob(&layout, top["digest"].as_str().unwrap()));
+    assert!(
+        entries.iter().all(|e| !e.path.starts_with("usr/")),
+        "{entries:?}"
+    );
+    let index = read_json(&layout.join("index.json"));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+    let ran = static_image(args!["sbom", spec]).run().code(1);
+    assert!(ran.stderr.contains("holds no SBOM"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("--no-sbom"), "{}", ran.stderr);
+    assert!(ran.stdout.is_empty());
+}
+
+#[test]
+fn a_registry_without_the_referrers_api_gets_the_fallback_tag() {
+    if !(require("go") && require("docker-registry") && require("skopeo")) {
+        return;
+    }
+    let dir = tempdir();
+    let registry = Registry::start(&dir.path().join("registry"), None, Auth::None);
+    let host = registry.host();
+    let binary = build_go(
+        "package main\nfunc main() {}\n",
+        dir.path(),
+        "pushed",
+        &[("CGO_ENABLED", "0")],
+        &[],
+    );
+    let target = format!("docker://{host}/team/pushed:v1");
+    let ran = static_image(args![
+        "package",
+        binary.display(),
+        "--insecure",
+        host,
+        "--json",
+        "-o",
+        target,
+    ])
+    .run()
+    .ok();
+    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let digest = outcome["digest"].as_str().unwrap();
+    let referrer = outcome["image"]["sbom"]["referrer"].as_str().unwrap();
+    assert_eq!(
+        outcome["outputs"][0]["pushed"]["referrers"],
+        serde_json::json!([referrer])
+    );
+
+    // distribution 2.8 has no referrers API: the index of referrers is under `sha256-<hex>`.
+    let raw = |reference: &str| -> Value {
+        let spec = format!("docker://{host}/team/pushed{reference}");
+        serde_json::from_str(&tool(
+            "skopeo",
+            &["inspect", "--raw", "--tls-verify=false", &spec],
+        ))
+        .unwrap()
+    };
+    let fallback = raw(&format!(":{}", digest.replacen(':', "-", 1)));
+    assert_eq!(
+        fallback["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let listed = fallback["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{fallback}");
+    assert_eq!(listed[0]["digest"], referrer);
+    assert_eq!(listed[0]["artifactType"], "application/spdx+json");
+    let artifact = raw(&format!("@{referrer}"));
+    assert_eq!(artifact["subject"]["digest"], digest);
+
+    // The same document from the registry as from the image's own file, through `sbom`.
+    let (bytes, doc) = sbom_of(&target, &["--insecure", &host]);
+    assert_eq!(doc["packages"][0]["name"], "example.com/pushed");
+    let document = artifact["layers"][0]["digest"].as_str().unwrap();
+    assert_eq!(format!("sha256:{}", hex(&bytes)), document);
+
+    // Pushed again: the fallback index still lists it once.
+    static_image(args![
+        "package",
+        binary.display(),
+        "--insecure",
+        host,
+        "-o",
+        target
+    ])
+    .run()
+    .ok();
+    let fallback = raw(&format!(":{}", digest.replacen(':', "-", 1)));
+    assert_eq!(fallback["manifests"].as_array().unwrap().len(), 1);
+}
