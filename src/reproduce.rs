@@ -51,7 +51,12 @@ pub fn check(args: &BuildArgs, ui: &Ui, build: &BuildOnce<'_>) -> Result<Package
         source.parent().map(Path::to_owned).unwrap_or_default()
     };
     let source_dir = source_dir.canonicalize().map_err(Error::Staging)?;
-    let copy = scratch.path().join("elsewhere/project");
+    // Under its own folder name: a bare C folder or a Go module's directory names the program.
+    let folder = source_dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "project".into());
+    let copy = scratch.path().join("elsewhere").join(folder);
     // The same copy a make or autotools build works in: without `target/` and `.git`.
     crate::build::sync_mirror(&Mirror {
         from: source_dir,

@@ -38,7 +38,17 @@ pub(super) fn plan(
         BuildIn::Build => (work_dir.join("build"), None, project.root.clone()),
     };
     let strategy = choice.strategy.clone();
-    let cflags = expand_list(&strategy, &choice.vars, &strategy.cflags)?;
+    let mut cflags = expand_list(&strategy, &choice.vars, &strategy.cflags)?;
+    // `__FILE__` (every `assert`) and debug info name sources by the path they were compiled
+    // from: the project's, or its copy's, which differ from machine to machine. Both compilers
+    // we drive (gcc ≥ 8, clang/zig) take the map; flags are joined by spaces, so a path with a
+    // space is left alone.
+    for dir in [&src, &run_dir] {
+        let flag = format!("-ffile-prefix-map={}=.", dir.display());
+        if !flag.contains(char::is_whitespace) && !cflags.contains(&flag) {
+            cflags.push(flag);
+        }
+    }
     let ldflags = expand_list(&strategy, &choice.vars, &strategy.ldflags)?;
     let sources = project
         .sources
@@ -179,7 +189,13 @@ mod tests {
                 .args
                 .contains(&"-DCMAKE_SYSTEM_PROCESSOR=aarch64".to_string())
         );
-        assert!(configure.args.contains(&"-DCMAKE_C_FLAGS=-O2".to_string()));
+        assert!(
+            configure.args.contains(
+                &"-DCMAKE_C_FLAGS=-O2 -ffile-prefix-map=/p/hello=. \
+              -ffile-prefix-map=/p/hello/target/b/arm64/build=."
+                    .to_string()
+            )
+        );
         assert!(
             configure
                 .args
@@ -215,6 +231,8 @@ mod tests {
             bare.steps[0].args,
             [
                 "-O2",
+                "-ffile-prefix-map=/p/hello=.",
+                "-ffile-prefix-map=/w/build=.",
                 "-static",
                 "-s",
                 "-o",
@@ -239,6 +257,12 @@ mod tests {
             .unwrap();
             assert_eq!(make.steps[0].cwd, PathBuf::from("/w/src"));
             assert!(make.steps[0].args.contains(&"CC=/w/bin/cc".to_string()));
+            // A copy is built in place: its path is the one mapped.
+            assert!(
+                make.steps[0]
+                    .args
+                    .contains(&"CFLAGS=-O2 -ffile-prefix-map=/w/src=.".to_string())
+            );
             assert!(
                 matches!(&make.artifact, ArtifactRule::File { path } if path == Path::new("/w/src/out/hello"))
             );

@@ -36,8 +36,10 @@ pub(super) fn plan(
     if options.offline {
         args.push("--offline".into());
     }
+    let mut step_env = strategy_env(&choice.strategy, &choice.vars, env)?;
+    remap_paths(&target, env, &mut args, &mut step_env);
     args.extend(options.build_args.iter().cloned());
-    let env = strategy_env(&choice.strategy, &choice.vars, env)?;
+    let env = step_env;
     let step = Step {
         description: "cargo build".into(),
         program: cargo_program(),
@@ -66,6 +68,62 @@ pub(super) fn plan(
                 .join(&bin.name),
         },
     })
+}
+
+/// Keeps host paths out of the binary. rustc records the source path of every panic location
+/// (and of debug info); cargo names the project's own files relative to its workspace, but a
+/// dependency from the registry or git by its absolute path under CARGO_HOME
+/// (`/home/me/.cargo/registry/src/…/smallvec-1.13.2/src/lib.rs`), which carries the user's home
+/// directory into the image and makes it differ from machine to machine. So CARGO_HOME becomes
+/// `/cargo`, through `--remap-path-prefix`. (The project's own path is not remapped: cargo
+/// already names its files relatively, and a flag naming it would differ between two checkouts.)
+///
+/// The flags join the user's own: cargo takes the first of `CARGO_ENCODED_RUSTFLAGS`,
+/// `RUSTFLAGS`, `target.<triple>.rustflags` and `build.rustflags` that is set, so ours are
+/// appended to whichever the environment sets, else given as `--config build.rustflags=…`,
+/// which cargo joins with the config files' list. (Rustflags in a config file's `[target]`
+/// table take precedence over that; then the user's flags stand and ours are not applied.)
+fn remap_paths(
+    target: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    args: &mut Vec<String>,
+    step_env: &mut std::collections::BTreeMap<String, String>,
+) {
+    let cargo_home = env("CARGO_HOME")
+        .filter(|h| !h.is_empty())
+        .or_else(|| env("HOME").map(|h| format!("{}/.cargo", h.trim_end_matches('/'))));
+    let mut flags = Vec::new();
+    if let Some(home) = cargo_home.filter(|h| h.starts_with('/')) {
+        flags.push(format!("--remap-path-prefix={home}=/cargo"));
+    }
+    if flags.is_empty() {
+        return;
+    }
+    let target_var = format!(
+        "CARGO_TARGET_{}_RUSTFLAGS",
+        target.to_uppercase().replace(['-', '.'], "_")
+    );
+    let set = |key: &str| step_env.get(key).cloned().or_else(|| env(key));
+    if let Some(encoded) = set("CARGO_ENCODED_RUSTFLAGS") {
+        let joined = std::iter::once(encoded).chain(flags).collect::<Vec<_>>();
+        step_env.insert("CARGO_ENCODED_RUSTFLAGS".into(), joined.join("\x1f"));
+        return;
+    }
+    // The space-separated forms cannot hold a path with a space; such a path is left alone.
+    flags.retain(|f| !f.contains(' '));
+    for key in ["RUSTFLAGS", target_var.as_str()] {
+        if let Some(user) = set(key) {
+            let joined = std::iter::once(user).chain(flags).collect::<Vec<_>>();
+            step_env.insert(key.to_string(), joined.join(" "));
+            return;
+        }
+    }
+    let quoted: Vec<String> = flags
+        .iter()
+        .map(|f| serde_json::to_string(f).unwrap_or_default())
+        .collect();
+    args.push("--config".into());
+    args.push(format!("build.rustflags=[{}]", quoted.join(", ")));
 }
 
 fn rust_target(choice: &Choice) -> Result<String, PlanError> {
@@ -189,5 +247,78 @@ mod tests {
         )
         .unwrap();
         assert!(cargo_env(&plan).is_empty());
+    }
+
+    #[test]
+    fn cargo_home_is_remapped_joining_the_users_own_flags() {
+        let build = |name: &str, vars: &[(&str, &str)]| {
+            let vars: BTreeMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            plan(
+                &fixture(),
+                Platform::AMD64,
+                choice(name, Platform::AMD64),
+                "/w".into(),
+                &Options::default(),
+                &|k| vars.get(k).cloned(),
+            )
+            .unwrap()
+        };
+        let remap = "--remap-path-prefix=/home/me/.cargo=/cargo";
+        // Nothing set: `--config build.rustflags`, which cargo joins with the config files'.
+        let plan = build("musl", &[("HOME", "/home/me/")]);
+        let args = &plan.steps[0].args;
+        let at = args.iter().position(|a| a == "--config").unwrap();
+        assert_eq!(args[at + 1], format!("build.rustflags=[\"{remap}\"]"));
+        let plan = build(
+            "musl",
+            &[("HOME", "/home/me"), ("CARGO_HOME", "/opt/cargo")],
+        );
+        assert!(plan.steps[0].args[at + 1].contains("/opt/cargo=/cargo"));
+        // RUSTFLAGS would hide build.rustflags: ours join it instead.
+        let plan = build(
+            "musl",
+            &[
+                ("HOME", "/home/me"),
+                ("RUSTFLAGS", "-C target-cpu=x86-64-v3"),
+            ],
+        );
+        assert!(!plan.steps[0].args.contains(&"--config".to_string()));
+        assert_eq!(
+            cargo_env(&plan)["RUSTFLAGS"],
+            format!("-C target-cpu=x86-64-v3 {remap}")
+        );
+        let plan = build(
+            "musl",
+            &[("HOME", "/home/me"), ("CARGO_ENCODED_RUSTFLAGS", "-Cfoo")],
+        );
+        assert_eq!(
+            cargo_env(&plan)["CARGO_ENCODED_RUSTFLAGS"],
+            format!("-Cfoo\x1f{remap}")
+        );
+        // So would the target's rustflags the glibc strategy sets.
+        let glibc = choice("glibc-crt-static", Platform::AMD64);
+        let vars = |k: &str| (k == "HOME").then(|| "/home/me".to_string());
+        let glibc = super::plan(
+            &fixture(),
+            Platform::AMD64,
+            glibc,
+            "/w".into(),
+            &Options::default(),
+            &vars,
+        )
+        .unwrap();
+        assert_eq!(
+            cargo_env(&glibc)["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS"],
+            format!("-C target-feature=+crt-static {remap}")
+        );
+        // No home: nothing to remap, nothing added.
+        assert!(
+            !build("musl", &[]).steps[0]
+                .args
+                .contains(&"--config".to_string())
+        );
     }
 }

@@ -59,7 +59,11 @@ fn compiler_command(plan: &BuildPlan) -> Option<Vec<String>> {
         return Some(w.command.clone());
     }
     let cc = plan.steps.iter().find_map(|s| s.env.get("CC"))?;
-    if let Some(w) = plan.wrappers.iter().find(|w| w.path.as_os_str() == cc.as_str()) {
+    if let Some(w) = plan
+        .wrappers
+        .iter()
+        .find(|w| w.path.as_os_str() == cc.as_str())
+    {
         return Some(w.command.clone());
     }
     Some(cc.split_whitespace().map(str::to_string).collect())

