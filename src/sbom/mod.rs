@@ -170,24 +170,45 @@ pub struct Inputs<'a> {
 pub fn components(inputs: &Inputs<'_>) -> Vec<Component> {
     let report = inputs.report;
     let go = report.go.as_ref();
-    let mut app =
-        inputs
-            .facts
-            .app
-            .clone()
-            .unwrap_or_else(|| match go.and_then(|g| g.main.as_ref()) {
-                Some(main) => {
-                    let version = go_version(&main.version);
-                    Component {
-                        purl: Some(go_purl(&main.path, version.as_deref())),
-                        ..Component::new(Role::Application, &main.path, version)
-                    }
+    // Without the build's answers, a Rust binary built by cargo-auditable still says which
+    // crates it holds.
+    let audited = match (&inputs.facts.app, &report.crates) {
+        (None, Some(crates)) => crates.as_slice(),
+        _ => &[],
+    };
+    let crate_component = |c: &crate::verify::auditable::AuditedCrate, role| Component {
+        purl: (c.root || c.source != "local").then(|| purl("cargo", &c.name, Some(&c.version))),
+        comment: Some(format!(
+            "from the binary's cargo-auditable record (source: {})",
+            c.source
+        )),
+        ..Component::new(role, &c.name, Some(c.version.clone()))
+    };
+    let from_binary = || {
+        if let Some(root) = audited.iter().find(|c| c.root) {
+            return crate_component(root, Role::Application);
+        }
+        match go.and_then(|g| g.main.as_ref()) {
+            Some(main) => {
+                let version = go_version(&main.version);
+                Component {
+                    purl: Some(go_purl(&main.path, version.as_deref())),
+                    ..Component::new(Role::Application, &main.path, version)
                 }
-                None => Component::new(Role::Application, inputs.name, None),
-            });
+            }
+            None => Component::new(Role::Application, inputs.name, None),
+        }
+    };
+    let mut app = inputs.facts.app.clone().unwrap_or_else(from_binary);
     app.role = Role::Application;
 
     let mut parts: Vec<Component> = inputs.facts.parts.clone();
+    parts.extend(
+        audited
+            .iter()
+            .filter(|c| !c.root)
+            .map(|c| crate_component(c, Role::Library)),
+    );
     if let Some(go) = go {
         for dep in &go.deps {
             let version = go_version(&dep.version);

@@ -9,6 +9,7 @@
 //!
 //! Files are memory-mapped, so verifying a 200 MB binary reads only the headers and tables.
 
+pub mod auditable;
 pub mod glibc;
 pub mod go;
 mod hazards;
@@ -151,6 +152,9 @@ pub struct StaticReport {
     /// Go build info, for Go binaries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub go: Option<GoBuildInfo>,
+    /// The crates cargo-auditable recorded in `.dep-v0` (runtime ones, the binary's own first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crates: Option<Vec<auditable::AuditedCrate>>,
     /// The compilers and linkers the `.comment` section names (`rustc version 1.95.0 (…)`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub compilers: Vec<String>,
@@ -377,6 +381,7 @@ pub fn verify_bytes(
         libc,
         glibc,
         go,
+        crates: section(&elf, bytes, ".dep-v0").and_then(auditable::parse),
         compilers: compilers(&elf, bytes),
         hazards,
         ok: problems.is_empty(),
@@ -596,6 +601,7 @@ mod tests {
             libc: Some(Libc::Musl),
             glibc: None,
             go: None,
+            crates: None,
             compilers: vec![],
             hazards: vec![],
             problems: vec![

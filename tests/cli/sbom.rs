@@ -266,6 +266,7 @@ fn go_sbom_lists_the_modules_of_go_mod_in_the_image_and_as_a_referrer() {
 
 #[test]
 fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_dependencies() {
+    // (and, for `package` of a binary alone, read from cargo-auditable's record)
     let tools = [
         "rust-musl",
         "rust-aarch64-musl",
@@ -378,6 +379,50 @@ fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_depende
     fs::write(&file, &docs["linux/arm64"]).unwrap();
     let converted = syft(&["convert", &file.display().to_string()]);
     assert_eq!(converted.get("ryu"), Some(&locked["ryu"]), "{converted:?}");
+
+    // `package` of a binary built by cargo-auditable, with no project to ask: the crates come
+    // from the binary's own record.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(&cargo)
+        .args([
+            "auditable",
+            "build",
+            "--release",
+            "-q",
+            "--target",
+            "x86_64-unknown-linux-musl",
+        ])
+        .arg("--target-dir")
+        .arg(dir.path().join("auditable"))
+        .current_dir(&project)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let audited = dir
+        .path()
+        .join("auditable/x86_64-unknown-linux-musl/release/rust-cdep");
+    let image = format!("oci:{}:v1", dir.path().join("audited").display());
+    static_image(args!["package", audited.display(), "-o", image])
+        .run()
+        .ok();
+    let (bytes, doc) = sbom_of(&image, &[]);
+    assert_valid_spdx(&bytes, dir.path());
+    let found = packages(&doc);
+    assert_eq!(
+        found["rust-cdep"].1.as_deref(),
+        Some("pkg:cargo/rust-cdep@0.1.0")
+    );
+    assert_eq!(found["rust-cdep"].2, "APPLICATION");
+    for name in ["itoa", "smallvec"] {
+        assert_eq!(
+            found[name].0.as_deref(),
+            Some(locked[name].as_str()),
+            "{name}"
+        );
+    }
+    for absent in ["cc", "shlex", "find-msvc-tools", "fastrand", "ryu"] {
+        assert!(!found.contains_key(absent), "`package` lists `{absent}`");
+    }
 
     // Several platforms and no --platform is a usage error naming them.
     let ran = static_image(args!["sbom", spec]).run().code(2);
