@@ -64,14 +64,18 @@ fn syft(args: &[&str]) -> BTreeMap<String, String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: Value = serde_json::from_slice(&out.stdout).expect("syft prints JSON");
-    json["artifacts"]
-        .as_array()
+    name_versions(&json["artifacts"])
+}
+
+/// `name` → `version` of every object of `list` (syft's artifacts, Cargo.lock's packages).
+fn name_versions(list: &Value) -> BTreeMap<String, String> {
+    list.as_array()
         .unwrap()
         .iter()
-        .map(|a| {
+        .map(|p| {
             (
-                a["name"].as_str().unwrap().to_string(),
-                a["version"].as_str().unwrap_or_default().to_string(),
+                p["name"].as_str().unwrap().to_string(),
+                p["version"].as_str().unwrap_or_default().to_string(),
             )
         })
         .collect()
@@ -91,16 +95,17 @@ fn hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The document at `path` in the top layer of the layout's `tag`, and that manifest's digest.
-fn sbom_in_layer(layout: &Path, tag: &str, name: &str) -> Vec<u8> {
+/// The entries of the top (app) layer of the layout's `tag`.
+fn app_layer(layout: &Path, tag: &str) -> Vec<TarEntry> {
     let manifest = manifest_for(layout, tag);
-    let top = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    let entries = layer_entries(&blob(layout, top["digest"].as_str().unwrap()));
+    let layers = manifest["layers"].as_array().unwrap();
+    let top = layers.last().unwrap()["digest"].as_str().unwrap();
+    layer_entries(&blob(layout, top))
+}
+
+/// The document for application `name` in the app layer of the layout's `tag`.
+fn sbom_in_layer(layout: &Path, tag: &str, name: &str) -> Vec<u8> {
+    let entries = app_layer(layout, tag);
     let entry = entries
         .iter()
         .find(|e| e.path == sbom_path(name))
@@ -298,17 +303,7 @@ fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_depende
 
     let lock: toml::Table =
         toml::from_str(&fs::read_to_string(project.join("Cargo.lock")).unwrap()).unwrap();
-    let locked: BTreeMap<String, String> = lock["package"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().to_string(),
-                p["version"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let locked = name_versions(&serde_json::to_value(&lock["package"]).unwrap());
     let mut docs = BTreeMap::new();
     for (platform, target_only) in [("linux/amd64", false), ("linux/arm64", true)] {
         let (bytes, doc) = sbom_of(&spec, &["--platform", platform]);
@@ -531,14 +526,7 @@ fn no_sbom_leaves_no_file_and_no_referrer_and_sbom_says_so() {
     static_image(args!["package", binary.display(), "--no-sbom", "-o", spec])
         .run()
         .ok();
-    let manifest = manifest_for(&layout, "v1");
-    let top = manifest["layers"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    let entries = layer_entries(&blob(&layout, top["digest"].as_str().unwrap()));
+    let entries = app_layer(&layout, "v1");
     assert!(
         entries.iter().all(|e| !e.path.starts_with("usr/")),
         "{entries:?}"
