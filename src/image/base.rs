@@ -67,8 +67,8 @@ impl FromStr for BaseSpec {
             return Ok(BaseSpec::Oci { dir, reference });
         }
         Err(format!(
-            "`{text}`: a base image is oci:DIR[:TAG], oci-archive:FILE[:TAG] or \
-             docker://HOST/REPO[:TAG]"
+            "`{text}`: an image is named oci:DIR[:TAG], oci-archive:FILE[:TAG] or \
+             docker://HOST/REPO[:TAG|@DIGEST]"
         ))
     }
 }
@@ -104,7 +104,7 @@ pub struct BaseImage {
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
     /// A file of the base could not be read.
-    #[error("base image `{spec}`: cannot read `{}`", path.display())]
+    #[error("image `{spec}`: cannot read `{}`", path.display())]
     Read {
         /// The base.
         spec: String,
@@ -115,7 +115,7 @@ pub enum BaseError {
         source: io::Error,
     },
     /// The base is not a well-formed image.
-    #[error("base image `{spec}`: {detail}")]
+    #[error("image `{spec}`: {detail}")]
     Invalid {
         /// The base.
         spec: String,
@@ -123,7 +123,7 @@ pub enum BaseError {
         detail: String,
     },
     /// The base has nothing for the platform.
-    #[error("base image `{spec}` has no image for {platform} (it has: {available})")]
+    #[error("image `{spec}` has no image for {platform} (it has: {available})")]
     NoPlatform {
         /// The base.
         spec: String,
@@ -133,7 +133,7 @@ pub enum BaseError {
         available: String,
     },
     /// Pulling from a registry failed.
-    #[error("base image `{spec}` cannot be pulled")]
+    #[error("image `{spec}` cannot be pulled")]
     Pull {
         /// The base.
         spec: String,

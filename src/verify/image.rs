@@ -132,9 +132,12 @@ pub(crate) fn open(
         Some(rest) => format!("oci-archive:{rest}").parse(),
         None => text.parse(),
     }
-    .map_err(|detail| base::BaseError::Invalid {
+    .map_err(|detail: String| base::BaseError::Invalid {
         spec: text.to_string(),
-        detail,
+        // The spec is named once, by the error itself.
+        detail: detail
+            .trim_start_matches(&format!("`{text}`: "))
+            .to_string(),
     })?;
     let store = BlobStore::new().map_err(ImageVerifyError::Staging)?;
     let (images, skipped) = base::load_every_platform(&spec, &store, options, ui)?;
