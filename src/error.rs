@@ -201,14 +201,27 @@ impl Error {
 
     /// Prints the error, its causes and its help on stderr.
     pub fn report(&self, ui: &Ui) {
-        let mut causes = Vec::new();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            causes.push(cause.to_string());
-            source = cause.source();
-        }
-        ui.error(&self.to_string(), &causes, self.help().as_deref());
+        ui.error(&self.to_string(), &causes(self), self.help().as_deref());
     }
+}
+
+/// The messages of an error's causes, outermost first.
+fn causes(error: &dyn std::error::Error) -> Vec<String> {
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes
+}
+
+/// An error and its causes on one line, `: `-joined, for a warning.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    std::iter::once(error.to_string())
+        .chain(causes(error))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Whether a failed Go build's stderr says a module could not be fetched (`GOPROXY=off`, no

@@ -157,16 +157,25 @@ impl RegistrySink {
                 put_manifest(&client, repository, &image.manifest, &image.manifest.digest)?;
             }
         }
-        for referrer in set.referrers() {
-            attach(&client, repository, set, referrer)?;
-            pushed.referrers.push(referrer.manifest.digest.clone());
-        }
         let top = set.index().unwrap_or(&set.images()[0].manifest);
         if self.tags.is_empty() {
             put_manifest(&client, repository, top, &top.digest)?;
         }
         for tag in &self.tags {
             put_manifest(&client, repository, top, tag)?;
+        }
+        // The SBOMs go last, and a registry that refuses them (some reject artifact manifests
+        // or the empty config) costs a warning, not the push: each image carries its SBOM as
+        // a file too.
+        for referrer in set.referrers() {
+            match attach(&client, repository, set, referrer) {
+                Ok(()) => pushed.referrers.push(referrer.manifest.digest.clone()),
+                Err(e) => ui.warn(format_args!(
+                    "the image is pushed, but its SBOM `{}` could not be attached to it: {}",
+                    referrer.manifest.digest,
+                    crate::error::chain(&e)
+                )),
+            }
         }
 
         if let Some(file) = &self.context.known_blobs {
