@@ -402,6 +402,8 @@ fn build_once(
         return Err(e);
     }
     let mut built = Vec::new();
+    // The plans the binaries were built by: a Go build may have been retried with cgo.
+    let mut used = Vec::new();
     for plan in &plans {
         if plan.libc == Some(toolchain::LibcKind::Glibc) {
             ui.warn(format_args!(
@@ -412,8 +414,9 @@ fn build_once(
             ));
         }
         let started = ahead.take().and_then(|a| a.take_for(plan, ui));
-        let artifact = build_one(&project, plan, started, &host, &args.project, ui)?;
+        let (artifact, retried) = build_one(&project, plan, started, &host, &args.project, ui)?;
         built.push((artifact, Some(plan.platform)));
+        used.push(retried.unwrap_or_else(|| plan.clone()));
     }
     ahead::remember(&project, &host, began);
     // A C build's program is named by its build system, not by its folder.
@@ -440,8 +443,7 @@ fn build_once(
         BTreeMap::new()
     } else {
         let cache = package::cache_dir(&args.image, &cache_dir);
-        plans
-            .iter()
+        used.iter()
             .map(|plan| {
                 sbom_facts(&project, plan, args, cache.as_deref(), ui).map(|f| (plan.platform, f))
             })
@@ -492,7 +494,7 @@ fn sbom_facts(
 }
 
 /// Builds one plan. A Go build without cgo that fails because a dependency needs cgo is
-/// built again with a cgo strategy (zig cc), as `--cgo` would have.
+/// built again with a cgo strategy (zig cc), as `--cgo` would have; that plan is returned too.
 fn build_one(
     project: &Project,
     plan: &BuildPlan,
@@ -500,9 +502,9 @@ fn build_one(
     host: &Host<'_>,
     args: &ProjectArgs,
     ui: &Ui,
-) -> Result<PathBuf, Error> {
+) -> Result<(PathBuf, Option<BuildPlan>), Error> {
     let failure = match build::build_from(plan, started, ui) {
-        Ok(artifact) => return Ok(artifact),
+        Ok(artifact) => return Ok((artifact, None)),
         Err(e) => e,
     };
     // Only a Go build that was not already using cgo can be saved by turning it on.
@@ -524,7 +526,8 @@ fn build_one(
     };
     let env = |key: &str| std::env::var(key).ok();
     let cgo_plan = plan::plan(project, plan.platform, host, &options, &env)?;
-    Ok(build::build(&cgo_plan, ui)?)
+    let artifact = build::build(&cgo_plan, ui)?;
+    Ok((artifact, Some(cgo_plan)))
 }
 
 /// `org.opencontainers.image.*` annotations from a Go binary's build info: the main module's

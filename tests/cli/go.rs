@@ -246,6 +246,20 @@ fn cgo_is_linked_statically_with_zig_for_both_platforms() {
     assert_eq!(report[0]["linkage"], "static", "{report}");
     let out = Command::new(&exe).output().expect("runs");
     assert!(out.status.success(), "{out:?}");
+    // The SBOM names the musl zig linked, with its release, though the plan that found out
+    // about cgo had no C compiler.
+    let sbom = static_image(args!["sbom", layout_spec(&layout, "linux-amd64")])
+        .run()
+        .ok();
+    let doc: serde_json::Value = serde_json::from_str(&sbom.stdout).unwrap();
+    let musl = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "musl")
+        .unwrap_or_else(|| panic!("no musl in {doc}"));
+    let version = musl["versionInfo"].as_str().expect("musl's release");
+    assert!(version.starts_with("1."), "{version}");
 
     let (exe, stderr) = build_cgo(&project, "linux/arm64", Some("--cgo"), &layout);
     assert!(stderr.contains("Go `cgo-zig`"), "{stderr}");
