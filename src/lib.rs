@@ -15,9 +15,9 @@
 //! `sbom` turns the verify report (and what Cargo or the toolchain says) into the SPDX document
 //! that `image` puts in the app layer and attaches to the image as a referrer.
 //!
-//! Only `exec` (through `build`, `detect`, `sbom` and the toolchain probe) and `output` touch the outside
-//! world; `main` (here: [`main`]) parses arguments, runs one command, renders the error and
-//! picks the exit code.
+//! Only `exec` (through `build`, `detect`, `sbom` and the toolchain probe) and `output` touch
+//! the outside world; `main` (here: [`main`]) parses arguments, runs one command, renders the
+//! error and picks the exit code.
 
 pub mod ahead;
 pub mod build;
