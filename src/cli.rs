@@ -151,15 +151,6 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
 
-    /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
-    /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for
-    /// several.
-    #[arg(long, value_name = "PACKAGE")]
-    pub sbom_package: Vec<crate::sbom::Component>,
-
-    /// Leave the SBOM out: no /usr/share/sbom/<name>.spdx.json in the image, no referrer.
-    #[arg(long)]
-    pub no_sbom: bool,
 }
 
 /// `sbom` arguments.
