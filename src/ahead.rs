@@ -28,7 +28,7 @@ use crate::build::cargo_command;
 use crate::cli::ProjectArgs;
 use crate::detect::{Project, RustProject};
 use crate::exec::Started;
-use crate::image::cache::FileStamp;
+use crate::image::cache::PathStamp;
 use crate::plan::{self, ArtifactRule, BuildPlan};
 use crate::toolchain::Toolchains;
 use crate::toolchain::probe::Host;
@@ -44,27 +44,10 @@ struct Answers {
     /// The state of everything the answers depend on, when they were given; empty when
     /// something changed during that build (then the answers are only a guess).
     #[serde(default)]
-    stamps: Vec<Stamp>,
+    stamps: Vec<PathStamp>,
     /// A digest of the environment they were given in.
     #[serde(default)]
     env: String,
-}
-
-/// A path's state: any change to the file (or to a folder's entries) changes it.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
-    path: PathBuf,
-    /// `None` when the path does not exist.
-    state: Option<FileStamp>,
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Stamp {
-        Stamp {
-            path: path.to_owned(),
-            state: FileStamp::of(path),
-        }
-    }
 }
 
 /// The paths whose state the answers for `project` (with `sysroot`) depend on.
@@ -205,7 +188,7 @@ pub fn start(args: &ProjectArgs, toolchains: &Toolchains, ui: &Ui) -> Option<Ahe
     }
     let trusted = !answers.stamps.is_empty()
         && answers.env == env_digest()
-        && answers.stamps.iter().all(|s| Stamp::of(&s.path) == *s);
+        && answers.stamps.iter().all(PathStamp::holds);
     let host = Host::new(toolchains, ui, &answers.project.root);
     host.set_sysroot(answers.sysroot.clone());
     let project = Project::Rust(answers.project.clone());
@@ -242,9 +225,9 @@ pub fn remember(project: &Project, host: &Host<'_>, began: SystemTime) {
     if !path.starts_with(&project.target_dir) {
         return;
     }
-    let mut stamps: Vec<Stamp> = inputs(project, sysroot.as_deref())
+    let mut stamps: Vec<PathStamp> = inputs(project, sysroot.as_deref())
         .iter()
-        .map(|p| Stamp::of(p))
+        .map(|p| PathStamp::of(p))
         .collect();
     let began_ns = began
         .duration_since(SystemTime::UNIX_EPOCH)

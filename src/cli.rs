@@ -150,7 +150,6 @@ pub struct VerifyArgs {
     /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
-
 }
 
 /// `sbom` arguments.

@@ -83,6 +83,30 @@ impl FileStamp {
     }
 }
 
+/// A path and its stamp when an answer was given: the answer holds while the stamp does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathStamp {
+    /// The path.
+    pub path: PathBuf,
+    /// `None` when the path did not exist.
+    pub state: Option<FileStamp>,
+}
+
+impl PathStamp {
+    /// The path's stamp now.
+    pub fn of(path: &Path) -> PathStamp {
+        PathStamp {
+            path: path.to_owned(),
+            state: FileStamp::of(path),
+        }
+    }
+
+    /// Whether the path is as it was.
+    pub fn holds(&self) -> bool {
+        FileStamp::of(&self.path) == self.state
+    }
+}
+
 /// A file's stamp with the digest of its contents at that time. (Not `flatten`ed: serde
 /// buffers flattened fields in a form that cannot hold the i128 times.)
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -189,9 +189,8 @@ impl LayoutSink {
 /// they would describe nothing the layout holds.
 fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
     let read = |d: &Descriptor| -> Option<serde_json::Value> {
-        let hex = d.digest().to_string();
-        let hex = hex.strip_prefix("sha256:")?;
-        serde_json::from_slice(&fs::read(dir.join("blobs/sha256").join(hex)).ok()?).ok()
+        let path = blob_path(dir, d.digest().as_ref());
+        serde_json::from_slice(&fs::read(path).ok()?).ok()
     };
     let ours = |d: &Descriptor| {
         d.artifact_type()

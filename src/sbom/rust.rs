@@ -18,7 +18,7 @@ use crate::detect::PackageInfo;
 use crate::detect::rust::cargo_program;
 use crate::exec::Cmd;
 use crate::image::blob::to_hex;
-use crate::image::cache::{FileStamp, write_atomic};
+use crate::image::cache::{PathStamp, write_atomic};
 use crate::ui::Ui;
 
 /// Which binary, for which target, with which features.
@@ -60,7 +60,7 @@ pub fn feature_flags(build_args: &[String]) -> Vec<String> {
 struct Remembered {
     version: String,
     /// The stamps of `Cargo.lock` and of every local package's manifest when cargo answered.
-    stamps: Vec<(PathBuf, Option<FileStamp>)>,
+    stamps: Vec<PathStamp>,
     facts: Facts,
 }
 
@@ -87,7 +87,7 @@ pub fn facts(query: &Query<'_>, cache: Option<&Path>, ui: &Ui) -> Facts {
         && let Ok(text) = std::fs::read(record)
         && let Ok(old) = serde_json::from_slice::<Remembered>(&text)
         && old.version == env!("CARGO_PKG_VERSION")
-        && old.stamps.iter().all(|(p, s)| FileStamp::of(p) == *s)
+        && old.stamps.iter().all(PathStamp::holds)
     {
         ui.verbose(
             "the dependencies are those of the last build (Cargo.lock and manifests unchanged)",
@@ -96,13 +96,7 @@ pub fn facts(query: &Query<'_>, cache: Option<&Path>, ui: &Ui) -> Facts {
     }
     match ask(query, ui) {
         Ok((facts, watched)) => {
-            let stamps: Vec<_> = watched
-                .into_iter()
-                .map(|p| {
-                    let s = FileStamp::of(&p);
-                    (p, s)
-                })
-                .collect();
+            let stamps: Vec<_> = watched.iter().map(|p| PathStamp::of(p)).collect();
             if let Some(record) = &record {
                 let remembered = Remembered {
                     version: env!("CARGO_PKG_VERSION").into(),
