@@ -109,7 +109,7 @@ impl ImageSummary {
                 .collect(),
             sbom: image.sbom.as_ref().map(|r| SbomSummary {
                 path: sbom::image_path(name),
-                digest: r.blobs.last().map(|b| b.digest.clone()).unwrap_or_default(),
+                digest: r.document.digest.clone(),
                 referrer: r.manifest.digest.clone(),
             }),
         }

@@ -71,13 +71,20 @@ pub struct Referrer {
     pub manifest: Blob,
     /// Its `artifactType`.
     pub artifact_type: String,
-    /// The empty config, then the document.
-    pub blobs: Vec<Blob>,
+    /// Its config: the empty descriptor's `{}`.
+    pub config: Blob,
+    /// The document, its one layer.
+    pub document: Blob,
     /// The manifest's annotations, which indexes of referrers repeat.
     pub annotations: std::collections::HashMap<String, String>,
 }
 
 impl Referrer {
+    /// The blobs its manifest names: the config, then the document.
+    pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        [&self.config, &self.document].into_iter()
+    }
+
     /// The manifest's descriptor with its `artifactType`, as indexes list referrers.
     pub fn descriptor(&self) -> Descriptor {
         let mut descriptor = self.manifest.descriptor();
@@ -446,7 +453,8 @@ fn referrer(
     Ok(Referrer {
         manifest,
         artifact_type,
-        blobs: vec![empty, sbom],
+        config: empty,
+        document: sbom,
         annotations,
     })
 }

@@ -228,7 +228,7 @@ fn layout_blobs(image: &ImageSet) -> impl Iterator<Item = &Blob> {
     image.blobs().chain(
         image
             .referrers()
-            .flat_map(|r| r.blobs.iter().chain([&r.manifest])),
+            .flat_map(|r| r.blobs().chain([&r.manifest])),
     )
 }
 

@@ -90,7 +90,7 @@ impl RegistrySink {
             set.images()
                 .iter()
                 .flat_map(|image| image.layers.iter().map(|l| &l.blob).chain([&image.config]))
-                .chain(set.referrers().flat_map(|r| r.blobs.iter())),
+                .chain(set.referrers().flat_map(Referrer::blobs)),
         );
         let known = self
             .context
@@ -167,8 +167,12 @@ impl RegistrySink {
         // The SBOMs go last, and a registry that refuses them (some reject artifact manifests
         // or the empty config) costs a warning, not the push: each image carries its SBOM as
         // a file too.
-        for referrer in set.referrers() {
-            match attach(&client, repository, set, referrer) {
+        for (subject, referrer) in set
+            .images()
+            .iter()
+            .filter_map(|i| Some((&i.manifest.digest, i.sbom.as_ref()?)))
+        {
+            match attach(&client, repository, subject, referrer) {
                 Ok(()) => pushed.referrers.push(referrer.manifest.digest.clone()),
                 Err(e) => ui.warn(format_args!(
                     "the image is pushed, but its SBOM `{}` could not be attached to it: {}",
@@ -299,15 +303,15 @@ fn location(
         })
 }
 
-/// Pushes an artifact whose `subject` is one of the images (distribution-spec "Pushing
-/// Manifests with Subject"). A registry that answers with `OCI-Subject` indexes it for the
+/// Pushes an artifact whose `subject` is the image manifest with digest `subject`
+/// (distribution-spec "Pushing Manifests with Subject"). A registry that answers with `OCI-Subject` indexes it for the
 /// referrers API itself; for one that does not (distribution 2.x), the client keeps the
 /// fallback: an image index of referrers under the tag `sha256-<subject hex>`, fetched,
 /// extended and put back.
 fn attach(
     client: &Client,
     repository: &str,
-    set: &ImageSet,
+    subject: &str,
     referrer: &Referrer,
 ) -> Result<(), RegistryError> {
     let response = put_manifest(
@@ -319,14 +323,7 @@ fn attach(
     if response.headers().contains_key("oci-subject") {
         return Ok(());
     }
-    let Some(subject) = set.images().iter().find(|i| {
-        i.sbom
-            .as_ref()
-            .is_some_and(|r| r.manifest.digest == referrer.manifest.digest)
-    }) else {
-        return Ok(());
-    };
-    let tag = subject.manifest.digest.replacen(':', "-", 1);
+    let tag = subject.replacen(':', "-", 1);
     let path = format!("/v2/{repository}/manifests/{tag}");
     let get = Request::new("GET", &path).header("Accept", MediaType::ImageIndex.to_string());
     let response = client.expect(&get, &[200, 404])?;
