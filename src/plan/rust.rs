@@ -92,38 +92,37 @@ fn remap_paths(
     let cargo_home = env("CARGO_HOME")
         .filter(|h| !h.is_empty())
         .or_else(|| env("HOME").map(|h| format!("{}/.cargo", h.trim_end_matches('/'))));
-    let mut flags = Vec::new();
-    if let Some(home) = cargo_home.filter(|h| h.starts_with('/')) {
-        flags.push(format!("--remap-path-prefix={home}=/cargo"));
+    let Some(home) = cargo_home.filter(|h| h.starts_with('/')) else {
+        return;
+    };
+    let flag = format!("--remap-path-prefix={home}=/cargo");
+    let set = |key: &str| step_env.get(key).cloned().or_else(|| env(key));
+    if let Some(encoded) = set("CARGO_ENCODED_RUSTFLAGS") {
+        step_env.insert(
+            "CARGO_ENCODED_RUSTFLAGS".into(),
+            format!("{encoded}\x1f{flag}"),
+        );
+        return;
     }
-    if flags.is_empty() {
+    // The space-separated forms cannot hold a path with a space; such a path is left alone.
+    if flag.contains(' ') {
         return;
     }
     let target_var = format!(
         "CARGO_TARGET_{}_RUSTFLAGS",
         target.to_uppercase().replace(['-', '.'], "_")
     );
-    let set = |key: &str| step_env.get(key).cloned().or_else(|| env(key));
-    if let Some(encoded) = set("CARGO_ENCODED_RUSTFLAGS") {
-        let joined = std::iter::once(encoded).chain(flags).collect::<Vec<_>>();
-        step_env.insert("CARGO_ENCODED_RUSTFLAGS".into(), joined.join("\x1f"));
-        return;
-    }
-    // The space-separated forms cannot hold a path with a space; such a path is left alone.
-    flags.retain(|f| !f.contains(' '));
     for key in ["RUSTFLAGS", target_var.as_str()] {
         if let Some(user) = set(key) {
-            let joined = std::iter::once(user).chain(flags).collect::<Vec<_>>();
-            step_env.insert(key.to_string(), joined.join(" "));
+            step_env.insert(key.to_string(), format!("{user} {flag}"));
             return;
         }
     }
-    let quoted: Vec<String> = flags
-        .iter()
-        .map(|f| serde_json::to_string(f).unwrap_or_default())
-        .collect();
     args.push("--config".into());
-    args.push(format!("build.rustflags=[{}]", quoted.join(", ")));
+    args.push(format!(
+        "build.rustflags=[{}]",
+        serde_json::to_string(&flag).unwrap_or_default()
+    ));
 }
 
 fn rust_target(choice: &Choice) -> Result<String, PlanError> {
