@@ -8,7 +8,10 @@ and ~200 MB: packaging cost depends on bytes, not on what they do) it runs, alte
 A B C … A B C … so drift hits every tool alike:
 
   static-image cold   `static-image package` into a new oci-archive, with an empty cache
-  static-image again  the same command again, nothing changed (same output, same cache)
+  static-image again  the same command again, nothing changed (same output, same cache): the
+                      run is answered from the last one's record
+  again, cache only   again, with a label that changes every run: the record cannot answer,
+                      the layers come from the layer cache
   static-image zstd   the cold run with `--compression zstd` (level 3, multi-threaded)
   static-image none   the cold run with `--compression none`: what buildah writes
   buildah             from scratch, copy binary + CA bundle, config --entrypoint, commit to
@@ -20,9 +23,14 @@ A B C … A B C … so drift hits every tool alike:
 
 and prints medians with the min–max spread, user+sys CPU, peak RSS (of the largest process of
 a run), output size, and ratios to the floor and to each peer.
+
+Then the no-op builds: `static-image build` of the Rust and Go fixtures, built once, against
+the bare `cargo build` / `go build` with the flags static-image's plan gives them (the command
+it runs), alternating, `--noop-runs` times each.
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -113,7 +121,10 @@ def make_input(work, megabytes, seed_elf):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per tool and input (default 5)")
-    parser.add_argument("--sizes", default="1,20,200", help="input sizes in MB (default 1,20,200)")
+    parser.add_argument("--sizes", default="1,20,200",
+                        help="input sizes in MB (default 1,20,200; empty skips packaging)")
+    parser.add_argument("--noop-runs", type=int, default=40,
+                        help="runs per command of the no-op builds (default 40; 0 skips them)")
     args = parser.parse_args()
 
     print("building static-image and the floor (release)…", file=sys.stderr)
@@ -157,6 +168,15 @@ def main():
             run(cmd, warm_env)  # the first build, not measured
         return run(cmd, warm_env)
 
+    def static_image_cache_only(inp, out):
+        cache = os.path.join(work, "cache-only-cache")
+        warm_env = dict(env, STATIC_IMAGE_CACHE_DIR=cache)
+        label = ["--label", f"run={time.monotonic_ns()}"]
+        cmd = [tool, "-q", "package", inp, "--ca-bundle", CA, "-o", f"oci:{out}"]
+        if not os.path.exists(out):
+            run(cmd + label, warm_env)  # the first build, not measured
+        return run(cmd + ["--label", f"run={time.monotonic_ns()}"], warm_env)
+
     def buildah(inp, out):
         b = ["buildah", "--storage-driver", "vfs"]
         name = f"bench-{os.getpid()}"
@@ -184,6 +204,7 @@ def main():
 
     # `none` writes what buildah writes (uncompressed layers): the like-for-like comparison.
     tools = [("static-image cold", static_image_cold), ("static-image again", static_image_again),
+             ("again, cache only", static_image_cache_only),
              ("static-image zstd", static_image_compressed("zstd")),
              ("static-image none", static_image_compressed("none"))]
     tools += [(n, f) for n, f, ok in (("buildah", buildah, have["buildah"]),
@@ -193,7 +214,7 @@ def main():
     if missing:
         print(f"not installed, left out: {', '.join(missing)}", file=sys.stderr)
 
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     results = {}
     for mb in sizes:
         inp = make_input(work, mb, seed)
@@ -202,7 +223,7 @@ def main():
         for rnd in range(args.runs):
             for name, fn in tools:
                 out = os.path.join(work, f"out-{name.replace(' ', '-')}-{mb}")
-                if name != "static-image again" and os.path.exists(out):
+                if name not in ("static-image again", "again, cache only") and os.path.exists(out):
                     shutil.rmtree(out) if os.path.isdir(out) else os.remove(out)
                 wall, cpu, rss = fn(inp, out)
                 entry = results.setdefault((mb, name), {"wall": [], "cpu": [], "rss": []})
@@ -212,27 +233,93 @@ def main():
                 entry["size"] = size_of(out)
         results[(mb, "input")] = real_mb
 
-    print(f"\n{os.cpu_count()} CPUs; {args.runs} runs each, alternating; wall median (min–max)\n")
-    head = f"{'input':>8}  {'tool':<19} {'wall s':>8} {'(min–max)':>17} {'cpu s':>7} " \
-           f"{'RSS MB':>7} {'out MB':>7} {'×floor':>7} {'×buildah':>9} {'×umoci':>7}"
+    if sizes:
+        print(f"\n{os.cpu_count()} CPUs; {args.runs} runs each, alternating; wall median (min–max)\n")
+        head = f"{'input':>8}  {'tool':<19} {'wall s':>8} {'(min–max)':>17} {'cpu s':>7} " \
+               f"{'RSS MB':>7} {'out MB':>7} {'×floor':>7} {'×buildah':>9} {'×umoci':>7}"
+        print(head)
+        print("-" * len(head))
+        for mb in sizes:
+            med = {n: statistics.median(results[(mb, n)]["wall"]) for n, _ in tools}
+            for name, _ in tools:
+                r = results[(mb, name)]
+                wall = med[name]
+                def ratio(other):
+                    return f"{med[other] / wall:.1f}×" if other in med else "-"
+                spread = f"({min(r['wall']):.3f}–{max(r['wall']):.3f})"
+                print(f"{results[(mb, 'input')]:>6.1f}MB  {name:<19} {wall:>8.3f} "
+                      f"{spread:>17} "
+                      f"{statistics.median(r['cpu']):>7.2f} {rss_mb(r['rss']):>7} "
+                      f"{r['size'] / 1e6:>7.1f} {wall / med['floor']:>6.2f}× "
+                      f"{ratio('buildah'):>9} {ratio('umoci'):>7}")
+            print()
+        print("×floor: wall / floor's wall.  ×buildah, ×umoci: how many times faster than that peer.")
+    if args.noop_runs > 0:
+        noop_table(tool, work, args.noop_runs)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def real_go():
+    """The go binary itself: `go` on PATH may be a wrapper that costs its own start-up."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    root = subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True).stdout.strip()
+    exe = os.path.join(root, "bin", "go")
+    return exe if os.access(exe, os.X_OK) else go
+
+
+def timed(cmd, cwd, env):
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def noop_table(tool, work, runs):
+    """`static-image build` with nothing to do against the bare compiler's no-op."""
+    fixtures = os.path.join(REPO, "tests", "fixtures")
+    go = real_go()
+    cases = [("rust-hello", "cargo build")]
+    if go:
+        cases.append(("go-vendor", "go build"))
+    else:
+        print("go not installed: the Go no-op is left out", file=sys.stderr)
+    print(f"\nno-op builds: {runs} runs each, alternating; wall median (min–max) in ms\n")
+    head = f"{'fixture':<11} {'command':<20} {'median':>7} {'(min–max)':>15} {'ratio':>6}"
     print(head)
     print("-" * len(head))
-    for mb in sizes:
-        med = {n: statistics.median(results[(mb, n)]["wall"]) for n, _ in tools}
-        for name, _ in tools:
-            r = results[(mb, name)]
-            wall = med[name]
-            def ratio(other):
-                return f"{med[other] / wall:.1f}×" if other in med else "-"
-            spread = f"({min(r['wall']):.3f}–{max(r['wall']):.3f})"
-            print(f"{results[(mb, 'input')]:>6.1f}MB  {name:<19} {wall:>8.3f} "
-                  f"{spread:>17} "
-                  f"{statistics.median(r['cpu']):>7.2f} {rss_mb(r['rss']):>7} "
-                  f"{r['size'] / 1e6:>7.1f} {wall / med['floor']:>6.2f}× "
-                  f"{ratio('buildah'):>9} {ratio('umoci'):>7}")
+    for fixture, bare_name in cases:
+        project = os.path.join(work, f"noop-{fixture}")
+        shutil.copytree(os.path.join(fixtures, fixture), project)
+        env = dict(os.environ)
+        if go:
+            env["PATH"] = os.path.dirname(go) + os.pathsep + env["PATH"]
+        # The bare command is the very one the plan runs (same flags, same output), so the two
+        # share one up-to-date build and differ only by what static-image adds.
+        plan = subprocess.run([tool, "plan", "--json"], cwd=project, env=env, check=True,
+                              capture_output=True, text=True)
+        [step] = json.loads(plan.stdout)[0]["steps"]
+        bare = [step["program"]] + step["args"]
+        env.update(step["env"])
+        ours = [tool, "-q", "build"]
+        for _ in range(3):  # build, then settle: the first no-ops write what later ones reuse
+            subprocess.run(ours, cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(bare, cwd=project, env=env, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        time.sleep(1.1)  # a record is written only for inputs older than a second
+        subprocess.run(ours, cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
+        times = {"static-image build": [], bare_name: []}
+        for _ in range(runs):
+            times["static-image build"].append(timed(ours, project, env))
+            times[bare_name].append(timed(bare, project, env))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        for name, values in times.items():
+            print(f"{fixture:<11} {name:<20} {med[name] * 1000:>7.1f} "
+                  f"{f'({min(values) * 1000:.1f}–{max(values) * 1000:.1f})':>15} "
+                  f"{med[name] / med[bare_name]:>5.2f}×")
         print()
-    print("×floor: wall / floor's wall.  ×buildah, ×umoci: how many times faster than that peer.")
-    shutil.rmtree(work, ignore_errors=True)
+    print("ratio: wall / the bare command's wall (the target is 1.1× or less).")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@
 //! A Rust plan needs two answers that take a subprocess each: `cargo metadata` (the binary
 //! targets, the target directory) and `rustc --print sysroot` (which targets are installed).
 //! Together they take longer than a cargo build with nothing to do. So the answers of the last
-//! successful build are remembered, a plan is made from them, and its cargo step is started at
-//! once with its output held back. Meanwhile the answers are asked afresh and the real plan
-//! made; only if its step is the very same command does the early cargo count, and its output
+//! successful build are remembered with the cargo command it ran, and that command is started
+//! at once with its output held back, before even the toolchain data is read. Meanwhile the
+//! real plan is made (from the answers asked afresh, or from the remembered ones when they
+//! hold); only if its step is the very same command does the early cargo count, and its output
 //! is shown. Otherwise the early cargo is left to finish unseen and the real step runs.
 //!
 //! The answers are trusted without asking again only when nothing they depend on has changed,
@@ -29,8 +30,7 @@ use crate::cli::ProjectArgs;
 use crate::detect::{Project, RustProject};
 use crate::exec::Started;
 use crate::image::cache::PathStamp;
-use crate::plan::{self, ArtifactRule, BuildPlan};
-use crate::toolchain::Toolchains;
+use crate::plan::{ArtifactRule, BuildPlan, Step};
 use crate::toolchain::probe::Host;
 use crate::ui::Ui;
 
@@ -48,6 +48,17 @@ struct Answers {
     /// A digest of the environment they were given in.
     #[serde(default)]
     env: String,
+    /// The cargo command the build ran, when its plan was that command alone.
+    #[serde(default)]
+    step: Option<Step>,
+    /// A digest of the flags it was planned from: other flags make another command.
+    #[serde(default)]
+    flags: String,
+}
+
+/// A digest of the flags a plan is made from.
+fn flags_digest(args: &ProjectArgs) -> String {
+    crate::image::blob::to_hex(&Sha256::digest(format!("{args:?}").as_bytes()))
 }
 
 /// The paths whose state the answers for `project` (with `sysroot`) depend on.
@@ -113,19 +124,34 @@ fn env_digest() -> String {
     crate::image::blob::to_hex(&hasher.finalize())
 }
 
-/// A cargo step started from the remembered answers.
+/// The last build's cargo command, started again.
 pub struct Ahead {
-    plan: BuildPlan,
+    step: Step,
     started: Started,
     /// The answers, when nothing they depend on has changed: no need to ask again.
     trusted: Option<(RustProject, Option<PathBuf>)>,
 }
 
+/// A plan's cargo step, when the plan is that one command and nothing else (what can be
+/// started ahead).
+fn lone_cargo_step(plan: &BuildPlan) -> Option<&Step> {
+    match plan.steps.as_slice() {
+        [step]
+            if plan.wrappers.is_empty()
+                && plan.mirror.is_none()
+                && matches!(plan.artifact, ArtifactRule::CargoMessages { .. }) =>
+        {
+            Some(step)
+        }
+        _ => None,
+    }
+}
+
 impl Ahead {
-    /// The project, plan and sysroot to build with, if the answers can be trusted as they are.
-    pub fn trusted(&self) -> Option<(Project, BuildPlan, Option<PathBuf>)> {
+    /// The project and sysroot to plan with, if the answers can be trusted as they are.
+    pub fn trusted(&self) -> Option<(Project, Option<PathBuf>)> {
         let (project, sysroot) = self.trusted.clone()?;
-        Some((Project::Rust(project), self.plan.clone(), sysroot))
+        Some((Project::Rust(project), sysroot))
     }
 
     /// Lets the early cargo finish unseen (the build stopped before it was needed).
@@ -135,7 +161,7 @@ impl Ahead {
 
     /// The early cargo, if its command is exactly `plan`'s; else it is left to finish unseen.
     pub fn take_for(self, plan: &BuildPlan, ui: &Ui) -> Option<Started> {
-        if self.plan.steps == plan.steps && self.plan.wrappers == plan.wrappers {
+        if lone_cargo_step(plan) == Some(&self.step) {
             ui.verbose(format_args!(
                 "cargo was started ahead from the last build's answers, which still hold"
             ));
@@ -174,9 +200,8 @@ fn manifest_of(args: &ProjectArgs) -> Option<PathBuf> {
     (manifest.file_name()? == "Cargo.toml").then_some(manifest)
 }
 
-/// Starts the cargo step planned from the remembered answers, for a single-platform Rust
-/// build whose plan is one cargo command and nothing else.
-pub fn start(args: &ProjectArgs, toolchains: &Toolchains, ui: &Ui) -> Option<Ahead> {
+/// Starts the cargo command the last build of this project ran, for a single-platform build.
+pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
     if args.platform.len() > 1 {
         return None;
     }
@@ -186,37 +211,32 @@ pub fn start(args: &ProjectArgs, toolchains: &Toolchains, ui: &Ui) -> Option<Ahe
     if answers.version != env!("CARGO_PKG_VERSION") || answers.project.manifest_path != manifest {
         return None;
     }
+    if answers.flags != flags_digest(args) {
+        return None;
+    }
+    let step = answers.step?;
     let trusted = !answers.stamps.is_empty()
         && answers.env == env_digest()
         && answers.stamps.iter().all(PathStamp::holds);
-    let host = Host::new(toolchains, ui, &answers.project.root);
-    host.set_sysroot(answers.sysroot.clone());
-    let project = Project::Rust(answers.project.clone());
-    let platform = crate::platforms(args).first().copied()?;
-    let env = |key: &str| std::env::var(key).ok();
-    let plan = plan::plan(&project, platform, &host, &crate::plan_options(args), &env).ok()?;
-    let [step] = plan.steps.as_slice() else {
-        return None;
-    };
-    if !plan.wrappers.is_empty()
-        || plan.mirror.is_some()
-        || !matches!(plan.artifact, ArtifactRule::CargoMessages { .. })
-    {
-        return None;
-    }
     fs::create_dir_all(&step.cwd).ok()?;
-    let started = cargo_command(step, ui).start(ui).ok()?;
+    let started = cargo_command(&step, ui).start(ui).ok()?;
     Some(Ahead {
-        plan,
+        step,
         started,
         trusted: trusted.then_some((answers.project, answers.sysroot)),
     })
 }
 
-/// Remembers what this successful build learnt, for the next one to start from. `began` is
-/// when the build began: an input changed since then may not be reflected in the answers, so
-/// they are then kept as a guess only.
-pub fn remember(project: &Project, host: &Host<'_>, began: SystemTime) {
+/// Remembers what this successful build learnt and the cargo command of its `plan`, for the
+/// next one to start from. `began` is when the build began: an input changed since then may
+/// not be reflected in the answers, so they are then kept as a guess only.
+pub fn remember(
+    project: &Project,
+    args: &ProjectArgs,
+    plan: &BuildPlan,
+    host: &Host<'_>,
+    began: SystemTime,
+) {
     let (Project::Rust(project), Some(sysroot)) = (project, host.known_sysroot()) else {
         return;
     };
@@ -245,6 +265,8 @@ pub fn remember(project: &Project, host: &Host<'_>, began: SystemTime) {
         sysroot,
         stamps,
         env: env_digest(),
+        step: lone_cargo_step(plan).cloned(),
+        flags: flags_digest(args),
     };
     let Ok(bytes) = serde_json::to_vec(&answers) else {
         return;

@@ -32,6 +32,7 @@ pub mod package;
 pub mod plan;
 pub mod platform;
 pub mod registry;
+pub mod replay;
 pub mod report;
 pub mod reproduce;
 pub mod sbom;
@@ -329,13 +330,22 @@ fn plan(args: &ProjectArgs, host: &Host<'_>, ui: &Ui) -> Result<(Project, Vec<Bu
         }
         project
     })?;
+    let plans = plan_platforms(&project, args, host)?;
+    Ok((project, plans))
+}
+
+/// The plan for each platform asked for.
+fn plan_platforms(
+    project: &Project,
+    args: &ProjectArgs,
+    host: &Host<'_>,
+) -> Result<Vec<BuildPlan>, Error> {
     let options = plan_options(args);
     let env = |key: &str| std::env::var(key).ok();
-    let plans = platforms(args)
+    Ok(platforms(args)
         .into_iter()
-        .map(|p| plan::plan(&project, p, host, &options, &env))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((project, plans))
+        .map(|p| plan::plan(project, p, host, &options, &env))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The directory a project path names (the folder itself, or a manifest's folder).
@@ -366,20 +376,31 @@ fn build_once(
     ui: &Ui,
 ) -> Result<package::PackageOutcome, Error> {
     let began = std::time::SystemTime::now();
-    let toolchains = load_toolchains(&args.project.toolchains)?;
-    let mut ahead = ahead::start(&args.project, &toolchains, ui);
+    // The last build's cargo command starts before anything else is read (see `ahead`).
+    let mut ahead = ahead::start(&args.project, ui);
+    let toolchains = match load_toolchains(&args.project.toolchains) {
+        Ok(toolchains) => toolchains,
+        Err(e) => {
+            if let Some(ahead) = ahead {
+                ahead.discard();
+            }
+            return Err(e);
+        }
+    };
     let path = args
         .project
         .path
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     let host = Host::new(&toolchains, ui, &project_dir(&path));
-    // Answers nothing has changed since are not asked for again (see `ahead`).
-    let planned = match ahead.as_ref().and_then(ahead::Ahead::trusted) {
-        Some((project, plan, sysroot)) => {
+    // Answers nothing has changed since are not asked for again.
+    let trusted = ahead.as_ref().and_then(ahead::Ahead::trusted);
+    let answers_held = trusted.is_some();
+    let planned = match trusted {
+        Some((project, sysroot)) => {
             ui.verbose("nothing the last build's answers depend on has changed; not asking again");
             host.set_sysroot(sysroot);
-            Ok((project, vec![plan]))
+            plan_platforms(&project, &args.project, &host).map(|plans| (project, plans))
         }
         None => plan(&args.project, &host, ui),
     };
@@ -407,6 +428,7 @@ fn build_once(
     let mut built = Vec::new();
     // The plans the binaries were built by: a Go build may have been retried with cgo.
     let mut used = Vec::new();
+    let mut started_ahead = false;
     for plan in &plans {
         if plan.libc == Some(toolchain::LibcKind::Glibc) {
             ui.warn(format_args!(
@@ -417,11 +439,15 @@ fn build_once(
             ));
         }
         let started = ahead.take().and_then(|a| a.take_for(plan, ui));
+        started_ahead |= started.is_some();
         let (artifact, retried) = build_one(&project, plan, started, &host, &args.project, ui)?;
         built.push((artifact, Some(plan.platform)));
         used.push(retried.unwrap_or_else(|| plan.clone()));
     }
-    ahead::remember(&project, &host, began);
+    // Answers that held and a command that was the one started ahead are remembered already.
+    if let Some(plan) = used.first().filter(|_| !(answers_held && started_ahead)) {
+        ahead::remember(&project, &args.project, plan, &host, began);
+    }
     // A C build's program is named by its build system, not by its folder.
     let default_name = match (&project, built.first()) {
         (Project::C(_), Some((artifact, _))) => artifact

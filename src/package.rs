@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::ImageArgs;
 use crate::error::Error;
@@ -21,6 +21,7 @@ use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
 use crate::output::{OutputError, OutputSpec, SinkContext, Written, check_tag, sink_for};
 use crate::platform::Platform;
 use crate::registry::RegistryOptions;
+use crate::replay::Replay;
 use crate::sbom::{self, Facts};
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
@@ -45,7 +46,7 @@ pub struct PackageDefaults {
 }
 
 /// A layer as reported in JSON.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LayerSummary {
     /// Compressed digest.
     pub digest: String,
@@ -60,7 +61,7 @@ pub struct LayerSummary {
 }
 
 /// The image as reported.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImageSummary {
     /// Its platform.
     pub platform: Platform,
@@ -78,7 +79,7 @@ pub struct ImageSummary {
 }
 
 /// Where an image's SBOM is.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SbomSummary {
     /// Its path in the image.
     pub path: String,
@@ -117,7 +118,7 @@ impl ImageSummary {
 }
 
 /// The CA bundle as reported.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CaSummary {
     /// Where it came from.
     pub source: CaSource,
@@ -128,7 +129,7 @@ pub struct CaSummary {
 }
 
 /// One platform's image and the report on its binary.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlatformOutcome {
     /// The image.
     pub image: ImageSummary,
@@ -137,7 +138,7 @@ pub struct PlatformOutcome {
 }
 
 /// Everything a packaging run produced.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PackageOutcome {
     /// What the outputs' references name: the image index's digest for several platforms,
     /// else the manifest's.
@@ -257,6 +258,17 @@ pub fn package_many(
     check_args(args, &name)?;
     check_platform_count(args, inputs.len())?;
     let created = source_date_epoch()?;
+    let cache_dir = cache_dir(args, &defaults.cache_dir);
+    let replay = cache_dir
+        .as_deref()
+        .and_then(|dir| Replay::prepare(dir, inputs, args, defaults, created));
+    if let Some(outcome) = replay.as_ref().and_then(Replay::outcome) {
+        ui.verbose(
+            "nothing this run reads or writes has changed since the last one; its outcome stands",
+        );
+        show_replayed(&outcome, &name, ui);
+        return Ok(outcome);
+    }
     let mut warnings = Vec::new();
     let mut warn = |message: String| {
         ui.warn(&message);
@@ -277,7 +289,6 @@ pub fn package_many(
     }
 
     let adds = expand_adds(&args.add)?;
-    let cache_dir = cache_dir(args, &defaults.cache_dir);
     let ca = match &cache_dir {
         Some(dir) => {
             CaBundle::load_remembered(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn, dir)?
@@ -425,6 +436,8 @@ pub fn package_many(
     });
     progress.finish();
     let mut images = Vec::new();
+    // A run that found a damaged cache entry is not replayed: its warning would not hold.
+    let mut replayable = true;
     for image in assembled {
         let image = image?;
         for (layer, origin) in image.layers.iter().zip(&image.origins) {
@@ -433,10 +446,13 @@ pub fn package_many(
                     "reused cached layer {} ({} bytes)",
                     layer.blob.digest, layer.blob.size
                 )),
-                Origin::Rebuilt { digest } => warn(format!(
-                    "the cached layer `{digest}` was damaged; it was removed from the cache and \
+                Origin::Rebuilt { digest } => {
+                    replayable = false;
+                    warn(format!(
+                        "the cached layer `{digest}` was damaged; it was removed from the cache and \
                      the layer compressed again"
-                )),
+                    ))
+                }
                 Origin::Built | Origin::Base => {}
             }
         }
@@ -461,6 +477,7 @@ pub fn package_many(
             written.push(result);
         }
     }
+    let written_files = Replay::written_files(&set, &outputs);
     let mut platforms: Vec<PlatformOutcome> = set
         .images()
         .iter()
@@ -488,7 +505,54 @@ pub fn package_many(
         },
         warnings,
     };
+    // Stamped once the staging folder is gone: removing its links to blobs the outputs share
+    // changes their status time.
+    drop(set);
+    drop(store);
+    if let Some(replay) = replay.filter(|_| replayable) {
+        replay.record(&outcome, &written_files);
+    }
     Ok(outcome)
+}
+
+/// Shows what the run a replayed outcome stands for showed: each binary verified with its
+/// hazards, the other warnings, the images and the outputs.
+fn show_replayed(outcome: &PackageOutcome, name: &str, ui: &Ui) {
+    let mut shown = Vec::new();
+    for platform in &outcome.platforms {
+        show_verified(&platform.verify, ui, &mut |message| {
+            ui.warn(&message);
+            shown.push(message);
+        });
+    }
+    for warning in outcome.warnings.iter().filter(|w| !shown.contains(w)) {
+        ui.warn(warning);
+    }
+    for platform in &outcome.platforms {
+        ui.status(
+            "Packaging",
+            format_args!("`{name}` for {}", platform.image.platform),
+        );
+    }
+    for written in &outcome.outputs {
+        ui.status("Wrote", &written.output);
+    }
+}
+
+/// Says a binary was verified, and warns of its hazards.
+fn show_verified(report: &StaticReport, ui: &Ui, warn: &mut dyn FnMut(String)) {
+    ui.status(
+        "Verified",
+        format_args!(
+            "`{}`: {}, {}",
+            report.path.display(),
+            report.linkage.as_str(),
+            report.machine.name
+        ),
+    );
+    for hazard in &report.hazards {
+        warn(format!("`{}`: {}", report.path.display(), hazard.message));
+    }
 }
 
 /// Verifies one binary (refusing a dynamic one or one for another platform), warns about its
@@ -503,18 +567,7 @@ fn verify_binary(
     if !report.ok {
         return Err(Error::NotStatic(Box::new(report)));
     }
-    ui.status(
-        "Verified",
-        format_args!(
-            "`{}`: {}, {}",
-            binary.display(),
-            report.linkage.as_str(),
-            report.machine.name
-        ),
-    );
-    for hazard in &report.hazards {
-        warn(format!("`{}`: {}", binary.display(), hazard.message));
-    }
+    show_verified(&report, ui, warn);
     let Some(platform) = platform.or(report.machine.platform) else {
         return Err(Error::NoPlatform {
             path: binary.to_owned(),

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
@@ -33,7 +33,7 @@ pub(crate) const HOST_BUNDLES: &[&str] = &[
 pub const BUILTIN: &str = "builtin";
 
 /// Where the bundle came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "path", rename_all = "lowercase")]
 pub enum CaSource {
     /// `--ca-bundle FILE`.
@@ -98,6 +98,18 @@ pub enum CaError {
 }
 
 impl CaBundle {
+    /// Every file [`CaBundle::load`] could read for these flags: the given bundle, or each
+    /// host path it looks at (the first that exists is taken), and the extra certificates.
+    pub fn candidates(ca_bundle: Option<&Path>, extra: &[PathBuf]) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = match ca_bundle {
+            Some(p) if p.as_os_str() == BUILTIN => Vec::new(),
+            Some(p) => vec![p.to_owned()],
+            None => HOST_BUNDLES.iter().map(PathBuf::from).collect(),
+        };
+        files.extend(extra.iter().cloned());
+        files
+    }
+
     /// Loads the bundle for an image. `warn` hears about blocks that were skipped.
     pub fn load(
         ca_bundle: Option<&Path>,

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::image::ImageSet;
 
@@ -331,7 +331,7 @@ pub fn repo_from_name(name: &str) -> String {
 }
 
 /// What a sink wrote.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Written {
     /// The output spec with its reference, as skopeo would take it.
     pub output: String,
@@ -340,7 +340,8 @@ pub struct Written {
     /// The references (tags) written.
     pub references: Vec<String>,
     /// For a push: what was pushed and which blobs were sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // Runs that push are never replayed (see `replay`), so a record never holds this.
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub pushed: Option<registry::Pushed>,
 }
 

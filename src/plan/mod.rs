@@ -15,7 +15,7 @@ mod rust;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::detect::Project;
 use crate::exec::Cmd;
@@ -78,7 +78,7 @@ pub struct Mirror {
 }
 
 /// One command of a plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     /// What it is for ("cargo build").
     pub description: String,

@@ -8,10 +8,10 @@
 //! are listed; the report says which kind of answer it is.
 
 use goblin::elf::{Elf, section_header};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the binary says about its glibc.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GlibcVersion {
     /// `2.36`.
     pub version: String,

@@ -7,7 +7,7 @@
 //! and the module info as uvarint-length-prefixed strings. Older binaries store pointers instead;
 //! we recognise them as Go but read nothing more.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8] = b"\xff Go buildinf:";
 const HEADER_LEN: usize = 32;
@@ -17,7 +17,7 @@ const FLAG_INLINE_STRINGS: u8 = 0x2;
 const SENTINEL_LEN: usize = 16;
 
 /// A module as the build info lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoModule {
     /// Module path (`golang.org/x/net`).
     pub path: String,
@@ -29,7 +29,7 @@ pub struct GoModule {
 }
 
 /// What a Go binary says about how it was built.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoBuildInfo {
     /// The toolchain (`go1.22.1`); `None` for pre-1.18 binaries.
     pub go_version: Option<String>,

@@ -223,7 +223,7 @@ pub(super) fn find_hazards(
     let mut hazards = Vec::new();
     if go.is_some_and(GoBuildInfo::uses_cgo) {
         hazards.push(Hazard {
-            code: "go-cgo",
+            code: "go-cgo".into(),
             message: "Go binary built with cgo (CGO_ENABLED=1): it links a C library, and with \
                       glibc its name and user lookups load NSS modules that scratch lacks; build \
                       with CGO_ENABLED=0, or link cgo statically against musl"
@@ -232,7 +232,7 @@ pub(super) fn find_hazards(
     }
     if libc == Some(Libc::Musl) && go.is_none() && musl_malloc_under_threads(elf) {
         hazards.push(Hazard {
-            code: "musl-malloc-threads",
+            code: "musl-malloc-threads".into(),
             message: "multi-threaded program using musl's malloc, which serialises allocations \
                       behind one lock: under contention it runs several times slower than with \
                       glibc; give it another allocator (Rust: `#[global_allocator] static A: \
@@ -256,7 +256,7 @@ pub(super) fn find_hazards(
             format!("contains the NSS functions {}", backticked(&nss))
         };
         hazards.push(Hazard {
-            code: "static-glibc-nss",
+            code: "static-glibc-nss".into(),
             message: format!(
                 "static glibc binary {what}: glibc answers these through NSS, which loads \
                  `libnss_*.so` of the exact glibc it was linked with for any source but files \
@@ -268,7 +268,7 @@ pub(super) fn find_hazards(
     let dl = called(elf, bytes, &symbol_addresses(elf, DLOPEN_SYMBOLS));
     if !dl.is_empty() {
         hazards.push(Hazard {
-            code: "static-glibc-dlopen",
+            code: "static-glibc-dlopen".into(),
             message: format!(
                 "static glibc binary calls {}: a static program can load only shared objects \
                  built for the same glibc, and scratch holds none; build against musl instead",
@@ -279,7 +279,7 @@ pub(super) fn find_hazards(
     let gconv = symbols_present(elf, GCONV_SYMBOLS);
     if !gconv.is_empty() {
         hazards.push(Hazard {
-            code: "static-glibc-iconv",
+            code: "static-glibc-iconv".into(),
             message: format!(
                 "static glibc binary calls {}: glibc loads gconv modules for most character \
                  sets at run time, and scratch has none; build against musl instead",

@@ -19,14 +19,14 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use goblin::elf::{Elf, header, section_header};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::platform::Platform;
 use crate::ui::backticked;
 pub use go::GoBuildInfo;
 
 /// How a binary is linked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Linkage {
     /// `ET_EXEC` with no interpreter and no needed libraries.
@@ -59,7 +59,7 @@ impl Linkage {
 }
 
 /// The C library a binary was linked against, as far as its contents tell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Libc {
     /// GNU libc.
@@ -69,7 +69,7 @@ pub enum Libc {
 }
 
 /// The ELF machine and layout.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
     /// Human name (`x86-64`, `aarch64`).
     pub name: String,
@@ -84,16 +84,16 @@ pub struct Machine {
 }
 
 /// Something that passes the static test but is known to break in a scratch image.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hazard {
     /// A stable identifier (`static-glibc-nss`, `static-glibc-dlopen`, `go-cgo`).
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     /// What is wrong and what to do about it.
     pub message: String,
 }
 
 /// A reason the binary cannot run from a scratch image on the expected platform.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Problem {
     /// `PT_INTERP` names a dynamic loader.
@@ -130,7 +130,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// Everything `verify` found out about one binary.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StaticReport {
     /// The file, as given.
     pub path: PathBuf,

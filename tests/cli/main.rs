@@ -19,6 +19,7 @@ mod hostile;
 mod multiarch;
 mod package;
 mod registry;
+mod replay;
 mod reproduce;
 mod sbom;
 mod tls;

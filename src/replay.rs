@@ -1,0 +1,165 @@
+//! A packaging run with nothing changed is answered from the last run's record.
+//!
+//! After a run writes its outputs, its outcome is recorded in the layer cache with the stat
+//! stamps of everything it read (the binaries, the CA files it could pick, this program) and
+//! of everything it wrote (each layout's `index.json` and blobs, each archive). A later run with
+//! the same flags, defaults, working directory and `SOURCE_DATE_EPOCH` finds the record by
+//! their digest; if every stamp still holds, its outputs already hold what it would write, so
+//! it reports the recorded outcome without verifying, hashing or writing anything. A no-op
+//! `build` then costs what the compiler's own no-op costs.
+//!
+//! Stamps are judged as `ahead` judges cargo's answers: any write, replace or rename changes
+//! one. An input changed less than [`SETTLED`] before the run began is not trusted to show a
+//! later change (file times are coarse), so such a run is not recorded. Runs that read what a
+//! stamp cannot vouch for are never recorded: a base image, `--add` files, a registry output.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cli::ImageArgs;
+use crate::image::ImageSet;
+use crate::image::blob::{blob_path, to_hex};
+use crate::image::ca::CaBundle;
+use crate::image::cache::{PathStamp, write_atomic};
+use crate::output::OutputSpec;
+use crate::package::{PackageDefaults, PackageOutcome};
+use crate::platform::Platform;
+
+/// How long before a run an input must have last changed for its stamp to be trusted: file
+/// times come from a coarse clock, so a change within one tick of the stamp can leave it as
+/// it was.
+const SETTLED: Duration = Duration::from_secs(1);
+
+/// What a recorded run read and wrote, and what it reported.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    inputs: Vec<PathStamp>,
+    outputs: Vec<PathStamp>,
+    outcome: PackageOutcome,
+}
+
+/// A run that may be answered from, or recorded for, the next one.
+pub struct Replay {
+    path: PathBuf,
+    inputs: Vec<PathStamp>,
+    began: SystemTime,
+}
+
+impl Replay {
+    /// The record this run would be answered from, with its inputs' stamps taken now; `None`
+    /// when the run reads something stamps cannot vouch for.
+    pub fn prepare(
+        cache_dir: &Path,
+        binaries: &[(PathBuf, Option<Platform>)],
+        args: &ImageArgs,
+        defaults: &PackageDefaults,
+        created: i64,
+    ) -> Option<Replay> {
+        let registry = |o: &OutputSpec| matches!(o, OutputSpec::Registry(_));
+        if args.base.is_some()
+            || !args.add.is_empty()
+            || !defaults.extra_outputs.is_empty()
+            || args.output.iter().any(registry)
+        {
+            return None;
+        }
+        let began = SystemTime::now();
+        let exe = std::env::current_exe().ok()?;
+        let cwd = std::env::current_dir().ok()?;
+        // Every value the outputs are made from; paths are as given, so the working directory
+        // they are relative to counts too.
+        let key = format!(
+            "static-image run record 1 {}\n{}\n{}\n{binaries:?}\n{args:?}\n{defaults:?}\n{created}",
+            env!("CARGO_PKG_VERSION"),
+            exe.display(),
+            cwd.display(),
+        );
+        let key = to_hex(&Sha256::digest(key.as_bytes()));
+        let mut read: Vec<PathBuf> = binaries.iter().map(|(b, _)| b.clone()).collect();
+        read.push(exe);
+        read.extend(CaBundle::candidates(
+            args.ca_bundle.as_deref(),
+            &args.extra_ca,
+        ));
+        Some(Replay {
+            path: cache_dir.join("runs").join(format!("{key}.json")),
+            inputs: read.iter().map(|p| PathStamp::of(p)).collect(),
+            began,
+        })
+    }
+
+    /// The recorded outcome, if everything the recorded run read and wrote is as it was.
+    pub fn outcome(&self) -> Option<PackageOutcome> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        let record: Record = serde_json::from_slice(&bytes).ok()?;
+        if record.inputs != self.inputs || !record.outputs.iter().all(PathStamp::holds) {
+            return None;
+        }
+        let mut outcome = record.outcome;
+        // Nothing was compressed this time: every layer is as good as taken from the cache.
+        for image in outcome
+            .platforms
+            .iter_mut()
+            .map(|p| &mut p.image)
+            .chain([&mut outcome.image])
+        {
+            for layer in &mut image.layers {
+                layer.cached = !layer.base;
+            }
+        }
+        Some(outcome)
+    }
+
+    /// The files `outputs` hold of `set`, to be stamped once written.
+    pub fn written_files(set: &ImageSet, outputs: &[OutputSpec]) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for output in outputs {
+            match output {
+                OutputSpec::Oci { dir, .. } => {
+                    files.extend([dir.join("oci-layout"), dir.join("index.json")]);
+                    let referrers = set.referrers().flat_map(|r| r.blobs().chain([&r.manifest]));
+                    let blobs = set.blobs().chain(referrers);
+                    files.extend(blobs.map(|b| blob_path(dir, &b.digest)));
+                }
+                OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+                    files.push(file.clone());
+                }
+                // Never recorded (see `prepare`).
+                OutputSpec::Registry(_) => {}
+            }
+        }
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// Records `outcome` for the next run, with the stamps of `written` as they are now. Not
+    /// recorded when an input changed too recently for its stamp to be trusted.
+    pub fn record(self, outcome: &PackageOutcome, written: &[PathBuf]) {
+        let settled = self
+            .began
+            .checked_sub(SETTLED)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        let fresh = self
+            .inputs
+            .iter()
+            .filter_map(|s| s.state.as_ref())
+            .any(|s| s.mtime_ns.max(s.ctime_ns) >= settled);
+        if fresh {
+            return;
+        }
+        let record = Record {
+            inputs: self.inputs,
+            outputs: written.iter().map(|p| PathStamp::of(p)).collect(),
+            outcome: outcome.clone(),
+        };
+        // A record that cannot be written only costs the next run its shortcut.
+        if let Ok(bytes) = serde_json::to_vec(&record) {
+            let _ = write_atomic(&self.path, &bytes);
+        }
+    }
+}
