@@ -378,23 +378,25 @@ fn build_once(
     let began = std::time::SystemTime::now();
     // The last build's cargo command starts before anything else is read (see `ahead`).
     let mut ahead = ahead::start(&args.project, ui);
-    let toolchains = match load_toolchains(&args.project.toolchains) {
-        Ok(toolchains) => toolchains,
-        Err(e) => {
-            if let Some(ahead) = ahead {
-                ahead.discard();
+    // Answers nothing has changed since are not asked for again: the project is a Cargo one.
+    let trusted = ahead.as_ref().and_then(ahead::Ahead::trusted);
+    let language = trusted.as_ref().map(|_| toolchain::Language::Rust);
+    let toolchains =
+        match Toolchains::load_for(args.project.toolchains.toolchains.as_deref(), language) {
+            Ok(toolchains) => toolchains,
+            Err(e) => {
+                if let Some(ahead) = ahead {
+                    ahead.discard();
+                }
+                return Err(e.into());
             }
-            return Err(e);
-        }
-    };
+        };
     let path = args
         .project
         .path
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     let host = Host::new(&toolchains, ui, &project_dir(&path));
-    // Answers nothing has changed since are not asked for again.
-    let trusted = ahead.as_ref().and_then(ahead::Ahead::trusted);
     let answers_held = trusted.is_some();
     let planned = match trusted {
         Some((project, sysroot)) => {

@@ -281,8 +281,25 @@ pub enum ToolchainError {
 impl Toolchains {
     /// The built-in data, then `user_dir`'s files on top (their entries first).
     pub fn load(user_dir: Option<&Path>) -> Result<Toolchains, ToolchainError> {
+        Toolchains::load_for(user_dir, None)
+    }
+
+    /// [`Toolchains::load`], with only `language`'s built-in strategies when one is given: a
+    /// build that knows its language skips parsing the others' (a third of a no-op build's
+    /// own work). The user's files are all read and checked either way.
+    pub fn load_for(
+        user_dir: Option<&Path>,
+        language: Option<Language>,
+    ) -> Result<Toolchains, ToolchainError> {
         let mut all = Toolchains::default();
-        for (name, text) in BUILTIN {
+        let other_language = |name: &str| {
+            language.is_some_and(|only| {
+                Language::ALL
+                    .iter()
+                    .any(|l| *l != only && name == format!("{}.toml", l.as_str()))
+            })
+        };
+        for (name, text) in BUILTIN.iter().filter(|(name, _)| !other_language(name)) {
             let path = PathBuf::from("toolchains").join(name);
             all.merge(name, &path, parse(&path, text)?);
         }
