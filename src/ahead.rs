@@ -215,11 +215,12 @@ pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
         return None;
     }
     let step = answers.step?;
+    fs::create_dir_all(&step.cwd).ok()?;
+    let started = cargo_command(&step, ui).start(ui).ok()?;
+    // Judged while cargo runs: the command stands or falls by the plan's comparison anyway.
     let trusted = !answers.stamps.is_empty()
         && answers.env == env_digest()
         && answers.stamps.iter().all(PathStamp::holds);
-    fs::create_dir_all(&step.cwd).ok()?;
-    let started = cargo_command(&step, ui).start(ui).ok()?;
     Some(Ahead {
         step,
         started,

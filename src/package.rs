@@ -259,10 +259,15 @@ pub fn package_many(
     check_platform_count(args, inputs.len())?;
     let created = source_date_epoch()?;
     let cache_dir = cache_dir(args, &defaults.cache_dir);
+    let cache = cache_dir.as_deref().map(LayerCache::new);
     let replay = cache_dir
         .as_deref()
         .and_then(|dir| Replay::prepare(dir, inputs, args, defaults, created));
-    if let Some(outcome) = replay.as_ref().and_then(Replay::outcome) {
+    if let Some(outcome) = replay
+        .as_ref()
+        .zip(cache.as_ref())
+        .and_then(|(replay, cache)| replay.outcome(cache))
+    {
         ui.verbose(
             "nothing this run reads or writes has changed since the last one; its outcome stands",
         );
@@ -340,7 +345,6 @@ pub fn package_many(
     };
     let reported = outputs.len();
     outputs.extend(defaults.extra_outputs.iter().cloned());
-    let cache = cache_dir.map(LayerCache::new);
     // A cached blob's bytes are read (and so verified) only for outputs that lack it.
     let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
     let needed: &(dyn Fn(&str) -> bool + Sync) = &needed;
@@ -363,13 +367,11 @@ pub fn package_many(
         }
         None => Vec::new(),
     };
-    let mut documents = BTreeMap::new();
-    if !args.no_sbom {
-        for (binary, platform, report, _) in &verified {
-            let facts = defaults.sbom.get(platform).cloned().unwrap_or_default();
-            for gap in &facts.gaps {
-                warn(format!("SBOM for {platform}: {gap}"));
-            }
+    // Each binary's SHA-256, for its SBOM and the run record (the layer key reads it again
+    // from the cache's memo).
+    let mut digests = Vec::new();
+    if !args.no_sbom || replay.is_some() {
+        for (binary, ..) in &verified {
             let digest = match &cache {
                 Some(cache) => cache.file_digest(binary),
                 None => crate::image::cache::hash_file(binary),
@@ -378,6 +380,16 @@ pub fn package_many(
                 path: binary.to_path_buf(),
                 source,
             })?;
+            digests.push(digest);
+        }
+    }
+    let mut documents = BTreeMap::new();
+    if !args.no_sbom {
+        for ((_, platform, report, _), digest) in verified.iter().zip(&digests) {
+            let facts = defaults.sbom.get(platform).cloned().unwrap_or_default();
+            for gap in &facts.gaps {
+                warn(format!("SBOM for {platform}: {gap}"));
+            }
             let inputs = sbom::Inputs {
                 name: &name,
                 sha256: digest.trim_start_matches("sha256:"),
@@ -510,7 +522,7 @@ pub fn package_many(
     drop(set);
     drop(store);
     if let Some(replay) = replay.filter(|_| replayable) {
-        replay.record(&outcome, &written_files);
+        replay.record(&outcome, digests, &written_files);
     }
     Ok(outcome)
 }

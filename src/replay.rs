@@ -1,20 +1,24 @@
 //! A packaging run with nothing changed is answered from the last run's record.
 //!
-//! After a run writes its outputs, its outcome is recorded in the layer cache with the stat
-//! stamps of everything it read (the binaries, the CA files it could pick, this program) and
-//! of everything it wrote (each layout's `index.json` and blobs, each archive). A later run with
-//! the same flags, defaults, working directory and `SOURCE_DATE_EPOCH` finds the record by
-//! their digest; if every stamp still holds, its outputs already hold what it would write, so
-//! it reports the recorded outcome without verifying, hashing or writing anything. A no-op
-//! `build` then costs what the compiler's own no-op costs.
+//! After a run writes its outputs, its outcome is recorded in the layer cache with the content
+//! digest of each binary, the stat stamps of the other files it read (the CA files it could
+//! pick, this program) and those of everything it wrote (each layout's `index.json` and blobs,
+//! each archive). A later run with the same flags, defaults, working directory and
+//! `SOURCE_DATE_EPOCH` finds the record by their digest; if every stamp still holds and each
+//! binary has the same contents, its outputs already hold what it would write, so it reports
+//! the recorded outcome without verifying, compressing or writing anything. A no-op `build`
+//! then costs what the compiler's own no-op costs.
 //!
-//! Stamps are judged as `ahead` judges cargo's answers: any write, replace or rename changes
-//! one. An input changed less than [`SETTLED`] before the run began is not trusted to show a
-//! later change (file times are coarse), so such a run is not recorded. Runs that read what a
-//! stamp cannot vouch for are never recorded: a base image, `--add` files, a registry output.
+//! Binaries are compared by contents because `go build -o` writes its output afresh even when
+//! nothing changed; their digests come through the layer cache's memo, so a binary whose stamp
+//! holds (cargo's, with nothing to do) is not read. Stamps are judged as `ahead` judges cargo's
+//! answers: any write, replace or rename changes one. A stamped input changed less than
+//! [`SETTLED`](crate::image::cache::SETTLED) before the run began is not trusted to show a later change, so such a run is
+//! not recorded. Runs that read what neither can vouch for are never recorded: a base image,
+//! `--add` files, a registry output.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,19 +27,16 @@ use crate::cli::ImageArgs;
 use crate::image::ImageSet;
 use crate::image::blob::{blob_path, to_hex};
 use crate::image::ca::CaBundle;
-use crate::image::cache::{PathStamp, write_atomic};
+use crate::image::cache::{LayerCache, PathStamp, write_atomic};
 use crate::output::OutputSpec;
 use crate::package::{PackageDefaults, PackageOutcome};
 use crate::platform::Platform;
 
-/// How long before a run an input must have last changed for its stamp to be trusted: file
-/// times come from a coarse clock, so a change within one tick of the stamp can leave it as
-/// it was.
-const SETTLED: Duration = Duration::from_secs(1);
-
 /// What a recorded run read and wrote, and what it reported.
 #[derive(Serialize, Deserialize)]
 struct Record {
+    /// Each binary's SHA-256, in the order given.
+    binaries: Vec<String>,
     inputs: Vec<PathStamp>,
     outputs: Vec<PathStamp>,
     outcome: PackageOutcome,
@@ -44,6 +45,7 @@ struct Record {
 /// A run that may be answered from, or recorded for, the next one.
 pub struct Replay {
     path: PathBuf,
+    binaries: Vec<PathBuf>,
     inputs: Vec<PathStamp>,
     began: SystemTime,
 }
@@ -78,25 +80,33 @@ impl Replay {
             cwd.display(),
         );
         let key = to_hex(&Sha256::digest(key.as_bytes()));
-        let mut read: Vec<PathBuf> = binaries.iter().map(|(b, _)| b.clone()).collect();
-        read.push(exe);
+        let mut read = vec![exe];
         read.extend(CaBundle::candidates(
             args.ca_bundle.as_deref(),
             &args.extra_ca,
         ));
         Some(Replay {
             path: cache_dir.join("runs").join(format!("{key}.json")),
+            binaries: binaries.iter().map(|(b, _)| b.clone()).collect(),
             inputs: read.iter().map(|p| PathStamp::of(p)).collect(),
             began,
         })
     }
 
     /// The recorded outcome, if everything the recorded run read and wrote is as it was.
-    pub fn outcome(&self) -> Option<PackageOutcome> {
+    pub fn outcome(&self, cache: &LayerCache) -> Option<PackageOutcome> {
         let bytes = std::fs::read(&self.path).ok()?;
         let record: Record = serde_json::from_slice(&bytes).ok()?;
-        if record.inputs != self.inputs || !record.outputs.iter().all(PathStamp::holds) {
+        if record.inputs != self.inputs
+            || !record.outputs.iter().all(PathStamp::holds)
+            || record.binaries.len() != self.binaries.len()
+        {
             return None;
+        }
+        for (binary, recorded) in self.binaries.iter().zip(&record.binaries) {
+            if cache.file_digest(binary).ok()? != *recorded {
+                return None;
+            }
         }
         let mut outcome = record.outcome;
         // Nothing was compressed this time: every layer is as good as taken from the cache.
@@ -136,23 +146,20 @@ impl Replay {
         files
     }
 
-    /// Records `outcome` for the next run, with the stamps of `written` as they are now. Not
-    /// recorded when an input changed too recently for its stamp to be trusted.
-    pub fn record(self, outcome: &PackageOutcome, written: &[PathBuf]) {
-        let settled = self
-            .began
-            .checked_sub(SETTLED)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
+    /// Records `outcome` for the next run, with the binaries' `digests` and the stamps of
+    /// `written` as they are now. Not recorded when a stamped input changed too recently for
+    /// its stamp to be trusted.
+    pub fn record(self, outcome: &PackageOutcome, digests: Vec<String>, written: &[PathBuf]) {
         let fresh = self
             .inputs
             .iter()
             .filter_map(|s| s.state.as_ref())
-            .any(|s| s.mtime_ns.max(s.ctime_ns) >= settled);
-        if fresh {
+            .any(|s| !s.settled_before(self.began));
+        if fresh || digests.len() != self.binaries.len() {
             return;
         }
         let record = Record {
+            binaries: digests,
             inputs: self.inputs,
             outputs: written.iter().map(|p| PathStamp::of(p)).collect(),
             outcome: outcome.clone(),

@@ -5,7 +5,9 @@
 //! compressor and its level, the mtime, and every entry's path, kind, mode and content digest.
 //! File contents are hashed once; a small record keyed by the file's path remembers the digest
 //! together with the file's device, inode, size, mtime and ctime, and is trusted only while all
-//! of those still match (as git's index and ccache do).
+//! of those still match (as git's index and ccache do). A file changed less than [`SETTLED`]
+//! before it was hashed is not remembered: file times are coarse, so a second change within the
+//! same tick could leave its stamp as it was.
 //!
 //! ```text
 //! <cache>/layers/<key>.json     {digest, size, diff_id}
@@ -18,10 +20,13 @@
 //! is rebuilt. When every output already holds the blob, nothing of it is read. Writes go
 //! through a temporary file and a rename, so a crash leaves no half entry.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -31,10 +36,18 @@ use super::blob::{Blob, to_hex};
 /// Bump when anything that shapes layer bytes changes (tar headers, gzip backend or level).
 const FORMAT: &str = "static-image layer cache 1; tar ustar; gzip 6 flate2 zlib-rs";
 
+/// How long before a stamp is taken a file must have last changed for the stamp to vouch for
+/// its contents: file times come from a coarse clock, so a change within one tick of the stamp
+/// can leave it as it was.
+pub const SETTLED: Duration = Duration::from_secs(1);
+
 /// The cache directory.
 #[derive(Clone, Debug)]
 pub struct LayerCache {
     dir: PathBuf,
+    /// Digests taken in this run, by path and stamp: a file that is not remembered on disk
+    /// (changed too recently) is still hashed once per run.
+    seen: Arc<Mutex<HashMap<PathBuf, (FileStamp, String)>>>,
 }
 
 /// What the cache knows of a layer.
@@ -68,6 +81,15 @@ impl FileStamp {
     /// The stamp of what is at `path` now, if anything.
     pub fn of(path: &Path) -> Option<FileStamp> {
         fs::metadata(path).ok().map(|m| FileStamp::from_meta(&m))
+    }
+
+    /// Whether the file last changed at least [`SETTLED`] before `time`.
+    pub fn settled_before(&self, time: SystemTime) -> bool {
+        let limit = time
+            .checked_sub(SETTLED)
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        self.mtime_ns.max(self.ctime_ns) < limit
     }
 
     /// The stamp of already read metadata.
@@ -142,7 +164,10 @@ pub enum Lookup {
 impl LayerCache {
     /// The cache at `dir` (created on first store).
     pub fn new(dir: impl Into<PathBuf>) -> LayerCache {
-        LayerCache { dir: dir.into() }
+        LayerCache {
+            dir: dir.into(),
+            seen: Arc::default(),
+        }
     }
 
     /// Where it lives.
@@ -152,7 +177,20 @@ impl LayerCache {
 
     /// The SHA-256 of a file's contents, from the record when the file is unchanged.
     pub fn file_digest(&self, path: &Path) -> io::Result<String> {
+        let began = SystemTime::now();
         let meta = fs::metadata(path)?;
+        let stamp = FileStamp::from_meta(&meta);
+        let seen = |digest: &String| {
+            if let Ok(mut seen) = self.seen.lock() {
+                seen.insert(path.to_owned(), (stamp.clone(), digest.clone()));
+            }
+        };
+        if let Ok(seen) = self.seen.lock()
+            && let Some((known, digest)) = seen.get(path)
+            && *known == stamp
+        {
+            return Ok(digest.clone());
+        }
         let canonical = fs::canonicalize(path)?;
         let name = to_hex(&Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
         let record_path = self.dir.join("files").join(format!("{name}.json"));
@@ -160,13 +198,17 @@ impl LayerCache {
             && let Ok(record) = serde_json::from_slice::<FileRecord>(&text)
             && record.matches(&meta)
         {
+            seen(&record.digest);
             return Ok(record.digest);
         }
         let digest = hash_file(path)?;
-        // Only a file that did not change while it was read may be remembered.
+        // Only a file that did not change while it was read, nor just before, may be remembered.
         let after = fs::metadata(path)?;
         let record = FileRecord::stat(&after, digest.clone());
         if record.matches(&meta) {
+            seen(&digest);
+        }
+        if record.matches(&meta) && stamp.settled_before(began) {
             // The cache is an optimisation: failing to remember is not an error.
             let _ = write_atomic(&record_path, &serde_json::to_vec(&record)?);
         }
@@ -316,6 +358,17 @@ mod tests {
         assert_eq!(cache.file_digest(&file).unwrap(), first, "from the record");
         fs::write(&file, b"two").unwrap();
         assert_eq!(cache.file_digest(&file).unwrap(), sha256_digest(b"two"));
+        // Changed within the second: remembered for this run only, never on disk, where a
+        // second same-size change in the same clock tick could go unseen.
+        assert!(!dir.path().join("cache/files").exists());
+        let old = std::time::SystemTime::now() - 2 * SETTLED;
+        let settled = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+        fs::write(settled.path(), b"three").unwrap();
+        let again = LayerCache::new(dir.path().join("cache"));
+        // mtime can be set back, ctime cannot: a file only settles by waiting.
+        settled.as_file().set_modified(old).unwrap();
+        again.file_digest(settled.path()).unwrap();
+        assert!(!dir.path().join("cache/files").exists());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! change to what it read or wrote makes it do the work again.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -182,16 +183,25 @@ fn a_change_to_what_a_run_read_or_wrote_makes_it_work_again() {
     let dated: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_ne!(dated["digest"], first["digest"]);
 
-    // The binary touched (same bytes): worked again, and not recorded until it settles.
     assert!(!replays(&[]));
     assert!(replays(&[]));
-    let now = fs::File::options().append(true).open(&exe).unwrap();
-    now.set_modified(std::time::SystemTime::now()).unwrap();
+
+    // The binary written afresh with the same bytes (as `go build -o` does): still answered,
+    // binaries are compared by contents.
+    let bytes = fs::read(&exe).unwrap();
+    fs::remove_file(&exe).unwrap();
+    fs::write(&exe, &bytes).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(replays(&[]));
+    // One byte more (appended: the ELF stays valid) is another image.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    fs::write(&exe, &longer).unwrap();
+    let (changed, stderr) = package(&exe, &output, &cache, &[]);
+    assert!(!stderr.contains(REPLAYED), "{stderr}");
+    assert_ne!(changed["digest"], first["digest"]);
+    fs::write(&exe, &bytes).unwrap();
     assert!(!replays(&[]));
-    assert!(
-        !replays(&[]),
-        "a binary changed within the second is not trusted"
-    );
 
     // An archive: answered while it is there, written again when it is not.
     settle();
