@@ -9,23 +9,7 @@ use crate::support::*;
 
 /// Packages `exe` into `oci:layout:t` with the cache at `cache`; returns the JSON outcome.
 fn package(exe: &Path, layout: &Path, cache: &Path, extra: &[&str]) -> (Value, String) {
-    let mut words = args![
-        "--json",
-        "package",
-        exe.display(),
-        "--name",
-        "app",
-        "--ca-bundle",
-        "builtin",
-        "-o",
-        format!("oci:{}:t", layout.display())
-    ];
-    words.extend(extra.iter().map(|s| s.to_string()));
-    let ran = static_image(words)
-        .env("STATIC_IMAGE_CACHE_DIR", cache)
-        .run()
-        .ok();
-    (serde_json::from_str(&ran.stdout).unwrap(), ran.stderr)
+    package_app(exe, &format!("oci:{}:t", layout.display()), cache, extra)
 }
 
 fn cached(outcome: &Value) -> Vec<bool> {
@@ -45,13 +29,7 @@ fn layer_digest(outcome: &Value, i: usize) -> String {
 }
 
 fn binary(dir: &Path) -> PathBuf {
-    compile_c(
-        "musl-gcc",
-        &["-static"],
-        "#include <stdio.h>\nint main(void){puts(\"cached\");return 0;}\n",
-        dir,
-        "app",
-    )
+    musl_app(dir, "cached")
 }
 
 #[test]

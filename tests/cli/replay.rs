@@ -18,36 +18,34 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(1100));
 }
 
-fn binary(dir: &Path) -> PathBuf {
-    compile_c(
-        "musl-gcc",
-        &["-static"],
-        "#include <stdio.h>\nint main(void){puts(\"again\");return 0;}\n",
-        dir,
-        "app",
-    )
+/// `package` as `package_app` does it, verbose.
+fn package(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (Value, String) {
+    let mut words = vec!["-v"];
+    words.extend(extra);
+    package_app(exe, output, cache, &words)
 }
 
-/// `package EXE -o OUTPUT` with the cache at `cache`, verbose, in JSON.
-fn package(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (Value, String) {
-    let mut words = args![
-        "-v",
-        "--json",
-        "package",
-        exe.display(),
-        "--name",
-        "app",
-        "--ca-bundle",
-        "builtin",
-        "-o",
-        output
-    ];
-    words.extend(extra.iter().map(|s| s.to_string()));
-    let ran = static_image(words)
-        .env("STATIC_IMAGE_CACHE_DIR", cache)
-        .run()
-        .ok();
-    (serde_json::from_str(&ran.stdout).unwrap(), ran.stderr)
+/// A settled binary, a cache and an `oci:` output in a new directory.
+struct Setup {
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+    exe: PathBuf,
+    layout: PathBuf,
+    output: String,
+}
+
+fn setup() -> Setup {
+    let dir = tempdir();
+    let exe = musl_app(dir.path(), "again");
+    settle();
+    let layout = dir.path().join("out");
+    Setup {
+        cache: dir.path().join("cache"),
+        exe,
+        output: format!("oci:{}:t", layout.display()),
+        layout,
+        dir,
+    }
 }
 
 /// Whether every layer the outcome lists is marked as taken from the cache.
@@ -68,12 +66,13 @@ fn an_unchanged_run_is_answered_from_its_record_with_what_the_full_run_reports()
     if !(require("musl-gcc") && require("skopeo")) {
         return;
     }
-    let dir = tempdir();
-    let cache = dir.path().join("cache");
-    let exe = binary(dir.path());
-    settle();
-    let layout = dir.path().join("out");
-    let output = format!("oci:{}:t", layout.display());
+    let Setup {
+        dir,
+        cache,
+        exe,
+        layout: _,
+        output,
+    } = setup();
 
     let (first, stderr) = package(&exe, &output, &cache, &[]);
     assert!(!stderr.contains(REPLAYED), "{stderr}");
@@ -125,12 +124,13 @@ fn a_change_to_what_a_run_read_or_wrote_makes_it_work_again() {
     if !(require("musl-gcc") && require("skopeo")) {
         return;
     }
-    let dir = tempdir();
-    let cache = dir.path().join("cache");
-    let exe = binary(dir.path());
-    settle();
-    let layout = dir.path().join("out");
-    let output = format!("oci:{}:t", layout.display());
+    let Setup {
+        dir,
+        cache,
+        exe,
+        layout,
+        output,
+    } = setup();
     let (first, _) = package(&exe, &output, &cache, &[]);
     // Each change below is checked against a record that held just before it.
     let replays = |extra: &[&str]| {
@@ -224,7 +224,7 @@ fn runs_that_read_what_stamps_cannot_vouch_for_are_never_recorded() {
     }
     let dir = tempdir();
     let cache = dir.path().join("cache");
-    let exe = binary(dir.path());
+    let exe = musl_app(dir.path(), "again");
     let extra = dir.path().join("extra.txt");
     fs::write(&extra, "one").unwrap();
     settle();

@@ -492,3 +492,31 @@ pub fn config_of(inspect: &Value) -> (BTreeMap<String, String>, Vec<String>) {
         .unwrap_or_default();
     (labels, env)
 }
+
+/// A static musl program that prints `message`, compiled into `dir` as `app`.
+pub fn musl_app(dir: &Path, message: &str) -> PathBuf {
+    let source = format!("#include <stdio.h>\nint main(void){{puts(\"{message}\");return 0;}}\n");
+    compile_c("musl-gcc", &["-static"], &source, dir, "app")
+}
+
+/// `--json package EXE --name app --ca-bundle builtin -o OUTPUT EXTRA…` with the layer cache at
+/// `cache`; returns the outcome and stderr.
+pub fn package_app(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (Value, String) {
+    let mut words = args![
+        "--json",
+        "package",
+        exe.display(),
+        "--name",
+        "app",
+        "--ca-bundle",
+        "builtin",
+        "-o",
+        output
+    ];
+    words.extend(extra.iter().map(|s| s.to_string()));
+    let ran = static_image(words)
+        .env("STATIC_IMAGE_CACHE_DIR", cache)
+        .run()
+        .ok();
+    (serde_json::from_str(&ran.stdout).unwrap(), ran.stderr)
+}
