@@ -93,21 +93,7 @@ fn an_unchanged_run_is_answered_from_its_record_with_what_the_full_run_reports()
     assert_eq!(replayed, full);
 
     // And the same lines for a person.
-    let human = || {
-        static_image(args![
-            "package",
-            exe.display(),
-            "--name",
-            "app",
-            "--ca-bundle",
-            "builtin",
-            "-o",
-            &output
-        ])
-        .env("STATIC_IMAGE_CACHE_DIR", &cache)
-        .run()
-        .ok()
-    };
+    let human = || package_run(&exe, &output, &cache, &[]).run().ok();
     fs::remove_dir_all(cache.join("runs")).unwrap();
     let worked = human();
     let answered = human();
@@ -165,21 +151,10 @@ fn a_change_to_what_a_run_read_or_wrote_makes_it_work_again() {
     );
 
     // Another SOURCE_DATE_EPOCH is another image, never the recorded one.
-    let ran = static_image(args![
-        "--json",
-        "package",
-        exe.display(),
-        "--name",
-        "app",
-        "--ca-bundle",
-        "builtin",
-        "-o",
-        &output
-    ])
-    .env("STATIC_IMAGE_CACHE_DIR", &cache)
-    .env("SOURCE_DATE_EPOCH", "1700000000")
-    .run()
-    .ok();
+    let ran = package_run(&exe, &output, &cache, &["--json"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .ok();
     let dated: Value = serde_json::from_str(&ran.stdout).unwrap();
     assert_ne!(dated["digest"], first["digest"]);
 

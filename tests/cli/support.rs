@@ -499,11 +499,10 @@ pub fn musl_app(dir: &Path, message: &str) -> PathBuf {
     compile_c("musl-gcc", &["-static"], &source, dir, "app")
 }
 
-/// `--json package EXE --name app --ca-bundle builtin -o OUTPUT EXTRA…` with the layer cache at
-/// `cache`; returns the outcome and stderr.
-pub fn package_app(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (Value, String) {
+/// `package EXE --name app --ca-bundle builtin -o OUTPUT EXTRA…` with the layer cache at
+/// `cache`.
+pub fn package_run(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> Run {
     let mut words = args![
-        "--json",
         "package",
         exe.display(),
         "--name",
@@ -514,9 +513,13 @@ pub fn package_app(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (V
         output
     ];
     words.extend(extra.iter().map(|s| s.to_string()));
-    let ran = static_image(words)
-        .env("STATIC_IMAGE_CACHE_DIR", cache)
-        .run()
-        .ok();
+    static_image(words).env("STATIC_IMAGE_CACHE_DIR", cache)
+}
+
+/// [`package_run`] with `--json`; returns the outcome and stderr.
+pub fn package_app(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (Value, String) {
+    let mut words = vec!["--json"];
+    words.extend(extra);
+    let ran = package_run(exe, output, cache, &words).run().ok();
     (serde_json::from_str(&ran.stdout).unwrap(), ran.stderr)
 }
