@@ -25,27 +25,15 @@ fn package(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (Value, St
     package_app(exe, output, cache, &words)
 }
 
-/// A settled binary, a cache and an `oci:` output in a new directory.
-struct Setup {
-    dir: tempfile::TempDir,
-    cache: PathBuf,
-    exe: PathBuf,
-    layout: PathBuf,
-    output: String,
-}
-
-fn setup() -> Setup {
+/// A new directory with a settled binary, a cache and an `oci:` layout (path and spec).
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, String) {
     let dir = tempdir();
     let exe = musl_app(dir.path(), "again");
     settle();
     let layout = dir.path().join("out");
-    Setup {
-        cache: dir.path().join("cache"),
-        exe,
-        output: format!("oci:{}:t", layout.display()),
-        layout,
-        dir,
-    }
+    let output = format!("oci:{}:t", layout.display());
+    let cache = dir.path().join("cache");
+    (dir, cache, exe, layout, output)
 }
 
 /// Whether every layer the outcome lists is marked as taken from the cache.
@@ -66,13 +54,7 @@ fn an_unchanged_run_is_answered_from_its_record_with_what_the_full_run_reports()
     if !(require("musl-gcc") && require("skopeo")) {
         return;
     }
-    let Setup {
-        dir,
-        cache,
-        exe,
-        layout: _,
-        output,
-    } = setup();
+    let (dir, cache, exe, _, output) = setup();
 
     let (first, stderr) = package(&exe, &output, &cache, &[]);
     assert!(!stderr.contains(REPLAYED), "{stderr}");
@@ -110,13 +92,7 @@ fn a_change_to_what_a_run_read_or_wrote_makes_it_work_again() {
     if !(require("musl-gcc") && require("skopeo")) {
         return;
     }
-    let Setup {
-        dir,
-        cache,
-        exe,
-        layout,
-        output,
-    } = setup();
+    let (dir, cache, exe, layout, output) = setup();
     let (first, _) = package(&exe, &output, &cache, &[]);
     // Each change below is checked against a record that held just before it.
     let replays = |extra: &[&str]| {
