@@ -72,9 +72,10 @@ impl Replay {
         let exe = std::env::current_exe().ok()?;
         let cwd = std::env::current_dir().ok()?;
         // Every value the outputs are made from; paths are as given, so the working directory
-        // they are relative to counts too.
+        // they are relative to counts too, and so do the platforms a toolchain folder adds.
+        let platforms: Vec<_> = Platform::all().into_iter().map(Platform::info).collect();
         let key = format!(
-            "static-image run record 1 {}\n{}\n{}\n{binaries:?}\n{args:?}\n{defaults:?}\n{created}",
+            "static-image run record 1 {}\n{}\n{}\n{binaries:?}\n{args:?}\n{defaults:?}\n{created}\n{platforms:?}",
             env!("CARGO_PKG_VERSION"),
             exe.display(),
             cwd.display(),
