@@ -3,19 +3,21 @@
 //! After a run writes its outputs, its outcome is recorded in the layer cache with the content
 //! digest of each binary, the stat stamps of the other files it read (the CA files it could
 //! pick, this program) and those of everything it wrote (each layout's `index.json` and blobs,
-//! each archive). A later run with the same flags, defaults, working directory and
-//! `SOURCE_DATE_EPOCH` finds the record by their digest; if every stamp still holds and each
-//! binary has the same contents, its outputs already hold what it would write, so it reports
-//! the recorded outcome without verifying, compressing or writing anything. A no-op `build`
-//! then costs what the compiler's own no-op costs.
+//! each archive). A later run with the same flags, defaults, working directory, platform table
+//! and `SOURCE_DATE_EPOCH` finds the record by their digest; if every stamp still holds and
+//! each binary has the same contents, its outputs already hold what it would write, so it
+//! reports the recorded outcome without verifying, compressing or writing anything. A no-op
+//! `build` then costs what the compiler's own no-op costs.
 //!
 //! Binaries are compared by contents because `go build -o` writes its output afresh even when
 //! nothing changed; their digests come through the layer cache's memo, so a binary whose stamp
 //! holds (cargo's, with nothing to do) is not read. Stamps are judged as `ahead` judges cargo's
 //! answers: any write, replace or rename changes one. A stamped input changed less than
-//! [`SETTLED`](crate::image::cache::SETTLED) before the run began is not trusted to show a later change, so such a run is
-//! not recorded. Runs that read what neither can vouch for are never recorded: a base image,
+//! [`SETTLED`] before the run began is not trusted to show a later change, so such a run is not
+//! recorded. Runs that read what neither can vouch for are never recorded: a base image,
 //! `--add` files, a registry output.
+//!
+//! [`SETTLED`]: crate::image::cache::SETTLED
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
