@@ -250,13 +250,10 @@ pub fn remember(
         .iter()
         .map(|p| PathStamp::of(p))
         .collect();
-    let began_ns = began
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
     if stamps
         .iter()
         .filter_map(|s| s.state.as_ref())
-        .any(|s| s.mtime_ns.max(s.ctime_ns) >= began_ns)
+        .any(|s| s.changed_since(began))
     {
         stamps.clear();
     }

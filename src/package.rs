@@ -489,7 +489,9 @@ pub fn package_many(
             written.push(result);
         }
     }
-    let written_files = Replay::written_files(&set, &outputs);
+    let written_files = replay
+        .as_ref()
+        .map(|_| Replay::written_files(&set, &outputs));
     let mut platforms: Vec<PlatformOutcome> = set
         .images()
         .iter()
@@ -521,8 +523,8 @@ pub fn package_many(
     // changes their status time.
     drop(set);
     drop(store);
-    if let Some(replay) = replay.filter(|_| replayable) {
-        replay.record(&outcome, digests, &written_files);
+    if let (Some(replay), Some(written), true) = (replay, written_files, replayable) {
+        replay.record(&outcome, digests, &written);
     }
     Ok(outcome)
 }

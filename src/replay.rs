@@ -133,8 +133,7 @@ impl Replay {
             match output {
                 OutputSpec::Oci { dir, .. } => {
                     files.extend([dir.join("oci-layout"), dir.join("index.json")]);
-                    let referrers = set.referrers().flat_map(|r| r.blobs().chain([&r.manifest]));
-                    let blobs = set.blobs().chain(referrers);
+                    let blobs = set.blobs_with_referrers();
                     files.extend(blobs.map(|b| blob_path(dir, &b.digest)));
                 }
                 OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
@@ -158,7 +157,7 @@ impl Replay {
             .iter()
             .filter_map(|s| s.state.as_ref())
             .any(|s| !s.settled_before(self.began));
-        if fresh || digests.len() != self.binaries.len() {
+        if fresh {
             return;
         }
         let record = Record {

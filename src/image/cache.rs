@@ -83,13 +83,17 @@ impl FileStamp {
         fs::metadata(path).ok().map(|m| FileStamp::from_meta(&m))
     }
 
+    /// Whether the file's contents or status changed at or after `time`.
+    pub fn changed_since(&self, time: SystemTime) -> bool {
+        let time_ns = time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        self.mtime_ns.max(self.ctime_ns) >= time_ns
+    }
+
     /// Whether the file last changed at least [`SETTLED`] before `time`.
     pub fn settled_before(&self, time: SystemTime) -> bool {
-        let limit = time
-            .checked_sub(SETTLED)
-            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
-        self.mtime_ns.max(self.ctime_ns) < limit
+        !self.changed_since(time.checked_sub(SETTLED).unwrap_or(SystemTime::UNIX_EPOCH))
     }
 
     /// The stamp of already read metadata.
@@ -207,10 +211,10 @@ impl LayerCache {
         let record = FileRecord::stat(&after, digest.clone());
         if record.matches(&meta) {
             seen(&digest);
-        }
-        if record.matches(&meta) && stamp.settled_before(began) {
-            // The cache is an optimisation: failing to remember is not an error.
-            let _ = write_atomic(&record_path, &serde_json::to_vec(&record)?);
+            if stamp.settled_before(began) {
+                // The cache is an optimisation: failing to remember is not an error.
+                let _ = write_atomic(&record_path, &serde_json::to_vec(&record)?);
+            }
         }
         Ok(digest)
     }

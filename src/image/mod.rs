@@ -203,6 +203,15 @@ impl ImageSet {
         self.images.iter().flat_map(Image::blobs).chain(&self.index)
     }
 
+    /// Every blob a layout holds of the set: the images', then their referrers' (manifests
+    /// included; a layout lists them in `index.json`, where tools look for referrers).
+    pub fn blobs_with_referrers(&self) -> impl Iterator<Item = &Blob> {
+        self.blobs().chain(
+            self.referrers()
+                .flat_map(|r| r.blobs().chain([&r.manifest])),
+        )
+    }
+
     /// The artifacts referring to the images (their SBOMs), in platform order.
     pub fn referrers(&self) -> impl Iterator<Item = &Referrer> {
         self.images.iter().filter_map(|i| i.sbom.as_ref())

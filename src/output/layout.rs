@@ -82,7 +82,7 @@ impl LayoutSink {
         fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(&fail)?;
         let sha = root.join("blobs/sha256");
         fs::create_dir_all(&sha).map_err(&fail)?;
-        for blob in unique(layout_blobs(image)) {
+        for blob in unique(image.blobs_with_referrers()) {
             place_blob(blob, &blob_path(root, &blob.digest)).map_err(&fail)?;
         }
         write_synced(&root.join("oci-layout"), OCI_LAYOUT).map_err(&fail)?;
@@ -117,7 +117,7 @@ impl LayoutSink {
         fs::create_dir_all(&sha).map_err(write_error(&sha))?;
         let mut added: Vec<PathBuf> = Vec::new();
         let result = (|| {
-            for blob in unique(layout_blobs(image)) {
+            for blob in unique(image.blobs_with_referrers()) {
                 let target = blob_path(&self.dir, &blob.digest);
                 if target.is_file() {
                     continue;
@@ -220,16 +220,6 @@ fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
                     .is_none_or(|s| listed.iter().any(|l| l == s))
             })
     });
-}
-
-/// The images' blobs and their referrers': a layout lists an image's SBOM in `index.json`
-/// (untagged, with its `artifactType`), where tools that look for referrers in a layout find it.
-fn layout_blobs(image: &ImageSet) -> impl Iterator<Item = &Blob> {
-    image.blobs().chain(
-        image
-            .referrers()
-            .flat_map(|r| r.blobs().chain([&r.manifest])),
-    )
 }
 
 /// Puts a staged blob at `target`: a hard link when on the same filesystem, else a copy, synced.

@@ -47,6 +47,13 @@ impl Language {
             Language::C => "c",
         }
     }
+
+    /// The language whose strategies a data file (`rust.toml`) holds, if any.
+    fn of_file(name: &str) -> Option<Language> {
+        Language::ALL
+            .into_iter()
+            .find(|l| name == format!("{}.toml", l.as_str()))
+    }
 }
 
 impl fmt::Display for Language {
@@ -292,14 +299,11 @@ impl Toolchains {
         language: Option<Language>,
     ) -> Result<Toolchains, ToolchainError> {
         let mut all = Toolchains::default();
-        let other_language = |name: &str| {
-            language.is_some_and(|only| {
-                Language::ALL
-                    .iter()
-                    .any(|l| *l != only && name == format!("{}.toml", l.as_str()))
-            })
+        let wanted = |name: &str| match (language, Language::of_file(name)) {
+            (Some(only), Some(of)) => of == only,
+            _ => true,
         };
-        for (name, text) in BUILTIN.iter().filter(|(name, _)| !other_language(name)) {
+        for (name, text) in BUILTIN.iter().filter(|(name, _)| wanted(name)) {
             let path = PathBuf::from("toolchains").join(name);
             all.merge(name, &path, parse(&path, text)?);
         }
@@ -341,10 +345,7 @@ impl Toolchains {
 
     /// Puts `file`'s entries before the ones already loaded, replacing same-named ones.
     fn merge(&mut self, name: &str, _path: &Path, file: ToolchainFile) {
-        let language = Language::ALL
-            .into_iter()
-            .find(|l| name == format!("{}.toml", l.as_str()));
-        if let Some(language) = language {
+        if let Some(language) = Language::of_file(name) {
             let list = self.strategies.entry(language).or_default();
             list.retain(|s| !file.strategy.iter().any(|n| n.name == s.name));
             list.splice(0..0, file.strategy);
