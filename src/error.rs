@@ -105,7 +105,7 @@ impl Error {
         match self {
             Error::Usage(_)
             | Error::Config(ConfigError::Invalid { .. })
-            | Error::Output(OutputError::Usage(_))
+            | Error::Output(OutputError::Usage(_) | OutputError::Overlap { .. })
             | Error::Sbom(crate::sbom::read::SbomError::SeveralPlatforms { .. }) => 2,
             _ => 1,
         }

@@ -18,7 +18,9 @@ use crate::image::cache::LayerCache;
 use crate::image::layer::{LayerCompression, Origin};
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
 use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
-use crate::output::{OutputError, OutputSpec, SinkContext, Written, check_tag, sink_for};
+use crate::output::{
+    Input, OutputError, OutputSpec, SinkContext, Written, check_outputs, check_tag, sink_for,
+};
 use crate::platform::Platform;
 use crate::registry::RegistryOptions;
 use crate::replay::Replay;
@@ -210,7 +212,37 @@ pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
     for output in &args.output {
         output.preflight()?;
     }
-    Ok(())
+    check_paths(args, &args.output, &[])
+}
+
+/// Refuses outputs that name one another or one of the run's inputs: the binaries, the
+/// `--add` sources and a local `--base`.
+fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> Result<(), Error> {
+    let base = args
+        .base
+        .as_deref()
+        .and_then(|b| b.parse::<BaseSpec>().ok());
+    let mut inputs: Vec<Input<'_>> = binaries
+        .iter()
+        .map(|path| Input {
+            role: "the binary",
+            path,
+        })
+        .collect();
+    inputs.extend(args.add.iter().map(|add| Input {
+        role: "the `--add` source",
+        path: &add.source,
+    }));
+    match &base {
+        Some(BaseSpec::Oci { dir: path, .. } | BaseSpec::OciArchive { file: path, .. }) => {
+            inputs.push(Input {
+                role: "the `--base` image",
+                path,
+            });
+        }
+        Some(BaseSpec::Registry(_)) | None => {}
+    }
+    Ok(check_outputs(outputs, &inputs)?)
 }
 
 /// Refuses outputs that cannot hold `platforms` platforms (a docker-archive holds one).
@@ -257,6 +289,18 @@ pub fn package_many(
     let name = args.name.clone().unwrap_or_else(|| defaults.name.clone());
     check_args(args, &name)?;
     check_platform_count(args, inputs.len())?;
+    let mut outputs = if args.output.is_empty() {
+        vec![OutputSpec::Oci {
+            dir: defaults.output_dir.join(&name),
+            reference: None,
+        }]
+    } else {
+        args.output.clone()
+    };
+    let reported = outputs.len();
+    outputs.extend(defaults.extra_outputs.iter().cloned());
+    let binaries: Vec<&Path> = inputs.iter().map(|(b, _)| b.as_path()).collect();
+    check_paths(args, &outputs, &binaries)?;
     let created = source_date_epoch()?;
     let cache_dir = cache_dir(args, &defaults.cache_dir);
     let cache = cache_dir.as_deref().map(LayerCache::new);
@@ -335,16 +379,6 @@ pub fn package_many(
         sbom: None,
     };
 
-    let mut outputs = if args.output.is_empty() {
-        vec![OutputSpec::Oci {
-            dir: defaults.output_dir.join(&name),
-            reference: None,
-        }]
-    } else {
-        args.output.clone()
-    };
-    let reported = outputs.len();
-    outputs.extend(defaults.extra_outputs.iter().cloned());
     // A cached blob's bytes are read (and so verified) only for outputs that lack it.
     let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
     let needed: &(dyn Fn(&str) -> bool + Sync) = &needed;

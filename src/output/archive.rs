@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::layout::OCI_LAYOUT;
+use super::staging::{Staged, sweep};
 use super::{
     DockerRef, ImageSink, OutputError, Written, archive_target, create_dirs, index_document,
-    index_entries, index_entry, parent_of, registry_host, remove_created, staging_prefix, sync_dir,
-    write_error,
+    index_entries, index_entry, parent_of, registry_host, remove_created, sync_dir, write_error,
 };
 use crate::image::layer::tar_header;
 use crate::image::{Image, ImageSet};
@@ -50,6 +50,8 @@ impl ImageSink for ArchiveSink {
     fn write(&self, image: &ImageSet) -> Result<Written, OutputError> {
         let parent = parent_of(&self.file);
         archive_target(&self.file)?;
+        // What killed runs left beside the archive.
+        sweep(&parent);
         if self.docker.is_some() && image.index().is_some() {
             return Err(OutputError::OnePlatform {
                 path: self.file.clone(),
@@ -84,13 +86,11 @@ impl ImageSink for ArchiveSink {
 impl ArchiveSink {
     fn write_in(&self, parent: &Path, image: &ImageSet) -> Result<(), OutputError> {
         let fail = write_error(&self.file);
-        // Removed on drop, so any error below leaves nothing behind.
-        let staged = tempfile::Builder::new()
-            .prefix(&staging_prefix(&self.file))
-            .tempfile_in(parent)
-            .map_err(write_error(parent))?;
+        // Removed on drop (and on SIGINT/SIGTERM), so any error below leaves nothing behind;
+        // created 0644, as an image archive is for others to load too.
+        let staged = Staged::file(parent, &self.file).map_err(write_error(parent))?;
         let mtime = u64::try_from(image.created()).unwrap_or(0);
-        let mut tar = tar::Builder::new(BufWriter::new(staged.as_file()));
+        let mut tar = tar::Builder::new(BufWriter::new(staged.file_handle()));
         let add_dir = |tar: &mut tar::Builder<_>, path: &str| {
             tar.append_data(&mut tar_header(true, 0o755, 0, mtime), path, io::empty())
         };
@@ -119,12 +119,10 @@ impl ArchiveSink {
         }
         let buffered = tar.into_inner().map_err(&fail)?;
         let file = buffered.into_inner().map_err(|e| fail(e.into_error()))?;
-        // Temporary files are created 0600; an image archive is for others to load too.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(&fail)?;
         file.sync_all().map_err(&fail)?;
-        staged.persist(&self.file).map_err(|e| fail(e.error))?;
+        // The target is checked again just before the rename, which replaces only its name.
+        archive_target(&self.file)?;
+        staged.persist(&self.file).map_err(&fail)?;
         sync_dir(parent).map_err(write_error(parent))
     }
 

@@ -6,18 +6,25 @@
 //! those carrying one of our reference names: blobs it lacks are added, then `index.json` is
 //! replaced by rename, all under an exclusive lock on the layout directory, so concurrent runs
 //! serialise instead of losing each other's tags.
+//!
+//! An existing layout is untrusted: `oci-layout` and `index.json` must be regular files of at
+//! most [`MAX_LAYOUT_FILE`] bytes, `blobs/sha256` a real directory, and a blob already there
+//! is kept only when its size and digest match; otherwise ours replaces it. Everything written
+//! is 0644 (directories 0755) whatever the umask, so others can read what root wrote.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, MediaType};
 
+use super::guard::{BlobState, MAX_LAYOUT_FILE, check_blob, check_layout_dir, read_layout_file};
+use super::staging::{Staged, sweep};
 use super::{
     ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
-    layout_target, parent_of, remove_created, staging_prefix, sync_dir, unique, write_error,
+    layout_target, parent_of, remove_created, sync_dir, unique, write_error,
 };
 use crate::image::blob::{Blob, blob_path, canonical_json};
 use crate::image::{ImageSet, Referrer};
@@ -31,10 +38,14 @@ pub struct LayoutSink {
     pub dir: PathBuf,
     /// Reference names (tags) to give the image; none leaves it untagged.
     pub references: Vec<String>,
+    /// For the `-v` note on a blob that was replaced.
+    pub ui: crate::ui::Ui,
 }
 
 impl ImageSink for LayoutSink {
     fn write(&self, image: &ImageSet) -> Result<Written, OutputError> {
+        // What killed runs left beside the layout or inside it.
+        sweep(&parent_of(&self.dir));
         match layout_target(&self.dir)? {
             LayoutTarget::Existing => self.merge(image)?,
             // Another run may create the layout between our look and our rename; then ours
@@ -73,15 +84,14 @@ impl LayoutSink {
 
     fn create_in(&self, parent: &Path, image: &ImageSet) -> Result<bool, OutputError> {
         let fail = write_error(&self.dir);
-        // Dropping the TempDir removes everything on any error below.
-        let staging = tempfile::Builder::new()
-            .prefix(&staging_prefix(&self.dir))
-            .tempdir_in(parent)
-            .map_err(write_error(parent))?;
+        // Removed on drop, so any error below leaves nothing behind.
+        let staging = Staged::dir(parent, &self.dir).map_err(write_error(parent))?;
         let root = staging.path();
-        fs::set_permissions(root, fs::Permissions::from_mode(0o755)).map_err(&fail)?;
         let sha = root.join("blobs/sha256");
-        fs::create_dir_all(&sha).map_err(&fail)?;
+        for d in [root.join("blobs"), sha.clone()] {
+            fs::create_dir(&d).map_err(&fail)?;
+            fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).map_err(&fail)?;
+        }
         for blob in unique(image.blobs_with_referrers()) {
             place_blob(blob, &blob_path(root, &blob.digest)).map_err(&fail)?;
         }
@@ -94,10 +104,8 @@ impl LayoutSink {
             sync_dir(d).map_err(&fail)?;
         }
         // rename(2) replaces an empty directory; a non-empty one was refused earlier.
-        let staged = staging.keep();
-        if let Err(source) = fs::rename(&staged, &self.dir) {
-            let _ = fs::remove_dir_all(&staged);
-            if self.dir.join("oci-layout").is_file() {
+        if let Err(source) = staging.persist(&self.dir) {
+            if fs::symlink_metadata(self.dir.join("oci-layout")).is_ok_and(|m| m.is_file()) {
                 return Ok(false);
             }
             return Err(fail(source));
@@ -111,27 +119,59 @@ impl LayoutSink {
         let fail = write_error(&self.dir);
         let lock = File::open(&self.dir).map_err(&fail)?;
         lock.lock().map_err(&fail)?;
-        let mut index = read_index(&self.dir)?;
+        let (mut index, old_index) = read_index_bytes(&self.dir)?;
 
         let sha = self.dir.join("blobs/sha256");
-        fs::create_dir_all(&sha).map_err(write_error(&sha))?;
+        check_layout_dir(&self.dir, &self.dir.join("blobs"))?;
+        check_layout_dir(&self.dir, &sha)?;
+        for d in [self.dir.join("blobs"), sha.clone()] {
+            if !d.exists() {
+                fs::create_dir(&d).map_err(write_error(&d))?;
+                fs::set_permissions(&d, fs::Permissions::from_mode(0o755))
+                    .map_err(write_error(&d))?;
+            }
+        }
+        sweep(&self.dir);
+        sweep(&sha);
         let mut added: Vec<PathBuf> = Vec::new();
         let result = (|| {
             for blob in unique(image.blobs_with_referrers()) {
                 let target = blob_path(&self.dir, &blob.digest);
-                if target.is_file() {
-                    continue;
+                let replaced = match check_blob(&target, &blob.digest, Some(blob.size)) {
+                    BlobState::Whole => continue,
+                    BlobState::Missing => None,
+                    BlobState::Wrong(why) => Some(why),
+                    BlobState::Directory => {
+                        return Err(OutputError::BadLayout {
+                            path: self.dir.clone(),
+                            detail: format!(
+                                "blob `{}` is a directory, not a file; remove it",
+                                blob.digest
+                            ),
+                        });
+                    }
+                };
+                let staged = Staged::file(&sha, &target).map_err(write_error(&sha))?;
+                place_blob(blob, staged.path()).map_err(write_error(&target))?;
+                if replaced.is_some() {
+                    // What we copy over a damaged blob must itself be whole.
+                    let state = check_blob(staged.path(), &blob.digest, Some(blob.size));
+                    if state != BlobState::Whole {
+                        return Err(write_error(&target)(io::Error::other(format!(
+                            "the blob to write is damaged too ({state:?})"
+                        ))));
+                    }
                 }
-                let staged = tempfile::Builder::new()
-                    .prefix(".blob.tmp-")
-                    .tempfile_in(&sha)
-                    .map_err(write_error(&sha))?
-                    .into_temp_path();
-                place_blob(blob, &staged).map_err(write_error(&target))?;
-                staged
-                    .persist(&target)
-                    .map_err(|e| write_error(&target)(e.error))?;
-                added.push(target);
+                staged.persist(&target).map_err(write_error(&target))?;
+                if let Some(why) = replaced {
+                    self.ui.verbose(format_args!(
+                        "replaced blob {} in `{}`: {why}",
+                        blob.digest,
+                        self.dir.display()
+                    ));
+                } else {
+                    added.push(target);
+                }
             }
             if !added.is_empty() {
                 sync_dir(&sha).map_err(write_error(&sha))?;
@@ -162,18 +202,14 @@ impl LayoutSink {
                 .map_err(io::Error::from)
                 .map_err(write_error(&index_path))?;
             // Nothing changed (the same image again): nothing to write or sync.
-            if fs::read(&index_path).is_ok_and(|old| old == bytes) {
+            if old_index == bytes {
                 return Ok(());
             }
-            let staged = tempfile::Builder::new()
-                .prefix(&staging_prefix(&index_path))
-                .tempfile_in(&self.dir)
-                .map_err(&fail)?
-                .into_temp_path();
-            write_synced(&staged, &bytes).map_err(&fail)?;
+            let staged = Staged::file(&self.dir, &index_path).map_err(&fail)?;
+            write_all_synced(staged.file_handle(), &bytes).map_err(&fail)?;
             staged
                 .persist(&index_path)
-                .map_err(|e| write_error(&index_path)(e.error))?;
+                .map_err(write_error(&index_path))?;
             sync_dir(&self.dir).map_err(&fail)
         })();
         if result.is_err() {
@@ -188,9 +224,13 @@ impl LayoutSink {
 /// Drops the SBOM referrers whose image is no longer listed (its tag moved to another image):
 /// they would describe nothing the layout holds.
 fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
+    // Manifests are small; a blob that is not a small regular file is not one of them.
     let read = |d: &Descriptor| -> Option<serde_json::Value> {
         let path = blob_path(dir, d.digest().as_ref());
-        serde_json::from_slice(&fs::read(path).ok()?).ok()
+        let (file, _) = super::guard::open_regular(&path).ok()?;
+        let mut bytes = Vec::new();
+        file.take(MAX_LAYOUT_FILE).read_to_end(&mut bytes).ok()?;
+        serde_json::from_slice(&bytes).ok()
     };
     let ours = |d: &Descriptor| {
         d.artifact_type()
@@ -222,29 +262,42 @@ fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
     });
 }
 
-/// Puts a staged blob at `target`: a hard link when on the same filesystem, else a copy, synced.
+/// Puts a staged blob at `target` (mode 0644): a hard link when on the same filesystem, else a
+/// copy, synced.
 pub(crate) fn place_blob(blob: &Blob, target: &Path) -> io::Result<()> {
     let _ = fs::remove_file(target);
     if blob.shared || fs::hard_link(&blob.path, target).is_err() {
         fs::copy(&blob.path, target)?;
     }
-    File::open(target)?.sync_all()
+    let file = File::open(target)?;
+    file.set_permissions(fs::Permissions::from_mode(0o644))?;
+    file.sync_all()
 }
 
+/// Writes a new file, 0644 whatever the umask, and syncs it.
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = File::create(path)?;
+    let file = File::create_new(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o644))?;
+    write_all_synced(&file, bytes)
+}
+
+fn write_all_synced(mut file: &File, bytes: &[u8]) -> io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()
 }
 
 /// Reads and checks an existing layout's `oci-layout` and `index.json`.
 pub fn read_index(dir: &Path) -> Result<ImageIndex, OutputError> {
+    read_index_bytes(dir).map(|(index, _)| index)
+}
+
+/// [`read_index`], with the bytes of `index.json` as read.
+fn read_index_bytes(dir: &Path) -> Result<(ImageIndex, Vec<u8>), OutputError> {
     let bad = |detail: String| OutputError::BadLayout {
         path: dir.to_owned(),
         detail,
     };
-    let layout = fs::read(dir.join("oci-layout"))
-        .map_err(|e| bad(format!("cannot read `oci-layout`: {e}")))?;
+    let layout = read_layout_file(dir, "oci-layout")?;
     let version: HashMap<String, serde_json::Value> = serde_json::from_slice(&layout)
         .map_err(|e| bad(format!("`oci-layout` is not JSON: {e}")))?;
     match version.get("imageLayoutVersion").and_then(|v| v.as_str()) {
@@ -255,8 +308,8 @@ pub fn read_index(dir: &Path) -> Result<ImageIndex, OutputError> {
             )));
         }
     }
-    let index = fs::read(dir.join("index.json"))
-        .map_err(|e| bad(format!("cannot read `index.json`: {e}")))?;
-    serde_json::from_slice(&index)
-        .map_err(|e| bad(format!("`index.json` is not a valid OCI index: {e}")))
+    let bytes = read_layout_file(dir, "index.json")?;
+    let index = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("`index.json` is not a valid OCI index: {e}")))?;
+    Ok((index, bytes))
 }

@@ -13,8 +13,10 @@
 //! leaves no tag naming a partial image.
 
 pub mod archive;
+pub mod guard;
 pub mod layout;
 pub mod registry;
+pub mod staging;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -26,6 +28,7 @@ use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor};
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageSet;
+pub use guard::{Input, check_outputs};
 
 /// Where to write an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,13 +82,17 @@ impl OutputSpec {
 
 impl OutputSpec {
     /// Whether writing here would need the bytes of blob `digest`: an existing layout that
-    /// holds it already does not; anything else does.
+    /// holds it whole (a regular file whose SHA-256 is `digest`) does not; anything else does.
     pub fn needs_blob(&self, digest: &str) -> bool {
         match self {
             OutputSpec::Oci { dir, .. } => {
                 digest.is_empty()
-                    || !(dir.join("oci-layout").is_file()
-                        && crate::image::blob::blob_path(dir, digest).is_file())
+                    || !(fs::symlink_metadata(dir.join("oci-layout")).is_ok_and(|m| m.is_file())
+                        && guard::check_blob(
+                            &crate::image::blob::blob_path(dir, digest),
+                            digest,
+                            None,
+                        ) == guard::BlobState::Whole)
             }
             OutputSpec::OciArchive { .. }
             | OutputSpec::DockerArchive { .. }
@@ -103,38 +110,38 @@ pub(crate) enum LayoutTarget {
     Existing,
 }
 
-/// Judges an `oci:` target; anything but nothing, an empty directory or a layout is in the way.
+/// Judges an `oci:` target; anything but nothing, an empty directory or a layout is in the way,
+/// and so is a symlink, a device, a FIFO or a socket (never replaced, never written through).
 pub(crate) fn layout_target(dir: &Path) -> Result<LayoutTarget, OutputError> {
-    let not_ours = |expected| {
-        Err(OutputError::NotOurs {
-            path: dir.to_owned(),
-            expected,
-        })
-    };
-    if !dir.exists() {
+    if guard::check_target(dir, true)?.is_none() {
         return Ok(LayoutTarget::New);
     }
-    if !dir.is_dir() {
-        return not_ours("an OCI image layout (it is a file)");
-    }
-    if dir.join("oci-layout").is_file() {
-        return Ok(LayoutTarget::Existing);
+    match fs::symlink_metadata(dir.join("oci-layout")) {
+        Ok(meta) if meta.is_file() => return Ok(LayoutTarget::Existing),
+        Ok(meta) => {
+            return Err(OutputError::BadLayout {
+                path: dir.to_owned(),
+                detail: format!(
+                    "`oci-layout` is {}, not a regular file",
+                    guard::kind_of(&meta)
+                ),
+            });
+        }
+        Err(_) => {}
     }
     if fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none()) {
         return Ok(LayoutTarget::New);
     }
-    not_ours("an OCI image layout (it has no `oci-layout` file)")
+    Err(OutputError::NotOurs {
+        path: dir.to_owned(),
+        expected: "an OCI image layout (it has no `oci-layout` file)",
+    })
 }
 
-/// Judges an archive target: a directory there is in the way; a file is replaced.
+/// Judges an archive target: a regular file is replaced; a directory, a symlink, a device,
+/// a FIFO or a socket is in the way.
 pub(crate) fn archive_target(file: &Path) -> Result<(), OutputError> {
-    if file.is_dir() {
-        return Err(OutputError::NotOurs {
-            path: file.to_owned(),
-            expected: "a file (it is a directory)",
-        });
-    }
-    Ok(())
+    guard::check_target(file, false).map(|_| ())
 }
 
 impl fmt::Display for OutputSpec {
@@ -385,6 +392,17 @@ pub enum OutputError {
     /// An output that cannot be written as asked.
     #[error("{0}")]
     Usage(String),
+    /// An output names the same file or directory as another output or an input, or lies
+    /// inside it (or holds it).
+    #[error("output `{path}` is or overlaps {role} `{other}`")]
+    Overlap {
+        /// The output as given.
+        path: PathBuf,
+        /// The other path as given.
+        other: PathBuf,
+        /// What the other path is ("another output", "the binary").
+        role: &'static str,
+    },
     /// An existing layout could not be read or is broken.
     #[error("existing OCI layout `{path}` is unreadable: {detail}")]
     BadLayout {
@@ -429,6 +447,7 @@ pub fn sink_for(
         OutputSpec::Oci { dir, reference } => Box::new(layout::LayoutSink {
             dir: dir.clone(),
             references: or_tags(reference),
+            ui: context.ui.clone(),
         }),
         OutputSpec::OciArchive { file, reference } => Box::new(archive::ArchiveSink {
             file: file.clone(),
@@ -514,15 +533,6 @@ pub(crate) fn write_error(path: &Path) -> impl Fn(io::Error) -> OutputError + us
         path: path.clone(),
         source,
     }
-}
-
-/// The prefix of the hidden temporary name written beside `target` before the rename.
-pub(crate) fn staging_prefix(target: &Path) -> String {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    format!(".{name}.tmp-")
 }
 
 /// Creates `dir`'s missing ancestors and `dir`; returns those it created, outermost first,
