@@ -178,6 +178,11 @@ impl Error {
                         .into(),
                 )
             }
+            Error::Output(OutputError::Overlap { .. }) => Some(
+                "give each output its own path, apart from the binaries, `--add` sources and \
+                 `--base` it reads"
+                    .into(),
+            ),
             Error::Output(OutputError::NotOurs { .. }) => {
                 Some("choose another path with `--output`, or remove what is there".into())
             }

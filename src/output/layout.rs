@@ -120,7 +120,6 @@ impl LayoutSink {
         let lock = File::open(&self.dir).map_err(&fail)?;
         lock.lock().map_err(&fail)?;
         let (mut index, old_index) = read_index_bytes(&self.dir)?;
-
         let sha = self.dir.join("blobs/sha256");
         check_layout_dir(&self.dir, &self.dir.join("blobs"))?;
         check_layout_dir(&self.dir, &sha)?;
@@ -284,6 +283,14 @@ fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
 fn write_all_synced(mut file: &File, bytes: &[u8]) -> io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Checks an existing layout as [`LayoutSink`] will find it: `oci-layout` and `index.json`
+/// readable and bounded, `blobs` and `blobs/sha256` real directories.
+pub(crate) fn check_existing(dir: &Path) -> Result<(), OutputError> {
+    read_index_bytes(dir)?;
+    check_layout_dir(dir, &dir.join("blobs"))?;
+    check_layout_dir(dir, &dir.join("blobs/sha256"))
 }
 
 /// Reads and checks an existing layout's `oci-layout` and `index.json`.

@@ -64,7 +64,11 @@ impl OutputSpec {
     /// The sinks check again when they write.
     pub fn preflight(&self) -> Result<(), OutputError> {
         match self {
-            OutputSpec::Oci { dir, .. } => layout_target(dir).map(|_| ()),
+            OutputSpec::Oci { dir, .. } => match layout_target(dir)? {
+                // Read as the merge will read it, so a broken layout fails before any work.
+                LayoutTarget::Existing => layout::check_existing(dir),
+                LayoutTarget::New => Ok(()),
+            },
             OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
                 archive_target(file)
             }

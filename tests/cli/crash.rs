@@ -1,5 +1,5 @@
-//! Crash safety of outputs: runs that race for one layout, runs killed at random points, and a
-//! filesystem that fills up. Every time, what was there before must still be valid and read by
+//! Crash safety of outputs: runs that race for one layout, runs killed at each point of a write
+//! (seen on disk, not guessed from a clock), and a filesystem that fills up. Every time, what was there before must still be valid and read by
 //! skopeo, and nothing half-written may be left.
 
 use std::fs;
@@ -13,7 +13,7 @@ use crate::support::{Ran, blob, compile_c, read_json, require, static_image, tem
 
 /// A static binary of about `megabytes` MB: a musl hello world followed by `seed`-dependent
 /// bytes that compress poorly (packaging cost depends on bytes, not on what they do).
-fn padded_binary(dir: &Path, name: &str, megabytes: usize, seed: u64) -> PathBuf {
+pub(crate) fn padded_binary(dir: &Path, name: &str, megabytes: usize, seed: u64) -> PathBuf {
     let hello = compile_c(
         "musl-gcc",
         &["-static", "-O2"],
@@ -23,11 +23,11 @@ fn padded_binary(dir: &Path, name: &str, megabytes: usize, seed: u64) -> PathBuf
     );
     let mut bytes = fs::read(&hello).unwrap();
     let mut state = seed | 1;
-    bytes.extend((0..megabytes << 20).map(|_| {
+    bytes.extend((0..megabytes << 17).flat_map(|_| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        state as u8
+        state.to_le_bytes()
     }));
     let path = dir.join(name);
     fs::write(&path, bytes).unwrap();
@@ -116,8 +116,64 @@ fn concurrent_runs_writing_different_tags_into_one_new_layout_all_land() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
+/// Where a run is killed: when it is seen at one point of its write.
+#[derive(Clone, Copy, Debug)]
+enum KillPoint {
+    /// As soon as it has started.
+    Start,
+    /// When one of its blob staging files is in `blobs/sha256`.
+    BlobStaged,
+    /// When a blob of its own has been renamed into `blobs/sha256`.
+    BlobPlaced,
+    /// When its `index.json` staging file is in the layout.
+    IndexStaged,
+}
+
+/// Watches `layout` for `point` of the run `child` and SIGKILLs it there; true if the point was
+/// seen before the run ended. The look is repeated until the run ends: no verdict depends on
+/// how often it looks.
+fn kill_at(
+    child: &mut std::process::Child,
+    layout: &Path,
+    point: KillPoint,
+    before: &[String],
+) -> bool {
+    let marker = format!(".tmp-{}-", child.id());
+    let names = |dir: &Path| -> Vec<String> {
+        fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let sha = layout.join("blobs/sha256");
+    loop {
+        let seen = match point {
+            KillPoint::Start => true,
+            KillPoint::BlobStaged => names(&sha).iter().any(|n| n.contains(&marker)),
+            KillPoint::BlobPlaced => names(&sha)
+                .iter()
+                .any(|n| !n.starts_with('.') && !before.contains(n)),
+            KillPoint::IndexStaged => names(layout)
+                .iter()
+                .any(|n| n.starts_with(".index.json.tmp-") && n.contains(&marker)),
+        };
+        if seen {
+            // SIGKILL: no chance to clean up. (It fails only if the run already ended.)
+            let _ = child.kill();
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 #[test]
-fn runs_killed_at_random_points_leave_the_layout_valid() {
+fn runs_killed_at_each_point_of_a_write_leave_the_layout_valid() {
     if !(require("musl-gcc") && require("skopeo")) {
         return;
     }
@@ -132,7 +188,7 @@ fn runs_killed_at_random_points_leave_the_layout_valid() {
     ])
     .run()
     .ok();
-    let big = padded_binary(dir.path(), "big", 4, 7);
+    let big = padded_binary(dir.path(), "big", 2, 7);
     let mut bytes = fs::read(&big).unwrap();
     let run = |tag: String| {
         static_image(args![
@@ -146,32 +202,29 @@ fn runs_killed_at_random_points_leave_the_layout_valid() {
         .env("STATIC_IMAGE_CACHE_DIR", dir.path().join("cache"))
         .spawn()
     };
-    // How long a whole run takes here: kills are spread over all of it and a bit beyond, so
-    // some land while layers are compressed, some while the layout is written, some never.
-    let started = std::time::Instant::now();
-    assert!(run("whole".into()).wait().unwrap().success());
-    let whole = started.elapsed().as_millis() as u64;
-    let mut killed = 0;
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    for round in 0..50u64 {
+    let points = [
+        KillPoint::Start,
+        KillPoint::BlobStaged,
+        KillPoint::BlobPlaced,
+        KillPoint::IndexStaged,
+    ];
+    let mut seen = Vec::new();
+    for round in 0..12u64 {
         // New bytes every round, so every run has new layers to write.
         let at = bytes.len() - 8;
         bytes[at..].copy_from_slice(&round.to_le_bytes());
         fs::write(&big, &bytes).unwrap();
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let delay = Duration::from_millis(state % (whole * 6 / 5 + 1));
+        let point = points[round as usize % points.len()];
+        let before: Vec<String> = fs::read_dir(layout.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         let mut child = run(format!("k{round}"));
-        std::thread::sleep(delay);
-        // `Child::kill` is SIGKILL: no chance to clean up. (It fails only if the run already
-        // ended, which the status below tells.)
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        if !status.success() {
-            killed += 1;
+        if kill_at(&mut child, &layout, point, &before) {
+            seen.push(point);
         }
-        // The first image is always there and whole.
+        child.wait().unwrap();
+        // The first image is always there and whole, and the index is whole JSON.
         let raw = tool(
             "skopeo",
             &["inspect", &format!("oci:{}:v0", layout.display())],
@@ -179,17 +232,20 @@ fn runs_killed_at_random_points_leave_the_layout_valid() {
         assert!(raw.contains("\"Digest\""), "{raw}");
         read_json(&layout.join("index.json"));
     }
+    eprintln!("killed at {seen:?}");
+    // A whole run afterwards lands, and sweeps what the killed runs left.
+    let ran = run("after".into()).wait_with_output().unwrap();
+    Ran::of(ran).ok();
     let tags = assert_layout_valid(&layout, dir.path());
-    assert!(tags.contains(&"v0".to_string()));
-    eprintln!(
-        "a whole run: {whole} ms; {killed} of 50 runs killed; {} tags in the layout",
-        tags.len()
-    );
-    assert!(killed >= 10, "only {killed} of 50 runs were cut short");
-    assert!(
-        killed <= 47,
-        "{killed} of 50 runs were cut short: none got far"
-    );
+    assert!(tags.contains(&"v0".to_string()) && tags.contains(&"after".to_string()));
+    let stray: Vec<_> = fs::read_dir(&layout)
+        .unwrap()
+        .chain(fs::read_dir(layout.join("blobs/sha256")).unwrap())
+        .chain(fs::read_dir(dir.path()).unwrap())
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
 }
 
 /// A small tmpfs, unmounted when dropped.
