@@ -237,6 +237,46 @@ pub(crate) fn check_target(path: &Path, want_dir: bool) -> Result<Option<Metadat
     })
 }
 
+/// What is at an `oci:` target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LayoutTarget {
+    /// Nothing, or an empty directory: a new layout goes there.
+    New,
+    /// An OCI layout: the image is merged into it.
+    Existing,
+}
+
+/// Judges an `oci:` target; anything but nothing, an empty directory or a layout is in the way,
+/// and so is a symlink, a device, a FIFO or a socket (never replaced, never written through).
+pub(crate) fn layout_target(dir: &Path) -> Result<LayoutTarget, OutputError> {
+    if check_target(dir, true)?.is_none() {
+        return Ok(LayoutTarget::New);
+    }
+    match fs::symlink_metadata(dir.join("oci-layout")) {
+        Ok(meta) if meta.is_file() => return Ok(LayoutTarget::Existing),
+        Ok(meta) => {
+            return Err(OutputError::BadLayout {
+                path: dir.to_owned(),
+                detail: format!("`oci-layout` is {}, not a regular file", kind_of(&meta)),
+            });
+        }
+        Err(_) => {}
+    }
+    if fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none()) {
+        return Ok(LayoutTarget::New);
+    }
+    Err(OutputError::NotOurs {
+        path: dir.to_owned(),
+        expected: "an OCI image layout (it has no `oci-layout` file)",
+    })
+}
+
+/// Judges an archive target: a regular file is replaced; a directory, a symlink, a device,
+/// a FIFO or a socket is in the way.
+pub(crate) fn archive_target(file: &Path) -> Result<(), OutputError> {
+    check_target(file, false).map(|_| ())
+}
+
 /// One path a run reads, for [`check_outputs`].
 #[derive(Clone, Debug)]
 pub struct Input<'a> {

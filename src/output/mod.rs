@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::ImageSet;
 pub use guard::{Input, check_outputs};
+pub(crate) use guard::{LayoutTarget, archive_target, layout_target};
 
 /// Where to write an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,49 +104,6 @@ impl OutputSpec {
             | OutputSpec::Registry(_) => true,
         }
     }
-}
-
-/// What is at an `oci:` target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LayoutTarget {
-    /// Nothing, or an empty directory: a new layout goes there.
-    New,
-    /// An OCI layout: the image is merged into it.
-    Existing,
-}
-
-/// Judges an `oci:` target; anything but nothing, an empty directory or a layout is in the way,
-/// and so is a symlink, a device, a FIFO or a socket (never replaced, never written through).
-pub(crate) fn layout_target(dir: &Path) -> Result<LayoutTarget, OutputError> {
-    if guard::check_target(dir, true)?.is_none() {
-        return Ok(LayoutTarget::New);
-    }
-    match fs::symlink_metadata(dir.join("oci-layout")) {
-        Ok(meta) if meta.is_file() => return Ok(LayoutTarget::Existing),
-        Ok(meta) => {
-            return Err(OutputError::BadLayout {
-                path: dir.to_owned(),
-                detail: format!(
-                    "`oci-layout` is {}, not a regular file",
-                    guard::kind_of(&meta)
-                ),
-            });
-        }
-        Err(_) => {}
-    }
-    if fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none()) {
-        return Ok(LayoutTarget::New);
-    }
-    Err(OutputError::NotOurs {
-        path: dir.to_owned(),
-        expected: "an OCI image layout (it has no `oci-layout` file)",
-    })
-}
-
-/// Judges an archive target: a regular file is replaced; a directory, a symlink, a device,
-/// a FIFO or a socket is in the way.
-pub(crate) fn archive_target(file: &Path) -> Result<(), OutputError> {
-    guard::check_target(file, false).map(|_| ())
 }
 
 impl fmt::Display for OutputSpec {

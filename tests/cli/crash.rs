@@ -3,13 +3,17 @@
 //! skopeo, and nothing half-written may be left.
 
 use std::fs;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Ran, blob, compile_c, read_json, require, static_image, tempdir, tool};
+use crate::hostile_outputs::{package_args, run_within};
+use crate::support::{
+    Ran, bin, blob, compile_c, listing, musl_app, read_json, require, static_image, tempdir, tool,
+};
 
 /// A static binary of about `megabytes` MB: a musl hello world followed by `seed`-dependent
 /// bytes that compress poorly (packaging cost depends on bytes, not on what they do).
@@ -246,6 +250,128 @@ fn runs_killed_at_each_point_of_a_write_leave_the_layout_valid() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// Starts a run writing `output`, watches `dir` for its staging entry (`.NAME.tmp-PID-N`) and
+/// sends `signal` once it is there. Returns the staging name, or None if the run ended first.
+fn signal_while_staged(
+    app: &Path,
+    output: String,
+    cache: &Path,
+    dir: &Path,
+    signal: libc::c_int,
+) -> (Option<String>, std::process::ExitStatus) {
+    let mut child: Child = Command::new(bin())
+        .args(["--color=never", "package"])
+        .arg(app)
+        .args(["--name", "app", "--compression", "none", "-o", &output])
+        .env("STATIC_IMAGE_CACHE_DIR", cache)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = format!(".tmp-{}-", child.id());
+    loop {
+        let staged = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|n| n.contains(&marker));
+        if let Some(name) = staged {
+            // SAFETY: sends a signal to our own child, which has not been waited for.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            return (Some(name), child.wait().unwrap());
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (None, status);
+        }
+        // How often to look; no verdict depends on it.
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// [`signal_while_staged`] with ever bigger binaries until a run is caught with its staging
+/// entry on disk and dies of the signal.
+fn interrupt(dir: &Path, output: &Path, signal: libc::c_int) -> (String, std::process::ExitStatus) {
+    let spec = format!("oci-archive:{}", output.display());
+    for (round, megabytes) in [16, 48, 128, 256].into_iter().enumerate() {
+        let app = padded_binary(dir, "big", megabytes, round as u64 + 11);
+        let cache = dir.join(format!("cache-{signal}-{round}"));
+        let (staged, status) =
+            signal_while_staged(&app, spec.clone(), &cache, output.parent().unwrap(), signal);
+        fs::remove_dir_all(&cache).ok();
+        if let Some(name) = staged
+            && status.signal() == Some(signal)
+        {
+            return (name, status);
+        }
+    }
+    panic!("no run was seen with its staging file on disk");
+}
+
+#[test]
+fn sigint_and_sigterm_remove_staging_and_leave_the_old_archive() {
+    if !(require("musl-gcc") && require("skopeo")) {
+        return;
+    }
+    let dir = tempdir();
+    let outputs = dir.path().join("outputs");
+    fs::create_dir(&outputs).unwrap();
+    let archive = outputs.join("app.tar");
+    let small = musl_app(dir.path(), "hi");
+    run_within(
+        package_args(&small, format!("oci-archive:{}", archive.display()), &[]),
+        &dir.path().join("cache"),
+        Duration::from_secs(120),
+    )
+    .0
+    .ok();
+    let old = fs::read(&archive).unwrap();
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let (staged, status) = interrupt(dir.path(), &archive, signal);
+        assert!(staged.starts_with(".app.tar.tmp-"), "{staged}");
+        assert_eq!(status.signal(), Some(signal), "{status:?}");
+        // What a shell reports: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+        assert_eq!(
+            128 + status.signal().unwrap(),
+            if signal == libc::SIGINT { 130 } else { 143 }
+        );
+        assert_eq!(
+            listing(&outputs),
+            ["app.tar"],
+            "staging must be gone at once"
+        );
+        assert_eq!(fs::read(&archive).unwrap(), old);
+    }
+}
+
+#[test]
+fn staging_left_by_a_killed_run_is_swept_by_the_next_run() {
+    if !(require("musl-gcc") && require("skopeo")) {
+        return;
+    }
+    let dir = tempdir();
+    let outputs = dir.path().join("outputs");
+    fs::create_dir(&outputs).unwrap();
+    let archive = outputs.join("app.tar");
+    let (staged, status) = interrupt(dir.path(), &archive, libc::SIGKILL);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // SIGKILL gives no chance to clean up: the entry is there.
+    assert_eq!(listing(&outputs), [staged.as_str()]);
+    let app = musl_app(dir.path(), "hi");
+    run_within(
+        package_args(&app, format!("oci-archive:{}", archive.display()), &[]),
+        &dir.path().join("cache"),
+        Duration::from_secs(120),
+    )
+    .0
+    .ok();
+    assert_eq!(listing(&outputs), ["app.tar"]);
+    let inspect = tool(
+        "skopeo",
+        &["inspect", &format!("oci-archive:{}", archive.display())],
+    );
+    assert!(inspect.contains("\"Digest\""), "{inspect}");
 }
 
 /// A small tmpfs, unmounted when dropped.

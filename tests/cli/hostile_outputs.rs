@@ -5,9 +5,8 @@
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -19,7 +18,7 @@ use crate::support::{
 
 /// Runs `static-image ARGS…` and fails the test if it takes longer than `limit` (a FIFO that
 /// is read would block forever); returns the run and its wall time.
-fn run_within(args: Vec<String>, cache: &Path, limit: Duration) -> (Ran, Duration) {
+pub(crate) fn run_within(args: Vec<String>, cache: &Path, limit: Duration) -> (Ran, Duration) {
     let started = Instant::now();
     let mut child = static_image(args)
         .env("STATIC_IMAGE_CACHE_DIR", cache)
@@ -35,7 +34,7 @@ fn run_within(args: Vec<String>, cache: &Path, limit: Duration) -> (Ran, Duratio
     (Ran::of(child.wait_with_output().unwrap()), elapsed)
 }
 
-fn package_args(app: &Path, output: String, extra: &[&str]) -> Vec<String> {
+pub(crate) fn package_args(app: &Path, output: String, extra: &[&str]) -> Vec<String> {
     let mut words = args!["package", app.display(), "--name", "app", "-o", output];
     words.extend(extra.iter().map(|s| s.to_string()));
     words
@@ -515,126 +514,4 @@ fn files_written_under_a_strict_umask_are_readable_by_others() {
     )
     .ok();
     assert_eq!(mode(&archive), 0o644);
-}
-
-/// Starts a run writing `output`, watches `dir` for its staging entry (`.NAME.tmp-PID-N`) and
-/// sends `signal` once it is there. Returns the staging name, or None if the run ended first.
-fn signal_while_staged(
-    app: &Path,
-    output: String,
-    cache: &Path,
-    dir: &Path,
-    signal: libc::c_int,
-) -> (Option<String>, std::process::ExitStatus) {
-    let mut child: Child = Command::new(bin())
-        .args(["--color=never", "package"])
-        .arg(app)
-        .args(["--name", "app", "--compression", "none", "-o", &output])
-        .env("STATIC_IMAGE_CACHE_DIR", cache)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let marker = format!(".tmp-{}-", child.id());
-    loop {
-        let staged = fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .find(|n| n.contains(&marker));
-        if let Some(name) = staged {
-            // SAFETY: sends a signal to our own child, which has not been waited for.
-            unsafe { libc::kill(child.id() as i32, signal) };
-            return (Some(name), child.wait().unwrap());
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            return (None, status);
-        }
-        // How often to look; no verdict depends on it.
-        std::thread::sleep(Duration::from_micros(200));
-    }
-}
-
-/// [`signal_while_staged`] with ever bigger binaries until a run is caught with its staging
-/// entry on disk and dies of the signal.
-fn interrupt(dir: &Path, output: &Path, signal: libc::c_int) -> (String, std::process::ExitStatus) {
-    let spec = format!("oci-archive:{}", output.display());
-    for (round, megabytes) in [16, 48, 128, 256].into_iter().enumerate() {
-        let app = padded_binary(dir, "big", megabytes, round as u64 + 11);
-        let cache = dir.join(format!("cache-{signal}-{round}"));
-        let (staged, status) =
-            signal_while_staged(&app, spec.clone(), &cache, output.parent().unwrap(), signal);
-        fs::remove_dir_all(&cache).ok();
-        if let Some(name) = staged
-            && status.signal() == Some(signal)
-        {
-            return (name, status);
-        }
-    }
-    panic!("no run was seen with its staging file on disk");
-}
-
-#[test]
-fn sigint_and_sigterm_remove_staging_and_leave_the_old_archive() {
-    if !(require("musl-gcc") && require("skopeo")) {
-        return;
-    }
-    let dir = tempdir();
-    let outputs = dir.path().join("outputs");
-    fs::create_dir(&outputs).unwrap();
-    let archive = outputs.join("app.tar");
-    let small = musl_app(dir.path(), "hi");
-    run_within(
-        package_args(&small, format!("oci-archive:{}", archive.display()), &[]),
-        &dir.path().join("cache"),
-        Duration::from_secs(120),
-    )
-    .0
-    .ok();
-    let old = fs::read(&archive).unwrap();
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        let (staged, status) = interrupt(dir.path(), &archive, signal);
-        assert!(staged.starts_with(".app.tar.tmp-"), "{staged}");
-        assert_eq!(status.signal(), Some(signal), "{status:?}");
-        // What a shell reports: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
-        assert_eq!(
-            128 + status.signal().unwrap(),
-            if signal == libc::SIGINT { 130 } else { 143 }
-        );
-        assert_eq!(
-            listing(&outputs),
-            ["app.tar"],
-            "staging must be gone at once"
-        );
-        assert_eq!(fs::read(&archive).unwrap(), old);
-    }
-}
-
-#[test]
-fn staging_left_by_a_killed_run_is_swept_by_the_next_run() {
-    if !(require("musl-gcc") && require("skopeo")) {
-        return;
-    }
-    let dir = tempdir();
-    let outputs = dir.path().join("outputs");
-    fs::create_dir(&outputs).unwrap();
-    let archive = outputs.join("app.tar");
-    let (staged, status) = interrupt(dir.path(), &archive, libc::SIGKILL);
-    assert_eq!(status.signal(), Some(libc::SIGKILL));
-    // SIGKILL gives no chance to clean up: the entry is there.
-    assert_eq!(listing(&outputs), [staged.as_str()]);
-    let app = musl_app(dir.path(), "hi");
-    run_within(
-        package_args(&app, format!("oci-archive:{}", archive.display()), &[]),
-        &dir.path().join("cache"),
-        Duration::from_secs(120),
-    )
-    .0
-    .ok();
-    assert_eq!(listing(&outputs), ["app.tar"]);
-    let inspect = tool(
-        "skopeo",
-        &["inspect", &format!("oci-archive:{}", archive.display())],
-    );
-    assert!(inspect.contains("\"Digest\""), "{inspect}");
 }
