@@ -209,8 +209,8 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: removes every staging entry, then dies of the same signal
-/// (exit status 128 + its number to a shell). The handler only writes to a pipe; a thread
+/// On SIGINT, SIGTERM or SIGHUP (unless ignored on entry): removes every staging entry, then
+/// dies of the same signal (exit status 128 + its number to a shell). The handler only writes to a pipe; a thread
 /// does the work, where taking a lock and removing files is allowed.
 pub fn install_signal_cleanup() -> io::Result<()> {
     let mut fds = [0; 2];
@@ -244,8 +244,17 @@ pub fn install_signal_cleanup() -> io::Result<()> {
             std::process::exit(128 + signal);
         })?;
     for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction with a plain handler and an empty mask is valid.
+        // SAFETY: a zeroed sigaction with a plain handler and an empty mask is valid; the
+        // first call only reads the current action.
         unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signal, std::ptr::null(), &mut current) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // A signal ignored on entry (`nohup`, a background job) stays ignored.
+            if current.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
             action.sa_flags = libc::SA_RESTART;
