@@ -179,8 +179,8 @@ impl Error {
                 )
             }
             Error::Output(OutputError::Overlap { .. }) => Some(
-                "give each output its own path, apart from the binaries, `--add` sources and \
-                 `--base` it reads"
+                "give each output its own path, apart from the files the run reads (binaries, \
+                 `--add` sources, CA files, `--base`)"
                     .into(),
             ),
             Error::Output(OutputError::NotOurs { .. }) => {

@@ -216,7 +216,7 @@ pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
 }
 
 /// Refuses outputs that name one another or one of the run's inputs: the binaries, the
-/// `--add` sources and a local `--base`.
+/// `--add` sources, the CA files and a local `--base`.
 fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> Result<(), Error> {
     let base = args
         .base
@@ -232,6 +232,12 @@ fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> 
     inputs.extend(args.add.iter().map(|add| Input {
         role: "the `--add` source",
         path: &add.source,
+    }));
+    // `builtin` names the compiled-in roots, not a file.
+    let ca = args.ca_bundle.iter().filter(|p| p.as_os_str() != "builtin");
+    inputs.extend(ca.chain(&args.extra_ca).map(|path| Input {
+        role: "the CA file",
+        path,
     }));
     match &base {
         Some(BaseSpec::Oci { dir: path, .. } | BaseSpec::OciArchive { file: path, .. }) => {

@@ -66,7 +66,11 @@ impl Staged {
             // point finds it listed (the cleanup takes the same lock).
             let mut live = live();
             let made = if is_dir {
-                fs::create_dir(&path).and_then(|()| File::open(&path))
+                fs::create_dir(&path).and_then(|()| {
+                    File::open(&path).inspect_err(|_| {
+                        let _ = fs::remove_dir(&path);
+                    })
+                })
             } else {
                 OpenOptions::new()
                     .read(true)

@@ -344,7 +344,22 @@ fn outputs_naming_each_other_or_an_input_are_a_usage_error_before_any_work() {
     let base_spec = format!("oci-archive:{}", base.display());
     let a = root.join("a.tar");
     let spelled = root.join("x/../a.tar");
+    let ca = root.join("ca.pem");
+    fs::write(&ca, b"not read either").unwrap();
     let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            args![
+                "--extra-ca",
+                ca.display(),
+                "-o",
+                format!("oci-archive:{}", ca.display())
+            ],
+            format!(
+                "output `{}` is or overlaps the CA file `{}`",
+                ca.display(),
+                ca.display()
+            ),
+        ),
         (
             args![
                 "-o",
@@ -430,13 +445,14 @@ fn outputs_naming_each_other_or_an_input_are_a_usage_error_before_any_work() {
             lines,
             [
                 format!("error: {message}").as_str(),
-                "help: give each output its own path, apart from the binaries, `--add` sources and `--base` it reads"
+                "help: give each output its own path, apart from the files the run reads (binaries, `--add` sources, CA files, `--base`)"
             ],
         );
     }
     assert_eq!(listing(&root), before);
     assert_eq!(fs::read(&app).unwrap(), app_bytes);
     assert_eq!(fs::read(&base).unwrap(), b"not read");
+    assert_eq!(fs::read(&ca).unwrap(), b"not read either");
 }
 
 fn mode(path: &Path) -> u32 {
