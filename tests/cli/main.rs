@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod support;
+mod support_server;
 
 mod base;
 mod build;
@@ -16,6 +17,7 @@ mod config;
 mod crash;
 mod go;
 mod hostile;
+mod hostile_registry;
 mod multiarch;
 mod package;
 mod registry;
