@@ -150,6 +150,18 @@ pub struct VerifyArgs {
     /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// The most seconds a registry may take over a request; connecting may take the lesser of
+    /// it and 10 s, a stall the lesser of it and 30 s, and a blob's body must keep 16 KiB/s on
+    /// average past it.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "STATIC_IMAGE_REGISTRY_TIMEOUT",
+        default_value_t = crate::registry::DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub registry_timeout: u64,
 }
 
 /// `sbom` arguments.
@@ -166,6 +178,18 @@ pub struct SbomArgs {
     /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// The most seconds a registry may take over a request; connecting may take the lesser of
+    /// it and 10 s, a stall the lesser of it and 30 s, and a blob's body must keep 16 KiB/s on
+    /// average past it.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "STATIC_IMAGE_REGISTRY_TIMEOUT",
+        default_value_t = crate::registry::DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub registry_timeout: u64,
 }
 
 /// `package` arguments.
@@ -344,6 +368,18 @@ pub struct ImageArgs {
     /// certificate; repeat for several. Others are always verified.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// The most seconds a registry may take over a request; connecting may take the lesser of
+    /// it and 10 s, a stall the lesser of it and 30 s, and a blob's body must keep 16 KiB/s on
+    /// average past it.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "STATIC_IMAGE_REGISTRY_TIMEOUT",
+        default_value_t = crate::registry::DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub registry_timeout: u64,
 
     /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
     /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for

@@ -107,6 +107,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
         Some(Command::Sbom(args)) => {
             let options = registry::RegistryOptions {
                 insecure: args.insecure.clone(),
+                deadlines: registry::Deadlines::from_secs(args.registry_timeout),
             };
             let (platform, path, bytes) =
                 sbom::read::read(&args.image, args.platform, &options, ui)?;
@@ -227,6 +228,7 @@ fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result
         .collect();
     let options = registry::RegistryOptions {
         insecure: args.insecure.clone(),
+        deadlines: registry::Deadlines::from_secs(args.registry_timeout),
     };
     let verdicts: Vec<_> = images
         .iter()

@@ -397,6 +397,7 @@ pub fn package_many(
     .map_err(Error::Staging)?;
     let registry = RegistryOptions {
         insecure: args.insecure.clone(),
+        deadlines: crate::registry::Deadlines::from_secs(args.registry_timeout),
     };
     let bases = match &args.base {
         Some(text) => {

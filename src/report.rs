@@ -147,7 +147,15 @@ pub fn verify_images(
             causes.push(cause.to_string());
             source = cause.source();
         }
-        ui.error(&error.to_string(), &causes, None);
+        // A registry's failure says what to do about it (a deadline names its flag).
+        let help = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
+            .find_map(|e| {
+                use crate::registry::RegistryError;
+                e.downcast_ref::<RegistryError>()
+                    .or_else(|| e.downcast_ref::<Box<RegistryError>>().map(|b| &**b))
+            })
+            .and_then(|e| e.help());
+        ui.error(&error.to_string(), &causes, help.as_deref());
     }
     let done: Vec<&ImageVerdict> = verdicts.iter().filter_map(|v| v.as_ref().ok()).collect();
     if as_json {

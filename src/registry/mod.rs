@@ -6,190 +6,61 @@
 //! through a token service named in the `WWW-Authenticate` challenge (distribution's
 //! `token.md`). Credentials come from the files users' tools already write ([`auth`]).
 //!
-//! Every request is retried with backoff on 429, 5xx and dropped connections, except a blob's
-//! upload `PUT`, which the pusher retries from a fresh upload session. TLS is verified against
+//! Every request is retried with backoff on 429, 5xx and dropped connections, as long as the
+//! attempts and pauses fit in the request deadline, except a blob's upload `PUT`, which the
+//! pusher retries from a fresh upload session. Connect, idle, answer and whole-request deadlines
+//! bound every request ([`transport`] says how they derive from `--registry-timeout`); every
+//! body read into memory has a cap (documents 4 MiB, token answers 1 MiB, error bodies 4 KiB),
+//! and ureq caps the response headers at 64 KiB. TLS is verified against
 //! the host's CA bundle (or `SSL_CERT_FILE`) plus `certs.d/HOST[:PORT]/*.crt` as Docker and
 //! podman read them; `--insecure HOST` allows unverified TLS and plain HTTP for that registry
 //! only.
 
 pub mod auth;
+mod challenge;
+mod errors;
+mod login;
 mod reference;
+mod transport;
 
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use ureq::http;
 
+pub use challenge::{Challenge, challenge_scopes, parse_challenge, parse_token};
+pub use errors::{RegistryError, error_detail_of};
 pub use reference::Reference;
+pub use transport::{DEFAULT_TIMEOUT_SECS, Deadline, DeadlineKind, Deadlines, MIN_RATE, backoff};
 
-use crate::exec::ExecError;
+use challenge::www_authenticate;
+use transport::{ATTEMPTS, Counted, Pace, Watched, agent, is_transient};
+
 use crate::ui::Ui;
 
-/// How many times a request is tried before its failure is reported.
-const ATTEMPTS: u32 = 4;
-/// The first pause between attempts; it doubles each time (0.25 s, 0.5 s, 1 s).
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The most of an error body quoted in a message.
 const ERROR_BODY_LIMIT: u64 = 4096;
-/// The most a JSON document (manifest, index, token answer) may be.
+/// The most a JSON document (manifest, index) may be.
 pub const MAX_DOCUMENT: u64 = 4 << 20;
+/// The most a token service's answer may be: a token is a few KiB.
+pub const MAX_TOKEN_ANSWER: u64 = 1 << 20;
 
 /// Settings shared by every registry a run talks to.
 #[derive(Clone, Debug, Default)]
 pub struct RegistryOptions {
     /// Registries (`HOST[:PORT]`) allowed plain HTTP and unverified TLS.
     pub insecure: Vec<String>,
+    /// How long a registry may take (`--registry-timeout`).
+    pub deadlines: Deadlines,
 }
 
-/// Why talking to a registry failed. No variant holds a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// The registry could not be reached, or the connection dropped, after every retry.
-    #[error(
-        "cannot reach registry `{registry}` ({method} {url}){}",
-        tls_hint(source)
-    )]
-    Unreachable {
-        /// `HOST[:PORT]`.
-        registry: String,
-        /// The request's method.
-        method: String,
-        /// The URL asked.
-        url: String,
-        /// The transport's error (boxed: it is large, and errors travel by value).
-        #[source]
-        source: Box<ureq::Error>,
-    },
-    /// The registry answered with a status that is not the expected one.
-    #[error("registry `{registry}` answered {method} {path} with HTTP {status}{detail}")]
-    Status {
-        /// `HOST[:PORT]`.
-        registry: String,
-        /// The request's method.
-        method: String,
-        /// The request's path.
-        path: String,
-        /// The HTTP status.
-        status: u16,
-        /// The registry's own error codes and messages, if it sent any.
-        detail: String,
-    },
-    /// The registry refused the request for want of (valid) credentials.
-    #[error("{}", denied_message(registry, *status, user.as_deref(), from.as_deref(), searched))]
-    Denied {
-        /// `HOST[:PORT]`.
-        registry: String,
-        /// 401 or 403.
-        status: u16,
-        /// The user whose credentials were refused, if any were sent.
-        user: Option<String>,
-        /// Where those credentials came from.
-        from: Option<String>,
-        /// Every place credentials were looked for.
-        searched: Vec<String>,
-    },
-    /// The registry's token service failed.
-    #[error("the token service `{realm}` of registry `{registry}` {detail}")]
-    Token {
-        /// `HOST[:PORT]`.
-        registry: String,
-        /// The token service URL.
-        realm: String,
-        /// What went wrong.
-        detail: String,
-    },
-    /// The registry answered in a way the protocol does not allow.
-    #[error("registry `{registry}`: {detail}")]
-    Protocol {
-        /// `HOST[:PORT]`.
-        registry: String,
-        /// What is wrong.
-        detail: String,
-    },
-    /// An auth file could not be read or parsed.
-    #[error("auth file `{}`: {detail}", path.display())]
-    AuthFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong (never its secrets).
-        detail: String,
-    },
-    /// A credential helper could not be run.
-    #[error("cannot ask a credential helper")]
-    Helper {
-        /// Why.
-        #[source]
-        source: ExecError,
-    },
-    /// A blob to upload could not be read.
-    #[error("cannot read `{}` to upload it", path.display())]
-    ReadBlob {
-        /// The staged blob.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-}
-
-fn denied_message(
-    registry: &str,
-    status: u16,
-    user: Option<&str>,
-    from: Option<&str>,
-    searched: &[String],
-) -> String {
-    let what = if status == 403 {
-        "denied access"
-    } else {
-        "refused"
-    };
-    match (user, from) {
-        (Some(user), Some(from)) => format!(
-            "registry `{registry}` {what} (HTTP {status}) to user `{user}`, whose credentials \
-             came from {from}"
-        ),
-        _ => format!(
-            "registry `{registry}` {what} (HTTP {status}) without credentials; none were found \
-             for it in: {}",
-            if searched.is_empty() {
-                "no file (set REGISTRY_AUTH_FILE or DOCKER_CONFIG)".to_string()
-            } else {
-                searched.join(", ")
-            }
-        ),
-    }
-}
-
-fn tls_hint(source: &ureq::Error) -> &'static str {
-    let tls = match source {
-        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
-        // rustls reports through io::Error as InvalidData (a plain-HTTP answer, a bad cert).
-        ureq::Error::Io(e) => e.kind() == io::ErrorKind::InvalidData,
-        _ => false,
-    };
-    if tls {
-        "; TLS failed: if its certificate is from a private CA, add the CA to \
-         `/etc/containers/certs.d/HOST:PORT/ca.crt` or SSL_CERT_FILE; if it speaks plain HTTP \
-         or is trusted as it is, allow it with `--insecure HOST:PORT`"
-    } else {
-        ""
-    }
-}
-
-impl RegistryError {
-    /// What a user can do about it.
-    pub fn help(&self) -> Option<String> {
-        match self {
-            RegistryError::Denied { registry, .. } => Some(format!(
-                "log in with `skopeo login {registry}` or `docker login {registry}`, or point \
-                 REGISTRY_AUTH_FILE at an auth.json holding credentials for it"
-            )),
-            _ => None,
-        }
-    }
+/// The request a response answers, kept with it for messages about its body.
+#[derive(Clone, Debug)]
+struct Origin {
+    method: &'static str,
+    path: String,
 }
 
 /// A request body.
@@ -252,16 +123,6 @@ impl<'a> Request<'a> {
 /// A response: status, headers, and the body to read.
 pub type Response = http::Response<ureq::Body>;
 
-/// How the registry wants to be authenticated, learnt from its challenge.
-#[derive(Clone, Debug)]
-enum Challenge {
-    Basic,
-    Bearer {
-        realm: String,
-        service: Option<String>,
-    },
-}
-
 /// A connection to one repository of one registry.
 pub struct Client {
     /// `HOST[:PORT]` as named: the key for credentials and messages.
@@ -269,6 +130,7 @@ pub struct Client {
     /// `https://HOST[:PORT]` (or `http://` for an insecure registry that speaks no TLS).
     base: String,
     agent: ureq::Agent,
+    deadlines: Deadlines,
     /// Looked for on the first challenge only: a registry that asks for nothing never starts
     /// a credential helper.
     credentials: std::sync::OnceLock<auth::Lookup>,
@@ -296,7 +158,8 @@ impl Client {
         let mut client = Client {
             registry: reference.registry.clone(),
             base: format!("https://{host}"),
-            agent: agent(host, insecure),
+            agent: agent(host, insecure, &options.deadlines),
+            deadlines: options.deadlines,
             credentials: std::sync::OnceLock::new(),
             scopes,
             authorization: Mutex::new(None),
@@ -367,24 +230,44 @@ impl Client {
 
     /// Reads a JSON document's bytes from a response, refusing more than [`MAX_DOCUMENT`].
     pub fn read_document(&self, response: Response) -> Result<Vec<u8>, RegistryError> {
+        self.read_capped(response, MAX_DOCUMENT, "a manifest or index")
+    }
+
+    /// Reads a whole body into memory, refusing more than `limit` bytes of it (a chunked body
+    /// that never ends, or one longer than said, stops there).
+    pub(super) fn read_capped(
+        &self,
+        response: Response,
+        limit: u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let origin = response.extensions().get::<Origin>().cloned();
         let mut bytes = Vec::new();
         response
             .into_body()
             .into_reader()
-            .take(MAX_DOCUMENT + 1)
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| self.dropped(e))?;
-        if bytes.len() as u64 > MAX_DOCUMENT {
-            return Err(RegistryError::Protocol {
+        if bytes.len() as u64 > limit {
+            let (method, path) = origin.map_or(("GET", String::new()), |o| (o.method, o.path));
+            return Err(RegistryError::TooLarge {
                 registry: self.registry.clone(),
-                detail: format!("a document is larger than {MAX_DOCUMENT} bytes"),
+                method: method.to_string(),
+                path,
+                what,
+                limit,
             });
         }
         Ok(bytes)
     }
 
-    /// A connection that dropped while a body was read.
+    /// A body that could not be read to its end: a deadline that passed, or a connection that
+    /// dropped.
     pub fn dropped(&self, source: io::Error) -> RegistryError {
+        if let Some(deadline) = Deadline::of_io(&source) {
+            return self.deadline(deadline.clone());
+        }
         RegistryError::Unreachable {
             registry: self.registry.clone(),
             method: "GET".into(),
@@ -393,17 +276,68 @@ impl Client {
         }
     }
 
+    pub(super) fn deadline(&self, deadline: Deadline) -> RegistryError {
+        RegistryError::Deadline {
+            registry: self.registry.clone(),
+            method: deadline.method,
+            path: deadline.path,
+            kind: deadline.kind,
+            after: deadline.after,
+        }
+    }
+
+    /// A request's failure before its answer's headers: a deadline names itself (a whole-request
+    /// deadline then means no answer came), anything else is unreachable.
+    fn failed(&self, request: &Request<'_>, source: ureq::Error) -> RegistryError {
+        let path = path_of(&request.target);
+        let passed =
+            Deadline::of_ureq(&source, &self.deadlines, request.method, &path).or_else(|| {
+                match &source {
+                    ureq::Error::Io(e) => Deadline::of_io(e).cloned(),
+                    _ => None,
+                }
+            });
+        match passed {
+            Some(mut deadline) => {
+                if deadline.kind == DeadlineKind::Whole {
+                    deadline.kind = DeadlineKind::Answer;
+                }
+                self.deadline(deadline)
+            }
+            None => match source {
+                ureq::Error::LargeResponseHeader(_, limit) => RegistryError::Protocol {
+                    registry: self.registry.clone(),
+                    detail: format!(
+                        "its answer to {} {path} has headers larger than {limit} bytes: refused",
+                        request.method
+                    ),
+                },
+                source => RegistryError::Unreachable {
+                    registry: self.registry.clone(),
+                    method: request.method.to_string(),
+                    url: self.url(&request.target),
+                    source: Box::new(source),
+                },
+            },
+        }
+    }
+
+    /// Sends with retries; every attempt and every pause fits in the request deadline, counted
+    /// from the first attempt (a blob's body aside, see [`transport`]).
     fn send_raw(&self, request: &Request<'_>, follow_401: bool) -> Result<Response, RegistryError> {
         let mut attempt = 1;
         let mut reauthenticated = !follow_401;
+        let mut started = Instant::now();
         loop {
-            let result = self.send_once(request);
+            let left = self.deadlines.request.saturating_sub(started.elapsed());
+            let result = self.send_once(request, left);
             let transient = match &result {
                 Err(e) => is_transient(e),
                 Ok(r) => r.status().as_u16() == 429 || r.status().is_server_error(),
             };
-            if transient && request.retry && attempt < ATTEMPTS {
-                let pause = backoff(attempt);
+            let pause = backoff(attempt);
+            let in_budget = started.elapsed() + pause < self.deadlines.request;
+            if transient && request.retry && attempt < ATTEMPTS && in_budget {
                 self.ui.verbose(format_args!(
                     "registry `{}`: {} {} failed ({}); trying again in {} ms",
                     self.registry,
@@ -419,28 +353,69 @@ impl Client {
                 attempt += 1;
                 continue;
             }
-            let response = result.map_err(|source| RegistryError::Unreachable {
-                registry: self.registry.clone(),
-                method: request.method.to_string(),
-                url: self.url(&request.target),
-                source: Box::new(source),
-            })?;
+            let response = result.map_err(|source| self.failed(request, source))?;
             if response.status().as_u16() == 401 && !reauthenticated {
                 reauthenticated = true;
                 let challenge = self.challenge(&response)?;
                 // The challenge may name a scope beyond ours (a mount's source).
-                let extra = scope_of(&response);
+                let extra = challenge_scopes(&www_authenticate(&response));
                 self.authenticate(&challenge, &extra)?;
+                // The token service had its own deadline; the request starts afresh.
+                started = Instant::now();
                 continue;
             }
             return Ok(response);
         }
     }
 
-    fn send_once(&self, request: &Request<'_>) -> Result<Response, ureq::Error> {
+    /// Whether a request moves a blob's body (a layer's `GET`, an upload): those are held to a
+    /// minimum rate, not to the whole-request deadline.
+    fn is_blob(request: &Request<'_>) -> bool {
+        matches!(request.body, Body::File { .. })
+            || (request.method == "GET" && path_of(&request.target).contains("/blobs/"))
+    }
+
+    /// Runs one attempt of a request: `left` is what remains of the request deadline, the
+    /// whole-request deadline of every request but a blob's.
+    pub(super) fn run<B: ureq::AsSendBody>(
+        &self,
+        request: http::Request<B>,
+        method: &'static str,
+        path: String,
+        blob: bool,
+        left: Duration,
+    ) -> Result<Response, ureq::Error> {
+        let request = if blob {
+            request
+        } else {
+            self.agent
+                .configure_request(request)
+                .timeout_global(Some(left))
+                .build()
+        };
+        let response = self.agent.run(request)?;
+        let (mut parts, body) = response.into_parts();
+        let reader = Watched {
+            inner: body.into_reader(),
+            deadlines: self.deadlines,
+            method,
+            path: path.clone(),
+            pace: blob.then(|| Pace::new(self.deadlines.request)),
+        };
+        parts.extensions.insert(Origin { method, path });
+        Ok(http::Response::from_parts(
+            parts,
+            ureq::Body::builder().reader(reader),
+        ))
+    }
+
+    fn send_once(&self, request: &Request<'_>, left: Duration) -> Result<Response, ureq::Error> {
         let url = self.url(&request.target);
         self.ui.verbose(format_args!("> {} {url}", request.method));
-        let mut builder = http::Request::builder().method(request.method).uri(&url);
+        let path = path_of(&request.target);
+        let blob = Self::is_blob(request);
+        let method = request.method;
+        let mut builder = http::Request::builder().method(method).uri(&url);
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
@@ -449,11 +424,11 @@ impl Client {
         }
         match &request.body {
             Body::Empty => {
-                let needs_length = matches!(request.method, "POST" | "PUT");
+                let needs_length = matches!(method, "POST" | "PUT");
                 if needs_length {
                     builder = builder.header("Content-Length", "0");
                 }
-                self.agent.run(builder.body(())?)
+                self.run(builder.body(())?, method, path, blob, left)
             }
             Body::Bytes(bytes) => {
                 let mut reader: &[u8] = bytes;
@@ -461,23 +436,25 @@ impl Client {
                 let request = builder
                     .header("Content-Length", bytes.len().to_string())
                     .body(body)?;
-                self.agent.run(request)
+                self.run(request, method, path, blob, left)
             }
             Body::File {
-                path,
+                path: file,
                 size,
                 on_bytes,
             } => {
-                let file = std::fs::File::open(path)?;
                 let mut reader = Counted {
-                    inner: file.take(*size),
+                    inner: std::fs::File::open(file)?.take(*size),
                     on_bytes: *on_bytes,
+                    pace: Pace::new(self.deadlines.request),
+                    method,
+                    path: path.clone(),
                 };
                 let body = ureq::SendBody::from_reader(&mut reader);
                 let request = builder
                     .header("Content-Length", size.to_string())
                     .body(body)?;
-                self.agent.run(request)
+                self.run(request, method, path, blob, left)
             }
         }
     }
@@ -490,228 +467,41 @@ impl Client {
         }
     }
 
-    fn current_authorization(&self) -> Option<String> {
+    pub(super) fn current_authorization(&self) -> Option<String> {
         self.authorization
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
-
-    /// The credentials for this registry, looked for once.
-    fn credentials(&self) -> Result<&auth::Lookup, RegistryError> {
-        if let Some(lookup) = self.credentials.get() {
-            return Ok(lookup);
-        }
-        let lookup = auth::lookup(&self.registry, &self.ui)?;
-        Ok(self.credentials.get_or_init(|| lookup))
-    }
-
-    /// A refusal; `sent` says whether our credentials went with the request (directly, or to
-    /// the token service).
-    fn denied(&self, status: u16, sent: bool) -> RegistryError {
-        let lookup = match self.credentials() {
-            Ok(lookup) => lookup,
-            Err(e) => return e,
-        };
-        let creds = lookup.found.as_ref().filter(|_| sent);
-        RegistryError::Denied {
-            registry: self.registry.clone(),
-            status,
-            user: creds.map(|c| c.username.clone()),
-            from: creds.map(|c| c.from.clone()),
-            searched: lookup.searched.clone(),
-        }
-    }
-
-    /// The scheme a 401 asks for.
-    fn challenge(&self, response: &Response) -> Result<Challenge, RegistryError> {
-        let header = www_authenticate(response);
-        let challenges =
-            http_auth::parse_challenges(&header).map_err(|e| RegistryError::Protocol {
-                registry: self.registry.clone(),
-                detail: format!("its `WWW-Authenticate: {header}` does not parse: {e}"),
-            })?;
-        let param = |c: &http_auth::ChallengeRef<'_>, name: &str| {
-            c.params
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.to_unescaped())
-        };
-        // Bearer first: a registry offering both prefers tokens.
-        if let Some(c) = challenges
-            .iter()
-            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
-        {
-            let realm = param(c, "realm").ok_or_else(|| RegistryError::Protocol {
-                registry: self.registry.clone(),
-                detail: "its Bearer challenge names no realm".into(),
-            })?;
-            return Ok(Challenge::Bearer {
-                realm,
-                service: param(c, "service"),
-            });
-        }
-        if challenges
-            .iter()
-            .any(|c| c.scheme.eq_ignore_ascii_case("basic"))
-        {
-            return Ok(Challenge::Basic);
-        }
-        Err(RegistryError::Protocol {
-            registry: self.registry.clone(),
-            detail: format!(
-                "it asks for authentication we do not speak (`WWW-Authenticate: {header}`)"
-            ),
-        })
-    }
-
-    /// Sets the `Authorization` to use after a challenge: Basic from the credentials, or a
-    /// token from the token service for our scopes (and `extra` ones the challenge named).
-    fn authenticate(&self, challenge: &Challenge, extra: &[String]) -> Result<(), RegistryError> {
-        let value = match challenge {
-            Challenge::Basic => match &self.credentials()?.found {
-                Some(creds) => creds.basic(),
-                None => return Err(self.denied(401, false)),
-            },
-            Challenge::Bearer { realm, service } => {
-                let mut scopes = self.scopes.clone();
-                for scope in extra {
-                    if !scopes.contains(scope) {
-                        scopes.push(scope.clone());
-                    }
-                }
-                format!("Bearer {}", self.token(realm, service.as_deref(), &scopes)?)
-            }
-        };
-        *self.authorization.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
-        Ok(())
-    }
-
-    /// Asks the token service for a token (distribution `token.md`; with an identity token,
-    /// the OAuth2 refresh-token grant of `oauth.md`).
-    fn token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-    ) -> Result<String, RegistryError> {
-        let fail = |detail: String| RegistryError::Token {
-            registry: self.registry.clone(),
-            realm: realm.to_string(),
-            detail,
-        };
-        let mut query: Vec<(&str, &str)> = Vec::new();
-        if let Some(service) = service {
-            query.push(("service", service));
-        }
-        for scope in scopes {
-            query.push(("scope", scope));
-        }
-        let creds = self.credentials()?.found.as_ref();
-        let result = match creds.map(|c| &c.secret) {
-            Some(auth::Secret::IdentityToken(refresh)) => {
-                let mut form = vec![
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh.as_str()),
-                    ("client_id", "static-image"),
-                ];
-                form.extend(query.iter().copied());
-                let body = encode_query(&form);
-                let request = http::Request::post(realm)
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .header("Content-Length", body.len().to_string())
-                    .body(body)
-                    .map_err(|e| fail(format!("cannot be asked: {e}")))?;
-                self.agent.run(request)
-            }
-            _ => {
-                let separator = if realm.contains('?') { '&' } else { '?' };
-                let url = format!("{realm}{separator}{}", encode_query(&query));
-                let mut request = http::Request::get(&url);
-                if let Some(creds) = creds {
-                    request = request.header("Authorization", creds.basic());
-                }
-                let request = request
-                    .body(())
-                    .map_err(|e| fail(format!("cannot be asked: {e}")))?;
-                self.agent.run(request)
-            }
-        };
-        let response = result.map_err(|e| fail(format!("cannot be reached: {e}")))?;
-        match response.status().as_u16() {
-            200 => {}
-            401 | 403 => return Err(self.denied(401, creds.is_some())),
-            status => return Err(fail(format!("answered HTTP {status}"))),
-        }
-        #[derive(serde::Deserialize)]
-        struct Answer {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let bytes = self.read_document(response)?;
-        let answer: Answer = serde_json::from_slice(&bytes)
-            .map_err(|e| fail(format!("sent an answer that is not JSON: {e}")))?;
-        answer
-            .token
-            .or(answer.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| fail("sent no token".into()))
-    }
 }
 
-/// The pause after failed attempt `attempt` (1-based): 0.25 s, doubling each time.
-pub fn backoff(attempt: u32) -> Duration {
-    FIRST_BACKOFF * 2u32.pow(attempt.saturating_sub(1))
-}
-
-/// Whether a failure may pass if tried again: a dropped or refused connection, a timeout.
-fn is_transient(error: &ureq::Error) -> bool {
-    use io::ErrorKind::*;
-    match error {
-        ureq::Error::Io(e) => matches!(
-            e.kind(),
-            ConnectionRefused
-                | ConnectionReset
-                | ConnectionAborted
-                | BrokenPipe
-                | UnexpectedEof
-                | TimedOut
-                | Interrupted
-                | NotConnected
-        ),
-        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => true,
-        _ => false,
+/// Runs every parse the client makes of a registry's answer on one made from untrusted parts,
+/// as it makes them: `header` as a `WWW-Authenticate`, `Location` and `Content-Type` value,
+/// `body` as an error body, a token answer and a manifest or index. For fuzzing: each parse
+/// may fail, none may panic.
+#[doc(hidden)]
+pub fn parse_answer(header: &str, body: &[u8]) {
+    let mut builder = http::Response::builder().status(401);
+    for name in ["www-authenticate", "location", "content-type"] {
+        builder = builder.header(name, header);
     }
-}
-
-/// Every `WWW-Authenticate` header of a response, as one list of challenges.
-fn www_authenticate(response: &Response) -> String {
-    response
-        .headers()
-        .get_all("www-authenticate")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The `scope` a Bearer challenge names, if any (a mount asks for its source's pull scope).
-fn scope_of(response: &Response) -> Vec<String> {
-    let header = www_authenticate(response);
-    let Ok(challenges) = http_auth::parse_challenges(&header) else {
-        return Vec::new();
+    let Ok(mut response) = builder.body(ureq::Body::builder().data(body.to_vec())) else {
+        return;
     };
-    challenges
-        .iter()
-        .flat_map(|c| c.params.iter())
-        .filter(|(k, _)| k.eq_ignore_ascii_case("scope"))
-        .flat_map(|(_, v)| {
-            v.to_unescaped()
-                .split(' ')
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect()
+    let challenge = www_authenticate(&response);
+    let _ = parse_challenge(&challenge);
+    let _ = challenge_scopes(&challenge);
+    if let Some(location) = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+    {
+        let _ = path_of(location);
+    }
+    let _ = error_detail(&mut response);
+    let _ = parse_token(body);
+    let _ = serde_json::from_slice::<oci_spec::image::ImageManifest>(body);
+    let _ = serde_json::from_slice::<oci_spec::image::ImageIndex>(body);
 }
 
 /// The path part of a target, for messages (an upload location's query holds its state).
@@ -728,7 +518,8 @@ fn path_of(target: &str) -> String {
         .to_string()
 }
 
-/// The registry's error codes and messages from an error body (`{"errors":[{code,message}]}`).
+/// The registry's error codes and messages from an error body, reading no more than
+/// [`ERROR_BODY_LIMIT`] of it.
 fn error_detail(response: &mut Response) -> String {
     let mut bytes = Vec::new();
     let _ = response
@@ -736,32 +527,7 @@ fn error_detail(response: &mut Response) -> String {
         .as_reader()
         .take(ERROR_BODY_LIMIT)
         .read_to_end(&mut bytes);
-    #[derive(serde::Deserialize)]
-    struct Errors {
-        errors: Vec<ErrorItem>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorItem {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    match serde_json::from_slice::<Errors>(&bytes) {
-        Ok(e) if !e.errors.is_empty() => {
-            let items: Vec<String> = e
-                .errors
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{}: {}",
-                        i.code.as_deref().unwrap_or("ERROR"),
-                        i.message.as_deref().unwrap_or("")
-                    )
-                })
-                .collect();
-            format!(" ({})", items.join("; "))
-        }
-        _ => String::new(),
-    }
+    error_detail_of(&bytes)
 }
 
 /// `a=b&c=d` with each value percent-encoded.
@@ -786,88 +552,6 @@ pub fn percent_encode(value: &str) -> String {
     out
 }
 
-/// A reader that reports how many bytes pass (for progress bars).
-struct Counted<'a, R> {
-    inner: R,
-    on_bytes: &'a (dyn Fn(u64) + Sync),
-}
-
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        (self.on_bytes)(n as u64);
-        Ok(n)
-    }
-}
-
-/// The HTTP agent for `host`: statuses are answers, not errors; TLS verified against the
-/// host's roots and the registry's own `certs.d` CAs, unless the registry is insecure.
-fn agent(host: &str, insecure: bool) -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(root_certs(host))
-        .disable_verification(insecure)
-        .build();
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .tls_config(tls)
-        .user_agent(concat!("static-image/", env!("CARGO_PKG_VERSION")))
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_recv_response(Some(Duration::from_secs(300)))
-        .build()
-        .new_agent()
-}
-
-/// Roots for verifying a registry: `SSL_CERT_FILE`, else the host's bundle, else the
-/// compiled-in Mozilla roots; plus `/etc/containers/certs.d/HOST/*.crt` and
-/// `/etc/docker/certs.d/HOST/*.crt`, where users put a private registry's CA.
-fn root_certs(host: &str) -> ureq::tls::RootCerts {
-    let mut files: Vec<PathBuf> = Vec::new();
-    match std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
-        Some(file) => files.push(file.into()),
-        None => files.extend(
-            crate::image::ca::HOST_BUNDLES
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.is_file()),
-        ),
-    }
-    let have_bundle = !files.is_empty();
-    for dir in ["/etc/containers/certs.d", "/etc/docker/certs.d"] {
-        let Ok(entries) = std::fs::read_dir(Path::new(dir).join(host)) else {
-            continue;
-        };
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
-            .collect();
-        found.sort();
-        files.extend(found);
-    }
-    let mut certs = Vec::new();
-    for file in &files {
-        let Ok(pem) = std::fs::read(file) else {
-            continue;
-        };
-        for item in ureq::tls::parse_pem(&pem).flatten() {
-            if let ureq::tls::PemItem::Certificate(cert) = item {
-                certs.push(cert);
-            }
-        }
-    }
-    if !have_bundle && certs.is_empty() {
-        return ureq::tls::RootCerts::WebPki;
-    }
-    if !have_bundle {
-        // Mozilla's roots as well as the registry's own CA.
-        certs.extend(
-            webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()),
-        );
-    }
-    ureq::tls::RootCerts::Specific(Arc::new(certs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -887,14 +571,5 @@ mod tests {
             encode_query(&[("scope", "repository:a/b:pull,push"), ("service", "x y")]),
             "scope=repository%3Aa%2Fb%3Apull%2Cpush&service=x%20y"
         );
-    }
-
-    #[test]
-    fn denied_messages_name_the_user_or_the_places_searched() {
-        let with_user = denied_message("r:1", 401, Some("alice"), Some("`/a.json`"), &[]);
-        assert!(with_user.contains("user `alice`") && with_user.contains("/a.json"));
-        let searched = vec!["/x/auth.json".to_string()];
-        let without = denied_message("r:1", 401, None, None, &searched);
-        assert!(without.contains("none were found") && without.contains("/x/auth.json"));
     }
 }

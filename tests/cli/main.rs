@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod support;
+mod support_server;
 
 mod base;
 mod build;
@@ -17,6 +18,7 @@ mod crash;
 mod go;
 mod hostile;
 mod hostile_outputs;
+mod hostile_registry;
 mod multiarch;
 mod package;
 mod registry;

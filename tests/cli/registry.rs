@@ -8,11 +8,13 @@ use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::{compile_c, require, skopeo_inspect, static_image, tempdir, tool};
+use crate::support_server::Proxy;
 use crate::tls::TestCa;
 
 const USER: &str = "alice";
@@ -398,27 +400,32 @@ fn wrong_or_missing_credentials_are_refused_by_name_without_the_secret() {
 }
 
 #[test]
-fn a_registry_stopped_mid_push_fails_the_push_and_no_tag_appears() {
+fn a_registry_cut_mid_push_fails_the_push_and_no_tag_appears() {
     if !registry_tools() {
         return;
     }
     let dir = tempdir();
-    let mut registry = Registry::start(&dir.path().join("registry"), None, Auth::None);
-    let host = registry.host();
+    let registry = Registry::start(&dir.path().join("registry"), None, Auth::None);
     let home = dir.path().join("home");
-    // A binary with 150 MB of padding: its upload takes long enough to be cut.
+    // A binary with 4 MiB of padding, an upload the proxy cuts after its first MiB: every
+    // upload, retries included, is cut at the same byte whatever the machine's speed.
     let app = hello(dir.path(), "big", "big");
     let mut bytes = fs::read(&app).unwrap();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    bytes.extend((0..150 << 20).map(|_| {
+    bytes.extend((0..4 << 20).map(|_| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state as u8
     }));
     fs::write(&app, bytes).unwrap();
-
-    let child = isolated(
+    let proxy = Proxy::start(
+        &registry.host(),
+        0,
+        Some(("PUT /v2/big/blobs/uploads/", 1 << 20)),
+    );
+    let host = proxy.host.clone();
+    let ran = isolated(
         static_image(args![
             "package",
             app.display(),
@@ -431,40 +438,37 @@ fn a_registry_stopped_mid_push_fails_the_push_and_no_tag_appears() {
         ]),
         &home,
     )
-    .spawn();
-    // Stop the registry as soon as the first upload session opens.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !registry.log().contains("\"POST /v2/big/blobs/uploads/") {
-        assert!(
-            Instant::now() < deadline,
-            "no upload began: {}",
-            registry.log()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    registry.stop();
-    let ran = crate::support::Ran::of(child.wait_with_output().unwrap()).code(1);
+    .run()
+    .code(1);
+    assert!(proxy.cut.load(Ordering::SeqCst), "no upload was cut");
     assert!(ran.stdout.is_empty(), "claimed a push: {}", ran.stdout);
     assert!(!ran.stderr.contains("Pushed"), "{}", ran.stderr);
+    let lines: Vec<&str> = ran.stderr.lines().map(str::trim).collect();
+    let error = lines.iter().position(|l| l.starts_with("error:")).unwrap();
+    assert_eq!(
+        lines[error],
+        format!("error: cannot push to `docker://{host}/big:v1`")
+    );
     assert!(
-        ran.stderr
-            .contains(&format!("cannot reach registry `{host}`")),
+        lines[error + 1].starts_with(&format!(
+            "caused by: cannot reach registry `{host}` (PUT http://{host}/v2/big/blobs/uploads/"
+        )),
         "{}",
         ran.stderr
     );
-    // Back up on the same storage, the registry has no such tag.
-    registry.spawn();
+    // The registry has no such tag.
     let out = Command::new("skopeo")
         .args(["inspect", "--tls-verify=false"])
-        .arg(format!("docker://{host}/big:v1"))
+        .arg(format!("docker://{}/big:v1", registry.host()))
         .output()
         .unwrap();
     assert!(!out.status.success(), "the tag exists after a failed push");
 
-    // A registry that is down for a moment is waited for: the push retries and lands.
-    registry.stop();
+    // A registry that drops the first connections is waited for: the push retries and lands.
+    let proxy = Proxy::start(&registry.host(), 2, None);
+    let host = proxy.host.clone();
     let small = hello(dir.path(), "small", "small");
-    let child = isolated(
+    let ran = isolated(
         static_image(args![
             "-v",
             "package",
@@ -476,10 +480,9 @@ fn a_registry_stopped_mid_push_fails_the_push_and_no_tag_appears() {
         ]),
         &home,
     )
-    .spawn();
-    std::thread::sleep(Duration::from_millis(300));
-    registry.spawn();
-    let ran = crate::support::Ran::of(child.wait_with_output().unwrap()).ok();
+    .run()
+    .ok();
+    assert_eq!(proxy.refused.load(Ordering::SeqCst), 2);
     assert!(ran.stderr.contains("trying again"), "{}", ran.stderr);
     assert!(
         ran.stdout.contains(&format!("{host}/small@sha256:")),
