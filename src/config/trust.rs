@@ -386,3 +386,108 @@ impl std::error::Error for Blamed {
         self.error.source()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(root: &Path, keys: &[&'static str]) -> Origin {
+        Origin {
+            file: Some(root.join("static-image.toml")),
+            root: root.to_owned(),
+            keys: keys.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn later_failures_are_blamed_on_the_key_that_gave_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let mut args = BuildArgs::default();
+        let archive = root.join("img.tar");
+        args.image.output = vec![OutputSpec::OciArchive {
+            file: archive.clone(),
+            reference: None,
+        }];
+        args.image.ca_bundle = Some(root.join("ca.pem"));
+        let not_ours = || {
+            Error::Output(OutputError::NotOurs {
+                path: archive.clone(),
+                expected: "a file (it is a directory)",
+            })
+        };
+        let settings = root.join("static-image.toml");
+
+        let blamed = blame(not_ours(), &args, &origin(&root, &["outputs"]));
+        assert_eq!(
+            blamed.to_string(),
+            format!(
+                "`{}`: `outputs`: `{}` exists and is not a file (it is a directory)",
+                settings.display(),
+                archive.display()
+            )
+        );
+        assert_eq!(blamed.exit_code(), 1);
+        assert_eq!(
+            blamed.help().as_deref(),
+            Some(
+                format!(
+                    "change `outputs` in `{}`, or give `--output` on the command line",
+                    settings.display()
+                )
+                .as_str()
+            )
+        );
+        // From the command line: left as it was.
+        let kept = blame(not_ours(), &args, &origin(&root, &["ports"]));
+        assert!(matches!(kept, Error::Output(OutputError::NotOurs { .. })));
+
+        let bad_pem = Error::Ca(CaError::BadPem {
+            path: root.join("ca.pem"),
+            detail: "no END line".into(),
+        });
+        let blamed = blame(bad_pem, &args, &origin(&root, &["ca-bundle"]));
+        assert!(
+            blamed
+                .to_string()
+                .starts_with(&format!("`{}`: `ca-bundle`: CA file", settings.display())),
+            "{blamed}"
+        );
+
+        let add = Error::Add(AddError::NotUtf8 {
+            path: root.join("x"),
+        });
+        let blamed = blame(add, &args, &origin(&root, &["add"]));
+        assert_eq!(
+            blamed.to_string(),
+            format!(
+                "`{}`: `add`: `{}` has a name that is not UTF-8",
+                settings.display(),
+                root.join("x").display()
+            )
+        );
+    }
+
+    #[test]
+    fn paths_resolve_through_links_and_dotdot_as_far_as_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        fs::create_dir(root.join("a")).unwrap();
+        std::os::unix::fs::symlink("/", root.join("up")).unwrap();
+        std::os::unix::fs::symlink(root.join("nowhere"), root.join("dangling")).unwrap();
+        assert_eq!(
+            resolve(&root.join("a/new/x.tar")),
+            Some(root.join("a/new/x.tar"))
+        );
+        assert_eq!(
+            resolve(&root.join("a/../../x")),
+            root.parent().map(|p| p.join("x"))
+        );
+        assert_eq!(
+            resolve(&root.join("up/etc/new")),
+            Some(PathBuf::from("/etc/new"))
+        );
+        assert_eq!(resolve(&root.join("new/../../x")), None);
+        assert_eq!(resolve(&root.join("dangling")), None);
+    }
+}
