@@ -285,6 +285,10 @@ pub struct BuildArgs {
     /// and fail with the differing files if the images differ.
     #[arg(long)]
     pub check_reproducible: bool,
+
+    /// Which values came from the project's settings file (filled in when it is applied).
+    #[arg(skip)]
+    pub origin: Box<crate::config::Origin>,
 }
 
 /// What goes into the image and where it is written (shared by `build` and `package`).

@@ -103,8 +103,15 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Config(ConfigError::Blamed(blamed)) => blamed.error.exit_code(),
             Error::Usage(_)
-            | Error::Config(ConfigError::Invalid { .. })
+            | Error::Config(
+                ConfigError::Invalid { .. }
+                | ConfigError::SettingsFile { .. }
+                | ConfigError::Outside { .. }
+                | ConfigError::Missing { .. }
+                | ConfigError::NotOurArchive { .. },
+            )
             | Error::Output(OutputError::Usage(_) | OutputError::Overlap { .. })
             | Error::Sbom(crate::sbom::read::SbomError::SeveralPlatforms { .. }) => 2,
             _ => 1,
@@ -114,6 +121,12 @@ impl Error {
     /// What the user can do about it, when there is something specific to say.
     pub fn help(&self) -> Option<String> {
         match self {
+            Error::Config(ConfigError::Blamed(blamed)) => Some(format!(
+                "change `{}` in `{}`, or give `{}` on the command line",
+                blamed.key,
+                blamed.file.display(),
+                blamed.flag()
+            )),
             Error::Sbom(crate::sbom::read::SbomError::Missing { .. }) => Some(
                 "static-image puts one in every image it makes, unless told `--no-sbom`; \
                  images made by other tools may carry theirs elsewhere or not at all"

@@ -150,11 +150,15 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
             )
         }
         Some(Command::Build(args)) => {
-            let outcome = build(&with_config(args, &given)?, ui)?;
+            let args = with_config(args, &given)?;
+            let outcome =
+                build(&args, ui).map_err(|e| config::trust::blame(e, &args, &args.origin))?;
             report::outcome(&mut stdout, &outcome, json)
         }
         None => {
-            let outcome = build(&with_config(cli.build, &given)?, ui)?;
+            let args = with_config(cli.build, &given)?;
+            let outcome =
+                build(&args, ui).map_err(|e| config::trust::blame(e, &args, &args.origin))?;
             report::outcome(&mut stdout, &outcome, json)
         }
     };
@@ -173,7 +177,7 @@ fn with_config(mut args: BuildArgs, given: config::Given<'_>) -> Result<BuildArg
     };
     let root = project_dir(&path);
     let root = root.canonicalize().unwrap_or(root);
-    config::load(&file)?.apply(&mut args, &root, given, &file)?;
+    config::load(&file, &root)?.apply(&mut args, &root, given, &file)?;
     Ok(args)
 }
 

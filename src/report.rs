@@ -12,6 +12,7 @@ use crate::package::PackageOutcome;
 use crate::plan::{ArtifactRule, BuildPlan};
 use crate::toolchain::Toolchains;
 use crate::toolchain::probe::TableRow;
+use crate::ui::printable;
 use crate::verify::image::{ImageVerdict, ImageVerifyError};
 use crate::verify::{Linkage, StaticReport, VerifyError};
 
@@ -55,13 +56,15 @@ pub fn verify_human(out: &mut dyn Write, report: &StaticReport) -> io::Result<()
         if items.is_empty() {
             "none".to_string()
         } else {
-            items.join(", ")
+            printable(&items.join(", ")).into_owned()
         }
     };
+    // Paths, interpreter and library names come from the file (or the image holding it):
+    // control characters in them are escaped, never sent to the terminal.
     writeln!(
         out,
         "{}: {}, {}",
-        report.path.display(),
+        printable(&report.path.display().to_string()),
         report.linkage.as_str(),
         verdict(report)
     )?;
@@ -69,7 +72,7 @@ pub fn verify_human(out: &mut dyn Write, report: &StaticReport) -> io::Result<()
     writeln!(
         out,
         "  interpreter: {}",
-        report.interpreter.as_deref().unwrap_or("none")
+        printable(report.interpreter.as_deref().unwrap_or("none"))
     )?;
     writeln!(out, "  needed:      {}", none_or(&report.needed))?;
     let libc = match (report.libc, &report.go) {
@@ -84,18 +87,18 @@ pub fn verify_human(out: &mut dyn Write, report: &StaticReport) -> io::Result<()
     if let Some(go) = &report.go {
         let cgo = if go.uses_cgo() { "cgo on" } else { "cgo off" };
         let version = go.go_version.as_deref().unwrap_or("unknown version");
-        writeln!(out, "  go:          {version}, {cgo}")?;
+        writeln!(out, "  go:          {}, {cgo}", printable(version))?;
     }
     for problem in &report.problems {
         if let crate::verify::Problem::WrongPlatform { .. } = problem {
-            writeln!(out, "  problem:     {problem}")?;
+            writeln!(out, "  problem:     {}", printable(&problem.to_string()))?;
         }
     }
     for hazard in &report.hazards {
-        writeln!(out, "  warning:     {}", hazard.message)?;
+        writeln!(out, "  warning:     {}", printable(&hazard.message))?;
     }
     if let Some(hint) = &report.hint {
-        writeln!(out, "  hint:        {hint}")?;
+        writeln!(out, "  hint:        {}", printable(hint))?;
     }
     Ok(())
 }
@@ -169,7 +172,7 @@ pub fn verify_images(
             writeln!(
                 out,
                 "{} {} {}: {} ELF file{}, {}",
-                verdict.image,
+                printable(&verdict.image),
                 platform.platform,
                 platform.digest,
                 platform.files.len(),
@@ -177,10 +180,10 @@ pub fn verify_images(
                 if platform.ok { "all static" } else { "NOT OK" }
             )?;
             for problem in &platform.problems {
-                writeln!(out, "  problem: {problem}")?;
+                writeln!(out, "  problem: {}", printable(problem))?;
             }
             for note in &platform.notes {
-                writeln!(out, "  note: {note}")?;
+                writeln!(out, "  note: {}", printable(note))?;
             }
             for file in &platform.files {
                 verify_human(out, file)?;
@@ -189,8 +192,9 @@ pub fn verify_images(
         for skipped in &verdict.skipped {
             writeln!(
                 out,
-                "{} {skipped}: not checked (no platform of this tool)",
-                verdict.image
+                "{} {}: not checked (no platform of this tool)",
+                printable(&verdict.image),
+                printable(&skipped.to_string())
             )?;
         }
     }

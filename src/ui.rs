@@ -4,19 +4,57 @@
 //! can be piped. Colour follows `--color` (auto: only when stderr is a terminal and `NO_COLOR`
 //! is unset, as anstream decides).
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use anstyle::{AnsiColor, Style};
 
-/// Names in backticks, comma-separated, as messages list them: "`a`, `b`".
+/// Names in backticks, comma-separated, as messages list them: "`a`, `b`". Control
+/// characters in the names are escaped (see [`printable`]).
 pub fn backticked<T: Display>(names: impl IntoIterator<Item = T>) -> String {
     names
         .into_iter()
-        .map(|n| format!("`{n}`"))
+        .map(|n| format!("`{}`", printable(&n.to_string())))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `text` with every control character (C0, DEL, C1) escaped (`\n`, `\t`, `\x1b`,
+/// `\u{9b}`), for names that come from images and binaries: a file path in a layer or an
+/// interpreter path is chosen by whoever made the image, and printed raw an ESC could clear the
+/// screen, rewrite earlier lines or forge a verdict, and a newline could add a line of its own.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    escape(text, false)
+}
+
+/// As [`printable`], but newlines and tabs stay: for whole messages, whose own layout may use
+/// them, on their way to the terminal.
+pub fn printable_lines(text: &str) -> Cow<'_, str> {
+    escape(text, true)
+}
+
+fn escape(text: &str, keep_layout: bool) -> Cow<'_, str> {
+    let escaped = |c: char| c.is_control() && !(keep_layout && (c == '\n' || c == '\t'));
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !escaped(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x80 => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.extend(c.escape_unicode()),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// When to colour messages.
@@ -85,6 +123,8 @@ impl Ui {
     /// A cargo-style progress line: a right-aligned verb, then what it acts on.
     pub fn status(&self, verb: &str, what: impl Display) {
         if self.verbosity >= 0 {
+            let what = what.to_string();
+            let what = printable_lines(&what);
             self.line(format_args!("{STATUS}{verb:>12}{STATUS:#} {what}"));
         }
     }
@@ -172,6 +212,8 @@ impl Ui {
     /// A warning, shown unless `--quiet`.
     pub fn warn(&self, message: impl Display) {
         if self.verbosity >= 0 {
+            let message = message.to_string();
+            let message = printable_lines(&message);
             self.line(format_args!("{WARNING}warning{WARNING:#}: {message}"));
         }
     }
@@ -179,6 +221,8 @@ impl Ui {
     /// Detail shown only under `-v` (the `+ command` echo, chosen defaults).
     pub fn verbose(&self, message: impl Display) {
         if self.is_verbose() {
+            let message = message.to_string();
+            let message = printable_lines(&message);
             self.line(format_args!("{DIM}{message}{DIM:#}"));
         }
     }
@@ -192,9 +236,13 @@ impl Ui {
 
     /// The final report of a failure: the error, each cause, and an optional `help:` line.
     /// Always shown, even under `--quiet`.
+    /// Control characters other than newlines and tabs are escaped: messages quote names
+    /// from images and project files.
     pub fn error(&self, message: &str, causes: &[String], help: Option<&str>) {
+        let message = printable_lines(message);
         self.line(format_args!("{ERROR}error{ERROR:#}: {message}"));
         for cause in causes {
+            let cause = printable_lines(cause);
             self.line(format_args!("  caused by: {cause}"));
         }
         if let Some(help) = help {
@@ -243,5 +291,21 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_plain_text_is_borrowed() {
+        assert!(matches!(printable("/lib/ld.so"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("/lib/\x1b[2J\nx\u{7f}\u{9b}é"),
+            "/lib/\\x1b[2J\\nx\\x7f\\u{9b}é"
+        );
+        assert_eq!(printable_lines("a\n\tb\x1b"), "a\n\tb\\x1b");
+        assert_eq!(backticked(["a\nb"]), "`a\\nb`");
     }
 }

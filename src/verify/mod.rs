@@ -118,7 +118,9 @@ pub enum Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::Interpreter { path } => write!(f, "interpreter `{path}`"),
+            Problem::Interpreter { path } => {
+                write!(f, "interpreter `{}`", crate::ui::printable(path))
+            }
             Problem::Needed { libraries } => write!(f, "needs {}", backticked(libraries)),
             Problem::WrongPlatform { expected, found } => write!(
                 f,

@@ -19,6 +19,7 @@ mod go;
 mod hostile;
 mod hostile_outputs;
 mod hostile_registry;
+mod hostile_project;
 mod multiarch;
 mod package;
 mod registry;

@@ -6,14 +6,20 @@
 //! the command line replaces the file's value for that key, lists included. Unknown keys are
 //! errors naming the key and the file. Relative paths in the file are relative to the project,
 //! not to where the tool is run.
+//!
+//! The file comes with the project, so a stranger may have written it: the paths it names must
+//! stay inside the project (see [`trust`]).
 
-use std::collections::BTreeMap;
+pub mod trust;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::cli::BuildArgs;
+pub use trust::{Blamed, Origin};
 
 /// The file name for Go and C projects.
 pub const FILE_NAME: &str = "static-image.toml";
@@ -81,6 +87,68 @@ pub enum ConfigError {
         /// What is wrong (with the key and line when known).
         detail: String,
     },
+    /// The settings file is not one to read: too large, not a regular file, or a link out of
+    /// the project.
+    #[error("settings file `{}` {detail}", path.display())]
+    SettingsFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        detail: String,
+    },
+    /// A path the file names leads outside the project.
+    #[error(
+        "`{}`: `{key}`: `{}`{} is outside the project `{}`; a project's settings may only name \
+         files inside it (give it on the command line to use it anyway)",
+        path.display(),
+        value.display(),
+        resolved.as_ref().map(|r| format!(" (it leads to `{}`)", r.display())).unwrap_or_default(),
+        root.display()
+    )]
+    Outside {
+        /// The settings file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// The path, relative ones joined to the project.
+        value: PathBuf,
+        /// Where it leads once `..` and links are resolved, when that differs and is known.
+        resolved: Option<PathBuf>,
+        /// The project directory.
+        root: PathBuf,
+    },
+    /// A path the file names does not exist or cannot be read.
+    #[error("`{}`: `{key}`: `{}` cannot be read", path.display(), value.display())]
+    Missing {
+        /// The settings file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// The path, relative ones joined to the project.
+        value: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An archive output would replace a file that is not an image archive this tool wrote.
+    #[error(
+        "`{}`: `{key}`: `{}` exists and is not an image archive written by static-image; a \
+         project's settings may not replace it (remove it, or give the output on the command \
+         line)",
+        path.display(),
+        value.display()
+    )]
+    NotOurArchive {
+        /// The settings file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// The archive path.
+        value: PathBuf,
+    },
+    /// A value the file gave failed when it was used.
+    #[error(transparent)]
+    Blamed(Box<Blamed>),
 }
 
 /// Writes a commented starter config for `project` (named `name`): a section appended to a
@@ -91,7 +159,7 @@ pub fn init(
     name: &str,
     force: bool,
 ) -> Result<PathBuf, ConfigError> {
-    const TEMPLATE: &str = include_str!("../templates/init/config.toml");
+    const TEMPLATE: &str = include_str!("../../templates/init/config.toml");
     let fill = |table: &str| TEMPLATE.replace("{table}", table).replace("{name}", name);
     let (path, text) = match manifest {
         Some(cargo) => {
@@ -182,26 +250,31 @@ pub fn locate(project: &Path) -> Option<PathBuf> {
     if cargo.is_file() {
         return Some(cargo);
     }
+    // Anything by that name is the project's settings, so a FIFO or a dangling link there is
+    // refused when read rather than silently skipped.
     let file = dir.join(FILE_NAME);
-    file.is_file().then_some(file)
+    fs::symlink_metadata(&file).is_ok().then_some(file)
 }
 
-/// Reads the settings in `path` (a Cargo.toml's metadata table, or a static-image.toml).
-pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+/// Reads the settings in `path` (a Cargo.toml's metadata table, or a static-image.toml) of
+/// the project at `root`.
+pub fn load(path: &Path, root: &Path) -> Result<FileConfig, ConfigError> {
+    let text = trust::read_settings(path, root)?;
+    parse(path, &text)
+}
+
+/// Parses `text`, the content of the settings file `path`.
+pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     let invalid = |where_: &str, detail: String| ConfigError::Invalid {
         path: path.to_owned(),
         where_: where_.to_string(),
         detail,
     };
     if path.file_name().is_some_and(|n| n == FILE_NAME) {
-        return toml::from_str(&text).map_err(|e| invalid("", one_line(&e.to_string())));
+        return toml::from_str(text).map_err(|e| invalid("", one_line(&e.to_string())));
     }
     let document: toml::Table =
-        toml::from_str(&text).map_err(|e| invalid("", one_line(&e.to_string())))?;
+        toml::from_str(text).map_err(|e| invalid("", one_line(&e.to_string())))?;
     let table = document
         .get("package")
         .and_then(|p| p.get("metadata"))
@@ -230,7 +303,9 @@ fn one_line(message: &str) -> String {
 pub type Given<'a> = &'a dyn Fn(&str) -> bool;
 
 impl FileConfig {
-    /// Fills what the command line left unset in `args`, paths made relative to `root`.
+    /// Fills what the command line left unset in `args`, paths made relative to `root` (the
+    /// project directory, links resolved), and records in `args.origin` which keys the file
+    /// `path` set. Paths the file names must stay inside `root` ([`trust::check`]).
     pub fn apply(
         self,
         args: &mut BuildArgs,
@@ -264,45 +339,58 @@ impl FileConfig {
                 root.join(p)
             }
         };
+        let mut keys = BTreeSet::new();
         let image = &mut args.image;
         let project = &mut args.project;
         if let (Some(v), false) = (self.platforms, given("platform")) {
+            keys.insert("platforms");
             project.platform = parse_all("platforms", v, &bad)?;
         }
         if let (Some(v), false) = (self.outputs, given("output")) {
+            keys.insert("outputs");
             let v = v.into_iter().map(|o| root_spec(&o, root)).collect();
             image.output = parse_all("outputs", v, &bad)?;
         }
         if let (Some(v), false) = (self.tags, given("tag")) {
+            keys.insert("tags");
             image.tag = v;
         }
         if let (Some(v), false) = (self.name, given("name")) {
+            keys.insert("name");
             image.name = Some(v);
         }
         if let (Some(v), false) = (self.entrypoint_path, given("entrypoint_path")) {
+            keys.insert("entrypoint-path");
             image.entrypoint_path = Some(v.parse().map_err(|e| bad("entrypoint-path", e))?);
         }
         if let (Some(v), false) = (self.args, given("args")) {
+            keys.insert("args");
             image.args = v;
         }
         if let (Some(v), false) = (self.env, given("env")) {
+            keys.insert("env");
             let v = v.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
             image.env = parse_all("env", v, &bad)?;
         }
         if let (Some(v), false) = (self.ports, given("port")) {
+            keys.insert("ports");
             image.port = parse_all("ports", v, &bad)?;
         }
         if let (Some(v), false) = (self.labels, given("label")) {
+            keys.insert("labels");
             let v = v.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
             image.label = parse_all("labels", v, &bad)?;
         }
         if let (Some(v), false) = (self.user, given("user")) {
+            keys.insert("user");
             image.user = Some(v.parse().map_err(|e| bad("user", e))?);
         }
         if let (Some(v), false) = (self.workdir, given("workdir")) {
+            keys.insert("workdir");
             image.workdir = Some(v.parse().map_err(|e| bad("workdir", e))?);
         }
         if let (Some(v), false) = (self.add, given("add")) {
+            keys.insert("add");
             let v = v
                 .into_iter()
                 .map(|a| match a.split_once(':') {
@@ -313,52 +401,72 @@ impl FileConfig {
             image.add = parse_all("add", v, &bad)?;
         }
         if let (Some(v), false) = (self.ca_bundle, given("ca_bundle")) {
+            keys.insert("ca-bundle");
             image.ca_bundle = Some(if v == "builtin" { v.into() } else { rooted(&v) });
         }
         if let (Some(v), false) = (self.extra_ca, given("extra_ca")) {
+            keys.insert("extra-ca");
             image.extra_ca = v.iter().map(|p| rooted(p)).collect();
         }
         if let (Some(v), false) = (self.compression, given("compression")) {
+            keys.insert("compression");
             image.compression = clap::ValueEnum::from_str(&v, false)
                 .map_err(|_| bad("compression", format!("`{v}` is not gzip, zstd or none")))?;
         }
         if let (Some(v), false) = (self.compression_level, given("compression_level")) {
+            keys.insert("compression-level");
             image.compression_level = Some(v);
         }
         if let (Some(v), false) = (self.no_cache, given("no_cache")) {
+            keys.insert("no-cache");
             image.no_cache = v;
         }
         if let (Some(v), false) = (self.base, given("base")) {
+            keys.insert("base");
             image.base = Some(root_spec(&v, root));
         }
         if let (Some(v), false) = (self.insecure, given("insecure")) {
+            keys.insert("insecure");
             image.insecure = v;
         }
         if let (Some(v), false) = (self.sbom_packages, given("sbom_package")) {
+            keys.insert("sbom-packages");
             image.sbom_package = parse_all("sbom-packages", v, &bad)?;
         }
         if let (Some(v), false) = (self.no_sbom, given("no_sbom")) {
+            keys.insert("no-sbom");
             image.no_sbom = v;
         }
         if let (Some(v), false) = (self.offline, given("offline")) {
+            keys.insert("offline");
             project.offline = v;
         }
         if let (Some(v), false) = (self.bin, given("bin")) {
+            keys.insert("bin");
             project.bin = Some(v);
         }
         if let (Some(v), false) = (self.package, given("package")) {
+            keys.insert("package");
             project.package = Some(v);
         }
         if let (Some(v), false) = (self.cgo, given("cgo")) {
+            keys.insert("cgo");
             project.cgo = v;
         }
         if let (Some(v), false) = (self.artifact, given("artifact")) {
+            keys.insert("artifact");
             project.artifact = Some(v.into());
         }
         if let (Some(v), false) = (self.build_args, given("build_args")) {
+            keys.insert("build-args");
             project.build_args = v;
         }
-        Ok(())
+        *args.origin = Origin {
+            file: Some(path.to_owned()),
+            root: root.to_owned(),
+            keys,
+        };
+        trust::check(args, &args.origin)
     }
 }
 
@@ -392,7 +500,7 @@ mod tests {
     fn unknown_keys_and_bad_values_name_the_key_and_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), FILE_NAME, "ports = [\"8080\"]\nportz = 1\n");
-        let err = load(&path).unwrap_err().to_string();
+        let err = load(&path, dir.path()).unwrap_err().to_string();
         assert!(err.contains("unknown field `portz`"), "{err}");
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert!(err.contains("line 2"), "{err}");
@@ -402,13 +510,13 @@ mod tests {
             "Cargo.toml",
             "[package]\nname = \"x\"\n[package.metadata.static-image]\nlabelz = {}\n",
         );
-        let err = load(&path).unwrap_err().to_string();
+        let err = load(&path, dir.path()).unwrap_err().to_string();
         assert!(err.contains("[package.metadata.static-image]"), "{err}");
         assert!(err.contains("unknown field `labelz`"), "{err}");
 
         let path = write(dir.path(), FILE_NAME, "ports = [\"http\"]\n");
         let mut args = Cli::parse_from(["static-image"]).build;
-        let err = load(&path)
+        let err = load(&path, dir.path())
             .unwrap()
             .apply(&mut args, dir.path(), &|_| false, &path)
             .unwrap_err()
@@ -418,7 +526,7 @@ mod tests {
 
     #[test]
     fn the_readme_example_parses() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let block = readme
             .split("```toml\n")
             .filter_map(|rest| rest.split("```").next())
@@ -431,7 +539,7 @@ mod tests {
             &format!("[package]\nname = \"x\"\n{block}"),
         );
         let mut args = Cli::parse_from(["static-image"]).build;
-        load(&path)
+        load(&path, dir.path())
             .unwrap()
             .apply(&mut args, dir.path(), &|_| false, &path)
             .unwrap();
@@ -448,11 +556,12 @@ mod tests {
             "ports = [\"8080\"]\noutputs = [\"oci-archive:img.tar\"]\nextra-ca = [\"corp.pem\"]\n\
              [env]\nMODE = \"prod\"\n",
         );
+        write(dir.path(), "corp.pem", "");
         let cli = Cli::parse_from(["static-image", "build", "--port", "9090"]);
         let Some(crate::cli::Command::Build(mut args)) = cli.command else {
             panic!("build")
         };
-        load(&path)
+        load(&path, dir.path())
             .unwrap()
             .apply(&mut args, dir.path(), &|id| id == "port", &path)
             .unwrap();
