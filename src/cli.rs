@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::image::base::MaxBlobSize;
 use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
 use crate::output::OutputSpec;
 use crate::platform::Platform;
@@ -150,6 +151,11 @@ pub struct VerifyArgs {
     /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
+    /// layer may expand to 4 times it when decompressed [default: 8GiB].
+    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<MaxBlobSize>,
 }
 
 /// `sbom` arguments.
@@ -166,6 +172,11 @@ pub struct SbomArgs {
     /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
+    /// layer may expand to 4 times it when decompressed [default: 8GiB].
+    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<MaxBlobSize>,
 }
 
 /// `package` arguments.
@@ -344,6 +355,11 @@ pub struct ImageArgs {
     /// certificate; repeat for several. Others are always verified.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub insecure: Vec<String>,
+
+    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
+    /// layer may expand to 4 times it when decompressed [default: 8GiB].
+    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<MaxBlobSize>,
 
     /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
     /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for

@@ -107,6 +107,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
         Some(Command::Sbom(args)) => {
             let options = registry::RegistryOptions {
                 insecure: args.insecure.clone(),
+                max_blob_size: args.max_blob_size.unwrap_or_default(),
             };
             let (platform, path, bytes) =
                 sbom::read::read(&args.image, args.platform, &options, ui)?;
@@ -227,6 +228,7 @@ fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result
         .collect();
     let options = registry::RegistryOptions {
         insecure: args.insecure.clone(),
+        max_blob_size: args.max_blob_size.unwrap_or_default(),
     };
     let verdicts: Vec<_> = images
         .iter()

@@ -357,6 +357,7 @@ pub fn package_many(
     .map_err(Error::Staging)?;
     let registry = RegistryOptions {
         insecure: args.insecure.clone(),
+        max_blob_size: args.max_blob_size.unwrap_or_default(),
     };
     let bases = match &args.base {
         Some(text) => {

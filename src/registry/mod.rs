@@ -41,6 +41,8 @@ pub const MAX_DOCUMENT: u64 = 4 << 20;
 pub struct RegistryOptions {
     /// Registries (`HOST[:PORT]`) allowed plain HTTP and unverified TLS.
     pub insecure: Vec<String>,
+    /// The largest blob an image read may claim (`--max-blob-size`).
+    pub max_blob_size: crate::image::base::MaxBlobSize,
 }
 
 /// Why talking to a registry failed. No variant holds a secret.

@@ -10,6 +10,7 @@
 mod archive;
 mod check;
 mod layout;
+pub mod limits;
 mod remote;
 mod walk;
 
@@ -27,8 +28,9 @@ use crate::registry::{Client, Reference, RegistryError, RegistryOptions};
 use crate::ui::Ui;
 use archive::unpack_archive;
 use layout::Layout;
+pub use limits::MaxBlobSize;
 use remote::Remote;
-use walk::{every_platform, manifest_for};
+use walk::{Budgeted, every_platform, manifest_for};
 
 /// The most a JSON document of a base image (index, manifest, config) may be.
 const MAX_DOCUMENT: u64 = 4 << 20;
@@ -141,6 +143,110 @@ pub enum BaseError {
         /// The platforms it has.
         available: String,
     },
+    /// A blob (or an archive entry) claims more than the limit: refused before it is read.
+    #[error(
+        "image `{spec}`: `{blob}` claims {claimed} bytes, more than the limit of {limit}; if \
+         the image is trusted, raise it with `--max-blob-size` or STATIC_IMAGE_MAX_BLOB_SIZE"
+    )]
+    TooLarge {
+        /// The image.
+        spec: String,
+        /// The blob's digest, or the archive entry's path.
+        blob: String,
+        /// The size it claims.
+        claimed: u64,
+        /// The limit.
+        limit: MaxBlobSize,
+    },
+    /// A layer's uncompressed bytes are not those its config's diff_id names.
+    #[error(
+        "image `{spec}`: layer `{layer}` does not match its config: its uncompressed digest is \
+         {found}, the config's diff_id is {expected}"
+    )]
+    DiffId {
+        /// The image.
+        spec: String,
+        /// The layer's (compressed) digest.
+        layer: String,
+        /// The config's diff_id for it.
+        expected: String,
+        /// The digest of its uncompressed bytes.
+        found: String,
+    },
+    /// A layer decompresses to more than the limit (a decompression bomb, or a huge layer).
+    #[error(
+        "image `{spec}`: layer `{layer}` expands to more than {} bytes when decompressed \
+         ({}x the blob limit of {max}); if the image is trusted, raise the limit with \
+         `--max-blob-size` or STATIC_IMAGE_MAX_BLOB_SIZE",
+        max.uncompressed(),
+        limits::EXPANSION
+    )]
+    Expands {
+        /// The image.
+        spec: String,
+        /// The layer's digest.
+        layer: String,
+        /// The blob limit it is derived from.
+        max: MaxBlobSize,
+    },
+    /// A layer is not the compressed tar its media type says.
+    #[error("image `{spec}`: layer `{layer}` cannot be decompressed as `{media_type}`")]
+    Decompress {
+        /// The image.
+        spec: String,
+        /// The layer's digest.
+        layer: String,
+        /// Its media type.
+        media_type: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// An index names itself, directly or through other indexes.
+    #[error(
+        "image `{spec}`: index `{index}` names itself{}",
+        if through.is_empty() { String::new() } else {
+            format!(" through `{}`", through.join("` -> `"))
+        }
+    )]
+    IndexCycle {
+        /// The image.
+        spec: String,
+        /// The index named again.
+        index: String,
+        /// The indexes between it and the entry naming it, outermost first.
+        through: Vec<String>,
+    },
+    /// Indexes nested deeper than [`limits::MAX_INDEX_DEPTH`].
+    #[error("image `{spec}`: index `{index}` is nested more than {limit} indexes deep")]
+    TooDeep {
+        /// The image.
+        spec: String,
+        /// The index past the limit.
+        index: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// More of something than a real image holds.
+    #[error("image `{spec}` holds more than {limit} {what}; it is refused")]
+    TooMany {
+        /// The image.
+        spec: String,
+        /// What there are too many of.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A file of a layout, or an archive, that is not a regular file.
+    #[error("image `{spec}`: `{}` is {kind}, not a regular file", path.display())]
+    NotRegular {
+        /// The image.
+        spec: String,
+        /// The file.
+        path: PathBuf,
+        /// What it is (`a FIFO`, `a symbolic link`).
+        kind: &'static str,
+    },
     /// Pulling from a registry failed.
     #[error("image `{spec}` cannot be pulled")]
     Pull {
@@ -162,7 +268,7 @@ pub fn load(
 ) -> Result<Vec<BaseImage>, BaseError> {
     let name = spec.to_string();
     let opened = Opened::open(spec, &name, options, ui)?;
-    let source = opened.source();
+    let source = &Budgeted::new(opened.source(), &name);
     let root = opened.root(reference_of(spec))?;
     // A pulled base is named as pullers write it, without the transport.
     let base_name = match spec {
@@ -203,7 +309,8 @@ pub fn load_every_platform(
     let opened = Opened::open(spec, &name, options, ui)?;
     let root = opened.root(reference_of(spec))?;
     let mut found = (Vec::new(), Vec::new());
-    every_platform(opened.source(), &name, &root, store, &mut found)?;
+    let source = Budgeted::new(opened.source(), &name);
+    every_platform(&source, &name, &root, store, &mut found)?;
     Ok(found)
 }
 
@@ -238,13 +345,13 @@ impl<'a> Opened<'a> {
     ) -> Result<Opened<'a>, BaseError> {
         Ok(match spec {
             BaseSpec::Oci { dir, .. } => Opened::Layout {
-                layout: Layout::new(dir.clone(), name),
+                layout: Layout::new(dir.clone(), name, options.max_blob_size),
                 _unpacked: None,
             },
             BaseSpec::OciArchive { file, .. } => {
-                let unpacked = unpack_archive(file, name)?;
+                let unpacked = unpack_archive(file, name, options.max_blob_size)?;
                 Opened::Layout {
-                    layout: Layout::new(unpacked.path().to_owned(), name),
+                    layout: Layout::new(unpacked.path().to_owned(), name, options.max_blob_size),
                     _unpacked: Some(unpacked),
                 }
             }
@@ -260,6 +367,7 @@ impl<'a> Opened<'a> {
                     client,
                     reference,
                     spec: name,
+                    max: options.max_blob_size,
                     root: std::cell::RefCell::new(None),
                 }))
             }
@@ -283,31 +391,40 @@ impl<'a> Opened<'a> {
     }
 }
 
-/// Pairs a manifest's layer blobs with the config's diff_ids, which must agree in number.
-fn pair_layers(
+/// Copies a manifest's layers into `store`, each checked against its descriptor and, once
+/// decompressed, against the config's diff_id for it; the two lists must agree in number,
+/// which is checked before anything is copied.
+fn copy_layers(
+    source: &dyn BlobSource,
+    spec: &str,
+    manifest: &ImageManifest,
     config: &ImageConfiguration,
-    blobs: Vec<Blob>,
-    invalid: &dyn Fn(String) -> BaseError,
+    store: &BlobStore,
 ) -> Result<Vec<Layer>, BaseError> {
     let diff_ids = config.rootfs().diff_ids();
-    if diff_ids.len() != blobs.len() {
-        return Err(invalid(format!(
-            "its manifest has {} layers but its config lists {} diff_ids",
-            blobs.len(),
-            diff_ids.len()
-        )));
+    let layers = manifest.layers();
+    if diff_ids.len() != layers.len() {
+        return Err(invalid(
+            spec,
+            format!(
+                "its manifest has {} layers but its config lists {} diff_ids",
+                layers.len(),
+                diff_ids.len()
+            ),
+        ));
     }
-    Ok(blobs
-        .into_iter()
+    layers
+        .iter()
         .zip(diff_ids)
-        .map(|(mut blob, diff_id)| {
+        .map(|(descriptor, diff_id)| {
+            let mut blob = source.copy_blob(descriptor, diff_id, store)?;
             blob.media_type = oci_layer_type(&blob.media_type);
-            Layer {
+            Ok(Layer {
                 blob,
                 diff_id: diff_id.clone(),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Docker's layer media types, as their OCI equivalents (the bytes are the same).
@@ -324,8 +441,15 @@ fn oci_layer_type(media_type: &MediaType) -> MediaType {
 pub(super) trait BlobSource {
     /// A JSON document (index, manifest, config), at most [`MAX_DOCUMENT`] bytes, checked.
     fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError>;
-    /// A layer, copied into `store` and checked as it streams.
-    fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError>;
+    /// A layer, copied into `store` and checked as it streams: its size and digest against
+    /// `descriptor`, its uncompressed digest against `diff_id`. A descriptor claiming more
+    /// than the blob limit is refused before anything is opened or asked for.
+    fn copy_blob(
+        &self,
+        descriptor: &Descriptor,
+        diff_id: &str,
+        store: &BlobStore,
+    ) -> Result<Blob, BaseError>;
 }
 
 pub(super) fn invalid(spec: &str, detail: impl Into<String>) -> BaseError {
@@ -384,12 +508,7 @@ pub(super) fn image_of(
             available: format!("{}/{}", config.os(), config.architecture()),
         });
     }
-    let blobs = manifest
-        .layers()
-        .iter()
-        .map(|d| source.copy_blob(d, store))
-        .collect::<Result<Vec<_>, _>>()?;
-    let layers = pair_layers(&config, blobs, &|d| invalid(spec, d))?;
+    let layers = copy_layers(source, spec, manifest, &config, store)?;
     Ok(BaseImage {
         name: spec.to_string(),
         digest,

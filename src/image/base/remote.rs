@@ -4,9 +4,11 @@ use std::io;
 
 use oci_spec::image::{Descriptor, MediaType};
 
-use super::check::{check_document_size, checked_document, copy_checked, sha256_hex};
+use super::check::{
+    check_blob_size, check_document_size, checked_document, copy_checked, sha256_hex,
+};
 use super::walk::is_index;
-use super::{BaseError, BlobSource, invalid};
+use super::{BaseError, BlobSource, MaxBlobSize, invalid};
 use crate::image::blob::{Blob, BlobStore};
 use crate::registry::{Client, Reference, RegistryError, Request};
 
@@ -21,6 +23,8 @@ pub(super) struct Remote<'a> {
     pub(super) client: Client,
     pub(super) reference: &'a Reference,
     pub(super) spec: &'a str,
+    /// The largest blob it may send.
+    pub(super) max: MaxBlobSize,
     /// The root document once fetched, with its digest.
     pub(super) root: std::cell::RefCell<Option<(String, Vec<u8>)>>,
 }
@@ -127,10 +131,24 @@ impl BlobSource for Remote<'_> {
         checked_document(self.spec, descriptor, bytes)
     }
 
-    fn copy_blob(&self, descriptor: &Descriptor, store: &BlobStore) -> Result<Blob, BaseError> {
+    fn copy_blob(
+        &self,
+        descriptor: &Descriptor,
+        diff_id: &str,
+        store: &BlobStore,
+    ) -> Result<Blob, BaseError> {
+        check_blob_size(self.spec, descriptor, self.max)?;
         let response = self.get(descriptor, false)?;
         let mut body = response.into_body().into_reader();
         let read_error = |e: io::Error| self.pull_error(self.client.dropped(e));
-        copy_checked(self.spec, descriptor, &mut body, store, &read_error)
+        copy_checked(
+            self.spec,
+            descriptor,
+            Some(diff_id),
+            self.max,
+            &mut body,
+            store,
+            &read_error,
+        )
     }
 }
