@@ -250,3 +250,89 @@ impl BlobSource for Budgeted<'_> {
         self.inner.copy_blob(descriptor, diff_id, store)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// Documents by digest, served unchecked: the only way to build an index that names
+    /// itself, which a digest check makes impossible on disk or from a registry.
+    struct Unchecked(HashMap<String, Vec<u8>>);
+
+    impl BlobSource for Unchecked {
+        fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError> {
+            Ok(self.0[&descriptor.digest().to_string()].clone())
+        }
+
+        fn copy_blob(&self, _: &Descriptor, _: &str, _: &BlobStore) -> Result<Blob, BaseError> {
+            Err(invalid("test", "no layers here"))
+        }
+    }
+
+    fn digest(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn entry(c: char) -> serde_json::Value {
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest(c),
+            "size": 1,
+            "platform": {"os": "linux", "architecture": "amd64"},
+        })
+    }
+
+    /// Indexes `a`, `b`, … each naming the indexes listed for it.
+    fn source(graph: &[(char, &[char])]) -> Unchecked {
+        Unchecked(
+            graph
+                .iter()
+                .map(|(name, names)| {
+                    let entries: Vec<_> = names.iter().map(|c| entry(*c)).collect();
+                    let index = serde_json::json!({"schemaVersion": 2, "manifests": entries});
+                    (digest(*name), serde_json::to_vec(&index).unwrap())
+                })
+                .collect(),
+        )
+    }
+
+    /// What walking every platform, and following one, from `root` says.
+    fn walk(source: &Unchecked, root: char) -> (String, String) {
+        let root: Descriptor = serde_json::from_value(entry(root)).unwrap();
+        let store = BlobStore::new().unwrap();
+        let every = every_platform(source, "x", &root, &store, &mut (Vec::new(), Vec::new()));
+        let one = manifest_for(source, "x", &root, Platform::AMD64);
+        (
+            every.err().unwrap().to_string(),
+            one.err().unwrap().to_string(),
+        )
+    }
+
+    #[test]
+    fn an_index_naming_itself_or_an_index_above_it_is_refused() {
+        let said = format!("image `x`: index `{}` names itself", digest('a'));
+        assert_eq!(walk(&source(&[('a', &['a'])]), 'a'), (said.clone(), said));
+        let said = format!(
+            "image `x`: index `{}` names itself through `{}` -> `{}`",
+            digest('a'),
+            digest('b'),
+            digest('c')
+        );
+        let cycle = source(&[('a', &['b']), ('b', &['c']), ('c', &['a'])]);
+        assert_eq!(walk(&cycle, 'a'), (said.clone(), said));
+    }
+
+    #[test]
+    fn nine_nested_indexes_are_refused() {
+        // `0` names `1` … names `9`: the ninth, `8`, is one too deep.
+        let names: Vec<char> = "0123456789".chars().collect();
+        let graph: Vec<(char, Vec<char>)> = names.windows(2).map(|w| (w[0], vec![w[1]])).collect();
+        let graph: Vec<(char, &[char])> = graph.iter().map(|(c, v)| (*c, v.as_slice())).collect();
+        let said = format!(
+            "image `x`: index `{}` is nested more than 8 indexes deep",
+            digest('8')
+        );
+        assert_eq!(walk(&source(&graph), '0'), (said.clone(), said));
+    }
+}
