@@ -714,4 +714,31 @@ fn archives_with_sparse_files_hard_links_or_a_flood_of_entries_are_refused() {
         "{}",
         ran.stderr
     );
+
+    // An entry larger than the limit is refused before its bytes are unpacked.
+    let archive = work.join("image.tar");
+    static_image(args![
+        "package",
+        image.app.display(),
+        "--ca-bundle",
+        "builtin",
+        "--output",
+        format!("oci-archive:{}", archive.display()),
+    ])
+    .env("STATIC_IMAGE_CACHE_DIR", image.dir.join("cache"))
+    .run()
+    .ok();
+    let spec = format!("oci-archive:{}", archive.display());
+    let ran = static_image(args!["verify", spec, "--max-blob-size", "64KiB"])
+        .run()
+        .code(2);
+    let said = errors(&ran);
+    let head = format!("image `{spec}`: `blobs/sha256/");
+    let tail = "bytes, more than the limit of 64KiB; if the image is trusted, raise it with \
+                `--max-blob-size` or STATIC_IMAGE_MAX_BLOB_SIZE";
+    assert!(
+        said.len() == 1 && said[0].starts_with(&head) && said[0].ends_with(tail),
+        "{}",
+        ran.stderr
+    );
 }
