@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::image::base::MaxBlobSize;
 use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
 use crate::output::OutputSpec;
 use crate::platform::Platform;
@@ -162,6 +163,10 @@ pub struct VerifyArgs {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub registry_timeout: u64,
+    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
+    /// layer may expand to 4 times it when decompressed [default: 8GiB].
+    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<MaxBlobSize>,
 }
 
 /// `sbom` arguments.
@@ -190,6 +195,10 @@ pub struct SbomArgs {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub registry_timeout: u64,
+    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
+    /// layer may expand to 4 times it when decompressed [default: 8GiB].
+    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<MaxBlobSize>,
 }
 
 /// `package` arguments.
@@ -384,6 +393,10 @@ pub struct ImageArgs {
         value_parser = clap::value_parser!(u64).range(1..=86_400)
     )]
     pub registry_timeout: u64,
+    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
+    /// layer may expand to 4 times it when decompressed [default: 8GiB].
+    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<MaxBlobSize>,
 
     /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
     /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for

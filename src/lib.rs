@@ -108,6 +108,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
             let options = registry::RegistryOptions {
                 insecure: args.insecure.clone(),
                 deadlines: registry::Deadlines::from_secs(args.registry_timeout),
+                max_blob_size: args.max_blob_size.unwrap_or_default(),
             };
             let (platform, path, bytes) =
                 sbom::read::read(&args.image, args.platform, &options, ui)?;
@@ -233,6 +234,7 @@ fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result
     let options = registry::RegistryOptions {
         insecure: args.insecure.clone(),
         deadlines: registry::Deadlines::from_secs(args.registry_timeout),
+        max_blob_size: args.max_blob_size.unwrap_or_default(),
     };
     let verdicts: Vec<_> = images
         .iter()

@@ -398,6 +398,7 @@ pub fn package_many(
     let registry = RegistryOptions {
         insecure: args.insecure.clone(),
         deadlines: crate::registry::Deadlines::from_secs(args.registry_timeout),
+        max_blob_size: args.max_blob_size.unwrap_or_default(),
     };
     let bases = match &args.base {
         Some(text) => {

@@ -54,6 +54,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// How long a registry may take (`--registry-timeout`).
     pub deadlines: Deadlines,
+    /// The largest blob an image read may claim (`--max-blob-size`).
+    pub max_blob_size: crate::image::base::MaxBlobSize,
 }
 
 /// The request a response answers, kept with it for messages about its body.
