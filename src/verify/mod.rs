@@ -11,10 +11,12 @@
 
 pub mod auditable;
 pub mod elf_read;
+pub mod entrypoint;
 pub mod glibc;
 pub mod go;
 mod hazards;
 pub mod image;
+pub mod stack;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -173,13 +175,18 @@ pub struct StaticReport {
 impl StaticReport {
     /// One line: "`app` is not static: interpreter `…`; needs `…`".
     pub fn refusal(&self) -> String {
+        format!("`{}` {}", self.path.display(), self.verdict())
+    }
+
+    /// The refusal without the path: "is not static: interpreter `…`".
+    pub fn verdict(&self) -> String {
         let what = if self.linkage == Linkage::Dynamic {
             "is not static"
         } else {
             "does not fit"
         };
         let reasons: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
-        format!("`{}` {what}: {}", self.path.display(), reasons.join("; "))
+        format!("{what}: {}", reasons.join("; "))
     }
 }
 
