@@ -17,15 +17,17 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::elf_read::ElfBytes;
-use super::entrypoint::{self, Content, Program};
+use super::entrypoint::{self, Content, EntrypointProblem, Program};
 use super::stack::{self, Kind, Tree};
 use super::{StaticReport, verify_bytes};
+use crate::image::Image;
 use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::layer::Layer;
 use crate::platform::Platform;
 use crate::registry::RegistryOptions;
 use crate::ui::Ui;
+use oci_spec::image::ImageConfiguration;
 
 /// The verdict on one platform's image.
 #[derive(Clone, Debug, Serialize)]
@@ -81,6 +83,15 @@ pub enum ImageVerifyError {
     /// The staging area could not be made.
     #[error("cannot create a staging directory for the image's blobs")]
     Staging(#[source] io::Error),
+    /// The config of an image just assembled could not be read back.
+    #[error("image `{image}`: its config cannot be read back for verification")]
+    Assembled {
+        /// The image's name.
+        image: String,
+        /// Why.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
     /// The image holds no platform the tool can check.
     #[error("image `{image}` holds no platform this tool knows (it has: {found})")]
     NoPlatform {
@@ -162,6 +173,35 @@ fn verify_platform(
     platform: Platform,
     image: &BaseImage,
 ) -> Result<PlatformVerdict, ImageVerifyError> {
+    verify_stacked(text, platform, image).map(|(verdict, _)| verdict)
+}
+
+/// Checks an image `package` assembled (base layers and ours) before anything is written: its
+/// entrypoint must resolve, in the stacked layers, to a static binary for its platform. Files
+/// of a base image are the base's business; only what the image starts is judged here.
+pub fn check_assembled(name: &str, image: &Image) -> Result<Option<String>, ImageVerifyError> {
+    let config = ImageConfiguration::from_file(&image.config.path).map_err(|source| {
+        ImageVerifyError::Assembled {
+            image: name.to_string(),
+            source,
+        }
+    })?;
+    let stacked = BaseImage {
+        name: name.to_string(),
+        digest: image.manifest.digest.clone(),
+        config,
+        layers: image.layers.clone(),
+    };
+    let (_, problem) = verify_stacked(name, image.platform, &stacked)?;
+    Ok(problem.map(|p| p.to_string()))
+}
+
+/// [`verify_platform`], with the entrypoint's problem apart.
+fn verify_stacked(
+    text: &str,
+    platform: Platform,
+    image: &BaseImage,
+) -> Result<(PlatformVerdict, Option<EntrypointProblem>), ImageVerifyError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
     let layer_error = |layer: &Layer| {
@@ -267,6 +307,7 @@ fn verify_platform(
             }
         }
     }
+    let mut entry_problem = None;
     if let (Some(program), Some(located)) = (&program, located) {
         let problem = match located {
             Err(problem) => Some(problem),
@@ -278,11 +319,12 @@ fn verify_platform(
                 entrypoint::check(&tree, program, &resolved, node, content)
             }
         };
-        problems.extend(problem.map(|p| p.to_string()));
+        problems.extend(problem.as_ref().map(|p| p.to_string()));
+        entry_problem = problem;
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let ok = problems.is_empty() && files.iter().all(|f| f.ok);
-    Ok(PlatformVerdict {
+    let verdict = PlatformVerdict {
         platform,
         digest: image.digest.clone(),
         entrypoint: program.map(|p| p.name),
@@ -290,7 +332,8 @@ fn verify_platform(
         problems,
         notes,
         ok,
-    })
+    };
+    Ok((verdict, entry_problem))
 }
 
 /// A verify error's text without the path it starts with (the entrypoint line names it).

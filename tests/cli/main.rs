@@ -16,6 +16,7 @@ mod config;
 mod crash;
 mod go;
 mod hostile;
+mod hostile_verdicts;
 mod multiarch;
 mod package;
 mod registry;
