@@ -72,9 +72,18 @@ pub struct Tree {
 /// flag is true when the stream ended between entries without tar's end blocks, which is
 /// harmless (every entry before was whole).
 pub fn layer_entries(reader: &mut dyn Read) -> io::Result<(Vec<LayerEntry>, bool)> {
-    let mut archive = tar::Archive::new(reader);
+    collect(tar::Archive::new(reader).entries()?)
+}
+
+/// [`layer_entries`] of an uncompressed layer file, seeking over contents instead of
+/// reading them: time grows with the entries, not their sizes.
+pub fn layer_file_entries(file: std::fs::File) -> io::Result<(Vec<LayerEntry>, bool)> {
+    collect(tar::Archive::new(io::BufReader::new(file)).entries_with_seek()?)
+}
+
+fn collect<R: Read>(archive: tar::Entries<'_, R>) -> io::Result<(Vec<LayerEntry>, bool)> {
     let mut entries = Vec::new();
-    for entry in archive.entries()? {
+    for entry in archive {
         let entry = match entry {
             Ok(entry) => entry,
             // (The tar crate reports a stream ending between entries as an `Other` error

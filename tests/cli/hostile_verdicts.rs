@@ -152,11 +152,12 @@ fn packaged(dir: &Path) -> (PathBuf, PathBuf) {
     (tiny, base)
 }
 
-/// The `problem:` lines `verify IMAGE` prints.
+/// The image-level `problem:` lines `verify IMAGE` prints (a file's own are aligned further).
 fn problems(stdout: &str) -> Vec<&str> {
     stdout
         .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("problem: "))
+        .filter_map(|l| l.strip_prefix("  problem: "))
+        .filter(|rest| !rest.starts_with(' '))
         .collect()
 }
 
@@ -350,11 +351,12 @@ fn a_malformed_elf_is_never_static() {
     let ran = static_image(args!["verify", odd_path.display()])
         .run()
         .code(1);
-    let lines: Vec<&str> = ran.stdout.lines().take(3).collect();
+    let lines: Vec<&str> = ran.stdout.lines().take(4).collect();
     assert_eq!(
         lines,
         vec![
-            format!("{}: dynamic, NOT OK", odd_path.display()).as_str(),
+            format!("{}: dynamic, NOT STATIC", odd_path.display()).as_str(),
+            "  machine:     x86-64, 64-bit (linux/amd64)",
             "  interpreter: /lib/ld-\\xff\\xfe.so",
             "  needed:      none",
         ],
@@ -389,8 +391,8 @@ fn a_malformed_elf_is_never_static() {
         .code(1);
     assert!(
         ran.stdout.starts_with(&format!(
-            "{}: dynamic, NOT OK\n  interpreter: none\n  needed:      \
-             <unreadable name at string offset 2147483647>\n",
+            "{}: dynamic, NOT STATIC\n  machine:     x86-64, 64-bit (linux/amd64)\n  \
+             interpreter: none\n  needed:      <unreadable name at string offset 2147483647>\n",
             needy_path.display()
         )),
         "{}",
@@ -459,6 +461,7 @@ fn a_4_gib_entry_is_read_in_bounded_memory() {
         "{report}"
     );
     assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB");
-    assert!(elapsed.as_secs() < 300, "took {elapsed:?}");
+    // Generous: the machine running the suite may be busy; the work is two linear passes.
+    assert!(elapsed.as_secs() < 900, "took {elapsed:?}");
     eprintln!("4 GiB entry: peak RSS {peak_kib} KiB, {elapsed:?}");
 }
