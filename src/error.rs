@@ -41,6 +41,18 @@ pub enum Error {
     /// The binary is dynamic or for another platform.
     #[error("refusing to package: {}", .0.refusal())]
     NotStatic(Box<StaticReport>),
+    /// The assembled image would not start: its entrypoint does not resolve to a static binary
+    /// in the stacked layers (a base layer may shadow it).
+    #[error("refusing to write the image for {platform}: {problem}")]
+    EntrypointUnfit {
+        /// The image's platform.
+        platform: crate::platform::Platform,
+        /// What is wrong with its entrypoint.
+        problem: String,
+    },
+    /// The assembled image could not be read back for verification.
+    #[error(transparent)]
+    ImageVerify(#[from] crate::verify::image::ImageVerifyError),
     /// The binary's machine maps to no supported platform.
     #[error(
         "`{path}` is built for {machine}, which no supported platform runs (supported: linux/amd64, linux/arm64)"

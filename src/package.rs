@@ -494,6 +494,13 @@ pub fn package_many(
     let mut replayable = true;
     for image in assembled {
         let image = image?;
+        // The stacked layers must start what the config names: a base may shadow our path.
+        if let Some(problem) = crate::verify::image::check_assembled(&name, &image)? {
+            return Err(Error::EntrypointUnfit {
+                platform: image.platform,
+                problem,
+            });
+        }
         for (layer, origin) in image.layers.iter().zip(&image.origins) {
             match origin {
                 Origin::Cached => ui.verbose(format_args!(

@@ -90,6 +90,8 @@ fn libc_version_symbol(elf: &Elf<'_>, bytes: &[u8]) -> Option<String> {
 
 /// The version in "GNU C Library (…) stable release version 2.36." when the banner is linked.
 fn banner(bytes: &[u8]) -> Option<String> {
+    // Bounded, so a huge file is not paged in whole for a hint.
+    let bytes = &bytes[..bytes.len().min(super::elf_read::TABLE_CAP as usize * 4)];
     let start = memchr::memmem::find(bytes, b"GNU C Library")?;
     let window = &bytes[start..bytes.len().min(start + 200)];
     let at = memchr::memmem::find(window, b"release version ")? + "release version ".len();

@@ -154,6 +154,8 @@ fn called(elf: &Elf<'_>, bytes: &[u8], targets: &[(String, u64)]) -> Vec<String>
         let Some(code) = usize::try_from(sh.sh_offset)
             .ok()
             .zip(usize::try_from(sh.sh_size).ok())
+            // Call sites are evidence, not a verdict: a bounded prefix of huge code is enough.
+            .map(|(start, len)| (start, len.min(super::elf_read::TABLE_CAP as usize * 4)))
             .and_then(|(start, len)| bytes.get(start..start.checked_add(len)?))
         else {
             continue;

@@ -9,20 +9,25 @@
 //! machine. The entrypoint must be one of the files there. This is the check that catches the
 //! classic `exec /app: no such file or directory` before the image ships.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
 use serde::Serialize;
 
+use super::elf_read::ElfBytes;
+use super::entrypoint::{self, Content, EntrypointProblem, Program};
+use super::stack::{self, Kind, Tree};
 use super::{StaticReport, verify_bytes};
+use crate::image::Image;
 use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::layer::Layer;
 use crate::platform::Platform;
 use crate::registry::RegistryOptions;
 use crate::ui::Ui;
+use oci_spec::image::ImageConfiguration;
 
 /// The verdict on one platform's image.
 #[derive(Clone, Debug, Serialize)]
@@ -78,6 +83,15 @@ pub enum ImageVerifyError {
     /// The staging area could not be made.
     #[error("cannot create a staging directory for the image's blobs")]
     Staging(#[source] io::Error),
+    /// The config of an image just assembled could not be read back.
+    #[error("image `{image}`: its config cannot be read back for verification")]
+    Assembled {
+        /// The image's name.
+        image: String,
+        /// Why.
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
     /// The image holds no platform the tool can check.
     #[error("image `{image}` holds no platform this tool knows (it has: {found})")]
     NoPlatform {
@@ -159,49 +173,182 @@ fn verify_platform(
     platform: Platform,
     image: &BaseImage,
 ) -> Result<PlatformVerdict, ImageVerifyError> {
-    let mut files = Vec::new();
+    verify_stacked(text, platform, image).map(|(verdict, _)| verdict)
+}
+
+/// Checks an image `package` assembled (base layers and ours) before anything is written: its
+/// entrypoint must resolve, in the stacked layers, to a static binary for its platform. Files
+/// of a base image are the base's business; only what the image starts is judged here.
+pub fn check_assembled(name: &str, image: &Image) -> Result<Option<String>, ImageVerifyError> {
+    let config = ImageConfiguration::from_file(&image.config.path).map_err(|source| {
+        ImageVerifyError::Assembled {
+            image: name.to_string(),
+            source,
+        }
+    })?;
+    let stacked = BaseImage {
+        name: name.to_string(),
+        digest: image.manifest.digest.clone(),
+        config,
+        layers: image.layers.clone(),
+    };
+    let (_, problem) = verify_stacked(name, image.platform, &stacked)?;
+    Ok(problem.map(|p| p.to_string()))
+}
+
+/// [`verify_platform`], with the entrypoint's problem apart.
+fn verify_stacked(
+    text: &str,
+    platform: Platform,
+    image: &BaseImage,
+) -> Result<(PlatformVerdict, Option<EntrypointProblem>), ImageVerifyError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
-    let present = scan(text, &image.layers, &mut notes, &mut |path, entry| {
-        let mut magic = [0u8; 4];
-        if entry.read_exact(&mut magic).is_err() || magic != *b"\x7fELF" {
-            return Ok(());
+    let layer_error = |layer: &Layer| {
+        let (digest, media_type) = (layer.blob.digest.clone(), layer.blob.media_type.to_string());
+        move |source| ImageVerifyError::Layer {
+            image: text.to_string(),
+            digest,
+            media_type,
+            source,
         }
-        let mut bytes = magic.to_vec();
-        entry.read_to_end(&mut bytes)?;
-        match verify_bytes(Path::new(path), &bytes, Some(platform)) {
-            Ok(report) => files.push(report),
-            // A shared library or object file is no program of ours to judge.
-            Err(super::VerifyError::NotExecutable { .. }) => {}
-            Err(e) => problems.push(e.to_string()),
+    };
+    // Pass 1: the final filesystem, from the entries' headers alone.
+    let mut tree = Tree::new();
+    for (i, layer) in image.layers.iter().enumerate() {
+        let media_type: &str = layer.blob.media_type.as_ref();
+        // An uncompressed layer is a file: skip over contents rather than read them.
+        let plain = !(media_type.ends_with("zstd") || media_type.ends_with("gzip"));
+        let (entries, truncated) = if plain {
+            File::open(&layer.blob.path).and_then(stack::layer_file_entries)
+        } else {
+            decompressed(&layer.blob.path, media_type)
+                .and_then(|mut reader| stack::layer_entries(&mut reader))
         }
-        Ok(())
-    })?;
-    let entrypoint = image
-        .config
-        .config()
-        .as_ref()
-        .and_then(|c| c.entrypoint().as_ref())
-        .and_then(|e| e.first().cloned());
-    if let Some(entry) = entrypoint.as_deref().filter(|e| e.starts_with('/'))
-        && !present.contains(normal(entry).as_str())
-    {
-        problems.push(format!(
-            "the entrypoint `{entry}` is not in the image: it would fail with \
-             `exec {entry}: no such file or directory`"
-        ));
+        .map_err(layer_error(layer))?;
+        if truncated {
+            notes.push(format!(
+                "layer `{}` ends without tar's end-of-archive blocks",
+                layer.blob.digest
+            ));
+        }
+        tree.apply_layer(i, &entries);
+    }
+    // Each live content, named by the first path that shows it (hard links share one).
+    let mut wanted: HashMap<(usize, usize), String> = HashMap::new();
+    for (path, node) in tree.iter() {
+        if let (Kind::File, Some(content)) = (&node.kind, node.content) {
+            wanted.entry(content).or_insert_with(|| path.clone());
+        }
+    }
+    let program = Program::of(&image.config);
+    let located = program.as_ref().map(|p| entrypoint::locate(&tree, p));
+    let target = match &located {
+        Some(Ok((_, node))) => node.content,
+        _ => None,
+    };
+
+    // Pass 2: read only the live regular files, each in bounded memory.
+    let mut files = Vec::new();
+    let mut target_content: Option<Content<'static>> = None;
+    let mut script: Option<String> = None;
+    let layers_wanted: HashSet<usize> = wanted.keys().map(|(layer, _)| *layer).collect();
+    for (i, layer) in image.layers.iter().enumerate() {
+        if !layers_wanted.contains(&i) {
+            continue;
+        }
+        let reader = decompressed(&layer.blob.path, layer.blob.media_type.as_ref())
+            .map_err(layer_error(layer))?;
+        let mut archive = tar::Archive::new(reader);
+        let mut position = 0usize;
+        for entry in archive.entries().map_err(layer_error(layer))? {
+            let Ok(mut entry) = entry else {
+                // Pass 1 read these headers whole; what follows them was noted there.
+                break;
+            };
+            if stack::classify(&entry).is_none() {
+                continue;
+            }
+            position += 1;
+            let key = (i, position - 1);
+            let Some(path) = wanted.get(&key) else {
+                continue;
+            };
+            let mut head = Vec::new();
+            (&mut entry)
+                .take(512)
+                .read_to_end(&mut head)
+                .map_err(layer_error(layer))?;
+            let is_target = target == Some(key);
+            if !head.starts_with(b"\x7fELF") {
+                if is_target {
+                    target_content = Some(match entrypoint::shebang(&head) {
+                        Some(interpreter) => {
+                            script = Some(interpreter);
+                            Content::Other(String::new())
+                        }
+                        None => Content::Other(unprefixed(
+                            path,
+                            verify_bytes(Path::new(path), &head, None)
+                                .err()
+                                .map(|e| e.to_string())
+                                .unwrap_or_default(),
+                        )),
+                    });
+                }
+                continue;
+            }
+            let bytes = ElfBytes::read(&head, &mut entry).map_err(layer_error(layer))?;
+            let verdict = verify_bytes(Path::new(path), &bytes, Some(platform));
+            if is_target {
+                target_content = Some(Content::Elf(match &verdict {
+                    Ok(report) => Ok((!report.ok).then(|| report.verdict())),
+                    Err(e) => Err(unprefixed(path, e.to_string())),
+                }));
+            }
+            match verdict {
+                Ok(report) => files.push(report),
+                // A shared library or object file is no program of ours to judge.
+                Err(super::VerifyError::NotExecutable { .. }) => {}
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+    }
+    let mut entry_problem = None;
+    if let (Some(program), Some(located)) = (&program, located) {
+        let problem = match located {
+            Err(problem) => Some(problem),
+            Ok((resolved, node)) => {
+                let content = match (&script, target_content) {
+                    (Some(interpreter), _) => Some(Content::Script(interpreter.as_str())),
+                    (None, content) => content,
+                };
+                entrypoint::check(&tree, program, &resolved, node, content)
+            }
+        };
+        problems.extend(problem.as_ref().map(|p| p.to_string()));
+        entry_problem = problem;
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let ok = problems.is_empty() && files.iter().all(|f| f.ok);
-    Ok(PlatformVerdict {
+    let verdict = PlatformVerdict {
         platform,
         digest: image.digest.clone(),
-        entrypoint,
+        entrypoint: program.map(|p| p.name),
         files,
         problems,
         notes,
         ok,
-    })
+    };
+    Ok((verdict, entry_problem))
+}
+
+/// A verify error's text without the path it starts with (the entrypoint line names it).
+fn unprefixed(path: &str, message: String) -> String {
+    message
+        .strip_prefix(&format!("`{path}`: "))
+        .map(str::to_string)
+        .unwrap_or(message)
 }
 
 /// A path as the image's filesystem names it: `/a/b`, no `./`, no trailing `/`.

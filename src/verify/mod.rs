@@ -10,10 +10,13 @@
 //! Files are memory-mapped, so verifying a 200 MB binary reads only the headers and tables.
 
 pub mod auditable;
+pub mod elf_read;
+pub mod entrypoint;
 pub mod glibc;
 pub mod go;
 mod hazards;
 pub mod image;
+pub mod stack;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -174,13 +177,18 @@ pub struct StaticReport {
 impl StaticReport {
     /// One line: "`app` is not static: interpreter `…`; needs `…`".
     pub fn refusal(&self) -> String {
+        format!("`{}` {}", self.path.display(), self.verdict())
+    }
+
+    /// The refusal without the path: "is not static: interpreter `…`".
+    pub fn verdict(&self) -> String {
         let what = if self.linkage == Linkage::Dynamic {
             "is not static"
         } else {
             "does not fit"
         };
         let reasons: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
-        format!("`{}` {what}: {}", self.path.display(), reasons.join("; "))
+        format!("{what}: {}", reasons.join("; "))
     }
 }
 
@@ -300,6 +308,7 @@ pub fn verify_bytes(
             what: describe_non_elf(bytes),
         });
     }
+    elf_read::check_table_sizes(path, bytes)?;
     let elf = Elf::parse(bytes).map_err(|e| VerifyError::Malformed {
         path: path.to_owned(),
         detail: e.to_string(),
@@ -315,8 +324,11 @@ pub fn verify_bytes(
         _ => return Err(not_executable("an ELF file of unknown type")),
     }
 
-    let interpreter = elf.interpreter.map(str::to_string);
-    let needed: Vec<String> = elf.libraries.iter().map(|s| s.to_string()).collect();
+    // goblin's `interpreter` and `libraries` drop what they cannot read; a verdict may not.
+    let elf_read::Loading {
+        interpreter,
+        needed,
+    } = elf_read::loading(path, &elf, bytes)?;
     let pie_flag = elf
         .dynamic
         .as_ref()
@@ -460,7 +472,8 @@ fn section<'a>(elf: &Elf<'_>, bytes: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .section_headers
         .iter()
         .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(name))?;
-    if sh.sh_type == section_header::SHT_NOBITS {
+    // An optional record larger than any real one is not read (nor trusted).
+    if sh.sh_type == section_header::SHT_NOBITS || sh.sh_size > elf_read::TABLE_CAP {
         return None;
     }
     let start = usize::try_from(sh.sh_offset).ok()?;

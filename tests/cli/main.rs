@@ -21,6 +21,7 @@ mod hostile_images;
 mod hostile_outputs;
 mod hostile_project;
 mod hostile_registry;
+mod hostile_verdicts;
 mod multiarch;
 mod package;
 mod registry;
