@@ -496,6 +496,9 @@ fn build_once(
         extra_outputs: extra_outputs.to_vec(),
         sbom,
     };
+    // The build ran the project's own code, which may have swapped a checked path for a link
+    // leading out: the settings' paths are judged again just before they are read.
+    config::trust::check(args, &args.origin)?;
     package::package_many(&built, &args.image, &defaults, ui)
 }
 

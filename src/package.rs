@@ -495,7 +495,10 @@ pub fn package_many(
     for image in assembled {
         let image = image?;
         // The stacked layers must start what the config names: a base may shadow our path.
-        if let Some(problem) = crate::verify::image::check_assembled(&name, &image)? {
+        // Our own layers cannot (their entries are checked for clashes as they are laid out),
+        // so an image on scratch is not read back.
+        let on_base = image.origins.contains(&Origin::Base);
+        if on_base && let Some(problem) = crate::verify::image::check_assembled(&name, &image)? {
             return Err(Error::EntrypointUnfit {
                 platform: image.platform,
                 problem,

@@ -2,13 +2,15 @@
 //! transport works, `docker-archive:` included): the top-most `/usr/share/sbom/*.spdx.json`
 //! of the chosen platform.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
 
 use super::IMAGE_DIR;
 use crate::platform::Platform;
 use crate::registry::RegistryOptions;
 use crate::ui::Ui;
-use crate::verify::image::{ImageVerifyError, open, scan};
+use crate::verify::image::{ImageVerifyError, open, read_wanted, stacked_tree};
+use crate::verify::stack::Kind;
 
 /// The largest document read (a very large dependency tree is a few MB).
 const MAX_SBOM: u64 = 64 << 20;
@@ -85,20 +87,32 @@ pub fn read(
         }
     };
     let prefix = format!("{IMAGE_DIR}/");
-    let mut document: Option<(String, Vec<u8>)> = None;
     let mut notes = Vec::new();
-    scan(text, &image.layers, &mut notes, &mut |path, entry| {
-        // Layers come top-down: the first document seen is the one the image shows.
-        if document.is_none() && path.starts_with(&prefix) && path.ends_with(".spdx.json") {
-            let mut bytes = Vec::new();
-            entry.take(MAX_SBOM + 1).read_to_end(&mut bytes)?;
-            if bytes.len() as u64 > MAX_SBOM {
-                return Err(io::Error::other(format!(
-                    "`{path}` is larger than {MAX_SBOM} bytes"
-                )));
-            }
-            document = Some((path.to_string(), bytes));
+    let tree = stacked_tree(text, &image.layers, &mut notes)?;
+    // The image shows one document per file name; the first by path is printed.
+    let Some((path, content)) = tree.iter().find_map(|(path, node)| {
+        let document = path.starts_with(&prefix) && path.ends_with(".spdx.json");
+        match (&node.kind, node.content) {
+            (Kind::File, Some(content)) if document => Some((path.clone(), content)),
+            _ => None,
         }
+    }) else {
+        return Err(SbomError::Missing {
+            image: text.to_string(),
+            platform: *platform,
+        });
+    };
+    let mut document: Option<(String, Vec<u8>)> = None;
+    let wanted = HashMap::from([(content, path)]);
+    read_wanted(text, &image.layers, &wanted, &mut |_, path, entry| {
+        let mut bytes = Vec::new();
+        entry.take(MAX_SBOM + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_SBOM {
+            return Err(io::Error::other(format!(
+                "`{path}` is larger than {MAX_SBOM} bytes"
+            )));
+        }
+        document = Some((path.to_string(), bytes));
         Ok(())
     })?;
     let (path, bytes) = document.ok_or_else(|| SbomError::Missing {

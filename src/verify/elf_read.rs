@@ -164,17 +164,12 @@ pub(super) fn loading(path: &Path, elf: &Elf<'_>, bytes: &[u8]) -> Result<Loadin
     Ok(loading)
 }
 
-/// Bytes shown as text: invalid UTF-8 and control characters escaped (`\xff`, `\n`).
+/// Bytes shown as text: invalid UTF-8 and control characters escaped (`\xff`, `\x1b`, `\n`).
 pub fn escaped(raw: &[u8]) -> String {
     let mut out = String::new();
     for chunk in raw.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_control() {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
+        // Control characters as the terminal writer escapes them, so a name reads one way.
+        out.push_str(&crate::ui::printable(chunk.valid()));
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }
@@ -370,6 +365,7 @@ mod tests {
     fn escapes_what_is_not_plain_text() {
         assert_eq!(escaped(b"/lib/ld.so"), "/lib/ld.so");
         assert_eq!(escaped(b"/lib/\xffld\n"), "/lib/\\xffld\\n");
+        assert_eq!(escaped(b"/x\x1b[2J"), "/x\\x1b[2J");
     }
 
     #[test]

@@ -204,36 +204,7 @@ fn verify_stacked(
 ) -> Result<(PlatformVerdict, Option<EntrypointProblem>), ImageVerifyError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
-    let layer_error = |layer: &Layer| {
-        let (digest, media_type) = (layer.blob.digest.clone(), layer.blob.media_type.to_string());
-        move |source| ImageVerifyError::Layer {
-            image: text.to_string(),
-            digest,
-            media_type,
-            source,
-        }
-    };
-    // Pass 1: the final filesystem, from the entries' headers alone.
-    let mut tree = Tree::new();
-    for (i, layer) in image.layers.iter().enumerate() {
-        let media_type: &str = layer.blob.media_type.as_ref();
-        // An uncompressed layer is a file: skip over contents rather than read them.
-        let plain = !(media_type.ends_with("zstd") || media_type.ends_with("gzip"));
-        let (entries, truncated) = if plain {
-            File::open(&layer.blob.path).and_then(stack::layer_file_entries)
-        } else {
-            decompressed(&layer.blob.path, media_type)
-                .and_then(|mut reader| stack::layer_entries(&mut reader))
-        }
-        .map_err(layer_error(layer))?;
-        if truncated {
-            notes.push(format!(
-                "layer `{}` ends without tar's end-of-archive blocks",
-                layer.blob.digest
-            ));
-        }
-        tree.apply_layer(i, &entries);
-    }
+    let tree = stacked_tree(text, &image.layers, &mut notes)?;
     // Each live content, named by the first path that shows it (hard links share one).
     let mut wanted: HashMap<(usize, usize), String> = HashMap::new();
     for (path, node) in tree.iter() {
@@ -252,68 +223,44 @@ fn verify_stacked(
     let mut files = Vec::new();
     let mut target_content: Option<Content<'static>> = None;
     let mut script: Option<String> = None;
-    let layers_wanted: HashSet<usize> = wanted.keys().map(|(layer, _)| *layer).collect();
-    for (i, layer) in image.layers.iter().enumerate() {
-        if !layers_wanted.contains(&i) {
-            continue;
-        }
-        let reader = decompressed(&layer.blob.path, layer.blob.media_type.as_ref())
-            .map_err(layer_error(layer))?;
-        let mut archive = tar::Archive::new(reader);
-        let mut position = 0usize;
-        for entry in archive.entries().map_err(layer_error(layer))? {
-            let Ok(mut entry) = entry else {
-                // Pass 1 read these headers whole; what follows them was noted there.
-                break;
-            };
-            if stack::classify(&entry).is_none() {
-                continue;
-            }
-            position += 1;
-            let key = (i, position - 1);
-            let Some(path) = wanted.get(&key) else {
-                continue;
-            };
-            let mut head = Vec::new();
-            (&mut entry)
-                .take(512)
-                .read_to_end(&mut head)
-                .map_err(layer_error(layer))?;
-            let is_target = target == Some(key);
-            if !head.starts_with(b"\x7fELF") {
-                if is_target {
-                    target_content = Some(match entrypoint::shebang(&head) {
-                        Some(interpreter) => {
-                            script = Some(interpreter);
-                            Content::Other(String::new())
-                        }
-                        None => Content::Other(unprefixed(
-                            path,
-                            verify_bytes(Path::new(path), &head, None)
-                                .err()
-                                .map(|e| e.to_string())
-                                .unwrap_or_default(),
-                        )),
-                    });
-                }
-                continue;
-            }
-            let bytes = ElfBytes::read(&head, &mut entry).map_err(layer_error(layer))?;
-            let verdict = verify_bytes(Path::new(path), &bytes, Some(platform));
+    read_wanted(text, &image.layers, &wanted, &mut |key, path, entry| {
+        let mut head = Vec::new();
+        entry.take(512).read_to_end(&mut head)?;
+        let is_target = target == Some(key);
+        if !head.starts_with(b"\x7fELF") {
             if is_target {
-                target_content = Some(Content::Elf(match &verdict {
-                    Ok(report) => Ok((!report.ok).then(|| report.verdict())),
-                    Err(e) => Err(unprefixed(path, e.to_string())),
-                }));
+                target_content = Some(match entrypoint::shebang(&head) {
+                    Some(interpreter) => {
+                        script = Some(interpreter);
+                        Content::Other(String::new())
+                    }
+                    None => Content::Other(unprefixed(
+                        path,
+                        verify_bytes(Path::new(path), &head, None)
+                            .err()
+                            .map(|e| e.to_string())
+                            .unwrap_or_default(),
+                    )),
+                });
             }
-            match verdict {
-                Ok(report) => files.push(report),
-                // A shared library or object file is no program of ours to judge.
-                Err(super::VerifyError::NotExecutable { .. }) => {}
-                Err(e) => problems.push(e.to_string()),
-            }
+            return Ok(());
         }
-    }
+        let bytes = ElfBytes::read(&head, entry)?;
+        let verdict = verify_bytes(Path::new(path), &bytes, Some(platform));
+        if is_target {
+            target_content = Some(Content::Elf(match &verdict {
+                Ok(report) => Ok((!report.ok).then(|| report.verdict())),
+                Err(e) => Err(unprefixed(path, e.to_string())),
+            }));
+        }
+        match verdict {
+            Ok(report) => files.push(report),
+            // A shared library or object file is no program of ours to judge.
+            Err(super::VerifyError::NotExecutable { .. }) => {}
+            Err(e) => problems.push(e.to_string()),
+        }
+        Ok(())
+    })?;
     let mut entry_problem = None;
     if let (Some(program), Some(located)) = (&program, located) {
         let problem = match located {
@@ -351,96 +298,82 @@ fn unprefixed(path: &str, message: String) -> String {
         .unwrap_or(message)
 }
 
-/// A path as the image's filesystem names it: `/a/b`, no `./`, no trailing `/`.
-fn normal(path: &str) -> String {
-    let trimmed = path.trim_start_matches("./").trim_matches('/');
-    format!("/{trimmed}")
+/// Where a content lives: its layer and its position among the layer's entries.
+pub(crate) type ContentKey = (usize, usize);
+
+fn layer_error<'a>(text: &'a str, layer: &'a Layer) -> impl Fn(io::Error) -> ImageVerifyError + 'a {
+    move |source| ImageVerifyError::Layer {
+        image: text.to_string(),
+        digest: layer.blob.digest.clone(),
+        media_type: layer.blob.media_type.to_string(),
+        source,
+    }
 }
 
-/// Reads the layers top-down, handing every regular file of the final filesystem to
-/// `on_file` (top layer first); returns every path present in it.
-pub(crate) fn scan(
+/// Pass 1: the final filesystem of the stacked layers, from the entries' headers alone (an
+/// uncompressed layer's contents are skipped over, not read).
+pub(crate) fn stacked_tree(
     text: &str,
     layers: &[Layer],
     notes: &mut Vec<String>,
-    on_file: &mut dyn FnMut(&str, &mut dyn Read) -> io::Result<()>,
-) -> Result<HashSet<String>, ImageVerifyError> {
-    let mut present: HashSet<String> = HashSet::new();
-    // Paths removed by a higher layer, and directories a higher layer made opaque.
-    let mut removed: HashSet<String> = HashSet::new();
-    let mut opaque: HashSet<String> = HashSet::new();
-    for layer in layers.iter().rev() {
-        let layer_error = |source| ImageVerifyError::Layer {
-            image: text.to_string(),
-            digest: layer.blob.digest.clone(),
-            media_type: layer.blob.media_type.to_string(),
-            source,
-        };
-        let reader =
-            decompressed(&layer.blob.path, layer.blob.media_type.as_ref()).map_err(layer_error)?;
-        let mut archive = tar::Archive::new(reader);
-        let (mut added, mut now_removed, mut now_opaque) =
-            (HashSet::new(), HashSet::new(), HashSet::new());
-        for entry in archive.entries().map_err(layer_error)? {
-            let mut entry = match entry {
-                Ok(entry) => entry,
-                // The stream ended between entries, where tar's padding and end blocks belong:
-                // every entry before was whole (umoci 0.4 writes single-file layers this way).
-                // (The tar crate reports it as an `Other` error whose text says so.)
-                Err(e)
-                    if e.kind() == io::ErrorKind::UnexpectedEof
-                        || e.to_string().contains("unexpected EOF") =>
-                {
-                    notes.push(format!(
-                        "layer `{}` ends without tar's end-of-archive blocks",
-                        layer.blob.digest
-                    ));
-                    break;
-                }
-                Err(e) => return Err(layer_error(e)),
-            };
-            let raw = entry
-                .path()
-                .map_err(layer_error)?
-                .to_string_lossy()
-                .into_owned();
-            let path = normal(&raw);
-            let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
-            if name == ".wh..wh..opq" {
-                now_opaque.insert(normal(dir));
-                continue;
-            }
-            if let Some(gone) = name.strip_prefix(".wh.") {
-                now_removed.insert(normal(&format!("{dir}/{gone}")));
-                continue;
-            }
-            let hidden = present.contains(&path)
-                || ancestors(&path).any(|a| removed.contains(a) || opaque.contains(a))
-                || removed.contains(&path);
-            if hidden {
-                continue;
-            }
-            added.insert(path.clone());
-            if entry.header().entry_type() != tar::EntryType::Regular {
-                continue;
-            }
-            on_file(&path, &mut entry).map_err(layer_error)?;
+) -> Result<Tree, ImageVerifyError> {
+    let mut tree = Tree::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let media_type: &str = layer.blob.media_type.as_ref();
+        let plain = !(media_type.ends_with("zstd") || media_type.ends_with("gzip"));
+        let (entries, truncated) = if plain {
+            File::open(&layer.blob.path).and_then(stack::layer_file_entries)
+        } else {
+            decompressed(&layer.blob.path, media_type)
+                .and_then(|mut reader| stack::layer_entries(&mut reader))
         }
-        present.extend(added);
-        removed.extend(now_removed);
-        opaque.extend(now_opaque);
+        .map_err(layer_error(text, layer))?;
+        if truncated {
+            notes.push(format!(
+                "layer `{}` ends without tar's end-of-archive blocks",
+                layer.blob.digest
+            ));
+        }
+        tree.apply_layer(i, &entries);
     }
-    Ok(present)
+    Ok(tree)
 }
 
-/// `/a/b/c` → `/a/b`, `/a`.
-fn ancestors(path: &str) -> impl Iterator<Item = &str> {
-    let mut rest = path;
-    std::iter::from_fn(move || {
-        let (dir, _) = rest.rsplit_once('/')?;
-        rest = dir;
-        (!dir.is_empty()).then_some(dir)
-    })
+/// Pass 2: streams the layers that hold a content `wanted` names (by layer and entry
+/// position, as [`Tree`] records them) and hands each such entry to `on_content` with the path
+/// that shows it; other layers are not read.
+pub(crate) fn read_wanted(
+    text: &str,
+    layers: &[Layer],
+    wanted: &HashMap<ContentKey, String>,
+    on_content: &mut dyn FnMut(ContentKey, &str, &mut dyn Read) -> io::Result<()>,
+) -> Result<(), ImageVerifyError> {
+    let layers_wanted: HashSet<usize> = wanted.keys().map(|(layer, _)| *layer).collect();
+    for (i, layer) in layers.iter().enumerate() {
+        if !layers_wanted.contains(&i) {
+            continue;
+        }
+        let layer_error = layer_error(text, layer);
+        let reader =
+            decompressed(&layer.blob.path, layer.blob.media_type.as_ref()).map_err(&layer_error)?;
+        let mut archive = tar::Archive::new(reader);
+        let mut position = 0usize;
+        for entry in archive.entries().map_err(&layer_error)? {
+            let Ok(mut entry) = entry else {
+                // Pass 1 read these headers whole; what follows them was noted there.
+                break;
+            };
+            if stack::classify(&entry).is_none() {
+                continue;
+            }
+            position += 1;
+            let key = (i, position - 1);
+            if let Some(path) = wanted.get(&key) {
+                on_content(key, path, &mut entry).map_err(&layer_error)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A layer blob's tar stream, by its media type (OCI or Docker).
@@ -462,13 +395,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_and_their_ancestors() {
-        assert_eq!(normal("./usr/bin/ls"), "/usr/bin/ls");
-        assert_eq!(normal("app/"), "/app");
-        assert_eq!(
-            ancestors("/usr/bin/ls").collect::<Vec<_>>(),
-            vec!["/usr/bin", "/usr"]
-        );
+    fn image_specs_are_told_from_files() {
         assert!(is_image_spec("docker://h/app"));
         assert!(!is_image_spec("./app"));
     }
