@@ -410,3 +410,46 @@ fn the_default_deadline_is_a_minute_and_the_variable_sets_it() {
     .code(2);
     assert!(ran.stderr.contains("--registry-timeout"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_layer_claiming_a_terabyte_is_refused_before_it_is_asked_for() {
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (manifest, config, layer) = image();
+    let manifest = String::from_utf8(manifest)
+        .unwrap()
+        .replace("\"size\":1048576", "\"size\":1099511627776")
+        .into_bytes();
+    let config_path = format!("/v2/x/blobs/{}", sha256(&config));
+    let server = {
+        let asked = asked.clone();
+        Hostile::start(move |c| {
+            if api_ok(c) {
+            } else if c.path == "/v2/x/manifests/1" {
+                c.answer(
+                    "200 OK",
+                    &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                    &manifest,
+                );
+            } else if c.path == config_path {
+                c.answer("200 OK", &[], &config);
+            } else {
+                asked.store(true, std::sync::atomic::Ordering::SeqCst);
+                c.answer("404 Not Found", &[], b"");
+            }
+        })
+    };
+    let host = &server.host;
+    let ran = verify(host).run().code(2);
+    assert_eq!(
+        message(&ran.stderr),
+        [format!(
+            "error: image `docker://{host}/x:1`: `{layer}` claims 1099511627776 bytes, more than the limit of 8GiB; if the image is trusted, raise it with `--max-blob-size` or STATIC_IMAGE_MAX_BLOB_SIZE"
+        ),],
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !asked.load(std::sync::atomic::Ordering::SeqCst),
+        "the layer was asked for"
+    );
+}
