@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use super::ConfigError;
 use crate::cli::BuildArgs;
 use crate::error::Error;
+use crate::fsguard::OpenFailure;
 use crate::image::base::BaseSpec;
 use crate::image::ca::CaError;
 use crate::image::spec::AddError;
@@ -65,15 +66,13 @@ pub fn read_settings(path: &Path, root: &Path) -> Result<String, ConfigError> {
             root.display()
         )));
     }
-    // Judged before opening: opening a FIFO would wait for a writer.
-    let kind = fs::metadata(&real).map_err(read_error)?.file_type();
-    if !kind.is_file() {
-        return Err(refuse(format!(
-            "is {}, not a regular file",
-            file_kind(kind)
-        )));
-    }
-    let file = fs::File::open(&real).map_err(read_error)?;
+    let file = match crate::fsguard::open_regular(&real, true) {
+        Ok((file, _)) => file,
+        Err(OpenFailure::Kind(kind)) => {
+            return Err(refuse(format!("is {kind}, not a regular file")));
+        }
+        Err(OpenFailure::Io(e)) => return Err(read_error(e)),
+    };
     let mut text = String::new();
     file.take(MAX_SETTINGS_BYTES + 1)
         .read_to_string(&mut text)
@@ -85,24 +84,6 @@ pub fn read_settings(path: &Path, root: &Path) -> Result<String, ConfigError> {
         )));
     }
     Ok(text)
-}
-
-/// A file type in words, for messages.
-fn file_kind(kind: fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if kind.is_dir() {
-        "a directory"
-    } else if kind.is_symlink() {
-        "a symbolic link"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file"
-    }
 }
 
 /// Checks the values `args` took from the settings file `origin.file`: every path they name

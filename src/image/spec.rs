@@ -314,7 +314,7 @@ fn expand_one(
     dest: ImagePath,
     out: &mut Vec<AddEntry>,
 ) -> Result<(), AddError> {
-    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     let kind = meta.file_type();
     if kind.is_file() {
         let mode = if meta.permissions().mode() & 0o111 != 0 {
@@ -358,20 +358,9 @@ fn expand_one(
         }
         return Ok(());
     }
-    let what = if kind.is_symlink() {
-        "a symbolic link"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device file"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    };
     Err(AddError::Special {
         path: src.to_owned(),
-        what,
+        what: crate::fsguard::kind(&kind),
     })
 }
 

@@ -6,69 +6,19 @@
 //! A blob already in a target layout is trusted only once its size and SHA-256 match.
 
 use std::collections::HashSet;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
 use super::{OutputError, OutputSpec};
+use crate::fsguard::{OpenFailure, kind, open_regular};
 
 /// The largest `index.json` or `oci-layout` read from an existing layout; ours are a few KiB.
 pub const MAX_LAYOUT_FILE: u64 = 4 << 20;
-
-/// What a directory entry is, in words for a message ("a FIFO").
-pub(crate) fn kind_of(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_char_device() {
-        "a character device"
-    } else {
-        "a regular file"
-    }
-}
-
-/// Opens `path` without following a symlink or blocking on a FIFO; the file must be regular.
-/// `Err(Some(kind))` names what it is instead; `Err(None)` carries no kind (see the io error).
-pub(crate) fn open_regular(path: &Path) -> Result<(File, Metadata), OpenFailure> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path);
-    let file = match file {
-        Ok(file) => file,
-        // ELOOP is what O_NOFOLLOW gives for a symlink.
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(OpenFailure::Kind("a symbolic link"));
-        }
-        Err(e) => return Err(OpenFailure::Io(e)),
-    };
-    let meta = file.metadata().map_err(OpenFailure::Io)?;
-    if !meta.is_file() {
-        return Err(OpenFailure::Kind(kind_of(&meta)));
-    }
-    Ok((file, meta))
-}
-
-/// Why [`open_regular`] failed.
-#[derive(Debug)]
-pub(crate) enum OpenFailure {
-    /// It is not a regular file: what it is.
-    Kind(&'static str),
-    /// It could not be opened or examined.
-    Io(io::Error),
-}
 
 /// Reads a small regular file of an existing layout (`index.json`, `oci-layout`), refusing a
 /// symlink, a device, a FIFO, or one larger than [`MAX_LAYOUT_FILE`].
@@ -77,7 +27,7 @@ pub(crate) fn read_layout_file(dir: &Path, name: &str) -> Result<Vec<u8>, Output
         path: dir.to_owned(),
         detail,
     };
-    let (file, meta) = match open_regular(&dir.join(name)) {
+    let (file, meta) = match open_regular(&dir.join(name), false) {
         Ok(opened) => opened,
         Err(OpenFailure::Kind(kind)) => {
             return Err(bad(format!("`{name}` is {kind}, not a regular file")));
@@ -113,7 +63,7 @@ pub(crate) fn check_layout_dir(layout: &Path, path: &Path) -> Result<(), OutputE
             detail: format!(
                 "`{}` is {}, not a directory",
                 path.strip_prefix(layout).unwrap_or(path).display(),
-                kind_of(&meta)
+                kind(&meta.file_type())
             ),
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -144,7 +94,7 @@ static CHECKED: Mutex<Option<HashSet<Checked>>> = Mutex::new(None);
 /// Judges the file at `path` as blob `digest` of `size` bytes (when known), hashing it (once
 /// per run and file).
 pub(crate) fn check_blob(path: &Path, digest: &str, size: Option<u64>) -> BlobState {
-    let (file, meta) = match open_regular(path) {
+    let (file, meta) = match open_regular(path, false) {
         Ok(opened) => opened,
         Err(OpenFailure::Kind("a directory")) => return BlobState::Directory,
         Err(OpenFailure::Kind(kind)) => return BlobState::Wrong(format!("it was {kind}")),
@@ -218,7 +168,7 @@ pub(crate) fn check_target(path: &Path, want_dir: bool) -> Result<Option<Metadat
         (true, true, _) | (false, _, true) => return Ok(Some(meta)),
         (true, _, true) => "an OCI image layout (it is a file)",
         (false, true, _) => "a file (it is a directory)",
-        _ => match (want_dir, kind_of(&meta)) {
+        _ => match (want_dir, kind(&meta.file_type())) {
             (true, "a symbolic link") => {
                 "an OCI image layout (it is a symbolic link; name the directory it points to)"
             }
@@ -257,7 +207,10 @@ pub(crate) fn layout_target(dir: &Path) -> Result<LayoutTarget, OutputError> {
         Ok(meta) => {
             return Err(OutputError::BadLayout {
                 path: dir.to_owned(),
-                detail: format!("`oci-layout` is {}, not a regular file", kind_of(&meta)),
+                detail: format!(
+                    "`oci-layout` is {}, not a regular file",
+                    kind(&meta.file_type())
+                ),
             });
         }
         Err(_) => {}

@@ -226,7 +226,7 @@ fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
     // Manifests are small; a blob that is not a small regular file is not one of them.
     let read = |d: &Descriptor| -> Option<serde_json::Value> {
         let path = blob_path(dir, d.digest().as_ref());
-        let (file, _) = super::guard::open_regular(&path).ok()?;
+        let (file, _) = crate::fsguard::open_regular(&path, false).ok()?;
         let mut bytes = Vec::new();
         file.take(MAX_LAYOUT_FILE).read_to_end(&mut bytes).ok()?;
         serde_json::from_slice(&bytes).ok()

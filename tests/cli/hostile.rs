@@ -59,7 +59,7 @@ fn add_refuses_escapes_and_special_files_and_normalises_modes() {
 
     let ran = package("/dev/null:/dev/null".into()).code(1);
     assert!(
-        ran.stderr.contains("`/dev/null` is a device file"),
+        ran.stderr.contains("`/dev/null` is a character device"),
         "{}",
         ran.stderr
     );

@@ -1,8 +1,7 @@
 //! Reading an OCI image layout on disk (`oci:DIR`, and an unpacked `oci-archive:`).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex};
@@ -11,6 +10,7 @@ use super::check::{
     check_blob_size, check_document_size, checked_document, copy_checked, sha256_hex,
 };
 use super::{BaseError, BlobSource, MAX_DOCUMENT, MaxBlobSize, invalid};
+use crate::fsguard::OpenFailure;
 use crate::image::blob::{Blob, BlobStore};
 
 /// An OCI layout on disk, read defensively: every blob is named by a well-formed digest and
@@ -45,12 +45,12 @@ impl<'a> Layout<'a> {
         // layout this tool wrote or any other would.
         let marker = self.root.join("oci-layout");
         if let Ok(meta) = fs::symlink_metadata(&marker)
-            && let Some(kind) = not_regular(&meta.file_type())
+            && !meta.is_file()
         {
             return Err(BaseError::NotRegular {
                 spec: self.spec.to_string(),
                 path: marker,
-                kind,
+                kind: crate::fsguard::kind(&meta.file_type()),
             });
         }
         let index_path = self.root.join("index.json");
@@ -173,44 +173,9 @@ pub(super) fn open_regular(
         path: path.to_owned(),
         kind,
     };
-    let flags = libc::O_NONBLOCK | if follow { 0 } else { libc::O_NOFOLLOW };
-    let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
-        Ok(file) => file,
-        // ELOOP: the final component is a link; ENXIO: a socket. Name what is there.
-        Err(e) => {
-            let kind = fs::symlink_metadata(path)
-                .ok()
-                .and_then(|m| not_regular(&m.file_type()));
-            return Err(match kind {
-                Some(kind) if !(follow && kind == "a symbolic link") => refuse(kind),
-                _ => read_error(e),
-            });
-        }
-    };
-    let meta = file.metadata().map_err(read_error)?;
-    match not_regular(&meta.file_type()) {
-        Some(kind) => Err(refuse(kind)),
-        None => Ok((file, meta.len())),
+    match crate::fsguard::open_regular(path, follow) {
+        Ok((file, meta)) => Ok((file, meta.len())),
+        Err(OpenFailure::Kind(kind)) => Err(refuse(kind)),
+        Err(OpenFailure::Io(e)) => Err(read_error(e)),
     }
-}
-
-/// What a file that is not a regular file is, in words; `None` for a regular file.
-fn not_regular(file_type: &fs::FileType) -> Option<&'static str> {
-    Some(if file_type.is_file() {
-        return None;
-    } else if file_type.is_symlink() {
-        "a symbolic link"
-    } else if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_fifo() {
-        "a FIFO"
-    } else if file_type.is_char_device() {
-        "a character device"
-    } else if file_type.is_block_device() {
-        "a block device"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    })
 }
