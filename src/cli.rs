@@ -148,25 +148,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
 
-    /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub insecure: Vec<String>,
-
-    /// The most seconds a registry may take over a request; connecting may take the lesser of
-    /// it and 10 s, a stall the lesser of it and 30 s, and a blob's body must keep 16 KiB/s on
-    /// average past it.
-    #[arg(
-        long,
-        value_name = "SECS",
-        env = "STATIC_IMAGE_REGISTRY_TIMEOUT",
-        default_value_t = crate::registry::DEFAULT_TIMEOUT_SECS,
-        value_parser = clap::value_parser!(u64).range(1..=86_400)
-    )]
-    pub registry_timeout: u64,
-    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
-    /// layer may expand to 4 times it when decompressed [default: 8GiB].
-    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
-    pub max_blob_size: Option<MaxBlobSize>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `sbom` arguments.
@@ -180,25 +163,8 @@ pub struct SbomArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<Platform>,
 
-    /// A registry (HOST[:PORT]) that may be reached over plain HTTP or unverified TLS.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub insecure: Vec<String>,
-
-    /// The most seconds a registry may take over a request; connecting may take the lesser of
-    /// it and 10 s, a stall the lesser of it and 30 s, and a blob's body must keep 16 KiB/s on
-    /// average past it.
-    #[arg(
-        long,
-        value_name = "SECS",
-        env = "STATIC_IMAGE_REGISTRY_TIMEOUT",
-        default_value_t = crate::registry::DEFAULT_TIMEOUT_SECS,
-        value_parser = clap::value_parser!(u64).range(1..=86_400)
-    )]
-    pub registry_timeout: u64,
-    /// The largest blob (layer) an image read may claim, in bytes or KiB, MiB, GiB, TiB; a
-    /// layer may expand to 4 times it when decompressed [default: 8GiB].
-    #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
-    pub max_blob_size: Option<MaxBlobSize>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `package` arguments.
@@ -377,6 +343,24 @@ pub struct ImageArgs {
     #[arg(long, value_name = "SPEC")]
     pub base: Option<String>,
 
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
+    /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for
+    /// several.
+    #[arg(long, value_name = "PACKAGE")]
+    pub sbom_package: Vec<crate::sbom::Component>,
+
+    /// Leave the SBOM out: no /usr/share/sbom/<name>.spdx.json in the image, no referrer.
+    #[arg(long)]
+    pub no_sbom: bool,
+}
+
+/// How images are fetched from registries and read: the flags every command that reads or
+/// pushes an image shares.
+#[derive(Clone, Debug, Args)]
+pub struct RegistryArgs {
     /// A registry (HOST[:PORT]) that may be reached over plain HTTP or with an unverified TLS
     /// certificate; repeat for several. Others are always verified.
     #[arg(long, value_name = "HOST[:PORT]")]
@@ -397,14 +381,26 @@ pub struct ImageArgs {
     /// layer may expand to 4 times it when decompressed [default: 8GiB].
     #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
     pub max_blob_size: Option<MaxBlobSize>,
+}
 
-    /// A package for the SBOM to list besides what the binary and the build tell (a vendored C
-    /// library): NAME@VERSION or a package URL (pkg:TYPE/[NAMESPACE/]NAME@VERSION); repeat for
-    /// several.
-    #[arg(long, value_name = "PACKAGE")]
-    pub sbom_package: Vec<crate::sbom::Component>,
+impl Default for RegistryArgs {
+    /// What the flags' defaults give (ImageArgs is built without clap for `package` of a build).
+    fn default() -> RegistryArgs {
+        RegistryArgs {
+            insecure: Vec::new(),
+            registry_timeout: crate::registry::DEFAULT_TIMEOUT_SECS,
+            max_blob_size: None,
+        }
+    }
+}
 
-    /// Leave the SBOM out: no /usr/share/sbom/<name>.spdx.json in the image, no referrer.
-    #[arg(long)]
-    pub no_sbom: bool,
+impl RegistryArgs {
+    /// The options the registry client and the image readers take.
+    pub fn options(&self) -> crate::registry::RegistryOptions {
+        crate::registry::RegistryOptions {
+            insecure: self.insecure.clone(),
+            deadlines: crate::registry::Deadlines::from_secs(self.registry_timeout),
+            max_blob_size: self.max_blob_size.unwrap_or_default(),
+        }
+    }
 }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod exec;
+pub mod fsguard;
 pub mod image;
 pub mod output;
 pub mod package;
@@ -105,11 +106,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
     let printed = match cli.command {
         Some(Command::Verify(args)) => return verify(&args, json, ui, &mut stdout),
         Some(Command::Sbom(args)) => {
-            let options = registry::RegistryOptions {
-                insecure: args.insecure.clone(),
-                deadlines: registry::Deadlines::from_secs(args.registry_timeout),
-                max_blob_size: args.max_blob_size.unwrap_or_default(),
-            };
+            let options = args.registry.options();
             let (platform, path, bytes) =
                 sbom::read::read(&args.image, args.platform, &options, ui)?;
             ui.verbose(format_args!("`{path}` of the {platform} image"));
@@ -231,11 +228,7 @@ fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result
             )
         })
         .collect();
-    let options = registry::RegistryOptions {
-        insecure: args.insecure.clone(),
-        deadlines: registry::Deadlines::from_secs(args.registry_timeout),
-        max_blob_size: args.max_blob_size.unwrap_or_default(),
-    };
+    let options = args.registry.options();
     let verdicts: Vec<_> = images
         .iter()
         .map(|i| verify::image::verify_image(&i.to_string_lossy(), &options, ui))

@@ -22,7 +22,6 @@ use crate::output::{
     Input, OutputError, OutputSpec, SinkContext, Written, check_outputs, check_tag, sink_for,
 };
 use crate::platform::Platform;
-use crate::registry::RegistryOptions;
 use crate::replay::Replay;
 use crate::sbom::{self, Facts};
 use crate::ui::Ui;
@@ -395,11 +394,7 @@ pub fn package_many(
         None => BlobStore::new(),
     }
     .map_err(Error::Staging)?;
-    let registry = RegistryOptions {
-        insecure: args.insecure.clone(),
-        deadlines: crate::registry::Deadlines::from_secs(args.registry_timeout),
-        max_blob_size: args.max_blob_size.unwrap_or_default(),
-    };
+    let registry = args.registry.options();
     let bases = match &args.base {
         Some(text) => {
             let base: BaseSpec = text.parse().map_err(Error::Usage)?;

@@ -427,7 +427,7 @@ impl FileConfig {
         }
         if let (Some(v), false) = (self.insecure, given("insecure")) {
             keys.insert("insecure");
-            image.insecure = v;
+            image.registry.insecure = v;
         }
         if let (Some(v), false) = (self.sbom_packages, given("sbom_package")) {
             keys.insert("sbom-packages");
