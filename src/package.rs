@@ -385,7 +385,7 @@ pub fn package_many(
     };
 
     // A cached blob's bytes are read (and so verified) only for outputs that lack it.
-    let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest));
+    let needed = |digest: &str| outputs.iter().any(|o| o.needs_blob(digest, cache.as_ref()));
     let needed: &(dyn Fn(&str) -> bool + Sync) = &needed;
 
     // Staged inside the cache when there is one, so storing a layer there is a hard link.
@@ -527,6 +527,7 @@ pub fn package_many(
         ui: ui.clone(),
         registry,
         known_blobs: cache.as_ref().map(|c| c.dir().join("registry-blobs.json")),
+        cache_dir: cache.as_ref().map(|c| c.dir().to_owned()),
     };
     let mut written = Vec::new();
     for (i, output) in outputs.iter().enumerate() {

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::{OutputError, OutputSpec};
 use crate::fsguard::{OpenFailure, kind, open_regular};
+use crate::image::cache::LayerCache;
 
 /// The largest `index.json` or `oci-layout` read from an existing layout; ours are a few KiB.
 pub const MAX_LAYOUT_FILE: u64 = 4 << 20;
@@ -93,7 +94,12 @@ static CHECKED: Mutex<Option<HashSet<Checked>>> = Mutex::new(None);
 
 /// Judges the file at `path` as blob `digest` of `size` bytes (when known), hashing it (once
 /// per run and file).
-pub(crate) fn check_blob(path: &Path, digest: &str, size: Option<u64>) -> BlobState {
+pub(crate) fn check_blob(
+    path: &Path,
+    digest: &str,
+    size: Option<u64>,
+    memo: Option<&LayerCache>,
+) -> BlobState {
     let (file, meta) = match open_regular(path, false) {
         Ok(opened) => opened,
         Err(OpenFailure::Kind("a directory")) => return BlobState::Directory,
@@ -121,7 +127,13 @@ pub(crate) fn check_blob(path: &Path, digest: &str, size: Option<u64>) -> BlobSt
     if checked(&|set| set.contains(&key)) {
         return BlobState::Whole;
     }
-    match hash(file) {
+    // A blob unchanged (by its stat stamp) since an earlier run hashed it is not read again:
+    // the layer cache's file memo, under the same freshness rule as the binaries'.
+    let found = match memo {
+        Some(memo) => memo.file_digest(path),
+        None => hash(file),
+    };
+    match found {
         Ok(found) if found == digest => {
             checked(&|set| set.insert(key.clone()));
             BlobState::Whole
@@ -333,21 +345,24 @@ mod tests {
         let path = dir.path().join("blob");
         fs::write(&path, b"hello").unwrap();
         let digest = hash(&b"hello"[..]).unwrap();
-        assert_eq!(check_blob(&path, &digest, Some(5)), BlobState::Whole);
+        assert_eq!(check_blob(&path, &digest, Some(5), None), BlobState::Whole);
         assert_eq!(
-            check_blob(&path, &digest, Some(6)),
+            check_blob(&path, &digest, Some(6), None),
             BlobState::Wrong("it was 5 bytes, not 6".into())
         );
         fs::write(&path, b"jello").unwrap();
         assert!(matches!(
-            check_blob(&path, &digest, Some(5)),
+            check_blob(&path, &digest, Some(5), None),
             BlobState::Wrong(_)
         ));
         fs::remove_file(&path).unwrap();
-        assert_eq!(check_blob(&path, &digest, Some(5)), BlobState::Missing);
+        assert_eq!(
+            check_blob(&path, &digest, Some(5), None),
+            BlobState::Missing
+        );
         std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
         assert_eq!(
-            check_blob(&path, &digest, Some(5)),
+            check_blob(&path, &digest, Some(5), None),
             BlobState::Wrong("it was a symbolic link".into())
         );
     }

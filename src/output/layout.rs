@@ -40,6 +40,8 @@ pub struct LayoutSink {
     pub references: Vec<String>,
     /// For the `-v` note on a blob that was replaced.
     pub ui: crate::ui::Ui,
+    /// The layer cache's folder, whose file memo spares hashing blobs already there again.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl ImageSink for LayoutSink {
@@ -132,29 +134,34 @@ impl LayoutSink {
         }
         sweep(&self.dir);
         sweep(&sha);
+        let memo = self
+            .cache_dir
+            .as_ref()
+            .map(crate::image::cache::LayerCache::new);
         let mut added: Vec<PathBuf> = Vec::new();
         let result = (|| {
             for blob in unique(image.blobs_with_referrers()) {
                 let target = blob_path(&self.dir, &blob.digest);
-                let replaced = match check_blob(&target, &blob.digest, Some(blob.size)) {
-                    BlobState::Whole => continue,
-                    BlobState::Missing => None,
-                    BlobState::Wrong(why) => Some(why),
-                    BlobState::Directory => {
-                        return Err(OutputError::BadLayout {
-                            path: self.dir.clone(),
-                            detail: format!(
-                                "blob `{}` is a directory, not a file; remove it",
-                                blob.digest
-                            ),
-                        });
-                    }
-                };
+                let replaced =
+                    match check_blob(&target, &blob.digest, Some(blob.size), memo.as_ref()) {
+                        BlobState::Whole => continue,
+                        BlobState::Missing => None,
+                        BlobState::Wrong(why) => Some(why),
+                        BlobState::Directory => {
+                            return Err(OutputError::BadLayout {
+                                path: self.dir.clone(),
+                                detail: format!(
+                                    "blob `{}` is a directory, not a file; remove it",
+                                    blob.digest
+                                ),
+                            });
+                        }
+                    };
                 let staged = Staged::file(&sha, &target).map_err(write_error(&sha))?;
                 place_blob(blob, staged.path()).map_err(write_error(&target))?;
                 if replaced.is_some() {
                     // What we copy over a damaged blob must itself be whole.
-                    let state = check_blob(staged.path(), &blob.digest, Some(blob.size));
+                    let state = check_blob(staged.path(), &blob.digest, Some(blob.size), None);
                     if state != BlobState::Whole {
                         return Err(write_error(&target)(io::Error::other(format!(
                             "the blob to write is damaged too ({state:?})"

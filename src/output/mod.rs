@@ -87,8 +87,9 @@ impl OutputSpec {
 
 impl OutputSpec {
     /// Whether writing here would need the bytes of blob `digest`: an existing layout that
-    /// holds it whole (a regular file whose SHA-256 is `digest`) does not; anything else does.
-    pub fn needs_blob(&self, digest: &str) -> bool {
+    /// holds it whole (a regular file whose SHA-256 is `digest`, remembered in `memo` while
+    /// its stamp holds) does not; anything else does.
+    pub fn needs_blob(&self, digest: &str, memo: Option<&crate::image::cache::LayerCache>) -> bool {
         match self {
             OutputSpec::Oci { dir, .. } => {
                 digest.is_empty()
@@ -97,6 +98,7 @@ impl OutputSpec {
                             &crate::image::blob::blob_path(dir, digest),
                             digest,
                             None,
+                            memo,
                         ) == guard::BlobState::Whole)
             }
             OutputSpec::OciArchive { .. }
@@ -391,6 +393,8 @@ pub struct SinkContext {
     /// Where pushes remember which repositories hold which blobs (for cross-repository
     /// mounts), if anywhere.
     pub known_blobs: Option<PathBuf>,
+    /// The layer cache's folder, whose file memo spares hashing a layout's blobs again, if any.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The sink for a spec. `tags` apply where the spec names no reference; `name` gives the
@@ -410,6 +414,7 @@ pub fn sink_for(
             dir: dir.clone(),
             references: or_tags(reference),
             ui: context.ui.clone(),
+            cache_dir: context.cache_dir.clone(),
         }),
         OutputSpec::OciArchive { file, reference } => Box::new(archive::ArchiveSink {
             file: file.clone(),
