@@ -55,13 +55,15 @@ pub enum Error {
     ImageVerify(#[from] crate::verify::image::ImageVerifyError),
     /// The binary's machine maps to no supported platform.
     #[error(
-        "`{path}` is built for {machine}, which no supported platform runs (supported: linux/amd64, linux/arm64)"
+        "`{path}` is built for {machine}, which no supported platform runs (supported: {supported})"
     )]
     NoPlatform {
         /// The binary.
         path: PathBuf,
         /// Its machine.
         machine: String,
+        /// The platforms the table has (built-in and `--toolchains`), comma-separated.
+        supported: String,
     },
     /// The CA bundle could not be made.
     #[error(transparent)]

@@ -634,6 +634,11 @@ fn verify_binary(
         return Err(Error::NoPlatform {
             path: binary.to_owned(),
             machine: format!("{}, {}-bit", report.machine.name, report.machine.bits),
+            supported: Platform::all()
+                .iter()
+                .map(Platform::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     };
     let size = std::fs::metadata(binary)

@@ -69,6 +69,15 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// `init` could not write the settings.
+    #[error("cannot write `{}`", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// `init` would overwrite settings, or has nowhere to put them.
     #[error("`{}` {detail}", path.display())]
     Exists {
@@ -207,7 +216,7 @@ pub fn init(
             (path, fill("# static-image.toml"))
         }
     };
-    write_atomic(&path, text.as_bytes()).map_err(|source| ConfigError::Read {
+    write_atomic(&path, text.as_bytes()).map_err(|source| ConfigError::Write {
         path: path.clone(),
         source,
     })?;
@@ -494,6 +503,19 @@ mod tests {
         let path = dir.join(name);
         fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn a_failed_write_in_init_is_a_write_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file goes: the rename over it fails.
+        fs::create_dir(dir.path().join(FILE_NAME)).unwrap();
+        let err = init(None, dir.path(), "app", true).unwrap_err();
+        assert!(matches!(err, ConfigError::Write { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("cannot write `{}`", dir.path().join(FILE_NAME).display())
+        );
     }
 
     #[test]

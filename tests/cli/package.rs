@@ -631,3 +631,40 @@ fn default_output_is_a_layout_under_the_target_dir() {
     );
     assert_eq!(inspect["Digest"], ran.digest().as_str());
 }
+
+#[test]
+fn a_binary_for_no_platform_of_the_table_names_the_ones_there_are() {
+    if !require("musl-gcc") {
+        return;
+    }
+    let dir = tempdir();
+    let mut bytes = fs::read(static_binary(dir.path())).unwrap();
+    // e_machine (at 18, little-endian) = 243, EM_RISCV: a valid static ELF for a machine the
+    // built-in table has no row for.
+    bytes[18..20].copy_from_slice(&243u16.to_le_bytes());
+    let riscv = dir.path().join("riscv");
+    fs::write(&riscv, &bytes).unwrap();
+    let ran = static_image(args![
+        "package",
+        riscv.display(),
+        "--output",
+        format!("oci:{}:v1", dir.path().join("out").display()),
+    ])
+    .run()
+    .code(1);
+    let error = ran.stderr.lines().find(|l| l.starts_with("error:"));
+    assert_eq!(
+        error,
+        Some(
+            format!(
+                "error: `{}` is built for riscv, 64-bit, which no supported platform runs \
+                 (supported: linux/amd64, linux/arm64)",
+                riscv.display()
+            )
+            .as_str()
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(!dir.path().join("out").exists());
+}
