@@ -265,12 +265,39 @@ fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error
                 .into(),
         ));
     }
-    let name = args
+    let names: Vec<String> = args
         .binaries
-        .first()
-        .and_then(|b| b.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+        .iter()
+        .map(|b| {
+            b.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    // One name for every platform: a per-platform file name (`app-arm64`) must not become the
+    // arm64 image's entrypoint `/app/app-amd64`.
+    let name = match (&args.image.name, shared_stem(&names)) {
+        (Some(name), _) => name.clone(),
+        (None, Some(stem)) => {
+            if names.iter().any(|n| *n != stem) {
+                ui.status(
+                    "Naming",
+                    format!(
+                        "the image `{stem}`, the stem the binaries' names share (`--name` sets \
+                         another)"
+                    ),
+                );
+            }
+            stem
+        }
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "the binaries' names ({}) share no stem to name the image after; give it one \
+                 with `--name`",
+                ui::backticked(&names)
+            )));
+        }
+    };
     let defaults = PackageDefaults {
         name,
         output_dir: default_target_dir().join("static-image"),
@@ -285,6 +312,35 @@ fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error
         .map(|b| (b.clone(), args.platform))
         .collect();
     package::package_many(&inputs, &args.image, &defaults, ui)
+}
+
+/// The name several binaries share: the whole file name when they have one, else their common
+/// leading words (split at `-`, `_` and `.`): `app-amd64`, `app-arm64` → `app`.
+fn shared_stem(names: &[String]) -> Option<String> {
+    let first = names.first()?;
+    if names.iter().all(|n| n == first) {
+        return (!first.is_empty()).then(|| first.clone());
+    }
+    let words = |n: &str| {
+        n.split(['-', '_', '.'])
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let mut common = words(first);
+    for other in &names[1..] {
+        let other = words(other);
+        let same = common
+            .iter()
+            .zip(&other)
+            .take_while(|(a, b)| a == b)
+            .count();
+        common.truncate(same);
+    }
+    // The stem as the first name spells it, separators included.
+    let length: usize =
+        common.iter().map(String::len).sum::<usize>() + common.len().saturating_sub(1);
+    let stem = &first[..length];
+    (!stem.is_empty()).then(|| stem.to_string())
 }
 
 fn load_toolchains(args: &ToolchainsArgs) -> Result<Toolchains, Error> {
@@ -616,6 +672,21 @@ fn project_metadata(package: &detect::PackageInfo) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binaries_for_several_platforms_share_one_name() {
+        let stem =
+            |names: &[&str]| shared_stem(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(stem(&["app-amd64", "app-arm64"]), Some("app".into()));
+        assert_eq!(
+            stem(&["my-app.x86_64", "my-app.aarch64"]),
+            Some("my-app".into())
+        );
+        assert_eq!(stem(&["server", "server"]), Some("server".into()));
+        assert_eq!(stem(&["server"]), Some("server".into()));
+        assert_eq!(stem(&["a-amd64", "b-arm64"]), None);
+        assert_eq!(stem(&["hi-amd64", "hi-arm64"]), Some("hi".into()));
+    }
     use clap::Parser;
 
     fn os(args: &[&str]) -> Vec<OsString> {

@@ -176,6 +176,63 @@ fn package_takes_one_binary_per_platform() {
         .collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
 
+    // Without `--name`, the image is named once for every platform, after the stem the
+    // binaries' names share, and says so.
+    let unnamed = format!("oci:{}:unnamed", layout.display());
+    let ran = static_image(args![
+        "package",
+        amd.display(),
+        arm.display(),
+        "-o",
+        &unnamed
+    ])
+    .run()
+    .ok();
+    let lines: Vec<&str> = ran
+        .stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Naming") || l.starts_with("Packaging"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "Naming the image `hi`, the stem the binaries' names share (`--name` sets another)",
+            "Packaging `hi` for linux/amd64",
+            "Packaging `hi` for linux/arm64",
+        ],
+        "{}",
+        ran.stderr
+    );
+    for arch in ["amd64", "arm64"] {
+        let config: Value = serde_json::from_str(&tool(
+            "skopeo",
+            &["inspect", "--config", "--override-arch", arch, &unnamed],
+        ))
+        .unwrap();
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(
+            config["config"]["Entrypoint"],
+            serde_json::json!(["/app/hi"])
+        );
+    }
+    let other = dir.path().join("other-arm64");
+    fs::copy(&arm, &other).unwrap();
+    let ran = static_image(args![
+        "package",
+        amd.display(),
+        other.display(),
+        "-o",
+        &unnamed
+    ])
+    .run()
+    .code(2);
+    assert_eq!(
+        ran.stderr.trim(),
+        "error: the binaries' names (`hi-amd64`, `other-arm64`) share no stem to name the \
+         image after; give it one with `--name`"
+    );
+
     let ran = static_image(args!["package", amd.display(), amd.display()])
         .run()
         .code(2);
