@@ -37,6 +37,7 @@ pub mod replay;
 pub mod report;
 pub mod reproduce;
 pub mod sbom;
+pub mod staging;
 pub mod toolchain;
 pub mod ui;
 pub mod verify;

@@ -2,7 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     // Without it an interrupted run would leave its staging files beside the outputs.
-    if let Err(e) = static_image::output::staging::install_signal_cleanup() {
+    if let Err(e) = static_image::staging::install_signal_cleanup() {
         eprintln!(
             "warning: cannot handle SIGINT/SIGTERM, so an interrupted run may leave hidden `.*.tmp-*` files: {e}"
         );

@@ -2,6 +2,6 @@
 
 fn main() -> std::process::ExitCode {
     // Interrupted runs remove their staging files (see `static_image::output::staging`).
-    let _ = static_image::output::staging::install_signal_cleanup();
+    let _ = static_image::staging::install_signal_cleanup();
     static_image::main()
 }

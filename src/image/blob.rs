@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{Descriptor, Digest, MediaType};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use tempfile::{NamedTempFile, TempDir};
+use tempfile::NamedTempFile;
+
+use crate::staging::{Staged, private_dir, staging_prefix, sweep_named};
 
 /// One stored blob and what a descriptor needs to point at it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,26 +54,26 @@ impl Blob {
 /// A private staging directory of blobs, removed when dropped.
 #[derive(Debug)]
 pub struct BlobStore {
-    dir: TempDir,
+    /// Removed on drop, and on SIGINT and SIGTERM; swept by a later run after a SIGKILL.
+    dir: Staged,
 }
 
 impl BlobStore {
     /// A new, empty store in the system temporary directory.
     pub fn new() -> io::Result<BlobStore> {
-        let dir = tempfile::Builder::new()
-            .prefix("static-image-blobs.")
-            .tempdir()?;
+        let dir = private_dir("static-image-blobs")?;
         fs::create_dir_all(dir.path().join("blobs/sha256"))?;
         Ok(BlobStore { dir })
     }
 
     /// A new, empty store inside `parent` (created if missing), so that blobs can be
-    /// hard-linked into a cache or layout on the same filesystem instead of copied.
+    /// hard-linked into a cache or layout on the same filesystem instead of copied. Stores a
+    /// killed run left there are removed first.
     pub fn new_in(parent: &Path) -> io::Result<BlobStore> {
         fs::create_dir_all(parent)?;
-        let dir = tempfile::Builder::new()
-            .prefix(".staging.")
-            .tempdir_in(parent)?;
+        let name = Path::new("staging");
+        sweep_named(parent, &staging_prefix(name));
+        let dir = Staged::dir(parent, name)?;
         fs::create_dir_all(dir.path().join("blobs/sha256"))?;
         Ok(BlobStore { dir })
     }
@@ -246,6 +248,20 @@ pub fn canonical_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_store_is_removed_when_dropped_and_one_left_by_a_dead_run_is_swept() {
+        let parent = tempfile::tempdir().unwrap();
+        // A PID above the kernel's limit: no process has it, as after a SIGKILL.
+        let stale = parent.path().join(".staging.tmp-999999999-0");
+        fs::create_dir_all(stale.join("blobs/sha256")).unwrap();
+        let store = BlobStore::new_in(parent.path()).unwrap();
+        assert!(!stale.exists());
+        let path = store.dir.path().to_owned();
+        assert!(path.join("blobs/sha256").is_dir());
+        drop(store);
+        assert!(!path.exists());
+    }
 
     #[test]
     fn store_names_blobs_by_content() {

@@ -16,7 +16,6 @@ pub mod archive;
 pub mod guard;
 pub mod layout;
 pub mod registry;
-pub mod staging;
 
 use std::fmt;
 use std::fs::{self, File};

@@ -292,18 +292,32 @@ fn signal_while_staged(
 
 /// [`signal_while_staged`] with ever bigger binaries until a run is caught with its staging
 /// entry on disk and dies of the signal.
-fn interrupt(dir: &Path, output: &Path, signal: libc::c_int) -> (String, std::process::ExitStatus) {
+/// Returns the staging file seen, how the run ended, and what staging it left in its cache
+/// folder (the blob store it made layers in).
+fn interrupt(
+    dir: &Path,
+    output: &Path,
+    signal: libc::c_int,
+) -> (String, std::process::ExitStatus, Vec<String>) {
     let spec = format!("oci-archive:{}", output.display());
     for (round, megabytes) in [16, 48, 128, 256].into_iter().enumerate() {
         let app = padded_binary(dir, "big", megabytes, round as u64 + 11);
         let cache = dir.join(format!("cache-{signal}-{round}"));
         let (staged, status) =
             signal_while_staged(&app, spec.clone(), &cache, output.parent().unwrap(), signal);
+        // The blob store is a `.staging…` folder at the top of the cache.
+        let left: Vec<String> = fs::read_dir(&cache)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".staging"))
+            .collect();
         fs::remove_dir_all(&cache).ok();
         if let Some(name) = staged
             && status.signal() == Some(signal)
         {
-            return (name, status);
+            return (name, status, left);
         }
     }
     panic!("no run was seen with its staging file on disk");
@@ -328,8 +342,13 @@ fn sigint_and_sigterm_remove_staging_and_leave_the_old_archive() {
     .ok();
     let old = fs::read(&archive).unwrap();
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let (staged, status) = interrupt(dir.path(), &archive, signal);
+        let (staged, status, left) = interrupt(dir.path(), &archive, signal);
         assert!(staged.starts_with(".app.tar.tmp-"), "{staged}");
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "the blob store must be gone too"
+        );
         assert_eq!(status.signal(), Some(signal), "{status:?}");
         // What a shell reports: 128 + the signal (130 for SIGINT, 143 for SIGTERM).
         assert_eq!(
@@ -354,8 +373,13 @@ fn staging_left_by_a_killed_run_is_swept_by_the_next_run() {
     let outputs = dir.path().join("outputs");
     fs::create_dir(&outputs).unwrap();
     let archive = outputs.join("app.tar");
-    let (staged, status) = interrupt(dir.path(), &archive, libc::SIGKILL);
+    let (staged, status, left) = interrupt(dir.path(), &archive, libc::SIGKILL);
     assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // The blob store the layers were made in is left too (the next run there sweeps it).
+    assert!(
+        left.iter().any(|name| name.starts_with(".staging.tmp-")),
+        "{left:?}"
+    );
     // SIGKILL gives no chance to clean up: the entry is there.
     assert_eq!(listing(&outputs), [staged.as_str()]);
     let app = musl_app(dir.path(), "hi");

@@ -1,5 +1,6 @@
 //! Unpacking an OCI archive (`oci-archive:FILE`) into a private directory to read as a layout.
 
+use crate::staging::{Staged, private_dir};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Component, Path};
@@ -19,7 +20,7 @@ pub(super) fn unpack_archive(
     file: &Path,
     spec: &str,
     max: MaxBlobSize,
-) -> Result<tempfile::TempDir, BaseError> {
+) -> Result<Staged, BaseError> {
     let read_error = |source| BaseError::Read {
         spec: spec.to_string(),
         path: file.to_owned(),
@@ -29,10 +30,7 @@ pub(super) fn unpack_archive(
         spec: spec.to_string(),
         detail,
     };
-    let dir = tempfile::Builder::new()
-        .prefix("static-image-base.")
-        .tempdir()
-        .map_err(read_error)?;
+    let dir = private_dir("static-image-base").map_err(read_error)?;
     // The archive is a path the user named: a link to it is followed, a FIFO is not waited on.
     let (opened, _) = open_regular(spec, file, true)?;
     let mut archive = tar::Archive::new(io::BufReader::new(opened));

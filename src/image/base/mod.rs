@@ -330,7 +330,7 @@ enum Opened<'a> {
     Layout {
         layout: Layout<'a>,
         /// The unpacked archive, removed when dropped.
-        _unpacked: Option<tempfile::TempDir>,
+        _unpacked: Option<crate::staging::Staged>,
     },
     /// Boxed: a connected client is much larger than a path.
     Remote(Box<Remote<'a>>),

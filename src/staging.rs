@@ -1,4 +1,5 @@
-//! Staging entries: the hidden files and directories an output is written to before its rename.
+//! Staging entries: the hidden files and directories an output is written to before its rename,
+//! and the private folders blobs are staged in while images are made or read.
 //!
 //! Every staging entry is named `.{target}.tmp-{pid}-{n}` and holds an exclusive `flock` for
 //! as long as its run may still use it. Entries are registered process-wide while they exist,
@@ -27,7 +28,7 @@ fn live() -> MutexGuard<'static, Vec<(PathBuf, bool)>> {
 
 /// A staging file or directory, removed on drop unless renamed into place.
 #[derive(Debug)]
-pub(crate) struct Staged {
+pub struct Staged {
     path: PathBuf,
     dir: bool,
     /// The open entry, holding the lock that tells a sweeper its owner is alive.
@@ -103,7 +104,7 @@ impl Staged {
     }
 
     /// Where the entry is.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
@@ -141,16 +142,35 @@ fn remove(path: &Path, dir: bool) {
     };
 }
 
+/// A private folder in the system's temporary folder, `.{name}.tmp-{pid}-{n}`: removed when
+/// dropped or on SIGINT and SIGTERM, and swept by a later run if this one is killed outright
+/// (what dead runs left under the same name is swept first).
+pub fn private_dir(name: &str) -> io::Result<Staged> {
+    let tmp = std::env::temp_dir();
+    sweep_named(&tmp, &staging_prefix(Path::new(name)));
+    Staged::dir(&tmp, Path::new(name))
+}
+
 /// Removes the staging entries in `dir` that a dead run left behind: named as ours with a PID
 /// that no process has, and unlocked. Returns how many were removed.
 pub(crate) fn sweep(dir: &Path) -> usize {
+    sweep_named(dir, ".")
+}
+
+/// [`sweep`], of the entries whose names start with `prefix` only: in a folder shared with
+/// other programs (the system's temporary folder), only what carries our own prefix.
+pub(crate) fn sweep_named(dir: &Path, prefix: &str) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = owner_pid(&name.to_string_lossy()) else {
+        let name = name.to_string_lossy();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let Some(pid) = owner_pid(&name) else {
             continue;
         };
         if pid_alive(pid) {
