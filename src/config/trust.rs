@@ -241,7 +241,8 @@ const ARCHIVE_PROBE_BYTES: u64 = 16 * 1024;
 /// Whether `path` begins as the archives this tool writes do: `oci-layout`, then `index.json`
 /// (see `output::archive`). Reads at most [`ARCHIVE_PROBE_BYTES`].
 fn written_by_us(path: &Path) -> bool {
-    let Ok(file) = fs::File::open(path) else {
+    // Judged on the open file: nothing can be swapped in after the caller's look.
+    let Ok((file, _)) = crate::fsguard::open_regular(path, false) else {
         return false;
     };
     let mut archive = tar::Archive::new(file.take(ARCHIVE_PROBE_BYTES));
