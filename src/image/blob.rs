@@ -224,6 +224,38 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
+/// Whether a layer's media type (OCI or Docker) says its bytes are gzip or zstd.
+pub(crate) fn is_compressed(media_type: &str) -> bool {
+    media_type.ends_with("gzip") || media_type.ends_with("zstd")
+}
+
+/// A layer blob's tar stream from its stored bytes, decompressed as its media type (OCI or
+/// Docker) says: `+gzip` / `.gzip`, `+zstd` / `.zstd`, or none.
+pub(crate) fn layer_decoder<'a>(
+    reader: impl io::BufRead + 'a,
+    media_type: &str,
+) -> io::Result<Box<dyn io::Read + 'a>> {
+    Ok(if media_type.ends_with("zstd") {
+        Box::new(zstd::stream::read::Decoder::with_buffer(reader)?)
+    } else if media_type.ends_with("gzip") {
+        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    })
+}
+
+/// The `sha256:<hex>` digest of everything `reader` yields, streamed.
+pub(crate) fn sha256_of(reader: impl io::Read) -> io::Result<String> {
+    let mut hasher = HashWriter::new(io::sink());
+    // Read in 1 MiB chunks (io::copy goes through a BufReader's own buffer): files of hundreds
+    // of MB are hashed here, and 8 KiB reads would cost a syscall each.
+    io::copy(
+        &mut io::BufReader::with_capacity(1 << 20, reader),
+        &mut hasher,
+    )?;
+    Ok(hasher.finish().1)
+}
+
 /// The `sha256:<hex>` digest of bytes in memory.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", to_hex(&Sha256::digest(bytes)))

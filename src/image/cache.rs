@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -318,17 +318,7 @@ pub fn layer_key(description: &[u8]) -> String {
 
 /// `sha256:<hex>` of a file, streamed.
 pub(crate) fn hash_file(path: &Path) -> io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
-    Ok(format!("sha256:{}", to_hex(&hash.finalize())))
+    crate::image::blob::sha256_of(File::open(path)?)
 }
 
 fn parent(path: &Path) -> PathBuf {

@@ -12,8 +12,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
 use super::{OutputError, OutputSpec};
 use crate::fsguard::{OpenFailure, kind, open_regular};
 use crate::image::cache::LayerCache;
@@ -131,7 +129,7 @@ pub(crate) fn check_blob(
     // the layer cache's file memo, under the same freshness rule as the binaries'.
     let found = match memo {
         Some(memo) => memo.file_digest(path),
-        None => hash(file),
+        None => crate::image::blob::sha256_of(file),
     };
     match found {
         Ok(found) if found == digest => {
@@ -141,25 +139,6 @@ pub(crate) fn check_blob(
         Ok(found) => BlobState::Wrong(format!("its content hashes to {found}")),
         Err(e) => BlobState::Wrong(format!("it could not be read: {e}")),
     }
-}
-
-/// The `sha256:…` digest of what `reader` holds.
-pub(crate) fn hash(mut reader: impl Read) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok(format!("sha256:{hex}"))
 }
 
 /// Refuses an output target that is a symlink, a device, a FIFO or a socket, and (for
@@ -344,7 +323,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("blob");
         fs::write(&path, b"hello").unwrap();
-        let digest = hash(&b"hello"[..]).unwrap();
+        let digest = crate::image::blob::sha256_of(&b"hello"[..]).unwrap();
         assert_eq!(check_blob(&path, &digest, Some(5), None), BlobState::Whole);
         assert_eq!(
             check_blob(&path, &digest, Some(6), None),

@@ -320,7 +320,7 @@ pub(crate) fn stacked_tree(
     let mut tree = Tree::new();
     for (i, layer) in layers.iter().enumerate() {
         let media_type: &str = layer.blob.media_type.as_ref();
-        let plain = !(media_type.ends_with("zstd") || media_type.ends_with("gzip"));
+        let plain = !crate::image::blob::is_compressed(media_type);
         let (entries, truncated) = if plain {
             File::open(&layer.blob.path).and_then(stack::layer_file_entries)
         } else {
@@ -378,16 +378,7 @@ pub(crate) fn read_wanted(
 
 /// A layer blob's tar stream, by its media type (OCI or Docker).
 pub(crate) fn decompressed(path: &Path, media_type: &str) -> io::Result<Box<dyn Read>> {
-    let file = BufReader::new(File::open(path)?);
-    Ok(
-        if media_type.ends_with("+zstd") || media_type.ends_with(".zstd") {
-            Box::new(zstd::stream::read::Decoder::new(file)?)
-        } else if media_type.ends_with("gzip") {
-            Box::new(flate2::read::MultiGzDecoder::new(file))
-        } else {
-            Box::new(file)
-        },
-    )
+    crate::image::blob::layer_decoder(BufReader::new(File::open(path)?), media_type)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use oci_spec::image::Descriptor;
 use sha2::{Digest as _, Sha256};
 
 use super::{BaseError, MAX_DOCUMENT, MaxBlobSize, invalid};
-use crate::image::blob::{Blob, BlobStore, BlobWriter, to_hex};
+use crate::image::blob::{Blob, BlobStore, BlobWriter, layer_decoder, to_hex};
 
 /// Refuses a descriptor too big for a JSON document, before anything is read.
 pub(super) fn check_document_size(spec: &str, descriptor: &Descriptor) -> Result<(), BaseError> {
@@ -152,16 +152,7 @@ fn uncompressed_digest(
     media_type: &str,
     cap: u64,
 ) -> io::Result<Option<String>> {
-    let mut decoder: Box<dyn Read + '_> =
-        if media_type.ends_with("+zstd") || media_type.ends_with(".zstd") {
-            Box::new(zstd::stream::read::Decoder::new(compressed)?)
-        } else if media_type.ends_with("gzip") {
-            Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(
-                compressed,
-            )))
-        } else {
-            Box::new(compressed)
-        };
+    let mut decoder = layer_decoder(io::BufReader::new(compressed), media_type)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 << 10];
     let mut total = 0u64;
