@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::image::base::MaxBlobSize;
 use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
 use crate::output::OutputSpec;
-use crate::platform::Platform;
+use crate::platform::PlatformName;
 use crate::ui::ColorChoice;
 
 /// Build a Go, Rust or C project into a fully static binary, or take a static binary already
@@ -146,7 +146,7 @@ pub struct VerifyArgs {
 
     /// Also require the machine of this platform (linux/amd64, linux/arm64) of files.
     #[arg(long, value_name = "PLATFORM")]
-    pub platform: Option<Platform>,
+    pub platform: Option<PlatformName>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -161,7 +161,7 @@ pub struct SbomArgs {
 
     /// The platform whose SBOM to print, for an image of several.
     #[arg(long, value_name = "PLATFORM")]
-    pub platform: Option<Platform>,
+    pub platform: Option<PlatformName>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -176,7 +176,7 @@ pub struct PackageArgs {
 
     /// The image's platform, for one binary, which must match it [default: the binary's own].
     #[arg(long, value_name = "PLATFORM")]
-    pub platform: Option<Platform>,
+    pub platform: Option<PlatformName>,
 
     #[command(flatten)]
     pub image: ImageArgs,
@@ -213,7 +213,7 @@ pub struct ProjectArgs {
     /// The platforms to build for, comma-separated (linux/amd64, linux/arm64); several make a
     /// multi-platform image [default: this machine's].
     #[arg(long, value_name = "PLATFORM", value_delimiter = ',')]
-    pub platform: Vec<Platform>,
+    pub platform: Vec<PlatformName>,
 
     /// Build without touching the network (cargo --offline; Go: GOPROXY=off, GOTOOLCHAIN=local).
     #[arg(long)]

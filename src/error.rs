@@ -86,6 +86,9 @@ pub enum Error {
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A platform name that the run's table does not have.
+    #[error(transparent)]
+    Platform(#[from] crate::platform::UnknownPlatform),
     /// Arguments that parse but do not fit together.
     #[error("{0}")]
     Usage(String),
@@ -119,6 +122,7 @@ impl Error {
         match self {
             Error::Config(ConfigError::Blamed(blamed)) => blamed.error.exit_code(),
             Error::Usage(_)
+            | Error::Platform(_)
             | Error::Config(
                 ConfigError::Invalid { .. }
                 | ConfigError::SettingsFile { .. }

@@ -55,7 +55,7 @@ use detect::Project;
 use error::Error;
 use package::PackageDefaults;
 use plan::BuildPlan;
-use platform::Platform;
+use platform::{Platform, Platforms};
 use toolchain::Toolchains;
 use toolchain::probe::Host;
 use ui::Ui;
@@ -63,7 +63,6 @@ use ui::Ui;
 /// The entry point of both binaries (`static-image` and `cargo-static-image`).
 pub fn main() -> ExitCode {
     let args = cargo_shim(std::env::args_os());
-    toolchain::preload_platforms(&args);
     let parsed = Cli::command()
         .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
@@ -108,8 +107,10 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
         Some(Command::Verify(args)) => return verify(&args, json, ui, &mut stdout),
         Some(Command::Sbom(args)) => {
             let options = args.registry.options();
+            let table = env_platforms()?;
+            let platform = args.platform.map(|p| table.parse(&p.0)).transpose()?;
             let (platform, path, bytes) =
-                sbom::read::read(&args.image, args.platform, &options, ui)?;
+                sbom::read::read(&args.image, platform, &table, &options, ui)?;
             ui.verbose(format_args!("`{path}` of the {platform} image"));
             stdout.write_all(&bytes)
         }
@@ -216,6 +217,12 @@ fn finish(result: io::Result<()>) -> Result<(), Error> {
 
 /// `verify`: 0 all static, 1 some not static or not for the platform, 2 some unreadable.
 fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result<u8, Error> {
+    let table = env_platforms()?;
+    let platform = args
+        .platform
+        .as_ref()
+        .map(|p| table.parse(&p.0))
+        .transpose()?;
     let (images, files): (Vec<&PathBuf>, Vec<&PathBuf>) = args
         .files
         .iter()
@@ -225,14 +232,14 @@ fn verify(args: &VerifyArgs, json: bool, ui: &Ui, out: &mut dyn Write) -> Result
         .map(|f| {
             (
                 f.display().to_string(),
-                verify::verify_path(f, args.platform),
+                verify::verify_path(f, platform, &table),
             )
         })
         .collect();
     let options = args.registry.options();
     let verdicts: Vec<_> = images
         .iter()
-        .map(|i| verify::image::verify_image(&i.to_string_lossy(), &options, ui))
+        .map(|i| verify::image::verify_image(&i.to_string_lossy(), &table, &options, ui))
         .collect();
     finish(
         report::verify_all(out, &results, json && images.is_empty(), ui)
@@ -259,6 +266,12 @@ fn default_target_dir() -> PathBuf {
 }
 
 fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
+    let table = env_platforms()?;
+    let platform = args
+        .platform
+        .as_ref()
+        .map(|p| table.parse(&p.0))
+        .transpose()?;
     if args.binaries.len() > 1 && args.platform.is_some() {
         return Err(Error::Usage(
             "`--platform` names the platform of one binary; with several, each binary's own \
@@ -306,11 +319,12 @@ fn package(args: &PackageArgs, ui: &Ui) -> Result<package::PackageOutcome, Error
         metadata: BTreeMap::new(),
         extra_outputs: Vec::new(),
         sbom: BTreeMap::new(),
+        platforms: table,
     };
     let inputs: Vec<_> = args
         .binaries
         .iter()
-        .map(|b| (b.clone(), args.platform))
+        .map(|b| (b.clone(), platform))
         .collect();
     package::package_many(&inputs, &args.image, &defaults, ui)
 }
@@ -359,18 +373,20 @@ fn plan_options(args: &ProjectArgs) -> plan::Options {
     }
 }
 
+/// The platform table of a command with no `--toolchains` flag: the built-in rows and those of
+/// `STATIC_IMAGE_TOOLCHAINS`'s folder.
+fn env_platforms() -> Result<Platforms, Error> {
+    let dir = std::env::var_os("STATIC_IMAGE_TOOLCHAINS").map(PathBuf::from);
+    Ok(toolchain::platforms(dir.as_deref())?)
+}
+
 /// The platforms asked for, each once, in the order given; the host's when none.
-fn platforms(args: &ProjectArgs) -> Vec<Platform> {
-    let mut out: Vec<Platform> = Vec::new();
-    for p in &args.platform {
-        if !out.contains(p) {
-            out.push(*p);
-        }
-    }
+fn platforms(args: &ProjectArgs, table: &Platforms) -> Result<Vec<Platform>, Error> {
+    let mut out = table.resolve(&args.platform)?;
     if out.is_empty() {
-        out.push(Platform::host().unwrap_or(Platform::AMD64));
+        out.push(table.host().unwrap_or_else(Platform::amd64));
     }
-    out
+    Ok(out)
 }
 
 /// detect → plan for every platform, shared by `plan` and `build`.
@@ -400,7 +416,7 @@ fn plan_platforms(
 ) -> Result<Vec<BuildPlan>, Error> {
     let options = plan_options(args);
     let env = |key: &str| std::env::var(key).ok();
-    Ok(platforms(args)
+    Ok(platforms(args, &host.toolchains().platforms)?
         .into_iter()
         .map(|p| plan::plan(project, p, host, &options, &env))
         .collect::<Result<Vec<_>, _>>()?)
@@ -523,7 +539,7 @@ fn build_once(
         }
         Project::Go(_) => built
             .first()
-            .map(|(artifact, _)| go_metadata(artifact))
+            .map(|(artifact, _)| go_metadata(artifact, &toolchains.platforms))
             .unwrap_or_default(),
         Project::C(_) => BTreeMap::new(),
     };
@@ -545,6 +561,7 @@ fn build_once(
         metadata,
         extra_outputs: extra_outputs.to_vec(),
         sbom,
+        platforms: toolchains.platforms.clone(),
     };
     // The build ran the project's own code, which may have swapped a checked path for a link
     // leading out: the settings' paths are judged again just before they are read.
@@ -624,10 +641,13 @@ fn build_one(
 
 /// `org.opencontainers.image.*` annotations from a Go binary's build info: the main module's
 /// version (when it has one) and the VCS revision it was built from.
-fn go_metadata(binary: &std::path::Path) -> BTreeMap<String, String> {
+fn go_metadata(binary: &std::path::Path, platforms: &Platforms) -> BTreeMap<String, String> {
     use oci_spec::image as oci;
     let mut meta = BTreeMap::new();
-    let Some(info) = verify::verify_path(binary, None).ok().and_then(|r| r.go) else {
+    let Some(info) = verify::verify_path(binary, None, platforms)
+        .ok()
+        .and_then(|r| r.go)
+    else {
         return meta;
     };
     if let Some(main) = &info.main {
@@ -727,7 +747,10 @@ mod tests {
         let Some(Command::Build(b)) = cli.command else {
             panic!("not build")
         };
-        assert_eq!(b.project.platform, [Platform::AMD64, Platform::ARM64]);
+        assert_eq!(
+            Platforms::builtin().resolve(&b.project.platform).unwrap(),
+            [Platform::amd64(), Platform::arm64()]
+        );
         let cli = Cli::try_parse_from(["static-image", "verify", "--json", "a", "b"]).unwrap();
         assert!(cli.json);
         assert!(matches!(cli.command, Some(Command::Verify(ref v)) if v.files.len() == 2));

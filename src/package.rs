@@ -21,7 +21,7 @@ use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
 use crate::output::{
     Input, OutputError, OutputSpec, SinkContext, Written, check_outputs, check_tag, sink_for,
 };
-use crate::platform::Platform;
+use crate::platform::{Platform, Platforms};
 use crate::replay::Replay;
 use crate::sbom::{self, Facts};
 use crate::ui::Ui;
@@ -44,6 +44,8 @@ pub struct PackageDefaults {
     /// What the build knows for each platform's SBOM beyond the binary (Cargo's resolved
     /// dependencies, the toolchain's C library).
     pub sbom: BTreeMap<Platform, Facts>,
+    /// The run's platform table: a binary's machine names its platform through it.
+    pub platforms: Platforms,
 }
 
 /// A layer as reported in JSON.
@@ -331,7 +333,8 @@ pub fn package_many(
 
     let mut verified: Vec<(&Path, Platform, StaticReport, u64)> = Vec::new();
     for (binary, platform) in inputs {
-        let (platform, report, size) = verify_binary(binary, *platform, ui, &mut warn)?;
+        let (platform, report, size) =
+            verify_binary(binary, *platform, &defaults.platforms, ui, &mut warn)?;
         if let Some((other, ..)) = verified.iter().find(|v| v.1 == platform) {
             return Err(Error::Usage(format!(
                 "`{}` and `{}` are both for {platform}; an image holds one binary per platform",
@@ -493,7 +496,10 @@ pub fn package_many(
         // Our own layers cannot (their entries are checked for clashes as they are laid out),
         // so an image on scratch is not read back.
         let on_base = image.origins.contains(&Origin::Base);
-        if on_base && let Some(problem) = crate::verify::image::check_assembled(&name, &image)? {
+        if on_base
+            && let Some(problem) =
+                crate::verify::image::check_assembled(&name, &image, &defaults.platforms)?
+        {
             return Err(Error::EntrypointUnfit {
                 platform: image.platform,
                 problem,
@@ -622,10 +628,11 @@ fn show_verified(report: &StaticReport, ui: &Ui, warn: &mut dyn FnMut(String)) {
 fn verify_binary(
     binary: &Path,
     platform: Option<Platform>,
+    platforms: &Platforms,
     ui: &Ui,
     warn: &mut dyn FnMut(String),
 ) -> Result<(Platform, StaticReport, u64), Error> {
-    let report = verify_path(binary, platform)?;
+    let report = verify_path(binary, platform, platforms)?;
     if !report.ok {
         return Err(Error::NotStatic(Box::new(report)));
     }
@@ -634,11 +641,7 @@ fn verify_binary(
         return Err(Error::NoPlatform {
             path: binary.to_owned(),
             machine: format!("{}, {}-bit", report.machine.name, report.machine.bits),
-            supported: Platform::all()
-                .iter()
-                .map(Platform::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            supported: platforms.names(),
         });
     };
     let size = std::fs::metadata(binary)

@@ -32,7 +32,7 @@ use crate::image::ca::CaBundle;
 use crate::image::cache::{LayerCache, PathStamp, write_atomic};
 use crate::output::OutputSpec;
 use crate::package::{PackageDefaults, PackageOutcome};
-use crate::platform::Platform;
+use crate::platform::{Platform, Platforms};
 
 /// What a recorded run read and wrote, and what it reported.
 #[derive(Serialize, Deserialize)]
@@ -50,6 +50,8 @@ pub struct Replay {
     binaries: Vec<PathBuf>,
     inputs: Vec<PathStamp>,
     began: SystemTime,
+    /// The table the record's platform names are read against.
+    platforms: Platforms,
 }
 
 impl Replay {
@@ -75,7 +77,7 @@ impl Replay {
         let cwd = std::env::current_dir().ok()?;
         // Every value the outputs are made from; paths are as given, so the working directory
         // they are relative to counts too, and so do the platforms a toolchain folder adds.
-        let platforms: Vec<_> = Platform::all().into_iter().map(Platform::info).collect();
+        let platforms = &defaults.platforms;
         let key = format!(
             "static-image run record 1 {}\n{}\n{}\n{binaries:?}\n{args:?}\n{defaults:?}\n{created}\n{platforms:?}",
             env!("CARGO_PKG_VERSION"),
@@ -93,13 +95,17 @@ impl Replay {
             binaries: binaries.iter().map(|(b, _)| b.clone()).collect(),
             inputs: read.iter().map(|p| PathStamp::of(p)).collect(),
             began,
+            platforms: defaults.platforms.clone(),
         })
     }
 
     /// The recorded outcome, if everything the recorded run read and wrote is as it was.
     pub fn outcome(&self, cache: &LayerCache) -> Option<PackageOutcome> {
         let bytes = std::fs::read(&self.path).ok()?;
-        let record: Record = serde_json::from_slice(&bytes).ok()?;
+        let record: Record = self
+            .platforms
+            .reading(|| serde_json::from_slice(&bytes))
+            .ok()?;
         if record.inputs != self.inputs
             || !record.outputs.iter().all(PathStamp::holds)
             || record.binaries.len() != self.binaries.len()

@@ -5,10 +5,15 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use static_image::platform::Platform;
+use static_image::platform::{Platform, Platforms};
 use static_image::verify::verify_bytes;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = verify_bytes(Path::new("fuzz"), data, None);
-    let _ = verify_bytes(Path::new("fuzz"), data, Some(Platform::ARM64));
+    let _ = verify_bytes(Path::new("fuzz"), data, None, &Platforms::builtin());
+    let _ = verify_bytes(
+        Path::new("fuzz"),
+        data,
+        Some(Platform::arm64()),
+        &Platforms::builtin(),
+    );
 });

@@ -278,6 +278,7 @@ pub fn blame(error: Error, args: &BuildArgs, origin: &Origin) -> Error {
                 }
             }
             Error::Base(_) => "base",
+            Error::Platform(_) => "platforms",
             Error::Output(
                 OutputError::Write { path, .. }
                 | OutputError::NotOurs { path, .. }
@@ -345,6 +346,7 @@ impl Blamed {
             "add" => "--add",
             "ca-bundle" => "--ca-bundle",
             "extra-ca" => "--extra-ca",
+            "platforms" => "--platform",
             _ => "--base",
         }
     }

@@ -163,8 +163,8 @@ mod tests {
         let host = Host::new(&toolchains, &ui, Path::new("/"));
         let plan = plan(
             &project(&toolchains, "cmake"),
-            Platform::ARM64,
-            choice(&toolchains, Platform::ARM64),
+            Platform::arm64(),
+            choice(&toolchains, Platform::arm64()),
             "/p/hello/target/b/arm64".into(),
             &Options {
                 build_args: vec!["-DWITH_X=ON".into()],
@@ -220,8 +220,8 @@ mod tests {
         let host = Host::new(&toolchains, &ui, Path::new("/"));
         let bare = plan(
             &project(&toolchains, "bare"),
-            Platform::AMD64,
-            choice(&toolchains, Platform::AMD64),
+            Platform::amd64(),
+            choice(&toolchains, Platform::amd64()),
             "/w".into(),
             &Options::default(),
             &host,
@@ -245,8 +245,8 @@ mod tests {
         if which::which("make").is_ok() {
             let make = plan(
                 &project(&toolchains, "make"),
-                Platform::AMD64,
-                choice(&toolchains, Platform::AMD64),
+                Platform::amd64(),
+                choice(&toolchains, Platform::amd64()),
                 "/w".into(),
                 &Options {
                     artifact: Some("out/hello".into()),

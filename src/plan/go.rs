@@ -192,8 +192,8 @@ mod tests {
     fn pure_go_build_is_static_stripped_and_reproducible() {
         let plan = plan(
             &project(false),
-            Platform::ARM64,
-            choice("go", Platform::ARM64),
+            Platform::arm64(),
+            choice("go", Platform::arm64()),
             "/m/target/w".into(),
             &Options::default(),
             &|_| None,
@@ -232,8 +232,8 @@ mod tests {
             |k: &str| (k == "GOFLAGS").then(|| "-ldflags=-X=main.v=1 -tags=a,b".to_string());
         let plan = plan(
             &project(true),
-            Platform::AMD64,
-            choice("cgo-zig", Platform::AMD64),
+            Platform::amd64(),
+            choice("cgo-zig", Platform::amd64()),
             "/w".into(),
             &options,
             &goflags,

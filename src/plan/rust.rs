@@ -175,8 +175,8 @@ mod tests {
         };
         let plan = plan(
             &fixture(),
-            Platform::AMD64,
-            choice("musl", Platform::AMD64),
+            Platform::amd64(),
+            choice("musl", Platform::amd64()),
             "/w".into(),
             &options,
             &|_| None,
@@ -212,8 +212,8 @@ mod tests {
     fn cross_build_with_zig_compiles_c_with_wrappers_and_links_with_rust_lld() {
         let plan = plan(
             &fixture(),
-            Platform::ARM64,
-            choice("musl-zig", Platform::ARM64),
+            Platform::arm64(),
+            choice("musl-zig", Platform::arm64()),
             "/w".into(),
             &Options::default(),
             &|_| None,
@@ -238,8 +238,8 @@ mod tests {
         };
         let plan = super::plan(
             &fixture(),
-            Platform::ARM64,
-            choice("musl-lld", Platform::ARM64),
+            Platform::arm64(),
+            choice("musl-lld", Platform::arm64()),
             "/w".into(),
             &Options::default(),
             &configured,
@@ -257,8 +257,8 @@ mod tests {
                 .collect();
             plan(
                 &fixture(),
-                Platform::AMD64,
-                choice(name, Platform::AMD64),
+                Platform::amd64(),
+                choice(name, Platform::amd64()),
                 "/w".into(),
                 &Options::default(),
                 &|k| vars.get(k).cloned(),
@@ -298,11 +298,11 @@ mod tests {
             format!("-Cfoo\x1f{remap}")
         );
         // So would the target's rustflags the glibc strategy sets.
-        let glibc = choice("glibc-crt-static", Platform::AMD64);
+        let glibc = choice("glibc-crt-static", Platform::amd64());
         let vars = |k: &str| (k == "HOME").then(|| "/home/me".to_string());
         let glibc = super::plan(
             &fixture(),
-            Platform::AMD64,
+            Platform::amd64(),
             glibc,
             "/w".into(),
             &Options::default(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 
 use super::IMAGE_DIR;
-use crate::platform::Platform;
+use crate::platform::{Platform, Platforms};
 use crate::registry::RegistryOptions;
 use crate::ui::Ui;
 use crate::verify::image::{ImageVerifyError, open, read_wanted, stacked_tree};
@@ -56,10 +56,11 @@ pub type Found = (Platform, String, Vec<u8>);
 pub fn read(
     text: &str,
     platform: Option<Platform>,
+    platforms: &Platforms,
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<Found, SbomError> {
-    let (images, _skipped, _store) = open(text, options, ui)?;
+    let (images, _skipped, _store) = open(text, platforms, options, ui)?;
     let found = || {
         images
             .iter()

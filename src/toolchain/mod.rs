@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::platform::{self, Platform, PlatformInfo};
+use crate::platform::{self, Platform, PlatformInfo, Platforms};
 use template::Template;
 
 /// A language the tool builds.
@@ -227,6 +227,9 @@ pub struct Toolchains {
     pub tools: BTreeMap<String, ToolSpec>,
     /// The user's folder, when one was given.
     pub user_dir: Option<PathBuf>,
+    /// The platform table: the built-in rows and the user folder's `platforms.toml`.
+    #[serde(skip)]
+    pub platforms: Platforms,
 }
 
 /// The files compiled into the binary: (file name, text).
@@ -298,15 +301,11 @@ impl Toolchains {
         user_dir: Option<&Path>,
         language: Option<Language>,
     ) -> Result<Toolchains, ToolchainError> {
-        let mut all = Toolchains::default();
         let wanted = |name: &str| match (language, Language::of_file(name)) {
             (Some(only), Some(of)) => of == only,
             _ => true,
         };
-        for (name, text) in BUILTIN.iter().filter(|(name, _)| wanted(name)) {
-            let path = PathBuf::from("toolchains").join(name);
-            all.merge(name, &path, parse(&path, text)?);
-        }
+        let mut user_files = Vec::new();
         if let Some(dir) = user_dir {
             let entries = std::fs::read_dir(dir).map_err(|source| ToolchainError::Read {
                 path: dir.to_owned(),
@@ -322,24 +321,37 @@ impl Toolchains {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let known = BUILTIN.iter().any(|(b, _)| *b == name) || name == "platforms.toml";
+                let known = BUILTIN.iter().any(|(b, _)| *b == name) || name == PLATFORMS_FILE;
                 if !known {
                     return Err(ToolchainError::UnknownFile { path });
                 }
+                user_files.push((name, path));
+            }
+        }
+        // The platforms first: the strategies name them.
+        let platforms = platforms(user_dir)?;
+        let mut all = Toolchains {
+            platforms,
+            ..Toolchains::default()
+        };
+        let table = all.platforms.clone();
+        table.reading(|| {
+            for (name, text) in BUILTIN.iter().filter(|(name, _)| wanted(name)) {
+                let path = PathBuf::from("toolchains").join(name);
+                all.merge(name, &path, parse(&path, text)?);
+            }
+            for (name, path) in user_files.iter().filter(|(n, _)| n != PLATFORMS_FILE) {
                 let text =
-                    std::fs::read_to_string(&path).map_err(|source| ToolchainError::Read {
+                    std::fs::read_to_string(path).map_err(|source| ToolchainError::Read {
                         path: path.clone(),
                         source,
                     })?;
-                if name == "platforms.toml" {
-                    platform::register(parse_platforms(&path, &text)?);
-                    continue;
-                }
-                let file = parse(&path, &text)?;
-                all.merge(&name, &path, file);
+                let file = parse(path, &text)?;
+                all.merge(name, path, file);
             }
-            all.user_dir = Some(dir.to_owned());
-        }
+            Ok::<_, ToolchainError>(())
+        })?;
+        all.user_dir = user_dir.map(Path::to_owned);
         Ok(all)
     }
 
@@ -365,31 +377,34 @@ impl Toolchains {
     }
 }
 
-/// Registers the platforms of the toolchain folder named in `args` (`--toolchains DIR`) or
-/// `STATIC_IMAGE_TOOLCHAINS`, before the command line is parsed, so `--platform` knows them.
-/// Errors are left for the full load, which reports them with the command's context.
-pub fn preload_platforms(args: &[std::ffi::OsString]) {
-    let mut dir = std::env::var_os("STATIC_IMAGE_TOOLCHAINS").map(PathBuf::from);
-    let mut words = args.iter();
-    while let Some(word) = words.next() {
-        let word = word.to_string_lossy();
-        if word == "--" {
-            break;
-        }
-        if word == "--toolchains" {
-            dir = words.next().map(PathBuf::from);
-        } else if let Some(value) = word.strip_prefix("--toolchains=") {
-            dir = Some(PathBuf::from(value));
-        }
-    }
-    let Some(path) = dir.map(|d| d.join("platforms.toml")) else {
-        return;
+/// The name of the file in a toolchain folder that adds platforms.
+const PLATFORMS_FILE: &str = "platforms.toml";
+
+/// The platform table of a run: the built-in rows, then those of `user_dir`'s
+/// `platforms.toml` when it has one. Commands with no `--toolchains` flag (verify, package,
+/// sbom) take the folder from `STATIC_IMAGE_TOOLCHAINS`.
+pub fn platforms(user_dir: Option<&Path>) -> Result<Platforms, ToolchainError> {
+    let mut table = Platforms::builtin();
+    let Some(path) = user_dir.map(|d| d.join(PLATFORMS_FILE)) else {
+        return Ok(table);
     };
-    if let Ok(text) = std::fs::read_to_string(&path)
-        && let Ok(platforms) = parse_platforms(&path, &text)
-    {
-        platform::register(platforms);
-    }
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(table),
+        Err(source) => return Err(ToolchainError::Read { path, source }),
+    };
+    table
+        .add(parse_platforms(&path, &text)?)
+        .map_err(|e| ToolchainError::Template {
+            path: path.clone(),
+            entry: format!("platform `{}`", e.name),
+            detail: format!(
+                "its words take {} bytes together, more than {}",
+                e.length,
+                platform::MAX_WORDS
+            ),
+        })?;
+    Ok(table)
 }
 
 /// Parses a `platforms.toml`.

@@ -69,7 +69,7 @@ impl<'a> Host<'a> {
     /// A host whose rustc is asked from `rust_dir`.
     pub fn new(toolchains: &'a Toolchains, ui: &'a Ui, rust_dir: &Path) -> Host<'a> {
         Host {
-            platform: Platform::host(),
+            platform: toolchains.platforms.host(),
             toolchains,
             ui,
             rust_dir: rust_dir.to_owned(),
@@ -281,7 +281,7 @@ pub fn table(host: &Host<'_>) -> Vec<TableRow> {
             &[false]
         };
         for &cgo in variants {
-            for platform in Platform::all() {
+            for platform in host.toolchains().platforms.all() {
                 let accept = |s: &Strategy| s.cgo == cgo;
                 let (strategy, summary, cc, rejected) =
                     match host.choose(language, platform, &accept) {

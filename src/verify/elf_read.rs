@@ -240,6 +240,7 @@ impl ElfBytes {
 mod tests {
     use super::super::{Linkage, verify_bytes};
     use super::*;
+    use crate::platform::Platforms;
 
     const BASE: u64 = 0x40_0000;
 
@@ -306,11 +307,17 @@ mod tests {
 
     #[test]
     fn plain_file_is_static_and_any_interpreter_is_dynamic() {
-        let report = verify_bytes(Path::new("a"), &elf(None, None, None), None).unwrap();
+        let report = verify_bytes(
+            Path::new("a"),
+            &elf(None, None, None),
+            None,
+            &Platforms::builtin(),
+        )
+        .unwrap();
         assert_eq!(report.linkage, Linkage::Static);
         // The interpreter's bytes are not UTF-8: still an interpreter, shown escaped.
         let bytes = elf(Some((data_offset(2), 12)), None, None);
-        let report = verify_bytes(Path::new("a"), &bytes, None).unwrap();
+        let report = verify_bytes(Path::new("a"), &bytes, None, &Platforms::builtin()).unwrap();
         assert_eq!(report.linkage, Linkage::Dynamic);
         assert_eq!(report.interpreter.as_deref(), Some("/lib/ld\\xff.so"));
         assert_eq!(
@@ -322,7 +329,7 @@ mod tests {
     #[test]
     fn interpreter_outside_the_file_is_malformed() {
         let bytes = elf(Some((1 << 40, 20)), None, None);
-        let err = verify_bytes(Path::new("a"), &bytes, None).unwrap_err();
+        let err = verify_bytes(Path::new("a"), &bytes, None, &Platforms::builtin()).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -336,10 +343,10 @@ mod tests {
     #[test]
     fn needed_names_count_even_when_unreadable() {
         let bytes = elf(None, Some(0), None);
-        let report = verify_bytes(Path::new("a"), &bytes, None).unwrap();
+        let report = verify_bytes(Path::new("a"), &bytes, None, &Platforms::builtin()).unwrap();
         assert_eq!(report.needed, vec!["libc.so".to_string()]);
         let bytes = elf(None, Some(1 << 30), None);
-        let report = verify_bytes(Path::new("a"), &bytes, None).unwrap();
+        let report = verify_bytes(Path::new("a"), &bytes, None, &Platforms::builtin()).unwrap();
         assert_eq!(report.linkage, Linkage::Dynamic);
         assert_eq!(
             report.refusal(),
@@ -350,7 +357,7 @@ mod tests {
     #[test]
     fn tables_over_the_cap_are_refused_before_parsing() {
         let bytes = elf(None, Some(0), Some(TABLE_CAP + 16));
-        let err = verify_bytes(Path::new("a"), &bytes, None).unwrap_err();
+        let err = verify_bytes(Path::new("a"), &bytes, None, &Platforms::builtin()).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(

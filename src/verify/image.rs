@@ -24,7 +24,7 @@ use crate::image::Image;
 use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::layer::Layer;
-use crate::platform::Platform;
+use crate::platform::{Platform, Platforms};
 use crate::registry::RegistryOptions;
 use crate::ui::Ui;
 use oci_spec::image::ImageConfiguration;
@@ -114,13 +114,14 @@ pub fn is_image_spec(word: &str) -> bool {
 /// archive it also is).
 pub fn verify_image(
     text: &str,
+    table: &Platforms,
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<ImageVerdict, ImageVerifyError> {
-    let (images, skipped, _store) = open(text, options, ui)?;
+    let (images, skipped, _store) = open(text, table, options, ui)?;
     let mut platforms = Vec::new();
     for (platform, image) in &images {
-        platforms.push(verify_platform(text, *platform, image)?);
+        platforms.push(verify_platform(text, *platform, image, table)?);
     }
     let ok = platforms.iter().all(|p| p.ok);
     Ok(ImageVerdict {
@@ -139,6 +140,7 @@ pub(crate) type Opened = (Vec<(Platform, BaseImage)>, Vec<String>, BlobStore);
 /// archive it also is); an image with no platform the tool knows is an error.
 pub(crate) fn open(
     text: &str,
+    platforms: &Platforms,
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<Opened, ImageVerifyError> {
@@ -154,7 +156,7 @@ pub(crate) fn open(
             .to_string(),
     })?;
     let store = BlobStore::new().map_err(ImageVerifyError::Staging)?;
-    let (images, skipped) = base::load_every_platform(&spec, &store, options, ui)?;
+    let (images, skipped) = base::load_every_platform(&spec, &store, platforms, options, ui)?;
     if images.is_empty() {
         return Err(ImageVerifyError::NoPlatform {
             image: text.to_string(),
@@ -172,14 +174,19 @@ fn verify_platform(
     text: &str,
     platform: Platform,
     image: &BaseImage,
+    platforms: &Platforms,
 ) -> Result<PlatformVerdict, ImageVerifyError> {
-    verify_stacked(text, platform, image).map(|(verdict, _)| verdict)
+    verify_stacked(text, platform, image, platforms).map(|(verdict, _)| verdict)
 }
 
 /// Checks an image `package` assembled (base layers and ours) before anything is written: its
 /// entrypoint must resolve, in the stacked layers, to a static binary for its platform. Files
 /// of a base image are the base's business; only what the image starts is judged here.
-pub fn check_assembled(name: &str, image: &Image) -> Result<Option<String>, ImageVerifyError> {
+pub fn check_assembled(
+    name: &str,
+    image: &Image,
+    platforms: &Platforms,
+) -> Result<Option<String>, ImageVerifyError> {
     let config = ImageConfiguration::from_file(&image.config.path).map_err(|source| {
         ImageVerifyError::Assembled {
             image: name.to_string(),
@@ -192,7 +199,7 @@ pub fn check_assembled(name: &str, image: &Image) -> Result<Option<String>, Imag
         config,
         layers: image.layers.clone(),
     };
-    let (_, problem) = verify_stacked(name, image.platform, &stacked)?;
+    let (_, problem) = verify_stacked(name, image.platform, &stacked, platforms)?;
     Ok(problem.map(|p| p.to_string()))
 }
 
@@ -201,6 +208,7 @@ fn verify_stacked(
     text: &str,
     platform: Platform,
     image: &BaseImage,
+    platforms: &Platforms,
 ) -> Result<(PlatformVerdict, Option<EntrypointProblem>), ImageVerifyError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -236,7 +244,7 @@ fn verify_stacked(
                     }
                     None => Content::Other(unprefixed(
                         path,
-                        verify_bytes(Path::new(path), &head, None)
+                        verify_bytes(Path::new(path), &head, None, platforms)
                             .err()
                             .map(|e| e.to_string())
                             .unwrap_or_default(),
@@ -246,7 +254,7 @@ fn verify_stacked(
             return Ok(());
         }
         let bytes = ElfBytes::read(&head, entry)?;
-        let verdict = verify_bytes(Path::new(path), &bytes, Some(platform));
+        let verdict = verify_bytes(Path::new(path), &bytes, Some(platform), platforms);
         if is_target {
             target_content = Some(Content::Elf(match &verdict {
                 Ok(report) => Ok((!report.ok).then(|| report.verdict())),

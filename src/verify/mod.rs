@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use goblin::elf::{Elf, header, section_header};
 use serde::{Deserialize, Serialize};
 
-use crate::platform::Platform;
+use crate::platform::{Platform, Platforms};
 use crate::ui::backticked;
 pub use go::GoBuildInfo;
 
@@ -128,7 +128,7 @@ impl std::fmt::Display for Problem {
             Problem::WrongPlatform { expected, found } => write!(
                 f,
                 "built for {found}, not for {expected} ({})",
-                Platform::cpu(*expected)
+                expected.cpu()
             ),
         }
     }
@@ -254,8 +254,13 @@ pub enum VerifyError {
     },
 }
 
-/// Verifies the file at `path`, against `expected` when given.
-pub fn verify_path(path: &Path, expected: Option<Platform>) -> Result<StaticReport, VerifyError> {
+/// Verifies the file at `path`, against `expected` when given; `platforms` names the
+/// platform of the file's machine.
+pub fn verify_path(
+    path: &Path,
+    expected: Option<Platform>,
+    platforms: &Platforms,
+) -> Result<StaticReport, VerifyError> {
     let read_error = |source| VerifyError::Read {
         path: path.to_owned(),
         source,
@@ -288,7 +293,7 @@ pub fn verify_path(path: &Path, expected: Option<Platform>) -> Result<StaticRepo
     // not rewritten while the tool that asked for them is running, and reading whole files of
     // hundreds of MB instead would defeat streaming.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(read_error)?;
-    verify_bytes(path, &map, expected)
+    verify_bytes(path, &map, expected, platforms)
 }
 
 /// Verifies bytes already in memory; `path` names them in the report and in errors.
@@ -296,6 +301,7 @@ pub fn verify_bytes(
     path: &Path,
     bytes: &[u8],
     expected: Option<Platform>,
+    platforms: &Platforms,
 ) -> Result<StaticReport, VerifyError> {
     if bytes.is_empty() {
         return Err(VerifyError::Empty {
@@ -345,7 +351,7 @@ pub fn verify_bytes(
         Linkage::Static
     };
 
-    let machine = describe_machine(&elf);
+    let machine = describe_machine(&elf, platforms);
     let go = go_build_info(&elf, bytes);
     // A Go program without cgo uses no C library, whatever loader a PIE build asks for.
     let libc = match &go {
@@ -363,10 +369,9 @@ pub fn verify_bytes(
         });
     }
     if let Some(expected) = expected {
-        let info = expected.info();
         let fits = machine.elf_machine == expected.elf_machine()
-            && machine.bits == info.bits
-            && machine.little_endian == info.little_endian;
+            && machine.bits == expected.bits()
+            && machine.little_endian == expected.little_endian();
         if !fits {
             problems.push(Problem::WrongPlatform {
                 expected,
@@ -442,7 +447,7 @@ fn describe_non_elf(bytes: &[u8]) -> String {
     format!("an unknown format (first bytes {})", shown.join(" "))
 }
 
-fn describe_machine(elf: &Elf<'_>) -> Machine {
+fn describe_machine(elf: &Elf<'_>, platforms: &Platforms) -> Machine {
     let elf_machine = elf.header.e_machine;
     let name = match elf_machine {
         header::EM_X86_64 => "x86-64".to_string(),
@@ -455,8 +460,9 @@ fn describe_machine(elf: &Elf<'_>) -> Machine {
         other => format!("{} ({other})", header::machine_to_str(other)),
     };
     let bits = if elf.is_64 { 64 } else { 32 };
-    let platform =
-        Platform::from_elf_machine(elf_machine).filter(|_| elf.is_64 && elf.little_endian);
+    let platform = platforms
+        .from_elf_machine(elf_machine)
+        .filter(|p| (p.bits() == 64) == elf.is_64 && p.little_endian() == elf.little_endian);
     Machine {
         name,
         elf_machine,
@@ -545,7 +551,7 @@ mod tests {
     use super::*;
 
     fn not_elf(bytes: &[u8]) -> String {
-        verify_bytes(Path::new("f"), bytes, None)
+        verify_bytes(Path::new("f"), bytes, None, &Platforms::builtin())
             .unwrap_err()
             .to_string()
     }
@@ -591,10 +597,12 @@ mod tests {
         bytes[52] = 64; // e_ehsize
         bytes[54] = 56; // e_phentsize
         bytes[56] = 9; // e_phnum
-        let err = verify_bytes(Path::new("t"), &bytes, None).unwrap_err();
+        let err = verify_bytes(Path::new("t"), &bytes, None, &Platforms::builtin()).unwrap_err();
         assert!(matches!(err, VerifyError::Malformed { .. }), "{err}");
         for len in [5, 20, 40, 63] {
-            assert!(verify_bytes(Path::new("t"), &bytes[..len], None).is_err());
+            assert!(
+                verify_bytes(Path::new("t"), &bytes[..len], None, &Platforms::builtin()).is_err()
+            );
         }
     }
 
@@ -610,7 +618,7 @@ mod tests {
                 elf_machine: header::EM_X86_64,
                 bits: 64,
                 little_endian: true,
-                platform: Some(Platform::AMD64),
+                platform: Some(Platform::amd64()),
             },
             expected_platform: None,
             libc: Some(Libc::Musl),

@@ -96,6 +96,39 @@ fn an_unknown_key_is_an_error_naming_it_and_the_file_and_nothing_is_built() {
 }
 
 #[test]
+fn a_platform_the_table_lacks_is_blamed_on_the_settings_file_or_the_flag() {
+    let dir = tempdir();
+    let project = copy_fixture("c-bare", &dir.path().join("c-bare"));
+    let file = project.join("static-image.toml");
+    fs::write(&file, "platforms = [\"linux/amd64\", \"s390x\"]\n").unwrap();
+    let ran = static_image(args!["build", project.display()])
+        .run()
+        .code(2);
+    assert_eq!(
+        ran.stderr.trim_end(),
+        format!(
+            "error: `{}`: `platforms`: unsupported platform `s390x`; supported: linux/amd64, \
+             linux/arm64 (more can be added in a `--toolchains` folder's platforms.toml)\n\
+             help: change `platforms` in `{}`, or give `--platform` on the command line",
+            file.display(),
+            file.display()
+        )
+    );
+    assert!(!project.join("target").exists(), "nothing built or written");
+
+    // On the command line, the same table answers, and the flag's value is named.
+    fs::remove_file(&file).unwrap();
+    let ran = static_image(args!["build", project.display(), "--platform", "riscv64"])
+        .run()
+        .code(2);
+    assert_eq!(
+        ran.stderr.trim_end(),
+        "error: unsupported platform `riscv64`; supported: linux/amd64, linux/arm64 (more can \
+         be added in a `--toolchains` folder's platforms.toml)"
+    );
+}
+
+#[test]
 fn static_image_toml_configures_a_c_project_and_init_writes_one() {
     if !require("skopeo") || !(require("musl-gcc") || require("python3")) {
         return;

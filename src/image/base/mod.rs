@@ -23,7 +23,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest, MediaType};
 
 use super::blob::{Blob, BlobStore};
 use super::layer::Layer;
-use crate::platform::Platform;
+use crate::platform::{Platform, Platforms};
 use crate::registry::{Client, Reference, RegistryError, RegistryOptions};
 use crate::ui::Ui;
 use archive::unpack_archive;
@@ -302,6 +302,7 @@ pub type EveryPlatform = (Vec<(Platform, BaseImage)>, Vec<String>);
 pub fn load_every_platform(
     spec: &BaseSpec,
     store: &BlobStore,
+    platforms: &Platforms,
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<EveryPlatform, BaseError> {
@@ -310,7 +311,7 @@ pub fn load_every_platform(
     let root = opened.root(reference_of(spec))?;
     let mut found = (Vec::new(), Vec::new());
     let source = Budgeted::new(opened.source(), &name);
-    every_platform(&source, &name, &root, store, &mut found)?;
+    every_platform(&source, &name, &root, store, platforms, &mut found)?;
     Ok(found)
 }
 

@@ -10,17 +10,7 @@ use super::{
     BaseError, BlobSource, EveryPlatform, image_at, image_of, invalid, parse_manifest, read_config,
 };
 use crate::image::blob::{Blob, BlobStore};
-use crate::platform::Platform;
-
-/// Whether an index entry's platform is `platform`: same architecture, and the same variant
-/// when both name one.
-pub(super) fn platform_matches(platform: Platform, arch: &str, variant: Option<&str>) -> bool {
-    platform.arch() == arch
-        && match (platform.variant(), variant) {
-            (Some(want), Some(have)) => want == have,
-            _ => true,
-        }
-}
+use crate::platform::{Platform, Platforms};
 
 /// What is left to visit in [`every_platform`]: a descriptor and the digests of the indexes
 /// above it, outermost first.
@@ -39,13 +29,10 @@ pub(super) fn every_platform(
     spec: &str,
     root: &Descriptor,
     store: &BlobStore,
+    platforms: &Platforms,
     found: &mut EveryPlatform,
 ) -> Result<(), BaseError> {
-    let known = |arch: &str, variant: Option<&str>| {
-        Platform::all()
-            .into_iter()
-            .find(|p| platform_matches(*p, arch, variant))
-    };
+    let known = |arch: &str, variant: Option<&str>| platforms.from_oci(arch, variant);
     let mut stack = vec![Visit {
         descriptor: root.clone(),
         above: Vec::new(),
@@ -174,11 +161,7 @@ fn pick<'i>(
     let found = index.manifests().iter().find(|d| {
         d.platform().as_ref().is_some_and(|p| {
             p.os().to_string() == "linux"
-                && platform_matches(
-                    platform,
-                    &p.architecture().to_string(),
-                    p.variant().as_deref(),
-                )
+                && platform.is_oci(&p.architecture().to_string(), p.variant().as_deref())
         })
     });
     match found {
@@ -301,8 +284,15 @@ mod tests {
     fn walk(source: &Unchecked, root: char) -> (String, String) {
         let root: Descriptor = serde_json::from_value(entry(root)).unwrap();
         let store = BlobStore::new().unwrap();
-        let every = every_platform(source, "x", &root, &store, &mut (Vec::new(), Vec::new()));
-        let one = manifest_for(source, "x", &root, Platform::AMD64);
+        let every = every_platform(
+            source,
+            "x",
+            &root,
+            &store,
+            &Platforms::builtin(),
+            &mut (Vec::new(), Vec::new()),
+        );
+        let one = manifest_for(source, "x", &root, Platform::amd64());
         (
             every.err().unwrap().to_string(),
             one.err().unwrap().to_string(),
