@@ -10,16 +10,14 @@
 //! not match its descriptor), `package --base` says 1 (as for any base it refuses), and
 //! nothing is written.
 
-mod setup;
-
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::rewrite::{INDEX, Image, bytes_under, errors, measured, sha256};
 use crate::support::{blob, require, static_image, tool};
-use setup::{INDEX, Image, bytes_under, errors, measured, sha256};
 
 #[test]
 fn a_layer_whose_uncompressed_bytes_are_not_its_diff_id_is_refused() {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::crash::padded_binary;
+use crate::outputs_crash::padded_binary;
 use crate::support::{
     Ran, bin, listing, manifest_for, musl_app, read_json, require, static_image, tempdir, tool,
 };

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
+use crate::support::http::{Conn, Hostile, api_ok, run_measured};
 use crate::support::{musl_app, package_run, require, static_image, tempdir};
-use crate::support_server::{Conn, Hostile, api_ok, run_measured};
 
 /// The deadline the tests set, in seconds.
 const DEADLINE: u64 = 2;

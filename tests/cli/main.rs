@@ -6,16 +6,14 @@
 
 #[macro_use]
 mod support;
-mod support_server;
 
 mod base;
-mod build;
-mod c;
+mod build_c;
+mod build_go;
+mod build_rust;
 mod cache;
 mod compression;
 mod config;
-mod crash;
-mod go;
 mod hostile;
 mod hostile_images;
 mod hostile_outputs;
@@ -23,11 +21,11 @@ mod hostile_project;
 mod hostile_registry;
 mod hostile_verdicts;
 mod multiarch;
+mod outputs_crash;
 mod package;
 mod registry;
 mod replay;
-mod reproduce;
+mod reproducibility;
 mod sbom;
-mod tls;
 mod toolchains;
 mod verify;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::http::Proxy;
+use crate::support::tls::TestCa;
 use crate::support::{compile_c, require, skopeo_inspect, static_image, tempdir, tool};
-use crate::support_server::Proxy;
-use crate::tls::TestCa;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct-horse-battery";

@@ -523,3 +523,8 @@ pub fn package_app(exe: &Path, output: &str, cache: &Path, extra: &[&str]) -> (V
     let ran = package_run(exe, output, cache, &words).run().ok();
     (serde_json::from_str(&ran.stdout).unwrap(), ran.stderr)
 }
+
+/// Servers the tests start on 127.0.0.1, and the images the hostile-image tests rewrite.
+pub mod http;
+pub mod rewrite;
+pub mod tls;

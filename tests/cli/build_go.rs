@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::tls::{TestCa, TlsServer};
 use crate::support::*;
-use crate::tls::{TestCa, TlsServer};
 
 /// A `static_image` run that finds the real `go` first on PATH.
 fn with_go(args: Vec<String>) -> Run {

@@ -10,19 +10,19 @@ use sha2::{Digest as _, Sha256};
 
 use crate::support::{Ran, Run, blob, compile_c, read_json, require, static_image, tempdir};
 
-pub(super) const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub(super) const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A layout written by the tool (tag `v1`) around a tiny static program, to be rewritten.
-pub(super) struct Image {
-    pub(super) _dir: tempfile::TempDir,
-    pub(super) dir: PathBuf,
-    pub(super) layout: PathBuf,
-    pub(super) app: PathBuf,
+pub struct Image {
+    pub _dir: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub layout: PathBuf,
+    pub app: PathBuf,
 }
 
 impl Image {
-    pub(super) fn new() -> Option<Image> {
+    pub fn new() -> Option<Image> {
         if !require("musl-gcc") {
             return None;
         }
@@ -57,12 +57,12 @@ impl Image {
         })
     }
 
-    pub(super) fn spec(&self) -> String {
+    pub fn spec(&self) -> String {
         format!("oci:{}:v1", self.layout.display())
     }
 
     /// The `index.json` entry tagged `v1`.
-    pub(super) fn root(&self) -> Value {
+    pub fn root(&self) -> Value {
         let index = read_json(&self.layout.join("index.json"));
         index["manifests"]
             .as_array()
@@ -73,11 +73,11 @@ impl Image {
             .clone()
     }
 
-    pub(super) fn manifest(&self) -> Value {
+    pub fn manifest(&self) -> Value {
         read_json(&blob(&self.layout, self.root()["digest"].as_str().unwrap()))
     }
 
-    pub(super) fn config(&self) -> Value {
+    pub fn config(&self) -> Value {
         let manifest = self.manifest();
         read_json(&blob(
             &self.layout,
@@ -86,14 +86,14 @@ impl Image {
     }
 
     /// Stores `bytes` as a blob; returns a descriptor of `media_type` for it.
-    pub(super) fn put(&self, media_type: &str, bytes: &[u8]) -> Value {
+    pub fn put(&self, media_type: &str, bytes: &[u8]) -> Value {
         let digest = sha256(bytes);
         fs::write(blob(&self.layout, &digest), bytes).unwrap();
         json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
     }
 
     /// Points the tag `v1` at `descriptor`.
-    pub(super) fn retag(&self, mut descriptor: Value) {
+    pub fn retag(&self, mut descriptor: Value) {
         let path = self.layout.join("index.json");
         let mut index = read_json(&path);
         descriptor["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
@@ -106,7 +106,7 @@ impl Image {
     }
 
     /// Writes `manifest` (and `config`, when given) and tags it `v1`.
-    pub(super) fn rewrite(&self, mut manifest: Value, config: Option<Value>) {
+    pub fn rewrite(&self, mut manifest: Value, config: Option<Value>) {
         if let Some(config) = config {
             let config = self.put(
                 "application/vnd.oci.image.config.v1+json",
@@ -120,20 +120,20 @@ impl Image {
     }
 
     /// The app layer's descriptor, and its blob's path.
-    pub(super) fn app_layer(&self) -> (Value, PathBuf) {
+    pub fn app_layer(&self) -> (Value, PathBuf) {
         let layer = self.manifest()["layers"][1].clone();
         let path = blob(&self.layout, layer["digest"].as_str().unwrap());
         (layer, path)
     }
 
-    pub(super) fn verify(&self, extra: &[&str]) -> Run {
+    pub fn verify(&self, extra: &[&str]) -> Run {
         let mut words = args!["verify", self.spec()];
         words.extend(extra.iter().map(|s| s.to_string()));
         static_image(words)
     }
 
     /// `package APP --base SPEC -o oci:OUT`, which must fail and write nothing.
-    pub(super) fn package_on(&self, base: &str, extra: &[&str]) -> Ran {
+    pub fn package_on(&self, base: &str, extra: &[&str]) -> Ran {
         let out = self.dir.join("out");
         let mut words = args![
             "package",
@@ -156,7 +156,7 @@ impl Image {
     }
 }
 
-pub(super) fn sha256(bytes: &[u8]) -> String {
+pub fn sha256(bytes: &[u8]) -> String {
     let hex: String = Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -165,7 +165,7 @@ pub(super) fn sha256(bytes: &[u8]) -> String {
 }
 
 /// The `error:` lines of a run's stderr (the first line of each error, without causes).
-pub(super) fn errors(ran: &Ran) -> Vec<String> {
+pub fn errors(ran: &Ran) -> Vec<String> {
     ran.stderr
         .lines()
         .filter_map(|l| l.strip_prefix("error: "))
@@ -175,16 +175,16 @@ pub(super) fn errors(ran: &Ran) -> Vec<String> {
 
 /// What a run cost: its wall time, its peak resident memory (VmHWM, polled from
 /// `/proc/<pid>/status`) and the most bytes it held at once under its own TMPDIR.
-pub(super) struct Cost {
-    pub(super) wall: Duration,
+pub struct Cost {
+    pub wall: Duration,
     /// User and system CPU time: what the work cost, whatever else the machine is doing.
-    pub(super) cpu: Duration,
-    pub(super) peak_rss_kib: u64,
-    pub(super) peak_tmp_bytes: u64,
+    pub cpu: Duration,
+    pub peak_rss_kib: u64,
+    pub peak_tmp_bytes: u64,
 }
 
 /// Runs `run` with TMPDIR at `tmp`, killing it (and failing) past `limit`.
-pub(super) fn measured(run: Run, tmp: &Path, limit: Duration) -> (Ran, Cost) {
+pub fn measured(run: Run, tmp: &Path, limit: Duration) -> (Ran, Cost) {
     fs::create_dir_all(tmp).unwrap();
     let start = Instant::now();
     let mut child = run.env("TMPDIR", tmp).spawn();
@@ -252,7 +252,7 @@ pub(super) fn measured(run: Run, tmp: &Path, limit: Duration) -> (Ran, Cost) {
 }
 
 /// The bytes of every file below `dir` (allocated blocks: a sparse file counts what it holds).
-pub(super) fn bytes_under(dir: &Path) -> u64 {
+pub fn bytes_under(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut total = 0;
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
