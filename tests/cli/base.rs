@@ -60,7 +60,7 @@ fn raw_manifest(spec: &str) -> Value {
 
 #[test]
 fn layers_go_on_a_base_whose_config_is_merged_under_ours() {
-    if !require("umoci") || !require("skopeo") {
+    if !require(&["umoci", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -179,7 +179,7 @@ fn layers_go_on_a_base_whose_config_is_merged_under_ours() {
 
 #[test]
 fn the_base_image_runs_under_our_binary_in_runc() {
-    if !require("umoci") || !require("runc") || !require("root") {
+    if !require(&["umoci", "runc", "root"]) {
         return;
     }
     let dir = tempdir();
@@ -212,7 +212,7 @@ fn the_base_image_runs_under_our_binary_in_runc() {
 
 #[test]
 fn a_damaged_or_unsuitable_base_is_refused_and_nothing_is_written() {
-    if !require("umoci") {
+    if !require(&["umoci"]) {
         return;
     }
     let dir = tempdir();
@@ -239,7 +239,10 @@ fn a_damaged_or_unsuitable_base_is_refused_and_nothing_is_written() {
     );
 
     // An arm64 binary on an amd64-only base.
-    if require("aarch64-linux-gnu-gcc") {
+    if require_for(
+        &["aarch64-linux-gnu-gcc"],
+        "an arm64 binary on an amd64 base",
+    ) {
         let arm = compile_c(
             "aarch64-linux-gnu-gcc",
             &["-static", "-O2"],

@@ -6,7 +6,7 @@ use crate::support::*;
 
 #[test]
 fn each_compression_gives_its_media_type_and_the_same_tar() {
-    if !(require("musl-gcc") && require("skopeo")) {
+    if !require(&["musl-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();

@@ -17,7 +17,7 @@ labels = { "org.example.team" = "payments" }
 
 #[test]
 fn cargo_metadata_settings_take_effect_and_flags_replace_them() {
-    if !require("rust-musl") || !require("skopeo") {
+    if !require(&["rust-musl", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -97,7 +97,7 @@ fn an_unknown_key_is_an_error_naming_it_and_the_file_and_nothing_is_built() {
 
 #[test]
 fn static_image_toml_configures_a_c_project_and_init_writes_one() {
-    if !require("skopeo") || !(require("musl-gcc") || require("python3")) {
+    if !require(&["skopeo", "musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -138,7 +138,7 @@ fn static_image_toml_configures_a_c_project_and_init_writes_one() {
 
 #[test]
 fn init_appends_a_section_to_cargo_toml_once() {
-    if !require("rust-musl") {
+    if !require(&["rust-musl"]) {
         return;
     }
     let dir = tempdir();

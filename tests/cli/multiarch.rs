@@ -26,7 +26,7 @@ fn build_both(project: &Path, output: &str) -> Ran {
 
 #[test]
 fn two_platforms_make_one_index_sharing_the_base_layer() {
-    if !(require("go") && require("skopeo")) {
+    if !require(&["go", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -139,7 +139,7 @@ fn a_docker_archive_takes_one_platform_and_says_so_before_building() {
 
 #[test]
 fn package_takes_one_binary_per_platform() {
-    if !(require("musl-gcc") && require("aarch64-linux-gnu-gcc") && require("skopeo")) {
+    if !require(&["musl-gcc", "aarch64-linux-gnu-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();

@@ -124,7 +124,7 @@ fn a_broken_toolchain_file_is_named_with_the_problem() {
 
 /// Builds rust-cdep for arm64 (with `toolchains` first, if given) and runs it under qemu.
 fn rust_with_c_for_arm64(toolchains: Option<&Path>, expect_strategy: &str) {
-    if !(require("rust-aarch64-musl") && require("qemu-aarch64-static")) {
+    if !require(&["rust-aarch64-musl", "qemu-aarch64-static"]) {
         return;
     }
     let dir = tempdir();
@@ -156,14 +156,15 @@ fn rust_with_c_for_arm64(toolchains: Option<&Path>, expect_strategy: &str) {
 
 #[test]
 fn rust_with_c_code_builds_for_arm64_with_zig() {
-    if require("python3") {
-        rust_with_c_for_arm64(None, "musl-zig");
+    if !require(&["python3"]) {
+        return;
     }
+    rust_with_c_for_arm64(None, "musl-zig");
 }
 
 #[test]
 fn rust_with_c_code_builds_for_arm64_with_the_gnu_cross_compiler() {
-    if !require("aarch64-linux-gnu-gcc") {
+    if !require(&["aarch64-linux-gnu-gcc"]) {
         return;
     }
     // A user folder can rule out a strategy as well as add one: without zig, the next wins.
@@ -174,7 +175,7 @@ fn rust_with_c_code_builds_for_arm64_with_the_gnu_cross_compiler() {
 
 #[test]
 fn a_platform_added_as_data_is_built_verified_and_run() {
-    if !(require("go") && require("qemu-riscv64-static") && require("skopeo")) {
+    if !require(&["go", "qemu-riscv64-static", "skopeo"]) {
         return;
     }
     let dir = tempdir();

@@ -14,7 +14,7 @@ const NSS_C: &str = "#include <netdb.h>\n#include <pwd.h>\n#include <stdio.h>\n\
 
 #[test]
 fn musl_static_binary_is_static() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -146,7 +146,7 @@ fn dynamic_binary_names_its_interpreter_and_libraries() {
 
 #[test]
 fn debian_musl_gcc_static_pie_trap_is_caught_and_explained() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -212,7 +212,7 @@ const GO_NET: &str = "package main\n\nimport (\n\t\"fmt\"\n\t\"net\"\n\t\"os\"\n
 
 #[test]
 fn go_binaries_report_their_toolchain_and_cgo_is_a_hazard() {
-    if !require("go") {
+    if !require(&["go"]) {
         return;
     }
     let dir = tempdir();
@@ -308,7 +308,7 @@ fn hazard_codes(path: &Path) -> Vec<String> {
 
 #[test]
 fn musl_malloc_in_a_threaded_program_is_a_hazard_with_the_fix_named() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -375,7 +375,7 @@ fn release(v: &str) -> Vec<u32> {
 
 #[test]
 fn static_glibc_binaries_report_their_glibc_release() {
-    if !require("gcc") {
+    if !require(&["gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -396,7 +396,7 @@ fn static_glibc_binaries_report_their_glibc_release() {
     // A program that never asks carries no version string: a lower bound, said as one.
     let plain = "#include <stdio.h>\nint main(void){puts(\"hi\");return 0;}\n";
     let mut compilers = vec![("gcc", "plain")];
-    if require("aarch64-linux-gnu-gcc") {
+    if require_for(&["aarch64-linux-gnu-gcc"], "the arm64 program") {
         compilers.push(("aarch64-linux-gnu-gcc", "plain-arm64"));
     }
     for (cc, name) in compilers {
@@ -426,7 +426,7 @@ fn static_glibc_binaries_report_their_glibc_release() {
 /// is not there.
 #[test]
 fn images_are_verified_file_by_file_for_every_platform() {
-    if !(require("musl-gcc") && require("umoci") && require("aarch64-linux-gnu-gcc")) {
+    if !require(&["musl-gcc", "umoci", "aarch64-linux-gnu-gcc"]) {
         return;
     }
     let dir = tempdir();

@@ -1,29 +1,39 @@
-//! What the hostile-image tests start from and measure with: a layout the tool writes, rewritten
-//! blob by blob with fresh digests, and the cost of a run (time, CPU, peak memory, disk).
+//! What the hostile-image tests start from: a layout the tool writes around a tiny static
+//! program, then rewritten blob by blob with fresh digests into the image a test needs.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::support::{Ran, Run, blob, compile_c, read_json, require, static_image, tempdir};
+use super::fixtures::tempdir;
+use super::layout::{blob, read_json};
+use super::programs::compile_c;
+use super::run::{Ran, Run, static_image};
+use super::tools::require;
 
+/// The media type of an image index.
 pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The media type of an image manifest.
 pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// A layout written by the tool (tag `v1`) around a tiny static program, to be rewritten.
 pub struct Image {
+    /// Kept so the directory lives as long as the image.
     pub _dir: tempfile::TempDir,
+    /// The test's directory (the program, the layout, the layer cache).
     pub dir: PathBuf,
+    /// The layout.
     pub layout: PathBuf,
+    /// The program packaged in it.
     pub app: PathBuf,
 }
 
 impl Image {
+    /// Writes it; None (the test skips) without musl-gcc.
     pub fn new() -> Option<Image> {
-        if !require("musl-gcc") {
+        if !require(&["musl-gcc"]) {
             return None;
         }
         let dir = tempdir();
@@ -57,6 +67,7 @@ impl Image {
         })
     }
 
+    /// `oci:LAYOUT:v1`.
     pub fn spec(&self) -> String {
         format!("oci:{}:v1", self.layout.display())
     }
@@ -73,10 +84,12 @@ impl Image {
             .clone()
     }
 
+    /// The manifest tagged `v1`.
     pub fn manifest(&self) -> Value {
         read_json(&blob(&self.layout, self.root()["digest"].as_str().unwrap()))
     }
 
+    /// Its config.
     pub fn config(&self) -> Value {
         let manifest = self.manifest();
         read_json(&blob(
@@ -126,6 +139,7 @@ impl Image {
         (layer, path)
     }
 
+    /// `verify SPEC EXTRA…`.
     pub fn verify(&self, extra: &[&str]) -> Run {
         let mut words = args!["verify", self.spec()];
         words.extend(extra.iter().map(|s| s.to_string()));
@@ -156,6 +170,7 @@ impl Image {
     }
 }
 
+/// `sha256:<hex>` of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
     let hex: String = Sha256::digest(bytes)
         .iter()
@@ -171,99 +186,4 @@ pub fn errors(ran: &Ran) -> Vec<String> {
         .filter_map(|l| l.strip_prefix("error: "))
         .map(str::to_string)
         .collect()
-}
-
-/// What a run cost: its wall time, its peak resident memory (VmHWM, polled from
-/// `/proc/<pid>/status`) and the most bytes it held at once under its own TMPDIR.
-pub struct Cost {
-    pub wall: Duration,
-    /// User and system CPU time: what the work cost, whatever else the machine is doing.
-    pub cpu: Duration,
-    pub peak_rss_kib: u64,
-    pub peak_tmp_bytes: u64,
-}
-
-/// Runs `run` with TMPDIR at `tmp`, killing it (and failing) past `limit`.
-pub fn measured(run: Run, tmp: &Path, limit: Duration) -> (Ran, Cost) {
-    fs::create_dir_all(tmp).unwrap();
-    let start = Instant::now();
-    let mut child = run.env("TMPDIR", tmp).spawn();
-    let status_path = format!("/proc/{}/status", child.id());
-    // Read the pipes while polling, so a chatty child cannot block on a full pipe.
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let stdout = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        std::io::Read::read_to_end(&mut out, &mut s).unwrap();
-        s
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        std::io::Read::read_to_end(&mut err, &mut s).unwrap();
-        s
-    });
-    let (mut peak_rss_kib, mut peak_tmp_bytes, mut cpu_ticks) = (0, 0, 0);
-    let stat_path = format!("/proc/{}/stat", child.id());
-    let status = loop {
-        if let Ok(text) = fs::read_to_string(&status_path)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        {
-            peak_rss_kib = peak_rss_kib.max(kib);
-        }
-        peak_tmp_bytes = peak_tmp_bytes.max(bytes_under(tmp));
-        // utime and stime, the 14th and 15th fields, after the parenthesised command name.
-        if let Ok(text) = fs::read_to_string(&stat_path)
-            && let Some((_, rest)) = text.rsplit_once(')')
-        {
-            let fields: Vec<u64> = rest
-                .split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|f| f.parse().ok())
-                .collect();
-            cpu_ticks = cpu_ticks.max(fields.iter().sum());
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let ran = Ran::of(std::process::Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    });
-    let cost = Cost {
-        wall: start.elapsed(),
-        // Clock ticks are 1/100 s on Linux.
-        cpu: Duration::from_millis(cpu_ticks * 10),
-        peak_rss_kib,
-        peak_tmp_bytes,
-    };
-    (ran, cost)
-}
-
-/// The bytes of every file below `dir` (allocated blocks: a sparse file counts what it holds).
-pub fn bytes_under(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let Ok(meta) = entry.path().symlink_metadata() else {
-            continue;
-        };
-        if meta.is_dir() {
-            total += bytes_under(&entry.path());
-        } else {
-            total += meta.blocks() * 512;
-        }
-    }
-    total
 }

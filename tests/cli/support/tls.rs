@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::tool;
+use super::run::tool;
 
 /// A CA and a server certificate for `IP:127.0.0.1` signed by it.
 pub struct TestCa {
@@ -179,32 +179,4 @@ impl Drop for TlsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-#[test]
-fn the_server_is_trusted_through_the_test_ca_only() {
-    if !(crate::support::require("openssl")
-        && crate::support::require("python3")
-        && crate::support::require("curl"))
-    {
-        return;
-    }
-    let dir = crate::support::tempdir();
-    let ca = TestCa::new(&dir.path().join("ca"));
-    let server = TlsServer::start(&ca, &dir.path().join("www"));
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(&ca.cert_pem)
-        .arg(server.url())
-        .output()
-        .expect("curl runs");
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(out.stdout.len(), server.body_len());
-    // Without the CA, the same request is refused.
-    let out = Command::new("curl")
-        .args(["-sS", "--cacert", "/dev/null"])
-        .arg(server.url())
-        .output()
-        .expect("curl runs");
-    assert!(!out.status.success(), "{out:?}");
 }
