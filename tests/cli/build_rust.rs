@@ -115,10 +115,9 @@ fn several_bins_need_bin_and_the_error_lists_them() {
     let ran = static_image(args!["build", project.display(), "--bin", "nope",])
         .run()
         .code(1);
-    assert!(
-        ran.stderr.contains("no binary target `nope`"),
-        "{}",
-        ran.stderr
+    assert_output(
+        &ran.stderr,
+        "error: no binary target `nope` in `[TMP]/src/Cargo.toml`; it has: `helper`, `rust-hello`",
     );
     let layout = dir.path().join("layout");
     build_into(&project, &layout, &["--bin", "helper"]);

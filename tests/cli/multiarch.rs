@@ -128,10 +128,9 @@ fn a_docker_archive_takes_one_platform_and_says_so_before_building() {
     ])
     .run()
     .code(1);
-    assert!(
-        ran.stderr.contains("a docker-archive holds one platform"),
-        "{}",
-        ran.stderr
+    assert_output(
+        &ran.stderr,
+        "error: `[TMP]/app.tar`: a docker-archive holds one platform; write several platforms to `oci:` or `oci-archive:`, or build one `--platform`",
     );
     assert!(!tar.exists());
     assert!(!project.join("target").exists(), "nothing may be built");

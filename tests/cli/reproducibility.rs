@@ -188,10 +188,14 @@ fn same_inputs_give_the_same_digest_and_bytes_from_any_directory() {
         .cwd(dir.path())
         .run()
         .code(1);
-    assert!(far.stderr.contains("from 1970 to 9999"), "{}", far.stderr);
-    assert!(
-        ran.stderr.contains("SOURCE_DATE_EPOCH is `yesterday`"),
-        "{}",
-        ran.stderr
+    assert_output(
+        &far.stderr,
+        r#"error: SOURCE_DATE_EPOCH is `253402300800`, not a whole number of seconds from 1970 to 9999
+help: unset it, or set it to e.g. `$(git log -1 --format=%ct)`"#,
+    );
+    assert_output(
+        &ran.stderr,
+        r#"error: SOURCE_DATE_EPOCH is `yesterday`, not a whole number of seconds from 1970 to 9999
+help: unset it, or set it to e.g. `$(git log -1 --format=%ct)`"#,
     );
 }

@@ -1,9 +1,9 @@
 //! Harnesses for the end-to-end tests, one file each under `support/`: driving the real binary
 //! ([`run`]), skipping or failing when a tool is missing ([`tools`]), fixtures and the programs
 //! tests compile ([`fixtures`], [`programs`], [`go`]), reading what was written ([`layout`]),
-//! running images ([`runc`]), and the servers tests start on
-//! 127.0.0.1 ([`registry`], [`tls`], [`http`]), plus what the hostile-input tests build and
-//! measure with ([`rewrite`], [`measure`]).
+//! comparing messages whole ([`output`]), running images ([`runc`]), and the servers tests
+//! start on 127.0.0.1 ([`registry`], [`tls`], [`http`]), plus what the hostile-input tests
+//! build and measure with ([`rewrite`], [`measure`]).
 //!
 //! The helpers nearly every test uses are re-exported here (`use crate::support::*`); the
 //! servers and the rewriter are named by their module.
@@ -19,6 +19,7 @@ pub mod go;
 pub mod http;
 pub mod layout;
 pub mod measure;
+pub mod output;
 pub mod programs;
 pub mod registry;
 pub mod rewrite;
@@ -30,6 +31,7 @@ pub mod tools;
 pub use fixtures::*;
 pub use go::*;
 pub use layout::*;
+pub use output::*;
 pub use programs::*;
 pub use run::*;
 pub use runc::*;

@@ -118,13 +118,11 @@ fn a_ca_file_without_certificates_is_an_error_naming_it() {
     ])
     .run()
     .code(1);
-    assert!(
-        ran.stderr.contains(&format!(
-            "\nerror: CA file `{}` holds no parsable certificate (neither PEM nor a DER certificate)\n",
-            bad.display()
-        )),
-        "{}",
-        ran.stderr
+    assert_output(
+        &ran.stderr,
+        r#"    Verified `[TMP]/hello`: static-pie, x86-64
+error: CA file `[TMP]/not-a-bundle.pem` holds no parsable certificate (neither PEM nor a DER certificate)
+help: give a PEM bundle of CERTIFICATE blocks or a single DER certificate"#,
     );
     assert!(!out.exists());
 }
