@@ -55,10 +55,13 @@ pub fn run_measured(mut child: std::process::Child) -> (Ran, u64, Duration) {
 /// What a run cost: its wall time, its peak resident memory (VmHWM, polled from
 /// `/proc/<pid>/status`) and the most bytes it held at once under its own TMPDIR.
 pub struct Cost {
+    /// Wall time, start to exit.
     pub wall: Duration,
     /// User and system CPU time: what the work cost, whatever else the machine is doing.
     pub cpu: Duration,
+    /// The largest VmHWM seen, in KiB.
     pub peak_rss_kib: u64,
+    /// The most bytes seen under its TMPDIR at one look.
     pub peak_tmp_bytes: u64,
 }
 

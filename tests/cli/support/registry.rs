@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,14 +45,9 @@ impl Registry {
     /// Starts one in `dir`, serving TLS with `tls`'s server certificate if given.
     pub fn start(dir: &Path, tls: Option<&TestCa>, auth: Auth) -> Registry {
         fs::create_dir_all(dir).unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    \
-             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        );
+        let mut settings = String::new();
         if let Some(ca) = tls {
-            config += &format!(
+            settings += &format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 ca.server_cert.display(),
                 ca.server_key.display()
@@ -64,49 +59,81 @@ impl Registry {
                 let htpasswd = dir.join("htpasswd");
                 let line = tool("htpasswd", &["-Bbn", USER, PASSWORD]);
                 fs::write(&htpasswd, line).unwrap();
-                config += &format!(
+                settings += &format!(
                     "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
                     htpasswd.display()
                 );
             }
             Auth::Token { realm, cert } => {
-                config += &format!(
+                settings += &format!(
                     "auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    \
                      issuer: test-issuer\n    rootcertbundle: {}\n",
                     cert.display()
                 );
             }
         }
-        fs::write(dir.join("config.yml"), config).unwrap();
-        let mut registry = Registry {
-            child: None,
-            port,
-            dir: dir.to_owned(),
-        };
-        registry.spawn();
-        registry
+        // The port is free when asked for, but another test may take it before the registry
+        // binds it: then the registry exits, and it is started again on another port.
+        for _ in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{settings}",
+                dir.join("data").display()
+            );
+            fs::write(dir.join("config.yml"), config).unwrap();
+            let mut registry = Registry {
+                child: None,
+                port,
+                dir: dir.to_owned(),
+            };
+            if registry.spawn() {
+                return registry;
+            }
+        }
+        panic!(
+            "docker-registry could not listen on any port:\n{}",
+            read_log(dir)
+        );
     }
 
-    /// Starts the process (again) on the same port and storage.
-    pub fn spawn(&mut self) {
+    /// Starts the process and waits until it says it listens on its own port (a connection
+    /// alone could reach another test's server); false if it exited first.
+    fn spawn(&mut self) -> bool {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("log.txt"))
             .unwrap();
-        let child = Command::new("docker-registry")
+        let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(self.dir.join("config.yml"))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("docker-registry starts");
-        self.child = Some(child);
-        wait_for_port(self.port);
+        let listening = format!("listening on 127.0.0.1:{}", self.port);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.log().contains(&listening) {
+                self.child = Some(child);
+                return true;
+            }
+            if child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen within 15 s:\n{}",
+                self.log()
+            );
+            // How often to look at the log; what is decided does not depend on it.
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
-    /// Stops the process; its storage stays for [`Registry::spawn`].
-    pub fn stop(&mut self) {
+    /// Stops the process.
+    fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -120,7 +147,7 @@ impl Registry {
 
     /// What it logged.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
+        read_log(&self.dir)
     }
 
     /// How many blob uploads (`PUT …/blobs/uploads/…?digest=`) carried `digest`.
@@ -145,12 +172,8 @@ fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn read_log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("log.txt")).unwrap_or_default()
 }
 
 /// A registry auth file (containers' auth.json shape) for `host`.
