@@ -60,7 +60,7 @@ fn raw_manifest(spec: &str) -> Value {
 
 #[test]
 fn layers_go_on_a_base_whose_config_is_merged_under_ours() {
-    if !require("umoci") || !require("skopeo") {
+    if !require(&["umoci", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -179,7 +179,7 @@ fn layers_go_on_a_base_whose_config_is_merged_under_ours() {
 
 #[test]
 fn the_base_image_runs_under_our_binary_in_runc() {
-    if !require("umoci") || !require("runc") || !require("root") {
+    if !require(&["umoci", "runc", "root"]) {
         return;
     }
     let dir = tempdir();
@@ -212,7 +212,7 @@ fn the_base_image_runs_under_our_binary_in_runc() {
 
 #[test]
 fn a_damaged_or_unsuitable_base_is_refused_and_nothing_is_written() {
-    if !require("umoci") {
+    if !require(&["umoci"]) {
         return;
     }
     let dir = tempdir();
@@ -232,14 +232,18 @@ fn a_damaged_or_unsuitable_base_is_refused_and_nothing_is_written() {
     };
 
     let ran = package(format!("oci:{}:nope", base.display())).code(1);
-    assert!(
-        ran.stderr.contains("no image tagged `nope` (tags: v1)"),
-        "{}",
-        ran.stderr
+    assert_output(
+        &ran.stderr,
+        r#"    Verified `[TMP]/app`: static-pie, x86-64
+     Reading base image `oci:[TMP]/base:nope`
+error: image `oci:[TMP]/base:nope`: no image tagged `nope` (tags: v1)"#,
     );
 
     // An arm64 binary on an amd64-only base.
-    if require("aarch64-linux-gnu-gcc") {
+    if require_for(
+        &["aarch64-linux-gnu-gcc"],
+        "an arm64 binary on an amd64 base",
+    ) {
         let arm = compile_c(
             "aarch64-linux-gnu-gcc",
             &["-static", "-O2"],
@@ -257,10 +261,12 @@ fn a_damaged_or_unsuitable_base_is_refused_and_nothing_is_written() {
         ])
         .run()
         .code(1);
-        assert!(
-            ran.stderr.contains("has no image for linux/arm64"),
-            "{}",
-            ran.stderr
+        assert_output(
+            &ran.stderr,
+            r#"    Verified `[TMP]/arm`: static, aarch64
+     Reading base image `oci:[TMP]/base:v1`
+error: image `oci:[TMP]/base:v1` has no image for linux/arm64 (it has: linux/amd64)
+help: build for a platform the base has (`--platform`), or pick a base that has it"#,
         );
     }
 
@@ -272,10 +278,11 @@ fn a_damaged_or_unsuitable_base_is_refused_and_nothing_is_written() {
     bytes.truncate(bytes.len() / 2);
     fs::write(&path, bytes).unwrap();
     let ran = package(format!("oci:{}:v1", base.display())).code(1);
-    assert!(
-        ran.stderr.contains("does not match its descriptor"),
-        "{}",
-        ran.stderr
+    assert_output(
+        &ran.stderr,
+        r#"    Verified `[TMP]/app`: static-pie, x86-64
+     Reading base image `oci:[TMP]/base:v1`
+error: image `oci:[TMP]/base:v1`: blob `sha256:<digest>` does not match its descriptor: 58 bytes with digest sha256:<digest>, expected 117 bytes"#,
     );
     assert!(ran.stderr.contains(layer), "{}", ran.stderr);
 
@@ -288,10 +295,11 @@ fn a_damaged_or_unsuitable_base_is_refused_and_nothing_is_written() {
     );
     tool("python3", &["-c", &script]);
     let ran = package(format!("oci-archive:{}", evil.display())).code(1);
-    assert!(
-        ran.stderr.contains("`../escape` escapes the archive"),
-        "{}",
-        ran.stderr
+    assert_output(
+        &ran.stderr,
+        r#"    Verified `[TMP]/app`: static-pie, x86-64
+     Reading base image `oci-archive:[TMP]/evil.tar`
+error: image `oci-archive:[TMP]/evil.tar`: archive entry `../escape` escapes the archive"#,
     );
     assert!(!dir.path().parent().unwrap().join("escape").exists());
     assert!(!out.exists(), "nothing written");

@@ -2,15 +2,14 @@
 //! IMAGE`, `package --base`): layers whose uncompressed bytes are not their diff_id, index
 //! chains too deep, index graphs that fan out, descriptors claiming a terabyte, decompression
 //! bombs, blobs that are links, FIFOs or devices, archives with sparse files, hard links or a
-//! flood of entries. Each starts from an image the tool writes, rewritten here with fresh
-//! digests, and each asserts the exit code, the message and, where the attack is on
-//! resources, the wall time, the peak memory of the process and the bytes it left on disk.
+//! flood of entries, archives with absolute paths or links, blobs that are damaged or missing.
+//! Each starts from an image the tool writes, rewritten here with fresh digests, and each
+//! asserts the exit code, the message and, where the attack is on resources, the wall time, the
+//! peak memory of the process and the bytes it left on disk.
 //!
 //! Exit codes: `verify` says 2 for an image it cannot read or trust (as for any blob that does
 //! not match its descriptor), `package --base` says 1 (as for any base it refuses), and
 //! nothing is written.
-
-mod setup;
 
 use std::fs;
 use std::path::Path;
@@ -18,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{blob, require, static_image, tool};
-use setup::{INDEX, Image, bytes_under, errors, measured, sha256};
+use crate::support::measure::{bytes_under, measured};
+use crate::support::rewrite::{INDEX, Image, errors, sha256};
+use crate::support::*;
 
 #[test]
 fn a_layer_whose_uncompressed_bytes_are_not_its_diff_id_is_refused() {
@@ -288,7 +288,7 @@ fn bomb(work: &Path) -> Vec<u8> {
 
 #[test]
 fn a_decompression_bomb_layer_is_refused_in_bounded_memory_time_and_disk() {
-    if !require("gzip") {
+    if !require(&["gzip"]) {
         return;
     }
     let Some(image) = Image::new() else { return };
@@ -392,7 +392,7 @@ fn blobs_that_are_links_fifos_or_devices_are_refused_without_waiting() {
 
 #[test]
 fn archives_with_sparse_files_hard_links_or_a_flood_of_entries_are_refused() {
-    if !require("tar") {
+    if !require(&["tar"]) {
         return;
     }
     let Some(image) = Image::new() else { return };
@@ -485,4 +485,98 @@ fn archives_with_sparse_files_hard_links_or_a_flood_of_entries_are_refused() {
         "{}",
         ran.stderr
     );
+}
+
+#[test]
+fn lying_bases_are_refused_before_anything_is_written() {
+    if !require(&["musl-gcc", "python3"]) {
+        return;
+    }
+    let dir = tempdir();
+    let app = tiny(dir.path());
+    let out = dir.path().join("out");
+    let package = |base: String| {
+        static_image(args![
+            "package",
+            app.display(),
+            "--base",
+            base,
+            "--output",
+            format!("oci:{}", out.display()),
+        ])
+        .run()
+        .code(1)
+    };
+    // Archives with an absolute path, and with a link, inside.
+    for (name, setup) in [
+        (
+            "absolute",
+            "i=tarfile.TarInfo('/etc/evil'); i.size=1; t.addfile(i, io.BytesIO(b'x'))",
+        ),
+        (
+            "link",
+            "i=tarfile.TarInfo('blobs'); i.type=tarfile.SYMTYPE; i.linkname='/etc'; t.addfile(i)",
+        ),
+    ] {
+        let evil = dir.path().join(format!("{name}.tar"));
+        let script = format!(
+            "import tarfile,io\nt=tarfile.open('{}','w')\n{setup}\nt.close()\n",
+            evil.display()
+        );
+        tool("python3", &["-c", &script]);
+        let ran = package(format!("oci-archive:{}", evil.display()));
+        let said = ran.stderr.contains("escapes the archive")
+            || ran.stderr.contains("not a file or directory");
+        assert!(said, "{name}: {}", ran.stderr);
+        assert!(!Path::new("/etc/evil").exists());
+    }
+
+    // A base made here, then damaged two ways.
+    let base = dir.path().join("base");
+    static_image(args![
+        "package",
+        app.display(),
+        "--output",
+        format!("oci:{}:v1", base.display()),
+    ])
+    .run()
+    .ok();
+    let manifest = manifest_for(&base, "v1");
+    let layer = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = blob(&base, &layer);
+    let original = fs::read(&path).unwrap();
+
+    // The same number of bytes, one of them different.
+    let mut flipped = original.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0xff;
+    fs::write(&path, &flipped).unwrap();
+    let ran = package(format!("oci:{}:v1", base.display()));
+    assert_output(
+        &ran.stderr,
+        r#"    Verified `[TMP]/tiny`: static, x86-64
+     Reading base image `oci:[TMP]/base:v1`
+error: image `oci:[TMP]/base:v1`: blob `sha256:<digest>` does not match its descriptor: 5294 bytes with digest sha256:<digest>, expected 5294 bytes"#,
+    );
+    assert!(ran.stderr.contains(&layer), "{}", ran.stderr);
+
+    // A manifest naming a blob that is not there.
+    fs::remove_file(&path).unwrap();
+    let ran = package(format!("oci:{}:v1", base.display()));
+    assert_output(
+        &ran.stderr,
+        r#"    Verified `[TMP]/tiny`: static, x86-64
+     Reading base image `oci:[TMP]/base:v1`
+error: image `oci:[TMP]/base:v1`: cannot read `[TMP]/base/blobs/sha256/<digest>`
+  caused by: No such file or directory (os error 2)"#,
+    );
+    assert!(
+        ran.stderr.contains(layer.trim_start_matches("sha256:")),
+        "{}",
+        ran.stderr
+    );
+    assert!(!out.exists(), "a refused base wrote an image");
 }

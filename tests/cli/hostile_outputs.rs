@@ -7,38 +7,11 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::crash::padded_binary;
-use crate::support::{
-    Ran, bin, listing, manifest_for, musl_app, read_json, require, static_image, tempdir, tool,
-};
-
-/// Runs `static-image ARGS…` and fails the test if it takes longer than `limit` (a FIFO that
-/// is read would block forever); returns the run and its wall time.
-pub(crate) fn run_within(args: Vec<String>, cache: &Path, limit: Duration) -> (Ran, Duration) {
-    let started = Instant::now();
-    let mut child = static_image(args)
-        .env("STATIC_IMAGE_CACHE_DIR", cache)
-        .spawn();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the run took more than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let elapsed = started.elapsed();
-    (Ran::of(child.wait_with_output().unwrap()), elapsed)
-}
-
-pub(crate) fn package_args(app: &Path, output: String, extra: &[&str]) -> Vec<String> {
-    let mut words = args!["package", app.display(), "--name", "app", "-o", output];
-    words.extend(extra.iter().map(|s| s.to_string()));
-    words
-}
+use crate::support::*;
 
 fn mknod(path: &Path, kind: libc::mode_t) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
@@ -81,7 +54,7 @@ fn assert_whole(layout: &Path, scratch: &Path) {
 
 #[test]
 fn an_existing_layout_with_huge_special_or_linked_files_is_refused_naming_the_file() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -166,7 +139,7 @@ fn an_existing_layout_with_huge_special_or_linked_files_is_refused_naming_the_fi
 
 #[test]
 fn a_damaged_blob_in_the_target_layout_is_rewritten_before_wrote_is_said() {
-    if !(require("musl-gcc") && require("skopeo")) {
+    if !require(&["musl-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -247,7 +220,7 @@ fn sha256_file_bytes(bytes: &[u8]) -> String {
 
 #[test]
 fn an_output_that_is_a_symlink_device_fifo_or_socket_is_refused_not_replaced() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -325,7 +298,7 @@ fn an_output_that_is_a_symlink_device_fifo_or_socket_is_refused_not_replaced() {
 
 #[test]
 fn outputs_naming_each_other_or_an_input_are_a_usage_error_before_any_work() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -502,7 +475,7 @@ fn with_umask_077(args: &[String], cache: &Path) -> Ran {
 
 #[test]
 fn files_written_under_a_strict_umask_are_readable_by_others() {
-    if !(require("root") && require("musl-gcc")) {
+    if !require(&["root", "musl-gcc"]) {
         return;
     }
     let dir = tempdir();

@@ -208,7 +208,7 @@ fn an_archive_output_from_settings_replaces_only_an_archive_of_ours() {
 
 #[test]
 fn the_user_may_name_any_path_and_settings_may_rewrite_our_archive() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -295,7 +295,7 @@ fn a_settings_file_that_is_huge_a_fifo_or_a_link_out_is_refused() {
 
 #[test]
 fn a_settings_value_that_fails_later_is_blamed_on_the_file_and_key() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -340,7 +340,7 @@ fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) {
 
 #[test]
 fn control_characters_in_names_from_binaries_and_images_are_escaped() {
-    if !(require("gcc") && require("musl-gcc")) {
+    if !require(&["gcc", "musl-gcc"]) {
         return;
     }
     let dir = tempdir();

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
-use crate::support::{musl_app, package_run, require, static_image, tempdir};
-use crate::support_server::{Conn, Hostile, api_ok, run_measured};
+use crate::support::http::{Conn, Hostile, api_ok};
+use crate::support::measure::run_measured;
+use crate::support::*;
 
 /// The deadline the tests set, in seconds.
 const DEADLINE: u64 = 2;
@@ -294,7 +295,7 @@ fn huge_headers_and_a_malformed_challenge_are_refused_by_name() {
 
 #[test]
 fn a_base_that_never_answers_and_a_push_that_is_never_taken_fail_within_the_deadline() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();

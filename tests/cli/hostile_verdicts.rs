@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::support::{blob, compile_c, read_json, require, static_image, tempdir};
+use crate::support::*;
 
 /// An entry of a layer we add.
 enum E<'a> {
@@ -163,7 +163,7 @@ fn problems(stdout: &str) -> Vec<&str> {
 
 #[test]
 fn the_entrypoint_is_resolved_as_the_runtime_resolves_it() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -304,7 +304,7 @@ fn make_interp(bytes: &mut [u8], at: usize, offset: u64, len: u64) {
 
 #[test]
 fn a_malformed_elf_is_never_static() {
-    if !require("musl-gcc") {
+    if !require(&["musl-gcc"]) {
         return;
     }
     let dir = tempdir();
@@ -462,7 +462,7 @@ fn verify_huge_entry(size: u64) -> (u64, std::time::Duration) {
 
 #[test]
 fn a_large_entry_is_read_in_bounded_memory() {
-    if !(require("musl-gcc") && require("python3")) {
+    if !require(&["musl-gcc", "python3"]) {
         return;
     }
     // 256 MiB: read whole, it alone would be over the bound.
@@ -477,7 +477,7 @@ fn a_large_entry_is_read_in_bounded_memory() {
 #[test]
 #[ignore]
 fn a_4_gib_entry_is_read_in_bounded_memory() {
-    if !(require("musl-gcc") && require("python3")) {
+    if !require(&["musl-gcc", "python3"]) {
         return;
     }
     let (peak_kib, elapsed) = verify_huge_entry(4 << 30);

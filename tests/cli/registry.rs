@@ -4,175 +4,21 @@
 //! signing RS256 JWTs with `openssl`). skopeo reads back everything pushed.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{compile_c, require, skopeo_inspect, static_image, tempdir, tool};
-use crate::support_server::Proxy;
-use crate::tls::TestCa;
-
-const USER: &str = "alice";
-const PASSWORD: &str = "correct-horse-battery";
-
-/// How the test registry authenticates.
-pub(crate) enum Auth {
-    None,
-    Htpasswd,
-    /// Token auth: the token service's URL and its signing certificate.
-    Token {
-        realm: String,
-        cert: PathBuf,
-    },
-}
-
-/// A `docker-registry` on 127.0.0.1, its storage and log in a directory; stopped when dropped.
-pub(crate) struct Registry {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Registry {
-    pub(crate) fn start(dir: &Path, tls: Option<&TestCa>, auth: Auth) -> Registry {
-        fs::create_dir_all(dir).unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\n  formatter: text\nstorage:\n  filesystem:\n    \
-             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        );
-        if let Some(ca) = tls {
-            config += &format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                ca.server_cert.display(),
-                ca.server_key.display()
-            );
-        }
-        match auth {
-            Auth::None => {}
-            Auth::Htpasswd => {
-                let htpasswd = dir.join("htpasswd");
-                let line = tool("htpasswd", &["-Bbn", USER, PASSWORD]);
-                fs::write(&htpasswd, line).unwrap();
-                config += &format!(
-                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                    htpasswd.display()
-                );
-            }
-            Auth::Token { realm, cert } => {
-                config += &format!(
-                    "auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    \
-                     issuer: test-issuer\n    rootcertbundle: {}\n",
-                    cert.display()
-                );
-            }
-        }
-        fs::write(dir.join("config.yml"), config).unwrap();
-        let mut registry = Registry {
-            child: None,
-            port,
-            dir: dir.to_owned(),
-        };
-        registry.spawn();
-        registry
-    }
-
-    /// Starts the process (again) on the same port and storage.
-    fn spawn(&mut self) {
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("log.txt"))
-            .unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(self.dir.join("config.yml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry starts");
-        self.child = Some(child);
-        wait_for_port(self.port);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub(crate) fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
-    }
-
-    /// How many blob uploads (`PUT …/blobs/uploads/…?digest=`) carried `digest`.
-    fn uploads_of(&self, digest: &str) -> usize {
-        let hex = digest.trim_start_matches("sha256:");
-        self.log()
-            .lines()
-            .filter(|l| l.starts_with("127.0.0.1 - ") && l.contains("\"PUT /v2/"))
-            .filter(|l| l.contains("/blobs/uploads/") && l.contains(hex))
-            .count()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A registry auth file (containers' auth.json shape) for `host`.
-fn auth_file(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
-    use base64::Engine as _;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let path = dir.join(format!("auth-{user}-{}.json", password.len()));
-    fs::write(
-        &path,
-        format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#),
-    )
-    .unwrap();
-    path
-}
+use crate::support::http::Proxy;
+use crate::support::registry::{Auth, PASSWORD, Registry, TokenService, USER, auth_file, isolated};
+use crate::support::tls::TestCa;
+use crate::support::*;
 
 /// A static hello binary (musl-gcc) printing `text`.
 fn hello(dir: &Path, name: &str, text: &str) -> PathBuf {
     let source = format!("#include <stdio.h>\nint main(void){{puts(\"{text}\");return 0;}}\n");
     compile_c("musl-gcc", &["-static", "-O2"], &source, dir, name)
-}
-
-/// An environment with no credentials but those the test gives.
-fn isolated(run: crate::support::Run, home: &Path) -> crate::support::Run {
-    run.env("HOME", home)
-        .env("XDG_RUNTIME_DIR", home.join("run"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("DOCKER_CONFIG", home.join("docker"))
-        .env("REGISTRY_AUTH_FILE", home.join("none.json"))
-        .env("STATIC_IMAGE_CACHE_DIR", home.join("cache"))
 }
 
 /// The `pushed` record of the first output in a `--json` outcome.
@@ -189,17 +35,18 @@ fn digests(list: &Value) -> Vec<String> {
         .collect()
 }
 
-fn registry_tools() -> bool {
-    require("docker-registry")
-        && require("skopeo")
-        && require("musl-gcc")
-        && require("openssl")
-        && require("htpasswd")
-}
+/// What every test here needs (some need more).
+const REGISTRY_TOOLS: [&str; 5] = [
+    "docker-registry",
+    "skopeo",
+    "musl-gcc",
+    "openssl",
+    "htpasswd",
+];
 
 #[test]
 fn push_over_tls_with_basic_auth_pull_back_and_share_the_base_layer() {
-    if !registry_tools() {
+    if !require(&REGISTRY_TOOLS) {
         return;
     }
     let dir = tempdir();
@@ -342,7 +189,7 @@ fn push_over_tls_with_basic_auth_pull_back_and_share_the_base_layer() {
 
 #[test]
 fn wrong_or_missing_credentials_are_refused_by_name_without_the_secret() {
-    if !registry_tools() {
+    if !require(&REGISTRY_TOOLS) {
         return;
     }
     let dir = tempdir();
@@ -401,7 +248,7 @@ fn wrong_or_missing_credentials_are_refused_by_name_without_the_secret() {
 
 #[test]
 fn a_registry_cut_mid_push_fails_the_push_and_no_tag_appears() {
-    if !registry_tools() {
+    if !require(&REGISTRY_TOOLS) {
         return;
     }
     let dir = tempdir();
@@ -491,135 +338,16 @@ fn a_registry_cut_mid_push_fails_the_push_and_no_tag_appears() {
     );
 }
 
-/// The token service: `GET /token` with Basic auth answers `{"token": JWT}` granting what was
-/// asked, to the right user only; it prints its port, and logs each scope asked to `argv[3]`.
-const TOKEN_SERVICE: &str = r#"
-import base64, http.server, json, subprocess, sys, time, urllib.parse, uuid
-key, cert_der, log_path, user, password = sys.argv[1:6]
-def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def do_GET(self):
-        url = urllib.parse.urlparse(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        if self.headers.get("Authorization") != expected:
-            self.send_response(401); self.end_headers(); return
-        access = []
-        for scope in query.get("scope", []):
-            with open(log_path, "a") as log: log.write(scope + "\n")
-            kind, name, actions = scope.split(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
-        now = int(time.time())
-        header = {"typ": "JWT", "alg": "RS256", "x5c": [cert_der]}
-        claims = {"iss": "test-issuer", "sub": user, "aud": query["service"][0],
-                  "exp": now + 600, "nbf": now - 10, "iat": now, "jti": str(uuid.uuid4()),
-                  "access": access}
-        signing = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
-        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key],
-                             input=signing.encode(), capture_output=True, check=True).stdout
-        body = json.dumps({"token": signing + "." + b64(sig)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"#;
-
-struct TokenService {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    cert: PathBuf,
-}
-
-impl TokenService {
-    fn start(dir: &Path) -> TokenService {
-        fs::create_dir_all(dir).unwrap();
-        let (key, cert, der) = (
-            dir.join("token.key"),
-            dir.join("token.pem"),
-            dir.join("token.der"),
-        );
-        let p = |p: &Path| p.display().to_string();
-        tool(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=static-image test token signer",
-                "-keyout",
-                &p(&key),
-                "-out",
-                &p(&cert),
-            ],
-        );
-        tool(
-            "openssl",
-            &[
-                "x509",
-                "-in",
-                &p(&cert),
-                "-outform",
-                "DER",
-                "-out",
-                &p(&der),
-            ],
-        );
-        use base64::Engine as _;
-        let cert_der = base64::engine::general_purpose::STANDARD.encode(fs::read(&der).unwrap());
-        let log = dir.join("scopes.txt");
-        let mut child = Command::new("python3")
-            .args(["-c", TOKEN_SERVICE])
-            .args([p(&key), cert_der, p(&log), USER.into(), PASSWORD.into()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .parse()
-            .expect("the token service prints its port");
-        TokenService {
-            child,
-            port,
-            log,
-            cert,
-        }
-    }
-
-    fn realm(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
-    }
-
-    fn scopes(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for TokenService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn token_auth_through_the_registrys_token_service() {
-    if !(registry_tools() && require("python3")) {
+    if !require(&[
+        "docker-registry",
+        "skopeo",
+        "musl-gcc",
+        "openssl",
+        "htpasswd",
+        "python3",
+    ]) {
         return;
     }
     let dir = tempdir();
@@ -703,7 +431,15 @@ fn token_auth_through_the_registrys_token_service() {
 
 #[test]
 fn bases_and_multi_platform_images_through_a_plain_http_registry() {
-    if !(registry_tools() && require("umoci") && require("aarch64-linux-gnu-gcc")) {
+    if !require(&[
+        "docker-registry",
+        "skopeo",
+        "musl-gcc",
+        "openssl",
+        "htpasswd",
+        "umoci",
+        "aarch64-linux-gnu-gcc",
+    ]) {
         return;
     }
     let dir = tempdir();
@@ -882,7 +618,14 @@ fn bases_and_multi_platform_images_through_a_plain_http_registry() {
 
 #[test]
 fn progress_bars_are_drawn_on_a_terminal_only() {
-    if !(registry_tools() && require("script")) {
+    if !require(&[
+        "docker-registry",
+        "skopeo",
+        "musl-gcc",
+        "openssl",
+        "htpasswd",
+        "script",
+    ]) {
         return;
     }
     let dir = tempdir();

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::registry::{Auth, Registry};
+use crate::support::registry::{Auth, Registry};
 use crate::support::*;
 
 /// The image path of the document for application `name`.
@@ -133,7 +133,7 @@ fn referrers(layout: &Path, subject: &str) -> Vec<(Value, Value)> {
 
 #[test]
 fn go_sbom_lists_the_modules_of_go_mod_in_the_image_and_as_a_referrer() {
-    if !(require("go") && require("pyspdxtools") && require("skopeo")) {
+    if !require(&["go", "pyspdxtools", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -279,7 +279,7 @@ fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_depende
         "python3",
         "syft",
     ];
-    if !tools.iter().all(|t| require(t)) {
+    if !require(&tools) {
         return;
     }
     let dir = tempdir();
@@ -447,7 +447,7 @@ fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_depende
 
 #[test]
 fn c_sbom_names_the_toolchain_musl_and_the_packages_the_project_declares() {
-    if !(require("python3") && require("pyspdxtools")) {
+    if !require(&["python3", "pyspdxtools"]) {
         return;
     }
     let dir = tempdir();
@@ -510,7 +510,7 @@ fn c_sbom_names_the_toolchain_musl_and_the_packages_the_project_declares() {
 
 #[test]
 fn no_sbom_leaves_no_file_and_no_referrer_and_sbom_says_so() {
-    if !require("go") {
+    if !require(&["go"]) {
         return;
     }
     let dir = tempdir();
@@ -541,7 +541,7 @@ fn no_sbom_leaves_no_file_and_no_referrer_and_sbom_says_so() {
 
 #[test]
 fn a_registry_without_the_referrers_api_gets_the_fallback_tag() {
-    if !(require("go") && require("docker-registry") && require("skopeo")) {
+    if !require(&["go", "docker-registry", "skopeo"]) {
         return;
     }
     let dir = tempdir();

@@ -1,195 +1,21 @@
-//! A certificate authority and an HTTPS server on 127.0.0.1, made in the test with `openssl`
-//! and Python's `http.server`, for clients in images to trust or not.
+//! The CA bundle an image ships, and TLS from inside it: the host's bundle, `builtin` roots, a
+//! replaced or extended bundle (`--ca-bundle`, `--extra-ca`), a file with no certificate, and a
+//! Go HTTPS client in the image that trusts exactly the bundle it ships. The CA and the HTTPS
+//! server are made in the test (see `support/tls.rs`), checked first on their own with curl.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::support::tool;
+use serde_json::Value;
 
-/// A CA and a server certificate for `IP:127.0.0.1` signed by it.
-pub struct TestCa {
-    /// The CA certificate (what a client must trust).
-    pub cert_pem: PathBuf,
-    /// The server's certificate.
-    pub server_cert: PathBuf,
-    /// The server's key.
-    pub server_key: PathBuf,
-}
-
-impl TestCa {
-    /// Makes the CA and the server certificate in `dir`.
-    pub fn new(dir: &Path) -> TestCa {
-        fs::create_dir_all(dir).expect("ca dir");
-        let p = |name: &str| dir.join(name).display().to_string();
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        let mut ca = vec![
-            "req",
-            "-x509",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=static-image test CA",
-        ];
-        ca.extend(ec);
-        let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
-        ca.extend([
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca_pem,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ]);
-        tool("openssl", &ca);
-        let (key, csr, cert, ext) = (
-            p("server.key"),
-            p("server.csr"),
-            p("server.pem"),
-            p("ext.cnf"),
-        );
-        let mut req = vec![
-            "req",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-        ];
-        req.extend(ec);
-        tool("openssl", &req);
-        fs::write(
-            &ext,
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-        )
-        .expect("ext");
-        tool(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-days",
-                "2",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-extfile",
-                &ext,
-            ],
-        );
-        TestCa {
-            cert_pem: ca_pem.into(),
-            server_cert: cert.into(),
-            server_key: key.into(),
-        }
-    }
-}
-
-/// An HTTPS server on 127.0.0.1 serving one file; stopped when dropped.
-pub struct TlsServer {
-    child: Child,
-    port: u16,
-    body_len: usize,
-}
-
-/// The server: Python's file server behind TLS, printing its port once listening.
-const SERVER: &str = r#"
-import functools, http.server, ssl, sys
-cert, key, root = sys.argv[1:4]
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
-httpd = http.server.HTTPServer(("127.0.0.1", 0), handler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-print(httpd.server_address[1], flush=True)
-httpd.serve_forever()
-"#;
-
-impl TlsServer {
-    /// Serves a 1,400-byte `index.html` from `root` with `ca`'s server certificate.
-    pub fn start(ca: &TestCa, root: &Path) -> TlsServer {
-        fs::create_dir_all(root).expect("www");
-        let body = "static-image served this over TLS\n".repeat(40);
-        fs::write(root.join("index.html"), &body).expect("body");
-        let mut child = Command::new("python3")
-            .args(["-c", SERVER])
-            .arg(&ca.server_cert)
-            .arg(&ca.server_key)
-            .arg(root)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 starts");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("port line");
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("the TLS server did not start (printed {line:?})")
-        });
-        let server = TlsServer {
-            child,
-            port,
-            body_len: body.len(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the TLS server never accepted on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    /// Its URL.
-    pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}/index.html", self.port)
-    }
-
-    /// The length of the body it serves.
-    pub fn body_len(&self) -> usize {
-        self.body_len
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+use crate::support::tls::{TestCa, TlsServer};
+use crate::support::*;
 #[test]
 fn the_server_is_trusted_through_the_test_ca_only() {
-    if !(crate::support::require("openssl")
-        && crate::support::require("python3")
-        && crate::support::require("curl"))
-    {
+    if !require(&["openssl", "python3", "curl"]) {
         return;
     }
-    let dir = crate::support::tempdir();
+    let dir = tempdir();
     let ca = TestCa::new(&dir.path().join("ca"));
     let server = TlsServer::start(&ca, &dir.path().join("www"));
     let out = Command::new("curl")
@@ -207,4 +33,172 @@ fn the_server_is_trusted_through_the_test_ca_only() {
         .output()
         .expect("curl runs");
     assert!(!out.status.success(), "{out:?}");
+}
+
+fn first_host_certs(n: usize) -> Vec<pem::Pem> {
+    let host = fs::read("/etc/ssl/certs/ca-certificates.crt").expect("host CA bundle");
+    pem::parse_many(host)
+        .expect("host bundle parses")
+        .into_iter()
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn ca_bundle_can_be_replaced_and_extended() {
+    let dir = tempdir();
+    let exe = static_binary(dir.path());
+    let certs = first_host_certs(2);
+    let bundle = dir.path().join("corp-bundle.pem");
+    fs::write(&bundle, format!("# our roots\n{}", pem::encode(&certs[0]))).unwrap();
+    let extra = dir.path().join("extra.der");
+    fs::write(&extra, certs[1].contents()).unwrap();
+    let layout = dir.path().join("layout");
+    let ran = static_image(args![
+        "package",
+        exe.display(),
+        "--json",
+        "-o",
+        format!("oci:{}", layout.display()),
+        "--ca-bundle",
+        bundle.display(),
+        "--extra-ca",
+        extra.display(),
+    ])
+    .run()
+    .ok();
+    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(outcome["ca_bundle"]["certificates"], 2);
+    assert_eq!(outcome["ca_bundle"]["source"]["kind"], "file");
+    let manifest = manifest_for(&layout, "latest");
+    let base = layer_entries(&blob(
+        &layout,
+        manifest["layers"][0]["digest"].as_str().unwrap(),
+    ));
+    let shipped = base
+        .iter()
+        .find(|e| e.path == "etc/ssl/certs/ca-certificates.crt")
+        .unwrap();
+    let shipped = pem::parse_many(&shipped.data).unwrap();
+    assert_eq!(shipped.len(), 2);
+    assert_eq!(shipped[0].contents(), certs[0].contents());
+    assert_eq!(shipped[1].contents(), certs[1].contents());
+    assert_eq!(shipped[0].tag(), "CERTIFICATE");
+
+    // `builtin` ignores the host's bundle: the same image on every machine.
+    let ran = static_image(args![
+        "package",
+        exe.display(),
+        "--json",
+        "--ca-bundle",
+        "builtin",
+    ])
+    .cwd(dir.path())
+    .run()
+    .ok();
+    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(outcome["ca_bundle"]["source"]["kind"], "builtin");
+    assert!(outcome["ca_bundle"]["certificates"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_an_error_naming_it() {
+    let dir = tempdir();
+    let exe = static_binary(dir.path());
+    let bad = dir.path().join("not-a-bundle.pem");
+    fs::write(&bad, "just some text\n").unwrap();
+    let out = dir.path().join("out");
+    let ran = static_image(args![
+        "package",
+        exe.display(),
+        "-o",
+        format!("oci:{}", out.display()),
+        "--extra-ca",
+        bad.display(),
+    ])
+    .run()
+    .code(1);
+    assert_output(
+        &ran.stderr,
+        r#"    Verified `[TMP]/hello`: static-pie, x86-64
+error: CA file `[TMP]/not-a-bundle.pem` holds no parsable certificate (neither PEM nor a DER certificate)
+help: give a PEM bundle of CERTIFICATE blocks or a single DER certificate"#,
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn go_https_client_trusts_exactly_the_ca_bundle_it_ships() {
+    let tools = ["go", "root", "runc", "umoci", "openssl", "python3"];
+    if !require(&tools) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-https", &dir.path().join("src"));
+    let ca = TestCa::new(&dir.path().join("ca"));
+    let server = TlsServer::start(&ca, &dir.path().join("www"));
+    let layout = dir.path().join("layout");
+
+    // The bundle holding the server's CA: Go's default client verifies and fetches.
+    let ca_file = ca.cert_pem.display().to_string();
+    with_go(args![
+        "build",
+        project.display(),
+        "--offline",
+        "--ca-bundle",
+        ca_file,
+        "-o",
+        layout_spec(&layout, "good"),
+    ])
+    .run()
+    .ok();
+    let (code, out) = run_in_runc_with(
+        &layout,
+        "good",
+        &dir.path().join("run1"),
+        &[&server.url()],
+        true,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("fetched {} bytes", server.body_len())),
+        "{out}"
+    );
+
+    // The compiled-in Mozilla roots lack the test CA: the classic scratch failure, by name.
+    with_go(args![
+        "build",
+        project.display(),
+        "--offline",
+        "--ca-bundle",
+        "builtin",
+        "-o",
+        layout_spec(&layout, "bad"),
+    ])
+    .run()
+    .ok();
+    let (code, out) = run_in_runc_with(
+        &layout,
+        "bad",
+        &dir.path().join("run2"),
+        &[&server.url()],
+        true,
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("x509: certificate signed by unknown authority"),
+        "{out}"
+    );
+
+    // The image says what built it: the Go release, from the binary's build info.
+    let inspect = skopeo_inspect(&layout_spec(&layout, "good"), true);
+    let (labels, _) = config_of(&inspect);
+    let go_version = labels
+        .get("dev.static-image.go.version")
+        .unwrap_or_else(|| panic!("{labels:?}"));
+    assert!(go_version.starts_with("go1."), "{go_version}");
+    assert_eq!(
+        labels.get("dev.static-image.go.module").map(String::as_str),
+        Some("example.com/go-https")
+    );
 }

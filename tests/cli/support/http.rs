@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One request as the handler sees it.
 pub struct Conn {
@@ -194,47 +194,6 @@ pub fn api_ok(conn: &mut Conn) -> bool {
         return true;
     }
     false
-}
-
-/// The peak resident memory (VmHWM, KiB) of `child` while it runs, and its output. VmHWM only
-/// grows, so reading it every few milliseconds misses at most the growth of the last moment
-/// before exit.
-pub fn run_measured(mut child: std::process::Child) -> (crate::support::Ran, u64, Duration) {
-    let started = Instant::now();
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak = 0u64;
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr.read_to_end(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        }) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let elapsed = started.elapsed();
-    let output = std::process::Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    };
-    (crate::support::Ran::of(output), peak, elapsed)
 }
 
 /// A TCP proxy in front of `upstream` that refuses (accepts and closes) the first `refuse`

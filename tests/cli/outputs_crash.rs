@@ -1,6 +1,7 @@
 //! Crash safety of outputs: runs that race for one layout, runs killed at each point of a write
-//! (seen on disk, not guessed from a clock), and a filesystem that fills up. Every time, what was there before must still be valid and read by
-//! skopeo, and nothing half-written may be left.
+//! (seen on disk, not guessed from a clock), runs stopped by SIGINT, SIGTERM or SIGKILL while
+//! they stage, and a filesystem that fills up. Every time, what was there before must still be
+//! valid and read by skopeo, and nothing half-written may be left.
 
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -10,35 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::hostile_outputs::{package_args, run_within};
-use crate::support::{
-    Ran, bin, blob, compile_c, listing, musl_app, read_json, require, static_image, tempdir, tool,
-};
-
-/// A static binary of about `megabytes` MB: a musl hello world followed by `seed`-dependent
-/// bytes that compress poorly (packaging cost depends on bytes, not on what they do).
-pub(crate) fn padded_binary(dir: &Path, name: &str, megabytes: usize, seed: u64) -> PathBuf {
-    let hello = compile_c(
-        "musl-gcc",
-        &["-static", "-O2"],
-        "int main(void){return 0;}\n",
-        dir,
-        &format!("{name}-seed"),
-    );
-    let mut bytes = fs::read(&hello).unwrap();
-    let mut state = seed | 1;
-    bytes.extend((0..megabytes << 17).flat_map(|_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state.to_le_bytes()
-    }));
-    let path = dir.join(name);
-    fs::write(&path, bytes).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
+use crate::support::*;
 
 /// Every tag in the layout's index, each read by skopeo, its blobs checked by a copy.
 fn assert_layout_valid(layout: &Path, scratch: &Path) -> Vec<String> {
@@ -72,7 +45,7 @@ fn assert_layout_valid(layout: &Path, scratch: &Path) -> Vec<String> {
 
 #[test]
 fn concurrent_runs_writing_different_tags_into_one_new_layout_all_land() {
-    if !(require("musl-gcc") && require("skopeo")) {
+    if !require(&["musl-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -178,7 +151,7 @@ fn kill_at(
 
 #[test]
 fn runs_killed_at_each_point_of_a_write_leave_the_layout_valid() {
-    if !(require("musl-gcc") && require("skopeo")) {
+    if !require(&["musl-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -325,7 +298,7 @@ fn interrupt(
 
 #[test]
 fn sigint_and_sigterm_remove_staging_and_leave_the_old_archive() {
-    if !(require("musl-gcc") && require("skopeo")) {
+    if !require(&["musl-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -366,7 +339,7 @@ fn sigint_and_sigterm_remove_staging_and_leave_the_old_archive() {
 
 #[test]
 fn staging_left_by_a_killed_run_is_swept_by_the_next_run() {
-    if !(require("musl-gcc") && require("skopeo")) {
+    if !require(&["musl-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();
@@ -409,7 +382,7 @@ impl Drop for SmallFs {
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_leaves_nothing_half_written() {
-    if !(require("root") && require("musl-gcc") && require("skopeo")) {
+    if !require(&["root", "musl-gcc", "skopeo"]) {
         return;
     }
     let dir = tempdir();

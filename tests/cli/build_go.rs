@@ -1,103 +1,16 @@
-//! `static-image build` of Go modules: the HTTPS client that fails in a bare scratch image,
-//! vendored builds with no network, main-package selection, and cgo linked statically by zig.
+//! `static-image build` of Go modules: vendored builds with no network, a module missing
+//! offline, main-package selection, and cgo linked statically by zig. (The Go HTTPS client
+//! that trusts the bundle its image ships is in `tls.rs`.)
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::*;
-use crate::tls::{TestCa, TlsServer};
-
-/// A `static_image` run that finds the real `go` first on PATH.
-fn with_go(args: Vec<String>) -> Run {
-    static_image(args)
-        .env("PATH", path_with_go())
-        .env("GOFLAGS", "")
-}
-
-fn layout_spec(layout: &Path, tag: &str) -> String {
-    format!("oci:{}:{tag}", layout.display())
-}
-
-#[test]
-fn go_https_client_trusts_exactly_the_ca_bundle_it_ships() {
-    let tools = ["go", "root", "runc", "umoci", "openssl", "python3"];
-    if !tools.iter().all(|t| require(t)) {
-        return;
-    }
-    let dir = tempdir();
-    let project = copy_fixture("go-https", &dir.path().join("src"));
-    let ca = TestCa::new(&dir.path().join("ca"));
-    let server = TlsServer::start(&ca, &dir.path().join("www"));
-    let layout = dir.path().join("layout");
-
-    // The bundle holding the server's CA: Go's default client verifies and fetches.
-    let ca_file = ca.cert_pem.display().to_string();
-    with_go(args![
-        "build",
-        project.display(),
-        "--offline",
-        "--ca-bundle",
-        ca_file,
-        "-o",
-        layout_spec(&layout, "good"),
-    ])
-    .run()
-    .ok();
-    let (code, out) = run_in_runc_with(
-        &layout,
-        "good",
-        &dir.path().join("run1"),
-        &[&server.url()],
-        true,
-    );
-    assert_eq!(code, 0, "{out}");
-    assert!(
-        out.contains(&format!("fetched {} bytes", server.body_len())),
-        "{out}"
-    );
-
-    // The compiled-in Mozilla roots lack the test CA: the classic scratch failure, by name.
-    with_go(args![
-        "build",
-        project.display(),
-        "--offline",
-        "--ca-bundle",
-        "builtin",
-        "-o",
-        layout_spec(&layout, "bad"),
-    ])
-    .run()
-    .ok();
-    let (code, out) = run_in_runc_with(
-        &layout,
-        "bad",
-        &dir.path().join("run2"),
-        &[&server.url()],
-        true,
-    );
-    assert_eq!(code, 1, "{out}");
-    assert!(
-        out.contains("x509: certificate signed by unknown authority"),
-        "{out}"
-    );
-
-    // The image says what built it: the Go release, from the binary's build info.
-    let inspect = skopeo_inspect(&layout_spec(&layout, "good"), true);
-    let (labels, _) = config_of(&inspect);
-    let go_version = labels
-        .get("dev.static-image.go.version")
-        .unwrap_or_else(|| panic!("{labels:?}"));
-    assert!(go_version.starts_with("go1."), "{go_version}");
-    assert_eq!(
-        labels.get("dev.static-image.go.module").map(String::as_str),
-        Some("example.com/go-https")
-    );
-}
 
 #[test]
 fn vendored_module_builds_with_the_network_unreachable() {
-    if !(require("go") && require("root") && require("unshare")) {
+    if !require(&["go", "root", "unshare"]) {
         return;
     }
     let dir = tempdir();
@@ -130,7 +43,7 @@ fn vendored_module_builds_with_the_network_unreachable() {
 
 #[test]
 fn a_module_missing_offline_fails_and_says_so() {
-    if !require("go") {
+    if !require(&["go"]) {
         return;
     }
     let dir = tempdir();
@@ -150,37 +63,27 @@ fn a_module_missing_offline_fails_and_says_so() {
         .env("GOMODCACHE", dir.path().join("empty-modcache"))
         .run()
         .code(1);
-    assert!(
-        ran.stderr.contains("error: go build failed"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("help: a Go module is missing"),
-        "{}",
-        ran.stderr
+    assert_output(
+        error_part(&ran.stderr),
+        r#"error: go build failed: exited with status 1
+  command: `CGO_ENABLED=0 GOARCH=amd64 GOOS=linux GOPROXY=off GOTOOLCHAIN=local go build -trimpath '-ldflags=-s -w -buildid=' -o [TMP]/needs-dep/target/static-image-build/amd64/needs .`
+help: a Go module is missing and may not be downloaded here: vendor the dependencies (`go mod vendor`) on a connected machine and commit `vendor/`, or fill the module cache there (`go mod download`) and bring it along"#,
     );
     assert!(!project.join("target/static-image").exists());
 }
 
 #[test]
 fn several_main_packages_need_package_and_the_error_lists_them() {
-    if !require("go") {
+    if !require(&["go"]) {
         return;
     }
     let dir = tempdir();
     let project = copy_fixture("go-multi", &dir.path().join("src"));
     let ran = with_go(args!["build", project.display()]).run().code(1);
-    assert!(
-        ran.stderr
-            .contains("has several main packages: `./cmd/client`, `./cmd/server`"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("help: pick one with `--package`"),
-        "{}",
-        ran.stderr
+    assert_output(
+        &ran.stderr,
+        r#"error: `[TMP]/src` has several main packages: `./cmd/client`, `./cmd/server`
+help: pick one with `--package`, e.g. `--package ./cmd/client`"#,
     );
     let layout = dir.path().join("layout");
     let ran = with_go(args![
@@ -229,7 +132,7 @@ fn build_cgo(
 
 #[test]
 fn cgo_is_linked_statically_with_zig_for_both_platforms() {
-    if !(require("go") && require("python3")) {
+    if !require(&["go", "python3"]) {
         return;
     }
     let dir = tempdir();
@@ -266,7 +169,7 @@ fn cgo_is_linked_statically_with_zig_for_both_platforms() {
     static_image(args!["verify", "--platform", "linux/arm64", exe.display()])
         .run()
         .ok();
-    if require("qemu-aarch64-static") {
+    if require_for(&["qemu-aarch64-static"], "running the arm64 binary") {
         let out = Command::new("qemu-aarch64-static")
             .arg(&exe)
             .output()
