@@ -12,6 +12,7 @@ mod base;
 mod build;
 mod c;
 mod cache;
+mod clients;
 mod compression;
 mod config;
 mod crash;

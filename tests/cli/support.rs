@@ -4,6 +4,11 @@
 //! skips the test with the reason printed; under `STATIC_IMAGE_REQUIRE_TOOLS=1` (set by
 //! `.ci/run`) it fails, because CI installs every tool and a skip there would hide a gap.
 
+pub mod containerd;
+pub mod daemon;
+pub mod dockerd;
+pub mod podman;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
