@@ -35,7 +35,10 @@ impl Daemon {
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+            .unwrap_or_else(|e| {
+                let _ = fs::remove_dir_all(dir);
+                panic!("cannot start {name}: {e}")
+            });
         let mut daemon = Daemon {
             name,
             child,
