@@ -397,7 +397,7 @@ pub struct SinkContext {
 }
 
 /// The sink for a spec. `tags` apply where the spec names no reference; `name` gives the
-/// docker-archive repository when none is named.
+/// archives' repository when none is named.
 pub fn sink_for(
     spec: &OutputSpec,
     tags: &[String],
@@ -417,7 +417,15 @@ pub fn sink_for(
         }),
         OutputSpec::OciArchive { file, reference } => Box::new(archive::ArchiveSink {
             file: file.clone(),
-            references: or_tags(reference),
+            // `REPO:TAG`, as a docker-archive's `RepoTags`: podman and ctr take a bare tag for
+            // the repository and load `v1` as `localhost/v1:latest` or `import-DATE:v1`.
+            references: match reference {
+                Some(r) => vec![r.clone()],
+                None => tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", repo_from_name(name)))
+                    .collect(),
+            },
             docker: None,
         }),
         OutputSpec::DockerArchive { file, reference } => {

@@ -17,6 +17,7 @@ mod toolchains;
 
 // Making and writing images.
 mod base;
+mod clients;
 mod compression;
 mod config;
 mod multiarch;

@@ -14,12 +14,16 @@ macro_rules! args {
     ($($word:expr),* $(,)?) => { vec![$($word.to_string()),*] };
 }
 
+pub mod containerd;
+pub mod daemon;
+pub mod dockerd;
 pub mod fixtures;
 pub mod go;
 pub mod http;
 pub mod layout;
 pub mod measure;
 pub mod output;
+pub mod podman;
 pub mod programs;
 pub mod registry;
 pub mod rewrite;
