@@ -26,11 +26,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::build::cargo_command;
-use crate::cli::ProjectArgs;
 use crate::detect::{Project, RustProject};
 use crate::exec::Started;
 use crate::image::cache::PathStamp;
 use crate::plan::{ArtifactRule, BuildPlan, Step};
+use crate::request::ProjectRequest;
 use crate::toolchain::probe::Host;
 use crate::ui::Ui;
 
@@ -57,7 +57,7 @@ struct Answers {
 }
 
 /// A digest of the flags a plan is made from.
-fn flags_digest(args: &ProjectArgs) -> String {
+fn flags_digest(args: &ProjectRequest) -> String {
     crate::image::blob::to_hex(&Sha256::digest(format!("{args:?}").as_bytes()))
 }
 
@@ -189,8 +189,8 @@ fn memory_path(manifest: &Path) -> PathBuf {
 }
 
 /// The manifest `build` would describe, when the project is plainly a Cargo one.
-fn manifest_of(args: &ProjectArgs) -> Option<PathBuf> {
-    let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+fn manifest_of(args: &ProjectRequest) -> Option<PathBuf> {
+    let path = args.path();
     let manifest = if path.is_dir() {
         path.join("Cargo.toml")
     } else {
@@ -201,8 +201,8 @@ fn manifest_of(args: &ProjectArgs) -> Option<PathBuf> {
 }
 
 /// Starts the cargo command the last build of this project ran, for a single-platform build.
-pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
-    if args.platform.len() > 1 {
+pub fn start(args: &ProjectRequest, ui: &Ui) -> Option<Ahead> {
+    if args.platforms.len() > 1 {
         return None;
     }
     let manifest = manifest_of(args)?;
@@ -233,7 +233,7 @@ pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
 /// not be reflected in the answers, so they are then kept as a guess only.
 pub fn remember(
     project: &Project,
-    args: &ProjectArgs,
+    args: &ProjectRequest,
     plan: &BuildPlan,
     host: &Host<'_>,
     began: SystemTime,
