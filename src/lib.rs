@@ -15,8 +15,9 @@
 //! `sbom` turns the verify report (and what Cargo or the toolchain says) into the SPDX document
 //! that `image` puts in the app layer and attaches to the image as a referrer.
 //!
-//! Only `exec` (through `build`, `detect`, `sbom` and the toolchain probe) and `output` touch
-//! the outside world. `app` is the one module that knows every stage: it turns the
+//! `lang` holds what each language adds around those stages (metadata, SBOM facts, Go's cgo
+//! retry). Only `exec` (through `build`, `detect`, `sbom` and the toolchain probe) and `output`
+//! touch the outside world. `app` is the one module that knows every stage: it turns the
 //! command line ([`cli`]) and the project's settings file ([`config`]) into requests
 //! ([`request`]), runs one function per command, renders the error and picks the exit code.
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod exec;
 pub mod fsguard;
 pub mod image;
+pub mod lang;
 pub mod output;
 pub mod package;
 pub mod plan;

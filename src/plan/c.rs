@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArtifactRule, BuildPlan, MIRROR_SKIP, Mirror, Options, PlanError, Step, expand_list, summary,
-    wrappers,
+    ArtifactRule, BuildPlan, Facts, MIRROR_SKIP, Mirror, Options, PlanError, Step, c_compiler,
+    expand_list, summary, wrappers,
 };
 use crate::detect::CProject;
 use crate::platform::Platform;
@@ -117,6 +117,9 @@ pub(super) fn plan(
         mirror,
         steps,
         artifact,
+        facts: Facts::C {
+            c_compiler: c_compiler(&choice, &Default::default()),
+        },
     })
 }
 

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use super::{ArtifactRule, BuildPlan, Options, PlanError, Step, strategy_env, summary, wrappers};
+use super::{
+    ArtifactRule, BuildPlan, Facts, Options, PlanError, Step, strategy_env, summary, wrappers,
+};
 use crate::detect::{RustProject, cargo_program, select_bin};
 use crate::platform::Platform;
 use crate::toolchain::Language;
@@ -66,6 +68,10 @@ pub(super) fn plan(
                 .join(&target)
                 .join("release")
                 .join(&bin.name),
+        },
+        facts: Facts::Rust {
+            triple: target,
+            bin: bin.clone(),
         },
     })
 }
