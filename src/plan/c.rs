@@ -245,6 +245,12 @@ mod tests {
             ]
         );
         assert_eq!(bare.steps[0].program, "/w/bin/cc");
+        // The SBOM asks the compiler itself which C library it links, not its wrapper.
+        assert_eq!(bare.facts.c_compiler(), Some(&bare.wrappers[0].command[..]));
+        assert_eq!(
+            bare.wrappers[0].command,
+            ["zig", "cc", "-target", "x86_64-linux-musl"]
+        );
         if which::which("make").is_ok() {
             let make = plan(
                 &project(&toolchains, "make"),

@@ -207,6 +207,12 @@ mod tests {
         );
         assert!(cargo_env(&plan).is_empty());
         assert!(plan.wrappers.is_empty());
+        // Later stages take the triple and the binary from here, not from the arguments.
+        assert!(matches!(
+            &plan.facts,
+            Facts::Rust { triple, bin }
+                if triple == "x86_64-unknown-linux-musl" && bin.name == "hello"
+        ));
         assert!(matches!(
             &plan.artifact,
             ArtifactRule::CargoMessages { expected, .. }
