@@ -26,11 +26,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::build::cargo_command;
-use crate::cli::ProjectArgs;
 use crate::detect::{Project, RustProject};
 use crate::exec::Started;
 use crate::image::cache::PathStamp;
 use crate::plan::{ArtifactRule, BuildPlan, Step};
+use crate::request::ProjectRequest;
 use crate::toolchain::probe::Host;
 use crate::ui::Ui;
 
@@ -56,9 +56,57 @@ struct Answers {
     flags: String,
 }
 
-/// A digest of the flags a plan is made from.
-fn flags_digest(args: &ProjectArgs) -> String {
-    crate::image::blob::to_hex(&Sha256::digest(format!("{args:?}").as_bytes()))
+/// The choices a plan is made from: other choices make another command. Listed field by field
+/// (not taken from the request's layout) so that renaming a request's field keeps every key;
+/// `version` changes when what the key holds does.
+#[derive(Serialize)]
+struct FlagsKey<'a> {
+    version: u32,
+    path: Option<&'a Path>,
+    platforms: Vec<String>,
+    offline: bool,
+    bin: Option<&'a str>,
+    package: Option<&'a str>,
+    cgo: bool,
+    artifact: Option<&'a Path>,
+    toolchains: Option<&'a Path>,
+    build_args: &'a [String],
+}
+
+impl<'a> FlagsKey<'a> {
+    const VERSION: u32 = 1;
+
+    fn of(args: &'a ProjectRequest) -> FlagsKey<'a> {
+        FlagsKey {
+            version: Self::VERSION,
+            path: args.path.as_deref(),
+            platforms: args.platforms.iter().map(ToString::to_string).collect(),
+            offline: args.offline,
+            bin: args.bin.as_deref(),
+            package: args.package.as_deref(),
+            cgo: args.cgo,
+            artifact: args.artifact.as_deref(),
+            toolchains: args.toolchains.as_deref(),
+            build_args: &args.build_args,
+        }
+    }
+}
+
+/// [`FlagsKey`] as canonical JSON: keys sorted (a `Value`'s object keeps them so), no spaces.
+/// `None` when a path is not UTF-8 and so has no JSON form.
+fn flags_json(args: &ProjectRequest) -> Option<String> {
+    serde_json::to_value(FlagsKey::of(args))
+        .ok()
+        .map(|v| v.to_string())
+}
+
+/// A digest of the flags a plan is made from; `None` when they have none, and then nothing is
+/// remembered for them.
+fn flags_digest(args: &ProjectRequest) -> Option<String> {
+    let canonical = flags_json(args)?;
+    Some(crate::image::blob::to_hex(&Sha256::digest(
+        canonical.as_bytes(),
+    )))
 }
 
 /// The paths whose state the answers for `project` (with `sysroot`) depend on.
@@ -189,8 +237,8 @@ fn memory_path(manifest: &Path) -> PathBuf {
 }
 
 /// The manifest `build` would describe, when the project is plainly a Cargo one.
-fn manifest_of(args: &ProjectArgs) -> Option<PathBuf> {
-    let path = args.path.clone().unwrap_or_else(|| PathBuf::from("."));
+fn manifest_of(args: &ProjectRequest) -> Option<PathBuf> {
+    let path = args.path();
     let manifest = if path.is_dir() {
         path.join("Cargo.toml")
     } else {
@@ -201,8 +249,8 @@ fn manifest_of(args: &ProjectArgs) -> Option<PathBuf> {
 }
 
 /// Starts the cargo command the last build of this project ran, for a single-platform build.
-pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
-    if args.platform.len() > 1 {
+pub fn start(args: &ProjectRequest, ui: &Ui) -> Option<Ahead> {
+    if args.platforms.len() > 1 {
         return None;
     }
     let manifest = manifest_of(args)?;
@@ -211,7 +259,7 @@ pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
     if answers.version != env!("CARGO_PKG_VERSION") || answers.project.manifest_path != manifest {
         return None;
     }
-    if answers.flags != flags_digest(args) {
+    if Some(answers.flags) != flags_digest(args) {
         return None;
     }
     let step = answers.step?;
@@ -233,12 +281,14 @@ pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
 /// not be reflected in the answers, so they are then kept as a guess only.
 pub fn remember(
     project: &Project,
-    args: &ProjectArgs,
+    args: &ProjectRequest,
     plan: &BuildPlan,
     host: &Host<'_>,
     began: SystemTime,
 ) {
-    let (Project::Rust(project), Some(sysroot)) = (project, host.known_sysroot()) else {
+    let (Project::Rust(project), Some(sysroot), Some(flags)) =
+        (project, host.known_sysroot(), flags_digest(args))
+    else {
         return;
     };
     let path = memory_path(&project.manifest_path);
@@ -264,7 +314,7 @@ pub fn remember(
         stamps,
         env: env_digest(),
         step: lone_cargo_step(plan).cloned(),
-        flags: flags_digest(args),
+        flags,
     };
     let Ok(bytes) = serde_json::to_vec(&answers) else {
         return;
@@ -274,4 +324,40 @@ pub fn remember(
     }
     // A memory that cannot be written only costs the next build its head start.
     let _ = crate::image::cache::write_atomic(&path, &bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn the_flags_key_is_its_own_canonical_json() {
+        let args = ProjectRequest {
+            path: Some("app".into()),
+            platforms: vec![crate::platform::PlatformName("linux/arm64".into())],
+            bin: Some("server".into()),
+            build_args: vec!["--features".into(), "tls".into()],
+            ..ProjectRequest::default()
+        };
+        assert_eq!(
+            flags_json(&args).as_deref(),
+            Some(
+                "{\"artifact\":null,\"bin\":\"server\",\"build_args\":[\"--features\",\"tls\"],\
+                 \"cgo\":false,\"offline\":false,\"package\":null,\"path\":\"app\",\
+                 \"platforms\":[\"linux/arm64\"],\"toolchains\":null,\"version\":1}"
+            )
+        );
+        let other = ProjectRequest {
+            offline: true,
+            ..args.clone()
+        };
+        assert_ne!(flags_digest(&args), flags_digest(&other));
+        // A path with no JSON form has no key: nothing is remembered under a shared one.
+        let odd = ProjectRequest {
+            path: Some(std::ffi::OsStr::from_bytes(b"\xff").into()),
+            ..args
+        };
+        assert_eq!(flags_digest(&odd), None);
+    }
 }

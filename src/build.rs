@@ -154,40 +154,6 @@ pub fn build_from(
     }
 }
 
-/// The non-standard packages in a Go build's dependency graph that have cgo files: asked of
-/// `go list` with cgo on, in the build's own environment, after a build with cgo off failed.
-pub fn cgo_packages(plan: &BuildPlan, ui: &Ui) -> Result<Vec<String>, ExecError> {
-    let Some(step) = plan.steps.first() else {
-        return Ok(Vec::new());
-    };
-    let mut args: Vec<String> = vec![
-        "list".into(),
-        "-deps".into(),
-        "-f".into(),
-        "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}".into(),
-    ];
-    args.extend(
-        step.args
-            .iter()
-            .filter(|a| a.starts_with("-mod=") || a.starts_with("-tags="))
-            .cloned(),
-    );
-    args.extend(step.args.last().cloned());
-    let mut cmd = crate::exec::Cmd::new("go list (cgo check)", &step.program)
-        .args(&args)
-        .cwd(&step.cwd);
-    for (k, v) in &step.env {
-        cmd = cmd.env(k, v);
-    }
-    let out = cmd.env("CGO_ENABLED", "1").capture(ui)?;
-    Ok(out
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
-}
-
 /// The executable a cargo JSON message reports for binary target `bin`, if it is that message.
 fn executable_in(line: &str, bin: &str) -> Option<PathBuf> {
     match serde_json::from_str::<Message>(line).ok()? {

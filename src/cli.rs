@@ -1,4 +1,5 @@
-//! Command-line types (clap derive). No logic: values parse through their own `FromStr`.
+//! Command-line types (clap derive). No logic: values parse through their own `FromStr`; the
+//! app layer turns them into requests (`crate::request`).
 
 use std::path::PathBuf;
 
@@ -195,7 +196,7 @@ pub struct InitArgs {
 }
 
 /// `toolchains` arguments.
-#[derive(Clone, Debug, Args, Default)]
+#[derive(Clone, Debug, Args)]
 pub struct ToolchainsArgs {
     /// A folder of toolchain files (rust.toml, go.toml, c.toml, tools.toml) whose entries come
     /// before the built-in ones.
@@ -204,7 +205,7 @@ pub struct ToolchainsArgs {
 }
 
 /// Which project to build, and how.
-#[derive(Clone, Debug, Args, Default)]
+#[derive(Clone, Debug, Args)]
 pub struct ProjectArgs {
     /// The project directory, or its Cargo.toml or go.mod.
     #[arg(value_name = "PATH")]
@@ -248,7 +249,7 @@ pub struct ProjectArgs {
 }
 
 /// `build` arguments.
-#[derive(Clone, Debug, Args, Default)]
+#[derive(Clone, Debug, Args)]
 pub struct BuildArgs {
     #[command(flatten)]
     pub project: ProjectArgs,
@@ -260,14 +261,10 @@ pub struct BuildArgs {
     /// and fail with the differing files if the images differ.
     #[arg(long)]
     pub check_reproducible: bool,
-
-    /// Which values came from the project's settings file (filled in when it is applied).
-    #[arg(skip)]
-    pub origin: Box<crate::config::Origin>,
 }
 
 /// What goes into the image and where it is written (shared by `build` and `package`).
-#[derive(Clone, Debug, Args, Default)]
+#[derive(Clone, Debug, Args)]
 #[command(next_help_heading = "Image")]
 pub struct ImageArgs {
     /// Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG],
@@ -381,26 +378,4 @@ pub struct RegistryArgs {
     /// layer may expand to 4 times it when decompressed [default: 8GiB].
     #[arg(long, value_name = "SIZE", env = "STATIC_IMAGE_MAX_BLOB_SIZE")]
     pub max_blob_size: Option<MaxBlobSize>,
-}
-
-impl Default for RegistryArgs {
-    /// What the flags' defaults give (ImageArgs is built without clap for `package` of a build).
-    fn default() -> RegistryArgs {
-        RegistryArgs {
-            insecure: Vec::new(),
-            registry_timeout: crate::registry::DEFAULT_TIMEOUT_SECS,
-            max_blob_size: None,
-        }
-    }
-}
-
-impl RegistryArgs {
-    /// The options the registry client and the image readers take.
-    pub fn options(&self) -> crate::registry::RegistryOptions {
-        crate::registry::RegistryOptions {
-            insecure: self.insecure.clone(),
-            deadlines: crate::registry::Deadlines::from_secs(self.registry_timeout),
-            max_blob_size: self.max_blob_size.unwrap_or_default(),
-        }
-    }
 }

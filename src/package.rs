@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::ImageArgs;
 use crate::error::Error;
 use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
@@ -23,6 +22,7 @@ use crate::output::{
 };
 use crate::platform::{Platform, Platforms};
 use crate::replay::Replay;
+use crate::request::ImageRequest;
 use crate::sbom::{self, Facts};
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
@@ -188,12 +188,12 @@ fn check_name(name: &str) -> Result<(), Error> {
 }
 
 /// The layer compression the flags ask for.
-fn layer_compression(args: &ImageArgs) -> Result<LayerCompression, Error> {
+fn layer_compression(args: &ImageRequest) -> Result<LayerCompression, Error> {
     LayerCompression::from_args(args.compression, args.compression_level).map_err(Error::Usage)
 }
 
 /// Checks the flags that can only be judged together, before any slow work.
-pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
+pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
     check_name(name)?;
     let compression = layer_compression(args)?;
     if let LayerCompression::Zstd(_) = compression {
@@ -218,7 +218,11 @@ pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
 
 /// Refuses outputs that name one another or one of the run's inputs: the binaries, the
 /// `--add` sources, the CA files and a local `--base`.
-fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> Result<(), Error> {
+fn check_paths(
+    args: &ImageRequest,
+    outputs: &[OutputSpec],
+    binaries: &[&Path],
+) -> Result<(), Error> {
     let base = args
         .base
         .as_deref()
@@ -253,7 +257,7 @@ fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> 
 }
 
 /// Refuses outputs that cannot hold `platforms` platforms (a docker-archive holds one).
-pub fn check_platform_count(args: &ImageArgs, platforms: usize) -> Result<(), Error> {
+pub fn check_platform_count(args: &ImageRequest, platforms: usize) -> Result<(), Error> {
     if platforms > 1 {
         for output in &args.output {
             if let OutputSpec::DockerArchive { file, .. } = output {
@@ -265,7 +269,7 @@ pub fn check_platform_count(args: &ImageArgs, platforms: usize) -> Result<(), Er
 }
 
 /// The layer cache to use: none with `--no-cache`, else `STATIC_IMAGE_CACHE_DIR` or `default`.
-pub fn cache_dir(args: &ImageArgs, default: &Path) -> Option<PathBuf> {
+pub fn cache_dir(args: &ImageRequest, default: &Path) -> Option<PathBuf> {
     (!args.no_cache).then(|| {
         std::env::var_os("STATIC_IMAGE_CACHE_DIR")
             .filter(|d| !d.is_empty())
@@ -278,7 +282,7 @@ pub fn cache_dir(args: &ImageArgs, default: &Path) -> Option<PathBuf> {
 pub fn package(
     binary: &Path,
     platform: Option<Platform>,
-    args: &ImageArgs,
+    args: &ImageRequest,
     defaults: &PackageDefaults,
     ui: &Ui,
 ) -> Result<PackageOutcome, Error> {
@@ -289,7 +293,7 @@ pub fn package(
 /// store, puts them under an image index when there are several, and writes every output.
 pub fn package_many(
     inputs: &[(PathBuf, Option<Platform>)],
-    args: &ImageArgs,
+    args: &ImageRequest,
     defaults: &PackageDefaults,
     ui: &Ui,
 ) -> Result<PackageOutcome, Error> {

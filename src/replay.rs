@@ -25,7 +25,6 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cli::ImageArgs;
 use crate::image::ImageSet;
 use crate::image::blob::{blob_path, to_hex};
 use crate::image::ca::CaBundle;
@@ -33,6 +32,7 @@ use crate::image::cache::{LayerCache, PathStamp, write_atomic};
 use crate::output::OutputSpec;
 use crate::package::{PackageDefaults, PackageOutcome};
 use crate::platform::{Platform, Platforms};
+use crate::request::ImageRequest;
 
 /// What a recorded run read and wrote, and what it reported.
 #[derive(Serialize, Deserialize)]
@@ -60,7 +60,7 @@ impl Replay {
     pub fn prepare(
         cache_dir: &Path,
         binaries: &[(PathBuf, Option<Platform>)],
-        args: &ImageArgs,
+        args: &ImageRequest,
         defaults: &PackageDefaults,
         created: i64,
     ) -> Option<Replay> {

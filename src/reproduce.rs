@@ -14,22 +14,22 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::cli::BuildArgs;
 use crate::error::Error;
 use crate::image::blob::HashWriter;
 use crate::output::OutputSpec;
 use crate::package::PackageOutcome;
 use crate::plan::{MIRROR_SKIP, Mirror};
+use crate::request::BuildRequest;
 use crate::ui::Ui;
 
 /// The ref name both builds write their private copy under.
 const TAG: &str = "reproducibility-check";
 
 /// One build, writing extra outputs besides those asked for.
-pub type BuildOnce<'a> = dyn Fn(&BuildArgs, &[OutputSpec]) -> Result<PackageOutcome, Error> + 'a;
+pub type BuildOnce<'a> = dyn Fn(&BuildRequest, &[OutputSpec]) -> Result<PackageOutcome, Error> + 'a;
 
 /// Builds twice as the module says.
-pub fn check(args: &BuildArgs, ui: &Ui, build: &BuildOnce<'_>) -> Result<PackageOutcome, Error> {
+pub fn check(args: &BuildRequest, ui: &Ui, build: &BuildOnce<'_>) -> Result<PackageOutcome, Error> {
     let scratch = tempfile::Builder::new()
         .prefix("static-image-reproduce.")
         .tempdir()

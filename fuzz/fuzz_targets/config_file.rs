@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use static_image::cli::BuildArgs;
 use static_image::config;
+use static_image::request::BuildRequest;
 
 /// One project folder for the whole run: applying settings only reads it.
 fn project() -> &'static Path {
@@ -32,7 +32,7 @@ fn apply(root: &Path, name: &str, text: &[u8]) {
         return;
     }
     if let Ok(settings) = config::load(&file, root) {
-        let mut args = BuildArgs::default();
+        let mut args = BuildRequest::default();
         let _ = settings.apply(&mut args, root, &|_| false, &file);
     }
     let _ = std::fs::remove_file(&file);

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::BuildArgs;
+use crate::request::BuildRequest;
 pub use trust::{Blamed, Origin};
 
 /// The file name for Go and C projects.
@@ -313,15 +313,15 @@ pub type Given<'a> = &'a dyn Fn(&str) -> bool;
 
 impl FileConfig {
     /// Fills what the command line left unset in `args`, paths made relative to `root` (the
-    /// project directory, links resolved), and records in `args.origin` which keys the file
-    /// `path` set. Paths the file names must stay inside `root` ([`trust::check`]).
+    /// project directory, links resolved); returns which keys the file `path` set. Paths the
+    /// file names must stay inside `root` ([`trust::check`]).
     pub fn apply(
         self,
-        args: &mut BuildArgs,
+        args: &mut BuildRequest,
         root: &Path,
         given: Given<'_>,
         path: &Path,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<Origin, ConfigError> {
         let bad = |key: &str, detail: String| ConfigError::Invalid {
             path: path.to_owned(),
             where_: String::new(),
@@ -353,7 +353,7 @@ impl FileConfig {
         let project = &mut args.project;
         if let (Some(v), false) = (self.platforms, given("platform")) {
             keys.insert("platforms");
-            project.platform = parse_all("platforms", v, &bad)?;
+            project.platforms = parse_all("platforms", v, &bad)?;
         }
         if let (Some(v), false) = (self.outputs, given("output")) {
             keys.insert("outputs");
@@ -470,12 +470,13 @@ impl FileConfig {
             keys.insert("build-args");
             project.build_args = v;
         }
-        *args.origin = Origin {
+        let origin = Origin {
             file: Some(path.to_owned()),
             root: root.to_owned(),
             keys,
         };
-        trust::check(args, &args.origin)
+        trust::check(args, &origin)?;
+        Ok(origin)
     }
 }
 
@@ -496,8 +497,6 @@ fn root_spec(spec: &str, root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cli;
-    use clap::Parser;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let path = dir.join(name);
@@ -537,7 +536,7 @@ mod tests {
         assert!(err.contains("unknown field `labelz`"), "{err}");
 
         let path = write(dir.path(), FILE_NAME, "ports = [\"http\"]\n");
-        let mut args = Cli::parse_from(["static-image"]).build;
+        let mut args = BuildRequest::default();
         let err = load(&path, dir.path())
             .unwrap()
             .apply(&mut args, dir.path(), &|_| false, &path)
@@ -560,12 +559,12 @@ mod tests {
             "Cargo.toml",
             &format!("[package]\nname = \"x\"\n{block}"),
         );
-        let mut args = Cli::parse_from(["static-image"]).build;
+        let mut args = BuildRequest::default();
         load(&path, dir.path())
             .unwrap()
             .apply(&mut args, dir.path(), &|_| false, &path)
             .unwrap();
-        assert_eq!(args.project.platform.len(), 2);
+        assert_eq!(args.project.platforms.len(), 2);
         assert_eq!(args.image.port.len(), 1);
     }
 
@@ -579,10 +578,9 @@ mod tests {
              [env]\nMODE = \"prod\"\n",
         );
         write(dir.path(), "corp.pem", "");
-        let cli = Cli::parse_from(["static-image", "build", "--port", "9090"]);
-        let Some(crate::cli::Command::Build(mut args)) = cli.command else {
-            panic!("build")
-        };
+        // `--port 9090` on the command line.
+        let mut args = BuildRequest::default();
+        args.image.port = vec!["9090".parse().unwrap()];
         load(&path, dir.path())
             .unwrap()
             .apply(&mut args, dir.path(), &|id| id == "port", &path)

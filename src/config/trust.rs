@@ -16,13 +16,13 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::ConfigError;
-use crate::cli::BuildArgs;
 use crate::error::Error;
 use crate::fsguard::OpenFailure;
 use crate::image::base::BaseSpec;
 use crate::image::ca::CaError;
 use crate::image::spec::AddError;
 use crate::output::{OutputError, OutputSpec};
+use crate::request::BuildRequest;
 
 /// The largest settings file read (a real one is a few hundred bytes).
 pub const MAX_SETTINGS_BYTES: u64 = 1 << 20;
@@ -88,7 +88,7 @@ pub fn read_settings(path: &Path, root: &Path) -> Result<String, ConfigError> {
 
 /// Checks the values `args` took from the settings file `origin.file`: every path they name
 /// must be inside the project, and an archive output may only replace an archive of ours.
-pub fn check(args: &BuildArgs, origin: &Origin) -> Result<(), ConfigError> {
+pub fn check(args: &BuildRequest, origin: &Origin) -> Result<(), ConfigError> {
     let Some(file) = &origin.file else {
         return Ok(());
     };
@@ -262,7 +262,7 @@ fn written_by_us(path: &Path) -> bool {
 
 /// `error` blamed on the settings file and key its failing value came from, if it came from
 /// one; else `error` unchanged.
-pub fn blame(error: Error, args: &BuildArgs, origin: &Origin) -> Error {
+pub fn blame(error: Error, args: &BuildRequest, origin: &Origin) -> Error {
     let key =
         match &error {
             Error::Add(_) => "add",
@@ -387,7 +387,7 @@ mod tests {
     fn later_failures_are_blamed_on_the_key_that_gave_the_value() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().canonicalize().unwrap();
-        let mut args = BuildArgs::default();
+        let mut args = BuildRequest::default();
         let archive = root.join("img.tar");
         args.image.output = vec![OutputSpec::OciArchive {
             file: archive.clone(),

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArtifactRule, BuildPlan, MIRROR_SKIP, Mirror, Options, PlanError, Step, expand_list, summary,
-    wrappers,
+    ArtifactRule, BuildPlan, Facts, MIRROR_SKIP, Mirror, Options, PlanError, Step, c_compiler,
+    expand_list, summary, wrappers,
 };
 use crate::detect::CProject;
 use crate::platform::Platform;
@@ -117,6 +117,9 @@ pub(super) fn plan(
         mirror,
         steps,
         artifact,
+        facts: Facts::C {
+            c_compiler: c_compiler(&choice, &Default::default()),
+        },
     })
 }
 
@@ -242,6 +245,12 @@ mod tests {
             ]
         );
         assert_eq!(bare.steps[0].program, "/w/bin/cc");
+        // The SBOM asks the compiler itself which C library it links, not its wrapper.
+        assert_eq!(bare.facts.c_compiler(), Some(&bare.wrappers[0].command[..]));
+        assert_eq!(
+            bare.wrappers[0].command,
+            ["zig", "cc", "-target", "x86_64-linux-musl"]
+        );
         if which::which("make").is_ok() {
             let make = plan(
                 &project(&toolchains, "make"),

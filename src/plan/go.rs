@@ -6,10 +6,12 @@
 //! folder builds with `-mod=vendor`; `--offline` also sets `GOPROXY=off` and
 //! `GOTOOLCHAIN=local`, so a missing module or a newer `go` line fails instead of downloading.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use super::{
-    ArtifactRule, BuildPlan, Options, PlanError, Step, expand_list, strategy_env, summary, wrappers,
+    ArtifactRule, BuildPlan, Facts, Options, PlanError, Step, c_compiler, expand_list,
+    strategy_env, summary, wrappers,
 };
 use crate::detect::GoProject;
 use crate::platform::Platform;
@@ -65,6 +67,11 @@ pub(super) fn plan(
         step_env.insert("GOPROXY".into(), "off".into());
         step_env.insert("GOTOOLCHAIN".into(), "local".into());
     }
+    let facts = Facts::Go {
+        // Without cgo, a failed build asks which of its packages need cgo.
+        cgo_check: (!options.cgo).then(|| cgo_check(&args, &step_env, &project.root)),
+        c_compiler: c_compiler(&choice, &step_env),
+    };
     Ok(BuildPlan {
         language: Language::Go,
         platform,
@@ -84,7 +91,38 @@ pub(super) fn plan(
             unless: None,
         }],
         artifact: ArtifactRule::File { path: out },
+        facts,
     })
+}
+
+/// `go list` of the non-standard packages with cgo files among those the build (whose
+/// arguments are `build_args`) compiles: in the build's environment with cgo on, under its
+/// `-mod` and `-tags`.
+fn cgo_check(build_args: &[String], env: &BTreeMap<String, String>, cwd: &Path) -> Step {
+    let mut args: Vec<String> = vec![
+        "list".into(),
+        "-deps".into(),
+        "-f".into(),
+        "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}".into(),
+    ];
+    args.extend(
+        build_args
+            .iter()
+            .filter(|a| a.starts_with("-mod=") || a.starts_with("-tags="))
+            .cloned(),
+    );
+    // The package built.
+    args.extend(build_args.last().cloned());
+    let mut env = env.clone();
+    env.insert("CGO_ENABLED".into(), "1".into());
+    Step {
+        description: "go list (cgo check)".into(),
+        program: "go".into(),
+        args,
+        env,
+        cwd: cwd.to_owned(),
+        unless: None,
+    }
 }
 
 /// Go build flags split into the ones merged (`-ldflags`, `-tags`) and the rest.
@@ -214,6 +252,67 @@ mod tests {
         let env: Vec<_> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(env, ["CGO_ENABLED=0", "GOARCH=arm64", "GOOS=linux"]);
         assert!(matches!(&plan.artifact, ArtifactRule::File { path } if path.ends_with("app")));
+    }
+
+    #[test]
+    fn a_build_without_cgo_plans_its_cgo_check_in_its_own_environment() {
+        let options = Options {
+            build_args: vec!["-tags=json1".into()],
+            ..Options::default()
+        };
+        let plan = plan(
+            &project(true),
+            Platform::amd64(),
+            choice("go", Platform::amd64()),
+            "/w".into(),
+            &options,
+            &|_| None,
+        )
+        .unwrap();
+        let Facts::Go {
+            cgo_check: Some(check),
+            ..
+        } = &plan.facts
+        else {
+            panic!("no cgo check: {:?}", plan.facts)
+        };
+        assert_eq!(
+            check.args,
+            [
+                "list",
+                "-deps",
+                "-f",
+                "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}",
+                "-mod=vendor",
+                "-tags=json1",
+                "."
+            ]
+        );
+        assert_eq!(check.cwd, plan.steps[0].cwd);
+        assert_eq!(check.env["CGO_ENABLED"], "1");
+        assert_eq!(check.env["GOARCH"], "amd64");
+        // With cgo there is nothing to check.
+        let options = Options {
+            cgo: true,
+            ..Options::default()
+        };
+        let cgo = super::plan(
+            &project(false),
+            Platform::amd64(),
+            choice("cgo-zig", Platform::amd64()),
+            "/w".into(),
+            &options,
+            &|_| None,
+        )
+        .unwrap();
+        assert!(matches!(
+            cgo.facts,
+            Facts::Go {
+                cgo_check: None,
+                ..
+            }
+        ));
+        assert!(cgo.facts.c_compiler().is_some());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::detect::Project;
+use crate::detect::{BinTarget, Project};
 use crate::exec::Cmd;
 use crate::platform::Platform;
 use crate::toolchain::probe::{Choice, Host, Rejected};
@@ -49,6 +49,45 @@ pub struct BuildPlan {
     pub steps: Vec<Step>,
     /// How the binary is found afterwards.
     pub artifact: ArtifactRule,
+    /// What later stages need of the build, decided here so none reads it back out of a step
+    /// (not printed: `plan` shows what runs).
+    #[serde(skip)]
+    pub facts: Facts,
+}
+
+/// What a plan knows that the stages after the build need: the image's name and metadata, the
+/// SBOM's dependencies and C library.
+#[derive(Clone, Debug)]
+pub enum Facts {
+    /// A Cargo build.
+    Rust {
+        /// The target triple cargo builds for.
+        triple: String,
+        /// The binary target built, with its package.
+        bin: BinTarget,
+    },
+    /// A Go build.
+    Go {
+        /// Without cgo: the `go list` that tells which packages need cgo, when the build fails.
+        cgo_check: Option<Step>,
+        /// The command that compiles and links C, with cgo.
+        c_compiler: Option<Vec<String>>,
+    },
+    /// A C build.
+    C {
+        /// The command that compiles and links C.
+        c_compiler: Option<Vec<String>>,
+    },
+}
+
+impl Facts {
+    /// The command that compiles and links C, when the build has one.
+    pub fn c_compiler(&self) -> Option<&[String]> {
+        match self {
+            Facts::Rust { .. } => None,
+            Facts::Go { c_compiler, .. } | Facts::C { c_compiler } => c_compiler.as_deref(),
+        }
+    }
 }
 
 /// A shell script that runs a fixed command with the arguments it is given.
@@ -325,6 +364,15 @@ fn wrappers(choice: &mut Choice, work_dir: &Path) -> Vec<Wrapper> {
         }
     }
     out
+}
+
+/// The command a choice compiles and links C with: its `cc`, else the `CC` its environment
+/// sets.
+fn c_compiler(choice: &Choice, env: &BTreeMap<String, String>) -> Option<Vec<String>> {
+    choice.cc.clone().or_else(|| {
+        env.get("CC")
+            .map(|cc| cc.split_whitespace().map(str::to_string).collect())
+    })
 }
 
 /// Expands a strategy's `env` (over the user's) and `env_default` (under it).

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use super::{ArtifactRule, BuildPlan, Options, PlanError, Step, strategy_env, summary, wrappers};
+use super::{
+    ArtifactRule, BuildPlan, Facts, Options, PlanError, Step, strategy_env, summary, wrappers,
+};
 use crate::detect::{RustProject, cargo_program, select_bin};
 use crate::platform::Platform;
 use crate::toolchain::Language;
@@ -66,6 +68,10 @@ pub(super) fn plan(
                 .join(&target)
                 .join("release")
                 .join(&bin.name),
+        },
+        facts: Facts::Rust {
+            triple: target,
+            bin: bin.clone(),
         },
     })
 }
@@ -201,6 +207,12 @@ mod tests {
         );
         assert!(cargo_env(&plan).is_empty());
         assert!(plan.wrappers.is_empty());
+        // Later stages take the triple and the binary from here, not from the arguments.
+        assert!(matches!(
+            &plan.facts,
+            Facts::Rust { triple, bin }
+                if triple == "x86_64-unknown-linux-musl" && bin.name == "hello"
+        ));
         assert!(matches!(
             &plan.artifact,
             ArtifactRule::CargoMessages { expected, .. }

@@ -11,22 +11,18 @@ use std::path::Path;
 
 use super::{Component, Facts, Role, purl};
 use crate::exec::Cmd;
-use crate::plan::BuildPlan;
 use crate::ui::Ui;
 
-/// The C library of a plan's compiler, when the toolchain tells.
-pub fn facts(plan: &BuildPlan, ui: &Ui) -> Facts {
+/// The C library of the C compiler `compiler` (its command words), when the toolchain tells.
+pub fn facts(compiler: &[String], ui: &Ui) -> Facts {
     let mut facts = Facts::default();
-    let Some(compiler) = compiler_command(plan) else {
-        return facts;
-    };
     let first = compiler.first().map(String::as_str).unwrap_or_default();
     let is_zig = compiler
         .iter()
         .take_while(|w| *w != "cc")
         .any(|w| w == "ziglang" || file_name(w) == "zig");
     let found = if is_zig {
-        zig_musl(&compiler, ui)
+        zig_musl(compiler, ui)
     } else if file_name(first).contains("musl-gcc") {
         musl_gcc(first, ui).map(|v| (v, format!("the musl of `{first}`")))
     } else {
@@ -51,22 +47,6 @@ fn file_name(word: &str) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// The command the plan compiles C with: its `cc` wrapper, or the `CC` it sets.
-fn compiler_command(plan: &BuildPlan) -> Option<Vec<String>> {
-    if let Some(w) = plan.wrappers.iter().find(|w| w.path.ends_with("cc")) {
-        return Some(w.command.clone());
-    }
-    let cc = plan.steps.iter().find_map(|s| s.env.get("CC"))?;
-    if let Some(w) = plan
-        .wrappers
-        .iter()
-        .find(|w| w.path.as_os_str() == cc.as_str())
-    {
-        return Some(w.command.clone());
-    }
-    Some(cc.split_whitespace().map(str::to_string).collect())
 }
 
 /// zig's bundled musl release, from `zig env`'s `lib_dir`.
