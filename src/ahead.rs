@@ -26,10 +26,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::build::cargo_command;
+use crate::cache::stamp::Stamps;
 use crate::cli::ProjectArgs;
 use crate::detect::{Project, RustProject};
 use crate::exec::Started;
-use crate::image::cache::PathStamp;
 use crate::plan::{ArtifactRule, BuildPlan, Step};
 use crate::toolchain::probe::Host;
 use crate::ui::Ui;
@@ -44,7 +44,7 @@ struct Answers {
     /// The state of everything the answers depend on, when they were given; empty when
     /// something changed during that build (then the answers are only a guess).
     #[serde(default)]
-    stamps: Vec<PathStamp>,
+    stamps: Stamps,
     /// A digest of the environment they were given in.
     #[serde(default)]
     env: String,
@@ -218,9 +218,8 @@ pub fn start(args: &ProjectArgs, ui: &Ui) -> Option<Ahead> {
     fs::create_dir_all(&step.cwd).ok()?;
     let started = cargo_command(&step, ui).start(ui).ok()?;
     // Judged while cargo runs: the command stands or falls by the plan's comparison anyway.
-    let trusted = !answers.stamps.is_empty()
-        && answers.env == env_digest()
-        && answers.stamps.iter().all(PathStamp::holds);
+    let trusted =
+        !answers.stamps.is_empty() && answers.env == env_digest() && answers.stamps.hold();
     Some(Ahead {
         step,
         started,
@@ -246,16 +245,10 @@ pub fn remember(
     if !path.starts_with(&project.target_dir) {
         return;
     }
-    let mut stamps: Vec<PathStamp> = inputs(project, sysroot.as_deref())
-        .iter()
-        .map(|p| PathStamp::of(p))
-        .collect();
-    if stamps
-        .iter()
-        .filter_map(|s| s.state.as_ref())
-        .any(|s| s.changed_since(began))
-    {
-        stamps.clear();
+    let mut stamps = Stamps::of(inputs(project, sysroot.as_deref()));
+    // The freshness rule (`cache::stamp`), at a margin of zero: see there why.
+    if stamps.changed_since(began) {
+        stamps = Stamps::default();
     }
     let answers = Answers {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -273,5 +266,5 @@ pub fn remember(
         return;
     }
     // A memory that cannot be written only costs the next build its head start.
-    let _ = crate::image::cache::write_atomic(&path, &bytes);
+    let _ = crate::cache::write_atomic(&path, &bytes);
 }

@@ -21,6 +21,7 @@
 
 pub mod ahead;
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod detect;
@@ -33,7 +34,6 @@ pub mod package;
 pub mod plan;
 pub mod platform;
 pub mod registry;
-pub mod replay;
 pub mod report;
 pub mod reproduce;
 pub mod sbom;

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::layers::LayerCache;
+use crate::cache::replay::Replay;
 use crate::cli::ImageArgs;
 use crate::error::Error;
 use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::ca::{CaBundle, CaSource};
-use crate::image::cache::LayerCache;
 use crate::image::layer::{LayerCompression, Origin};
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
 use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
@@ -22,7 +23,6 @@ use crate::output::{
     Input, OutputError, OutputSpec, SinkContext, Written, check_outputs, check_tag, sink_for,
 };
 use crate::platform::Platform;
-use crate::replay::Replay;
 use crate::sbom::{self, Facts};
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
@@ -411,7 +411,7 @@ pub fn package_many(
         for (binary, ..) in &verified {
             let digest = match &cache {
                 Some(cache) => cache.file_digest(binary),
-                None => crate::image::cache::hash_file(binary),
+                None => crate::cache::layers::hash_file(binary),
             }
             .map_err(|source| crate::verify::VerifyError::Read {
                 path: binary.to_path_buf(),

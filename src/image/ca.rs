@@ -16,7 +16,8 @@ use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 
-use super::cache::{FileStamp, write_atomic};
+use crate::cache::stamp::Stamp;
+use crate::cache::write_atomic;
 
 /// Host bundle locations, in the order Go's crypto/x509 tries them.
 pub(crate) const HOST_BUNDLES: &[&str] = &[
@@ -141,7 +142,7 @@ impl CaBundle {
             env!("CARGO_PKG_VERSION")
         ));
         for file in &files {
-            let Some(stamp) = FileStamp::of(file) else {
+            let Some(stamp) = Stamp::of(file) else {
                 // Missing: let the loader say so.
                 return CaBundle::load(ca_bundle, extra, warn);
             };

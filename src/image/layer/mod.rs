@@ -20,7 +20,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::blob::{Blob, BlobStore, HashWriter};
-use super::cache::{LayerCache, Lookup, layer_key};
+use crate::cache::layers::{LayerCache, Lookup, layer_key};
 use compression::Encoder;
 use entries::{Reporting, append};
 

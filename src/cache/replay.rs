@@ -17,7 +17,7 @@
 //! recorded. Runs that read what neither can vouch for are never recorded: a base image,
 //! `--add` files, a registry output.
 //!
-//! [`SETTLED`]: crate::image::cache::SETTLED
+//! [`SETTLED`]: super::stamp::SETTLED
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -25,11 +25,13 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::layers::LayerCache;
+use super::stamp::Stamps;
+use super::write_atomic;
 use crate::cli::ImageArgs;
 use crate::image::ImageSet;
 use crate::image::blob::{blob_path, to_hex};
 use crate::image::ca::CaBundle;
-use crate::image::cache::{LayerCache, PathStamp, write_atomic};
 use crate::output::OutputSpec;
 use crate::package::{PackageDefaults, PackageOutcome};
 use crate::platform::Platform;
@@ -39,8 +41,8 @@ use crate::platform::Platform;
 struct Record {
     /// Each binary's SHA-256, in the order given.
     binaries: Vec<String>,
-    inputs: Vec<PathStamp>,
-    outputs: Vec<PathStamp>,
+    inputs: Stamps,
+    outputs: Stamps,
     outcome: PackageOutcome,
 }
 
@@ -48,7 +50,7 @@ struct Record {
 pub struct Replay {
     path: PathBuf,
     binaries: Vec<PathBuf>,
-    inputs: Vec<PathStamp>,
+    inputs: Stamps,
     began: SystemTime,
 }
 
@@ -91,7 +93,7 @@ impl Replay {
         Some(Replay {
             path: cache_dir.join("runs").join(format!("{key}.json")),
             binaries: binaries.iter().map(|(b, _)| b.clone()).collect(),
-            inputs: read.iter().map(|p| PathStamp::of(p)).collect(),
+            inputs: Stamps::of(&read),
             began,
         })
     }
@@ -101,7 +103,7 @@ impl Replay {
         let bytes = std::fs::read(&self.path).ok()?;
         let record: Record = serde_json::from_slice(&bytes).ok()?;
         if record.inputs != self.inputs
-            || !record.outputs.iter().all(PathStamp::holds)
+            || !record.outputs.hold()
             || record.binaries.len() != self.binaries.len()
         {
             return None;
@@ -152,18 +154,13 @@ impl Replay {
     /// `written` as they are now. Not recorded when a stamped input changed too recently for
     /// its stamp to be trusted.
     pub fn record(self, outcome: &PackageOutcome, digests: Vec<String>, written: &[PathBuf]) {
-        let fresh = self
-            .inputs
-            .iter()
-            .filter_map(|s| s.state.as_ref())
-            .any(|s| !s.settled_before(self.began));
-        if fresh {
+        if !self.inputs.settled_before(self.began) {
             return;
         }
         let record = Record {
             binaries: digests,
             inputs: self.inputs,
-            outputs: written.iter().map(|p| PathStamp::of(p)).collect(),
+            outputs: Stamps::of(written),
             outcome: outcome.clone(),
         };
         // A record that cannot be written only costs the next run its shortcut.
