@@ -18,7 +18,7 @@ use crate::cli::BuildArgs;
 use crate::error::Error;
 use crate::image::blob::HashWriter;
 use crate::output::OutputSpec;
-use crate::package::PackageOutcome;
+use crate::package::outcome::PackageOutcome;
 use crate::plan::{MIRROR_SKIP, Mirror};
 use crate::ui::Ui;
 
