@@ -11,8 +11,9 @@
 //! is shown. Otherwise the early cargo is left to finish unseen and the real step runs.
 //!
 //! The answers are trusted without asking again only when nothing they depend on has changed,
-//! judged as cargo judges its own fingerprints: by the stat (inode, size, mtime, ctime) of
-//! every file and folder that can change them (the manifests up to the workspace root, the
+//! judged as cargo judges its own fingerprints, under the cache's freshness rule
+//! (`cache::stamp`, with the margin noted there): by the stamps of every file and folder that
+//! can change them (the manifests up to the workspace root, the
 //! `src` and `src/bin` folders whose files make targets, `.cargo/config*` and
 //! `rust-toolchain*` up the tree, cargo's and rustup's settings, the sysroot's installed
 //! targets, this program) and a digest of the variables cargo and rustc read. Anything else

@@ -103,3 +103,52 @@ impl Replay {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::blob::sha256_digest;
+    use std::fs;
+
+    #[test]
+    fn a_record_answers_while_its_binaries_read_and_written_files_are_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path().join("cache"));
+        let (bin, out) = (dir.path().join("bin"), dir.path().join("out"));
+        fs::write(&bin, b"elf").unwrap();
+        let open = |key: &str, reads: &[PathBuf]| {
+            Replay::prepare(cache.dir(), &key, vec![bin.clone()], reads).unwrap()
+        };
+        assert_eq!(open("k", &[]).outcome::<String>(&cache), None);
+        fs::write(&out, b"image").unwrap();
+        let digests = vec![sha256_digest(b"elf")];
+        open("k", &[]).record(
+            &"done".to_string(),
+            digests.clone(),
+            std::slice::from_ref(&out),
+        );
+        assert_eq!(open("k", &[]).outcome(&cache), Some("done".to_string()));
+        assert_eq!(open("other", &[]).outcome::<String>(&cache), None);
+
+        // The binary is compared by contents: other bytes are another run, the same bytes
+        // written afresh are not.
+        fs::write(&bin, b"elf2").unwrap();
+        assert_eq!(open("k", &[]).outcome::<String>(&cache), None);
+        fs::write(&bin, b"elf").unwrap();
+        assert_eq!(open("k", &[]).outcome(&cache), Some("done".to_string()));
+
+        // What the run wrote is compared by stamp: the same bytes written again do not hold.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::write(&out, b"image").unwrap();
+        assert_eq!(open("k", &[]).outcome::<String>(&cache), None);
+
+        // A run that read a file changed just before it began is not recorded.
+        let ca = dir.path().join("ca.pem");
+        fs::write(&ca, b"pem").unwrap();
+        let reads = [ca.clone()];
+        open("fresh", &reads).record(&"done".to_string(), digests, std::slice::from_ref(&out));
+        // Its stamps hold: only the missing record answers `None`.
+        assert!(Stamps::of(&reads).hold());
+        assert_eq!(open("fresh", &reads).outcome::<String>(&cache), None);
+    }
+}

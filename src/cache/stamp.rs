@@ -17,10 +17,14 @@
 //!    for a tick when it was read shows any later change in its stamp.
 //!
 //! Files a memo's own work wrote (a run's outputs) are not worked out from: they are held to
-//! part 1 alone, their stamps taken after the last write. The one memo held to part 2 at a
-//! margin of zero rather than [`SETTLED`] is cargo's answers (see `ahead`): a build that began
-//! within a second of an edit keeps them, trusted by the next build, because the build that
-//! follows an edit is the one that must start cargo early.
+//! part 1 alone, their stamps taken after the last write.
+//!
+//! One memo applies part 2 at a margin of zero instead of [`SETTLED`]: cargo's answers in
+//! `ahead` are kept when no file they depend on changed after the build began. The build that
+//! runs right after an edit must leave answers the next build trusts, or every edit would cost
+//! the next build its head start. What that margin gives up: a second edit within one clock
+//! tick of the first, made after cargo read the first, goes unseen until any later change to
+//! those files.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -107,8 +111,8 @@ impl Stamps {
         self.present().all(|s| s.settled_before(began))
     }
 
-    /// Whether any file there changed at or after `time` (cargo's answers, see the module
-    /// note).
+    /// Whether any file there changed at or after `time`: part 2 at a margin of zero, for
+    /// cargo's answers alone (see the module note).
     pub fn changed_since(&self, time: SystemTime) -> bool {
         self.present().any(|s| s.changed_since(time))
     }

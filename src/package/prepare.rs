@@ -243,11 +243,54 @@ pub(super) struct Inputs<'a> {
 /// Verifies every binary and gathers what the images are made of. `recorded` says whether the
 /// run will be recorded (it then needs the binaries' digests even without an SBOM).
 pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Inputs<'a>, Error> {
-    let args = run.args;
     let mut warnings = Warnings {
         ui: ui.clone(),
         shown: Vec::new(),
     };
+    let verified = verify_all(run, &mut warnings, ui)?;
+    let spec = image_spec(run, verified[0].platform, &mut warnings)?;
+    // Staged inside the cache when there is one, so storing a layer there is a hard link.
+    let store = match &run.cache {
+        Some(cache) => BlobStore::new_in(cache.dir()).or_else(|_| BlobStore::new()),
+        None => BlobStore::new(),
+    }
+    .map_err(Error::Staging)?;
+    let bases = match &run.args.base {
+        Some(text) => {
+            let base: BaseSpec = text.parse().map_err(Error::Usage)?;
+            ui.status("Reading", format_args!("base image `{base}`"));
+            let platforms: Vec<Platform> = verified.iter().map(|v| v.platform).collect();
+            base::load(&base, &platforms, &store, &run.registry, ui)?
+        }
+        None => Vec::new(),
+    };
+    let digests = if !run.args.no_sbom || recorded {
+        digests(run, &verified)?
+    } else {
+        Vec::new()
+    };
+    let documents = if run.args.no_sbom {
+        BTreeMap::new()
+    } else {
+        sbom_documents(run, &verified, &digests, &mut warnings)
+    };
+    Ok(Inputs {
+        verified,
+        spec,
+        store,
+        bases,
+        digests,
+        documents,
+        warnings,
+    })
+}
+
+/// Verifies each binary against its platform; two for one platform is an error.
+fn verify_all<'a>(
+    run: &Run<'a>,
+    warnings: &mut Warnings,
+    ui: &Ui,
+) -> Result<Vec<Verified<'a>>, Error> {
     let mut verified: Vec<Verified<'a>> = Vec::new();
     for (binary, platform) in run.binaries {
         let checked = verify_binary(binary, *platform, ui, &mut |m| warnings.warn(m))?;
@@ -261,7 +304,17 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
         }
         verified.push(checked);
     }
+    Ok(verified)
+}
 
+/// The image the flags describe, for `platform`: entrypoint, config values, labels and
+/// annotations, the `--add` files and the CA bundle.
+fn image_spec(
+    run: &Run<'_>,
+    platform: Platform,
+    warnings: &mut Warnings,
+) -> Result<ImageSpec, Error> {
+    let args = run.args;
     let adds = expand_adds(&args.add)?;
     let mut warn = |m| warnings.warn(m);
     let ca = match &run.cache {
@@ -289,9 +342,9 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     for kv in &args.label {
         labels.insert(kv.key.clone(), kv.value.clone());
     }
-    let spec = ImageSpec {
+    Ok(ImageSpec {
         name: name.clone(),
-        platform: verified[0].platform,
+        platform,
         entrypoint,
         args: args.args.clone(),
         env: args.env.clone(),
@@ -307,70 +360,56 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
         base: None,
         ca_in_app: args.ca_bundle.is_some() || !args.extra_ca.is_empty(),
         sbom: None,
-    };
-
-    // Staged inside the cache when there is one, so storing a layer there is a hard link.
-    let store = match &run.cache {
-        Some(cache) => BlobStore::new_in(cache.dir()).or_else(|_| BlobStore::new()),
-        None => BlobStore::new(),
-    }
-    .map_err(Error::Staging)?;
-    let bases = match &args.base {
-        Some(text) => {
-            let base: BaseSpec = text.parse().map_err(Error::Usage)?;
-            ui.status("Reading", format_args!("base image `{base}`"));
-            let platforms: Vec<Platform> = verified.iter().map(|v| v.platform).collect();
-            base::load(&base, &platforms, &store, &run.registry, ui)?
-        }
-        None => Vec::new(),
-    };
-    // The layer key reads each digest again from the cache's memo.
-    let mut digests = Vec::new();
-    if !args.no_sbom || recorded {
-        for v in &verified {
-            let digest = match &run.cache {
-                Some(cache) => cache.file_digest(v.binary),
-                None => hash_file(v.binary),
-            }
-            .map_err(|source| VerifyError::Read {
-                path: v.binary.to_path_buf(),
-                source,
-            })?;
-            digests.push(digest);
-        }
-    }
-    let mut documents = BTreeMap::new();
-    if !args.no_sbom {
-        for (v, digest) in verified.iter().zip(&digests) {
-            let facts = run
-                .defaults
-                .sbom
-                .get(&v.platform)
-                .cloned()
-                .unwrap_or_default();
-            for gap in &facts.gaps {
-                warnings.warn(format!("SBOM for {}: {gap}", v.platform));
-            }
-            let inputs = sbom::Inputs {
-                name,
-                sha256: digest.trim_start_matches("sha256:"),
-                report: &v.report,
-                facts: &facts,
-                declared: &args.sbom_package,
-                created: run.created,
-            };
-            documents.insert(v.platform, sbom::document(&inputs));
-        }
-    }
-    Ok(Inputs {
-        verified,
-        spec,
-        store,
-        bases,
-        digests,
-        documents,
-        warnings,
     })
+}
+
+/// Each binary's SHA-256, for its SBOM and the run record, through the cache's file memo when
+/// there is one (the layer key reads it again from there).
+fn digests(run: &Run<'_>, verified: &[Verified<'_>]) -> Result<Vec<String>, Error> {
+    let mut digests = Vec::new();
+    for v in verified {
+        let digest = match &run.cache {
+            Some(cache) => cache.file_digest(v.binary),
+            None => hash_file(v.binary),
+        }
+        .map_err(|source| VerifyError::Read {
+            path: v.binary.to_path_buf(),
+            source,
+        })?;
+        digests.push(digest);
+    }
+    Ok(digests)
+}
+
+/// Each platform's SBOM document, warning of what the build could not tell.
+fn sbom_documents(
+    run: &Run<'_>,
+    verified: &[Verified<'_>],
+    digests: &[String],
+    warnings: &mut Warnings,
+) -> BTreeMap<Platform, Vec<u8>> {
+    let mut documents = BTreeMap::new();
+    for (v, digest) in verified.iter().zip(digests) {
+        let facts = run
+            .defaults
+            .sbom
+            .get(&v.platform)
+            .cloned()
+            .unwrap_or_default();
+        for gap in &facts.gaps {
+            warnings.warn(format!("SBOM for {}: {gap}", v.platform));
+        }
+        let inputs = sbom::Inputs {
+            name: &run.name,
+            sha256: digest.trim_start_matches("sha256:"),
+            report: &v.report,
+            facts: &facts,
+            declared: &run.args.sbom_package,
+            created: run.created,
+        };
+        documents.insert(v.platform, sbom::document(&inputs));
+    }
+    documents
 }
 
 /// Verifies one binary (refusing a dynamic one or one for another platform) and warns about

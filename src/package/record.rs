@@ -239,3 +239,81 @@ fn written_files(set: &ImageSet, outputs: &[OutputSpec]) -> Vec<PathBuf> {
     files.dedup();
     files
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::blob::canonical_json;
+
+    /// The key names what shapes a run's outcome, field by field: a field added, removed or
+    /// renamed changes every record's key, so it comes with a new [`RunKey::VERSION`].
+    #[test]
+    fn the_run_key_is_its_named_fields_with_a_version() {
+        let metadata = BTreeMap::new();
+        let key = RunKey {
+            version: RunKey::VERSION,
+            program: "0",
+            exe: Path::new("/exe"),
+            cwd: Path::new("/"),
+            binaries: vec![(Path::new("app"), Some("linux/amd64".into()))],
+            name: "app",
+            outputs: vec!["oci:out:t".into()],
+            tags: &[],
+            entrypoint: None,
+            args: &[],
+            env: vec![("K", "V")],
+            ports: Vec::new(),
+            labels: Vec::new(),
+            user: None,
+            workdir: None,
+            ca_bundle: None,
+            extra_ca: &[],
+            compression: "none".into(),
+            sbom: true,
+            sbom_packages: &[],
+            metadata: &metadata,
+            facts: Vec::new(),
+            created: 0,
+            platforms: Vec::new(),
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&canonical_json(&key).unwrap()).unwrap();
+        let fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "args",
+                "binaries",
+                "ca_bundle",
+                "compression",
+                "created",
+                "cwd",
+                "entrypoint",
+                "env",
+                "exe",
+                "extra_ca",
+                "facts",
+                "labels",
+                "metadata",
+                "name",
+                "outputs",
+                "platforms",
+                "ports",
+                "program",
+                "sbom",
+                "sbom_packages",
+                "tags",
+                "user",
+                "version",
+                "workdir"
+            ]
+        );
+        assert_eq!(json["version"], 2);
+        assert_eq!(json["env"], serde_json::json!([["K", "V"]]));
+    }
+}
