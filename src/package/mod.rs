@@ -74,6 +74,7 @@ pub fn package_many(
     ui: &Ui,
 ) -> Result<PackageOutcome, Error> {
     let run = prepare::Run::checked(binaries, args, defaults)?;
+    // A run with nothing changed is answered from the last one's record, before any work.
     let replay = record::open(&run);
     if let Some(outcome) = replay.as_ref().and_then(|r| record::answer(r, &run, ui)) {
         return Ok(outcome);
