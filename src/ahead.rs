@@ -11,8 +11,9 @@
 //! is shown. Otherwise the early cargo is left to finish unseen and the real step runs.
 //!
 //! The answers are trusted without asking again only when nothing they depend on has changed,
-//! judged as cargo judges its own fingerprints: by the stat (inode, size, mtime, ctime) of
-//! every file and folder that can change them (the manifests up to the workspace root, the
+//! judged as cargo judges its own fingerprints, under the cache's freshness rule
+//! (`cache::stamp`, with the margin noted there): by the stamps of every file and folder that
+//! can change them (the manifests up to the workspace root, the
 //! `src` and `src/bin` folders whose files make targets, `.cargo/config*` and
 //! `rust-toolchain*` up the tree, cargo's and rustup's settings, the sysroot's installed
 //! targets, this program) and a digest of the variables cargo and rustc read. Anything else
@@ -26,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::build::cargo_command;
+use crate::cache::stamp::Stamps;
 use crate::detect::{Project, RustProject};
 use crate::exec::Started;
-use crate::image::cache::PathStamp;
 use crate::plan::{ArtifactRule, BuildPlan, Step};
 use crate::request::ProjectRequest;
 use crate::toolchain::probe::Host;
@@ -44,7 +45,7 @@ struct Answers {
     /// The state of everything the answers depend on, when they were given; empty when
     /// something changed during that build (then the answers are only a guess).
     #[serde(default)]
-    stamps: Vec<PathStamp>,
+    stamps: Stamps,
     /// A digest of the environment they were given in.
     #[serde(default)]
     env: String,
@@ -266,9 +267,8 @@ pub fn start(args: &ProjectRequest, ui: &Ui) -> Option<Ahead> {
     fs::create_dir_all(&step.cwd).ok()?;
     let started = cargo_command(&step, ui).start(ui).ok()?;
     // Judged while cargo runs: the command stands or falls by the plan's comparison anyway.
-    let trusted = !answers.stamps.is_empty()
-        && answers.env == env_digest()
-        && answers.stamps.iter().all(PathStamp::holds);
+    let trusted =
+        !answers.stamps.is_empty() && answers.env == env_digest() && answers.stamps.hold();
     Some(Ahead {
         step,
         started,
@@ -296,16 +296,10 @@ pub fn remember(
     if !path.starts_with(&project.target_dir) {
         return;
     }
-    let mut stamps: Vec<PathStamp> = inputs(project, sysroot.as_deref())
-        .iter()
-        .map(|p| PathStamp::of(p))
-        .collect();
-    if stamps
-        .iter()
-        .filter_map(|s| s.state.as_ref())
-        .any(|s| s.changed_since(began))
-    {
-        stamps.clear();
+    let mut stamps = Stamps::of(inputs(project, sysroot.as_deref()));
+    // The freshness rule (`cache::stamp`), at a margin of zero: see there why.
+    if stamps.changed_since(began) {
+        stamps = Stamps::default();
     }
     let answers = Answers {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -323,7 +317,7 @@ pub fn remember(
         return;
     }
     // A memory that cannot be written only costs the next build its head start.
-    let _ = crate::image::cache::write_atomic(&path, &bytes);
+    let _ = crate::cache::write_atomic(&path, &bytes);
 }
 
 #[cfg(test)]

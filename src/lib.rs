@@ -24,6 +24,7 @@
 pub mod ahead;
 pub mod app;
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod detect;
@@ -37,7 +38,6 @@ pub mod package;
 pub mod plan;
 pub mod platform;
 pub mod registry;
-pub mod replay;
 pub mod report;
 pub mod reproduce;
 pub mod request;

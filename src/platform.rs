@@ -286,6 +286,8 @@ impl fmt::Display for PlatformName {
 struct Row {
     platform: Platform,
     aliases: Vec<String>,
+    /// The row as the data gave it.
+    info: PlatformInfo,
 }
 
 /// The platform table of a run: the built-in rows first, then the user's.
@@ -342,9 +344,18 @@ impl Platforms {
                 .iter()
                 .map(|a| a.trim().to_ascii_lowercase())
                 .collect();
-            self.rows.push(Row { platform, aliases });
+            self.rows.push(Row {
+                platform,
+                aliases,
+                info,
+            });
         }
         Ok(())
+    }
+
+    /// Every row as the data gave it, built-in first: what a cache key holds of the table.
+    pub fn rows(&self) -> impl Iterator<Item = &PlatformInfo> + '_ {
+        self.rows.iter().map(|r| &r.info)
     }
 
     /// Every platform, built-in first.

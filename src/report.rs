@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::package::PackageOutcome;
+use crate::package::outcome::PackageOutcome;
 use crate::plan::{ArtifactRule, BuildPlan};
 use crate::toolchain::Toolchains;
 use crate::toolchain::probe::TableRow;

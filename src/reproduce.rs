@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::image::blob::HashWriter;
 use crate::output::OutputSpec;
-use crate::package::PackageOutcome;
+use crate::package::outcome::PackageOutcome;
 use crate::plan::{MIRROR_SKIP, Mirror};
 use crate::request::BuildRequest;
 use crate::ui::Ui;

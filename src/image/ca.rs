@@ -16,7 +16,8 @@ use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 
-use super::cache::{FileStamp, write_atomic};
+use crate::cache::stamp::Stamp;
+use crate::cache::write_atomic;
 
 /// Host bundle locations, in the order Go's crypto/x509 tries them.
 pub(crate) const HOST_BUNDLES: &[&str] = &[
@@ -121,8 +122,9 @@ impl CaBundle {
 
     /// [`CaBundle::load`], remembered in `memo_dir`: parsing and checking a bundle of ~150
     /// certificates costs about 3 ms, most of a rebuild with nothing to do. The result is
-    /// reused while every file read keeps its stamp (inode, size, mtime, ctime); a bundle that
-    /// gave warnings is not remembered, so they are shown every time.
+    /// reused while every file read keeps its stamp, under the cache's freshness rule
+    /// (`cache::stamp`); a bundle that gave warnings is not remembered, so they are shown
+    /// every time.
     pub fn load_remembered(
         ca_bundle: Option<&Path>,
         extra: &[PathBuf],
@@ -140,14 +142,17 @@ impl CaBundle {
             "static-image ca memo 1 ",
             env!("CARGO_PKG_VERSION")
         ));
+        let began = std::time::SystemTime::now();
+        let mut settled = true;
         for file in &files {
-            let Some(stamp) = FileStamp::of(file) else {
+            let Some(stamp) = Stamp::of(file) else {
                 // Missing: let the loader say so.
                 return CaBundle::load(ca_bundle, extra, warn);
             };
             key.update(file.as_os_str().as_encoded_bytes());
             key.update([0]);
             key.update(format!("{stamp:?}"));
+            settled &= stamp.settled_before(began);
         }
         let key = super::blob::to_hex(&key.finalize());
         // The normalised PEM itself: reading it back is a copy, and counting its blocks free.
@@ -168,7 +173,9 @@ impl CaBundle {
             warned = true;
             warn(m)
         })?;
-        if !warned {
+        // A file changed just before it was read may change again unseen (the freshness
+        // rule, `cache::stamp`).
+        if !warned && settled {
             // Only a speed-up: failing to remember costs the next run 3 ms.
             let _ = write_atomic(&memo, &bundle.pem);
         }
@@ -395,6 +402,10 @@ mod tests {
         let load = || {
             CaBundle::load_remembered(Some(&bundle), &[], &mut |w| panic!("{w}"), &memo).unwrap()
         };
+        // Read just after it was written, the file may still change unseen: not remembered.
+        assert_eq!(load().count, 3);
+        assert!(!memo.join("ca").exists());
+        std::thread::sleep(crate::cache::stamp::SETTLED);
         let first = load();
         assert_eq!(first.count, 3);
         let memos: Vec<_> = std::fs::read_dir(memo.join("ca")).unwrap().collect();

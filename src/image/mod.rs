@@ -11,7 +11,6 @@
 pub mod base;
 pub mod blob;
 pub mod ca;
-pub mod cache;
 pub mod config;
 pub mod layer;
 pub mod pgzip;
@@ -21,8 +20,8 @@ use std::path::Path;
 
 use oci_spec::image::{Descriptor, ImageIndexBuilder, MediaType, PlatformBuilder};
 
+use crate::cache::layers::LayerCache;
 use blob::{Blob, BlobStore, canonical_json};
-use cache::LayerCache;
 use layer::{Layer, LayerBuilder, LayerError, Origin, Source};
 use spec::{AddEntry, ImageSpec};
 

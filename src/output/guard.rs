@@ -13,8 +13,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use super::{OutputError, OutputSpec};
+use crate::cache::layers::LayerCache;
 use crate::fsguard::{OpenFailure, kind, open_regular};
-use crate::image::cache::LayerCache;
 
 /// The largest `index.json` or `oci-layout` read from an existing layout; ours are a few KiB.
 pub const MAX_LAYOUT_FILE: u64 = 4 << 20;

@@ -137,7 +137,7 @@ impl LayoutSink {
         let memo = self
             .cache_dir
             .as_ref()
-            .map(crate::image::cache::LayerCache::new);
+            .map(crate::cache::layers::LayerCache::new);
         let mut added: Vec<PathBuf> = Vec::new();
         let result = (|| {
             for blob in unique(image.blobs_with_referrers()) {

@@ -88,7 +88,11 @@ impl OutputSpec {
     /// Whether writing here would need the bytes of blob `digest`: an existing layout that
     /// holds it whole (a regular file whose SHA-256 is `digest`, remembered in `memo` while
     /// its stamp holds) does not; anything else does.
-    pub fn needs_blob(&self, digest: &str, memo: Option<&crate::image::cache::LayerCache>) -> bool {
+    pub fn needs_blob(
+        &self,
+        digest: &str,
+        memo: Option<&crate::cache::layers::LayerCache>,
+    ) -> bool {
         match self {
             OutputSpec::Oci { dir, .. } => {
                 digest.is_empty()

@@ -435,7 +435,7 @@ impl KnownBlobs {
 
     /// Writes the record by atomic replace, so concurrent pushes never see half a file.
     fn save(&self, file: &Path) -> std::io::Result<()> {
-        crate::image::cache::write_atomic(file, &serde_json::to_vec(self)?)
+        crate::cache::write_atomic(file, &serde_json::to_vec(self)?)
     }
 }
 

@@ -3,8 +3,9 @@
 //! proc-macros with everything only they use, run at build time and are not in the binary.
 //!
 //! The answer depends only on `Cargo.lock` and the manifests of the local packages (registry
-//! packages are immutable per version), so it is kept in the layer cache with their stat
-//! stamps and reused while none changes: a build with nothing to do asks cargo nothing more.
+//! packages are immutable per version), so it is kept in the layer cache with their stamps and
+//! reused under the cache's freshness rule (`cache::stamp`): a build with nothing to do asks
+//! cargo nothing more.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Component, Facts, Role, purl};
+use crate::cache::stamp::Stamps;
+use crate::cache::write_atomic;
 use crate::detect::PackageInfo;
 use crate::detect::rust::cargo_program;
 use crate::exec::Cmd;
 use crate::image::blob::to_hex;
-use crate::image::cache::{PathStamp, write_atomic};
 use crate::ui::Ui;
 
 /// Which binary, for which target, with which features.
@@ -60,7 +62,7 @@ pub fn feature_flags(build_args: &[String]) -> Vec<String> {
 struct Remembered {
     version: String,
     /// The stamps of `Cargo.lock` and of every local package's manifest when cargo answered.
-    stamps: Vec<PathStamp>,
+    stamps: Stamps,
     facts: Facts,
 }
 
@@ -87,17 +89,22 @@ pub fn facts(query: &Query<'_>, cache: Option<&Path>, ui: &Ui) -> Facts {
         && let Ok(text) = std::fs::read(record)
         && let Ok(old) = serde_json::from_slice::<Remembered>(&text)
         && old.version == env!("CARGO_PKG_VERSION")
-        && old.stamps.iter().all(PathStamp::holds)
+        && old.stamps.hold()
     {
         ui.verbose(
             "the dependencies are those of the last build (Cargo.lock and manifests unchanged)",
         );
         return old.facts;
     }
+    let began = std::time::SystemTime::now();
     match ask(query, ui) {
         Ok((facts, watched)) => {
-            let stamps: Vec<_> = watched.iter().map(|p| PathStamp::of(p)).collect();
-            if let Some(record) = &record {
+            let stamps = Stamps::of(&watched);
+            // A file cargo read just after it changed may change again unseen (the freshness
+            // rule, `cache::stamp`): then the answer is not kept.
+            if let Some(record) = &record
+                && stamps.settled_before(began)
+            {
                 let remembered = Remembered {
                     version: env!("CARGO_PKG_VERSION").into(),
                     stamps,

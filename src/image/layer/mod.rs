@@ -5,16 +5,24 @@
 //! a gzip header with no timestamp or file name. The same entries give the same bytes on any
 //! machine. The tar streams into gzip into the blob file in one pass, hashed before compression
 //! (the diff_id) and after (the blob digest); nothing is held in memory but small files.
+//!
+//! [`compression`] holds the compressors and what decides their bytes; [`entries`] the fixed
+//! headers and the reader that refuses a source file that changed size.
+
+mod compression;
+mod entries;
+
+pub use compression::{CompressionKind, LayerCompression};
+pub use entries::tar_header;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
-
-use oci_spec::image::MediaType;
+use std::io;
+use std::path::PathBuf;
 
 use super::blob::{Blob, BlobStore, HashWriter};
-use super::cache::{LayerCache, Lookup, layer_key};
+use crate::cache::layers::{LayerCache, Lookup, layer_key};
+use compression::Encoder;
+use entries::{Reporting, append};
 
 /// Where an entry's bytes come from.
 #[derive(Clone, Debug)]
@@ -276,295 +284,12 @@ impl LayerBuilder {
     }
 }
 
-/// How layers are compressed. The compressor, its version and its level are part of every
-/// layer's bytes, so they are pinned (Cargo.lock) and a golden-digest test guards them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayerCompression {
-    /// gzip through flate2's zlib-rs backend, at this level (0–9).
-    Gzip(u32),
-    /// zstd (libzstd, multi-threaded), at this level (1–19).
-    Zstd(i32),
-    /// An uncompressed tar.
-    None,
-}
-
-impl Default for LayerCompression {
-    /// gzip, which every runtime reads, at [`LayerCompression::GZIP_DEFAULT`].
-    fn default() -> LayerCompression {
-        LayerCompression::Gzip(Self::GZIP_DEFAULT)
-    }
-}
-
-/// `--compression`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum CompressionKind {
-    /// gzip: what every runtime and registry reads.
-    #[default]
-    Gzip,
-    /// zstd: several times faster, read by containerd 1.5+, Docker 23+, podman.
-    Zstd,
-    /// No compression: fastest to write, largest to move.
-    None,
-}
-
-impl LayerCompression {
-    /// The gzip level used when none is given. zlib-rs at 3 is the knee of the curve: on
-    /// 200 MB of ELF code it writes 2.8% more than at zlib's default 6 for 28% less CPU,
-    /// the size umoci's pgzip default writes (ko's default, Go's BestSpeed, writes larger).
-    pub const GZIP_DEFAULT: u32 = 3;
-
-    /// The zstd level used when none is given (zstd's own default).
-    pub const ZSTD_DEFAULT: i32 = 3;
-
-    /// From `--compression` and `--compression-level`, checking the level fits the kind.
-    pub fn from_args(
-        kind: CompressionKind,
-        level: Option<i32>,
-    ) -> Result<LayerCompression, String> {
-        match (kind, level) {
-            (CompressionKind::Gzip, None) => Ok(LayerCompression::default()),
-            (CompressionKind::Gzip, Some(l @ 0..=9)) => Ok(LayerCompression::Gzip(l as u32)),
-            (CompressionKind::Zstd, None) => Ok(LayerCompression::Zstd(Self::ZSTD_DEFAULT)),
-            (CompressionKind::Zstd, Some(l @ 1..=19)) => Ok(LayerCompression::Zstd(l)),
-            (CompressionKind::None, None) => Ok(LayerCompression::None),
-            (CompressionKind::Gzip, Some(l)) => {
-                Err(format!("`--compression-level {l}`: gzip levels are 0 to 9"))
-            }
-            (CompressionKind::Zstd, Some(l)) => Err(format!(
-                "`--compression-level {l}`: zstd levels are 1 to 19"
-            )),
-            (CompressionKind::None, Some(_)) => {
-                Err("`--compression-level` needs `--compression gzip` or `zstd`".into())
-            }
-        }
-    }
-
-    /// The OCI media type of layers compressed this way.
-    pub fn media_type(self) -> MediaType {
-        match self {
-            LayerCompression::Gzip(_) => MediaType::ImageLayerGzip,
-            LayerCompression::Zstd(_) => MediaType::ImageLayerZstd,
-            LayerCompression::None => MediaType::ImageLayer,
-        }
-    }
-
-    /// What decides the bytes, for the cache key.
-    pub fn id(self) -> String {
-        match self {
-            LayerCompression::Gzip(level) => format!("gzip {level} zlib-rs 1 MiB blocks"),
-            LayerCompression::Zstd(level) => {
-                format!(
-                    "zstd {level} libzstd {} mt job {ZSTD_JOB_SIZE}",
-                    zstd::zstd_safe::version_string()
-                )
-            }
-            LayerCompression::None => "none".into(),
-        }
-    }
-}
-
-/// A compressing writer of one of the supported kinds.
-enum Encoder {
-    Gzip(super::pgzip::ParallelGzip<super::blob::BlobWriter>),
-    Zstd(zstd::Encoder<'static, super::blob::BlobWriter>),
-    None(super::blob::BlobWriter),
-}
-
-impl Encoder {
-    fn new(blob: super::blob::BlobWriter, compression: LayerCompression) -> io::Result<Encoder> {
-        Ok(match compression {
-            // mtime 0 and no name in the gzip header, blocks of a fixed size: the bytes depend
-            // on content only, whatever the machine's core count.
-            LayerCompression::Gzip(level) => {
-                Encoder::Gzip(super::pgzip::ParallelGzip::new(blob, level, workers())?)
-            }
-            LayerCompression::Zstd(level) => {
-                let mut z = zstd::Encoder::new(blob, level)?;
-                // zstd's multi-threaded output depends on its job size, not on how many
-                // workers there are, so the bytes are the same on any machine. The job size
-                // is pinned (it is part of the bytes) and smaller than level 3's default
-                // (8 MiB): each worker holds a job in and out, so on 200 MB of machine code
-                // peak RSS falls from 62 to 37 MB, for 0.2% more bytes and the same speed.
-                z.multithread(workers() as u32)?;
-                z.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))?;
-                Encoder::Zstd(z)
-            }
-            LayerCompression::None => Encoder::None(blob),
-        })
-    }
-
-    fn finish(self) -> io::Result<super::blob::BlobWriter> {
-        match self {
-            Encoder::Gzip(g) => g.finish(),
-            Encoder::Zstd(z) => z.finish(),
-            Encoder::None(b) => Ok(b),
-        }
-    }
-}
-
-impl io::Write for Encoder {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Encoder::Gzip(g) => g.write(buf),
-            Encoder::Zstd(z) => z.write(buf),
-            Encoder::None(b) => b.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Encoder::Gzip(g) => g.flush(),
-            Encoder::Zstd(z) => z.flush(),
-            Encoder::None(b) => b.flush(),
-        }
-    }
-}
-
-/// The bytes of input each zstd worker compresses at a time.
-const ZSTD_JOB_SIZE: u32 = 4 << 20;
-
-/// Compression threads: the machine's cores, at least one (for zstd this also selects its
-/// multi-threaded format, so one and many workers give the same bytes), at most four.
-fn workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
-}
-
-/// A ustar header with everything fixed that could vary between machines: owner 0:0, no user
-/// or group names, the given mode, size and mtime.
-pub fn tar_header(dir: bool, mode: u32, size: u64, mtime: u64) -> tar::Header {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(if dir {
-        tar::EntryType::Directory
-    } else {
-        tar::EntryType::Regular
-    });
-    header.set_mode(mode);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(mtime);
-    header.set_size(size);
-    header
-}
-
-/// Passes bytes to `inner`, telling `on_bytes` how many went.
-struct Reporting<'a, W> {
-    inner: W,
-    on_bytes: &'a (dyn Fn(u64) + Sync),
-}
-
-impl<W: io::Write> io::Write for Reporting<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        (self.on_bytes)(n as u64);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn append<W: io::Write>(
-    tar: &mut tar::Builder<W>,
-    path: &str,
-    node: &Node,
-    mode: u32,
-    mtime: u64,
-) -> Result<(), LayerError> {
-    match node {
-        Node::Dir => {
-            let mut header = tar_header(true, mode, 0, mtime);
-            tar.append_data(&mut header, format!("{path}/"), io::empty())
-                .map_err(LayerError::Write)
-        }
-        Node::File(Source::Bytes(bytes)) => {
-            let mut header = tar_header(false, mode, bytes.len() as u64, mtime);
-            tar.append_data(&mut header, path, bytes.as_slice())
-                .map_err(LayerError::Write)
-        }
-        Node::File(Source::File { path: src, size }) => {
-            let mut header = tar_header(false, mode, *size, mtime);
-            let file = File::open(src).map_err(|source| LayerError::Read {
-                path: src.clone(),
-                source,
-            })?;
-            let mut reader = ExactReader::new(file, *size);
-            let written = tar.append_data(&mut header, path, &mut reader);
-            if reader.short() {
-                return Err(changed(src, *size));
-            }
-            written.map_err(|e| match e.kind() {
-                io::ErrorKind::InvalidData => changed(src, *size),
-                _ => LayerError::Read {
-                    path: src.clone(),
-                    source: e,
-                },
-            })?;
-            // A file that grew after it was added would be cut silently; say so instead.
-            if reader.grew() {
-                return Err(changed(src, *size));
-            }
-            Ok(())
-        }
-    }
-}
-
-fn changed(path: &Path, expected: u64) -> LayerError {
-    LayerError::Changed {
-        path: path.to_owned(),
-        expected,
-    }
-}
-
-/// Reads exactly `size` bytes of a file, noting if it turns out shorter or longer.
-struct ExactReader {
-    file: File,
-    left: u64,
-    short: bool,
-}
-
-impl ExactReader {
-    fn new(file: File, size: u64) -> ExactReader {
-        ExactReader {
-            file,
-            left: size,
-            short: false,
-        }
-    }
-
-    fn short(&self) -> bool {
-        self.short
-    }
-
-    fn grew(&mut self) -> bool {
-        let mut probe = [0u8; 1];
-        matches!(self.file.read(&mut probe), Ok(1))
-    }
-}
-
-impl Read for ExactReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.file.read(&mut buf[..want])?;
-        if n == 0 {
-            // tar would pad a short entry with nothing and corrupt the archive; fail instead.
-            self.short = true;
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "file shrank"));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use flate2::read::GzDecoder;
+    use std::fs::File;
+    use std::io::Read;
 
     fn listing(layer: &Layer) -> Vec<(String, u32, u64, u64, u64)> {
         let file = File::open(&layer.blob.path).unwrap();
@@ -659,44 +384,6 @@ mod tests {
         "sha256:4c802bb7edb903c6614170b1da6309f667a7fae028846e35de133cc6dd154dbb";
     const GOLDEN_ZSTD: &str =
         "sha256:28033d61584aee1101633d77c1b56b7ac0ef3732697d3feadf5311db74d4bc12";
-
-    #[test]
-    fn zstd_bytes_do_not_depend_on_the_number_of_workers() {
-        let store = BlobStore::new().unwrap();
-        let mut blobs = Vec::new();
-        for workers in [1, 3] {
-            let mut out = store.writer().unwrap();
-            let mut z = zstd::Encoder::new(&mut out, 3).unwrap();
-            z.multithread(workers).unwrap();
-            let bytes: Vec<u8> = (0..3_000_000u32)
-                .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
-                .collect();
-            io::Write::write_all(&mut z, &bytes).unwrap();
-            z.finish().unwrap();
-            blobs.push(out.finish(MediaType::ImageLayerZstd).unwrap().digest);
-        }
-        assert_eq!(blobs[0], blobs[1]);
-    }
-
-    #[test]
-    fn levels_are_checked_against_the_kind() {
-        let ok = |k, l| LayerCompression::from_args(k, l);
-        assert_eq!(
-            ok(CompressionKind::Gzip, None),
-            Ok(LayerCompression::Gzip(3))
-        );
-        assert_eq!(
-            ok(CompressionKind::Zstd, Some(19)),
-            Ok(LayerCompression::Zstd(19))
-        );
-        assert!(ok(CompressionKind::Gzip, Some(10)).is_err());
-        assert!(ok(CompressionKind::Zstd, Some(0)).is_err());
-        assert!(ok(CompressionKind::None, Some(1)).is_err());
-        assert_eq!(
-            LayerCompression::Zstd(3).media_type(),
-            MediaType::ImageLayerZstd
-        );
-    }
 
     #[test]
     fn entries_are_sorted_with_parents_and_fixed_metadata() {

@@ -3,11 +3,10 @@
 //!
 //! A layer's key is the SHA-256 of everything its bytes depend on: the cache format, the
 //! compressor and its level, the mtime, and every entry's path, kind, mode and content digest.
-//! File contents are hashed once; a small record keyed by the file's path remembers the digest
-//! together with the file's device, inode, size, mtime and ctime, and is trusted only while all
-//! of those still match (as git's index and ccache do). A file changed less than [`SETTLED`]
-//! before it was hashed is not remembered: file times are coarse, so a second change within the
-//! same tick could leave its stamp as it was.
+//! File contents are hashed once: a small record keyed by the file's path remembers the digest
+//! with the file's [`Stamp`], under the cache's freshness rule (see [`super::stamp`]): trusted
+//! while the stamp holds, written only for a file that had settled before it was hashed. A file
+//! changed more recently is remembered for this run only.
 //!
 //! ```text
 //! <cache>/layers/<key>.json     {digest, size, diff_id}
@@ -22,24 +21,21 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::blob::{Blob, to_hex};
+use super::stamp::Stamp;
+use super::write_atomic;
+use crate::image::blob::{Blob, to_hex};
 
 /// Bump when anything that shapes layer bytes changes (tar headers, gzip backend or level).
 const FORMAT: &str = "static-image layer cache 1; tar ustar; gzip 6 flate2 zlib-rs";
-
-/// How long before a stamp is taken a file must have last changed for the stamp to vouch for
-/// its contents: file times come from a coarse clock, so a change within one tick of the stamp
-/// can leave it as it was.
-pub const SETTLED: Duration = Duration::from_secs(1);
 
 /// The cache directory.
 #[derive(Clone, Debug)]
@@ -47,7 +43,7 @@ pub struct LayerCache {
     dir: PathBuf,
     /// Digests taken in this run, by path and stamp: a file that is not remembered on disk
     /// (changed too recently) is still hashed once per run.
-    seen: Arc<Mutex<HashMap<PathBuf, (FileStamp, String)>>>,
+    seen: Arc<Mutex<HashMap<PathBuf, (Stamp, String)>>>,
 }
 
 /// What the cache knows of a layer.
@@ -61,94 +57,22 @@ pub struct CachedLayer {
     pub diff_id: String,
 }
 
-/// A file's (or folder's) identity and state as `stat` sees it: any write, replace or rename
-/// changes it, as git's index and ccache rely on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStamp {
-    /// Device.
-    pub dev: u64,
-    /// Inode.
-    pub ino: u64,
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub mtime_ns: i128,
-    /// Status change time, nanoseconds since the epoch.
-    pub ctime_ns: i128,
-}
-
-impl FileStamp {
-    /// The stamp of what is at `path` now, if anything.
-    pub fn of(path: &Path) -> Option<FileStamp> {
-        fs::metadata(path).ok().map(|m| FileStamp::from_meta(&m))
-    }
-
-    /// Whether the file's contents or status changed at or after `time`.
-    pub fn changed_since(&self, time: SystemTime) -> bool {
-        let time_ns = time
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        self.mtime_ns.max(self.ctime_ns) >= time_ns
-    }
-
-    /// Whether the file last changed at least [`SETTLED`] before `time`.
-    pub fn settled_before(&self, time: SystemTime) -> bool {
-        !self.changed_since(time.checked_sub(SETTLED).unwrap_or(SystemTime::UNIX_EPOCH))
-    }
-
-    /// The stamp of already read metadata.
-    pub fn from_meta(meta: &fs::Metadata) -> FileStamp {
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        FileStamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
-/// A path and its stamp when an answer was given: the answer holds while the stamp does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PathStamp {
-    /// The path.
-    pub path: PathBuf,
-    /// `None` when the path did not exist.
-    pub state: Option<FileStamp>,
-}
-
-impl PathStamp {
-    /// The path's stamp now.
-    pub fn of(path: &Path) -> PathStamp {
-        PathStamp {
-            path: path.to_owned(),
-            state: FileStamp::of(path),
-        }
-    }
-
-    /// Whether the path is as it was.
-    pub fn holds(&self) -> bool {
-        FileStamp::of(&self.path) == self.state
-    }
-}
-
 /// A file's stamp with the digest of its contents at that time. (Not `flatten`ed: serde
 /// buffers flattened fields in a form that cannot hold the i128 times.)
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct FileRecord {
-    stamp: FileStamp,
+    stamp: Stamp,
     digest: String,
 }
 
 impl FileRecord {
     fn matches(&self, meta: &fs::Metadata) -> bool {
-        self.stamp == FileStamp::from_meta(meta)
+        self.stamp == Stamp::from_meta(meta)
     }
 
     fn stat(meta: &fs::Metadata, digest: String) -> FileRecord {
         FileRecord {
-            stamp: FileStamp::from_meta(meta),
+            stamp: Stamp::from_meta(meta),
             digest,
         }
     }
@@ -183,7 +107,7 @@ impl LayerCache {
     pub fn file_digest(&self, path: &Path) -> io::Result<String> {
         let began = SystemTime::now();
         let meta = fs::metadata(path)?;
-        let stamp = FileStamp::from_meta(&meta);
+        let stamp = Stamp::from_meta(&meta);
         let seen = |digest: &String| {
             if let Ok(mut seen) = self.seen.lock() {
                 seen.insert(path.to_owned(), (stamp.clone(), digest.clone()));
@@ -206,7 +130,8 @@ impl LayerCache {
             return Ok(record.digest);
         }
         let digest = hash_file(path)?;
-        // Only a file that did not change while it was read, nor just before, may be remembered.
+        // Only a file that did not change while it was read, nor just before (the freshness
+        // rule), may be remembered past this run.
         let after = fs::metadata(path)?;
         let record = FileRecord::stat(&after, digest.clone());
         if record.matches(&meta) {
@@ -250,7 +175,7 @@ impl LayerCache {
     pub fn store(&self, key: &str, blob: &Blob, diff_id: &str) -> io::Result<()> {
         let target = self.blob_path(&blob.digest);
         if !fs::metadata(&target).is_ok_and(|m| m.len() == blob.size) {
-            let dir = parent(&target);
+            let dir = target.parent().map(Path::to_owned).unwrap_or_default();
             fs::create_dir_all(&dir)?;
             let linked = tempfile::Builder::new()
                 .prefix(".link.")
@@ -299,7 +224,7 @@ impl LayerCache {
     }
 
     fn blob_path(&self, digest: &str) -> PathBuf {
-        super::blob::blob_path(&self.dir, digest)
+        crate::image::blob::blob_path(&self.dir, digest)
     }
 
     fn record_path(&self, key: &str) -> PathBuf {
@@ -307,7 +232,8 @@ impl LayerCache {
     }
 }
 
-/// A layer's cache key from the description of its entries (see [`super::layer::LayerBuilder`]).
+/// A layer's cache key from the description of its entries (see
+/// [`crate::image::layer::LayerBuilder`]).
 pub fn layer_key(description: &[u8]) -> String {
     let mut hash = Sha256::new();
     hash.update(FORMAT.as_bytes());
@@ -321,23 +247,10 @@ pub(crate) fn hash_file(path: &Path) -> io::Result<String> {
     crate::image::blob::sha256_of(File::open(path)?)
 }
 
-fn parent(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_owned).unwrap_or_default()
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename: readers see all or nothing.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent(path);
-    fs::create_dir_all(&dir)?;
-    let mut staged = tempfile::NamedTempFile::new_in(&dir)?;
-    staged.write_all(bytes)?;
-    staged.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::stamp::SETTLED;
     use crate::image::blob::sha256_digest;
     use oci_spec::image::MediaType;
 

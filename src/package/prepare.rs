@@ -1,0 +1,454 @@
+//! Step 1, prepare: every check on the flags and outputs, once, before any slow work
+//! ([`Run::checked`]); then the images' inputs ([`inputs`]): each binary verified against its
+//! platform, the `--add` files, the CA bundle, the base image, each binary's digest and SBOM.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::PackageDefaults;
+use super::outcome::show_verified;
+use crate::cache::layers::{LayerCache, hash_file};
+use crate::error::Error;
+use crate::image::base::{self, BaseImage, BaseSpec};
+use crate::image::blob::BlobStore;
+use crate::image::ca::CaBundle;
+use crate::image::layer::LayerCompression;
+use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
+use crate::output::{Input, OutputError, OutputSpec, check_outputs, check_tag};
+use crate::platform::{Platform, Platforms};
+use crate::registry::RegistryOptions;
+use crate::request::ImageRequest;
+use crate::sbom;
+use crate::ui::Ui;
+use crate::verify::{StaticReport, VerifyError, verify_path};
+
+/// Seconds since the epoch for image timestamps: `SOURCE_DATE_EPOCH` if set, else 0.
+pub fn source_date_epoch() -> Result<i64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Err(_) => Ok(0),
+        Ok(v) if v.trim().is_empty() => Ok(0),
+        Ok(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            // RFC 3339 stops at year 9999; past it a timestamp cannot be written faithfully.
+            .filter(|s| (0..=253_402_300_799).contains(s))
+            .ok_or(Error::SourceDateEpoch(v)),
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(Error::Usage(format!(
+            "`{}` cannot be an application name: it becomes a file name in the image (give --name)",
+            name.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// The layer compression the flags ask for.
+pub(super) fn layer_compression(args: &ImageRequest) -> Result<LayerCompression, Error> {
+    LayerCompression::from_args(args.compression, args.compression_level).map_err(Error::Usage)
+}
+
+/// Checks the flags that can only be judged together, before any slow work.
+pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
+    check_name(name)?;
+    let compression = layer_compression(args)?;
+    if let LayerCompression::Zstd(_) = compression {
+        for output in &args.output {
+            if let OutputSpec::DockerArchive { file, .. } = output {
+                return Err(Error::Usage(format!(
+                    "`docker-archive:{}` takes gzip or uncompressed layers (`docker load` reads \
+                     no zstd); use `--compression gzip` or `none`, or an `oci-archive:`",
+                    file.display()
+                )));
+            }
+        }
+    }
+    for tag in &args.tag {
+        check_tag(tag).map_err(Error::Usage)?;
+    }
+    for output in &args.output {
+        output.preflight()?;
+    }
+    check_paths(args, &args.output, &[])
+}
+
+/// Refuses outputs that name one another or one of the run's inputs: the binaries, the
+/// `--add` sources, the CA files and a local `--base`.
+fn check_paths(
+    args: &ImageRequest,
+    outputs: &[OutputSpec],
+    binaries: &[&Path],
+) -> Result<(), Error> {
+    let base = args
+        .base
+        .as_deref()
+        .and_then(|b| b.parse::<BaseSpec>().ok());
+    let mut inputs: Vec<Input<'_>> = binaries
+        .iter()
+        .map(|path| Input {
+            role: "the binary",
+            path,
+        })
+        .collect();
+    inputs.extend(args.add.iter().map(|add| Input {
+        role: "the `--add` source",
+        path: &add.source,
+    }));
+    // `builtin` names the compiled-in roots, not a file.
+    let ca = args.ca_bundle.iter().filter(|p| p.as_os_str() != "builtin");
+    inputs.extend(ca.chain(&args.extra_ca).map(|path| Input {
+        role: "the CA file",
+        path,
+    }));
+    match &base {
+        Some(BaseSpec::Oci { dir: path, .. } | BaseSpec::OciArchive { file: path, .. }) => {
+            inputs.push(Input {
+                role: "the `--base` image",
+                path,
+            });
+        }
+        Some(BaseSpec::Registry(_)) | None => {}
+    }
+    Ok(check_outputs(outputs, &inputs)?)
+}
+
+/// Refuses outputs that cannot hold `platforms` platforms (a docker-archive holds one).
+pub fn check_platform_count(args: &ImageRequest, platforms: usize) -> Result<(), Error> {
+    if platforms > 1 {
+        for output in &args.output {
+            if let OutputSpec::DockerArchive { file, .. } = output {
+                return Err(OutputError::OnePlatform { path: file.clone() }.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The layer cache to use: none with `--no-cache`, else `STATIC_IMAGE_CACHE_DIR` or `default`.
+pub fn cache_dir(args: &ImageRequest, default: &Path) -> Option<PathBuf> {
+    (!args.no_cache).then(|| {
+        std::env::var_os("STATIC_IMAGE_CACHE_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| default.to_owned())
+    })
+}
+
+/// A packaging run whose flags and outputs passed every check: what every later step reads.
+pub(super) struct Run<'a> {
+    /// Each binary and the platform asked of it.
+    pub binaries: &'a [(PathBuf, Option<Platform>)],
+    /// The image flags.
+    pub args: &'a ImageRequest,
+    /// What the caller knows beyond the flags.
+    pub defaults: &'a PackageDefaults,
+    /// The application's name: `--name`, else the caller's.
+    pub name: String,
+    /// Every output: those asked for (or the default layout), then the caller's extra ones.
+    pub outputs: Vec<OutputSpec>,
+    /// How many of `outputs` are reported (the extra ones are not).
+    pub reported: usize,
+    /// The images' timestamp.
+    pub created: i64,
+    /// The layer cache, unless `--no-cache`.
+    pub cache: Option<LayerCache>,
+    /// How layers are compressed.
+    pub compression: LayerCompression,
+    /// How registries are spoken to (a `docker://` base or output).
+    pub registry: RegistryOptions,
+}
+
+impl<'a> Run<'a> {
+    /// Checks the flags, the platform count and every output against every input.
+    pub fn checked(
+        binaries: &'a [(PathBuf, Option<Platform>)],
+        args: &'a ImageRequest,
+        defaults: &'a PackageDefaults,
+    ) -> Result<Run<'a>, Error> {
+        let name = args.name.clone().unwrap_or_else(|| defaults.name.clone());
+        check_args(args, &name)?;
+        check_platform_count(args, binaries.len())?;
+        let mut outputs = if args.output.is_empty() {
+            vec![OutputSpec::Oci {
+                dir: defaults.output_dir.join(&name),
+                reference: None,
+            }]
+        } else {
+            args.output.clone()
+        };
+        let reported = outputs.len();
+        outputs.extend(defaults.extra_outputs.iter().cloned());
+        let paths: Vec<&Path> = binaries.iter().map(|(b, _)| b.as_path()).collect();
+        check_paths(args, &outputs, &paths)?;
+        Ok(Run {
+            binaries,
+            args,
+            defaults,
+            name,
+            outputs,
+            reported,
+            created: source_date_epoch()?,
+            cache: cache_dir(args, &defaults.cache_dir).map(LayerCache::new),
+            compression: layer_compression(args)?,
+            registry: args.registry.options(),
+        })
+    }
+}
+
+/// Warnings shown as they come and kept for the outcome.
+pub(super) struct Warnings {
+    ui: Ui,
+    /// Every warning shown, in order.
+    pub shown: Vec<String>,
+}
+
+impl Warnings {
+    /// Shows `message` and keeps it.
+    pub fn warn(&mut self, message: String) {
+        self.ui.warn(&message);
+        self.shown.push(message);
+    }
+}
+
+/// A binary that passed verification.
+pub(super) struct Verified<'a> {
+    /// The file.
+    pub binary: &'a Path,
+    /// Its platform: the one asked for, else its own.
+    pub platform: Platform,
+    /// Its verify report.
+    pub report: StaticReport,
+    /// Its size in bytes, for the progress bar.
+    pub size: u64,
+}
+
+/// What the images are made of.
+pub(super) struct Inputs<'a> {
+    /// The binaries, in the order given.
+    pub verified: Vec<Verified<'a>>,
+    /// The image as the flags describe it, for the first platform.
+    pub spec: ImageSpec,
+    /// Where blobs are staged (inside the cache when there is one).
+    pub store: BlobStore,
+    /// Each platform's base image, with `--base`.
+    pub bases: Vec<BaseImage>,
+    /// Each binary's SHA-256, for its SBOM and the run record; empty when neither needs it.
+    pub digests: Vec<String>,
+    /// Each platform's SBOM document, unless `--no-sbom`.
+    pub documents: BTreeMap<Platform, Vec<u8>>,
+    /// Every warning so far.
+    pub warnings: Warnings,
+}
+
+/// Verifies every binary and gathers what the images are made of. `recorded` says whether the
+/// run will be recorded (it then needs the binaries' digests even without an SBOM).
+pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Inputs<'a>, Error> {
+    let mut warnings = Warnings {
+        ui: ui.clone(),
+        shown: Vec::new(),
+    };
+    let verified = verify_all(run, &mut warnings, ui)?;
+    let spec = image_spec(run, verified[0].platform, &mut warnings)?;
+    // Staged inside the cache when there is one, so storing a layer there is a hard link.
+    let store = match &run.cache {
+        Some(cache) => BlobStore::new_in(cache.dir()).or_else(|_| BlobStore::new()),
+        None => BlobStore::new(),
+    }
+    .map_err(Error::Staging)?;
+    let bases = match &run.args.base {
+        Some(text) => {
+            let base: BaseSpec = text.parse().map_err(Error::Usage)?;
+            ui.status("Reading", format_args!("base image `{base}`"));
+            let platforms: Vec<Platform> = verified.iter().map(|v| v.platform).collect();
+            base::load(&base, &platforms, &store, &run.registry, ui)?
+        }
+        None => Vec::new(),
+    };
+    let digests = if !run.args.no_sbom || recorded {
+        digests(run, &verified)?
+    } else {
+        Vec::new()
+    };
+    let documents = if run.args.no_sbom {
+        BTreeMap::new()
+    } else {
+        sbom_documents(run, &verified, &digests, &mut warnings)
+    };
+    Ok(Inputs {
+        verified,
+        spec,
+        store,
+        bases,
+        digests,
+        documents,
+        warnings,
+    })
+}
+
+/// Verifies each binary against its platform; two for one platform is an error.
+fn verify_all<'a>(
+    run: &Run<'a>,
+    warnings: &mut Warnings,
+    ui: &Ui,
+) -> Result<Vec<Verified<'a>>, Error> {
+    let mut verified: Vec<Verified<'a>> = Vec::new();
+    for (binary, platform) in run.binaries {
+        let checked = verify_binary(binary, *platform, &run.defaults.platforms, ui, &mut |m| {
+            warnings.warn(m)
+        })?;
+        if let Some(other) = verified.iter().find(|v| v.platform == checked.platform) {
+            return Err(Error::Usage(format!(
+                "`{}` and `{}` are both for {}; an image holds one binary per platform",
+                other.binary.display(),
+                binary.display(),
+                checked.platform
+            )));
+        }
+        verified.push(checked);
+    }
+    Ok(verified)
+}
+
+/// The image the flags describe, for `platform`: entrypoint, config values, labels and
+/// annotations, the `--add` files and the CA bundle.
+fn image_spec(
+    run: &Run<'_>,
+    platform: Platform,
+    warnings: &mut Warnings,
+) -> Result<ImageSpec, Error> {
+    let args = run.args;
+    let adds = expand_adds(&args.add)?;
+    let mut warn = |m| warnings.warn(m);
+    let ca = match &run.cache {
+        Some(cache) => CaBundle::load_remembered(
+            args.ca_bundle.as_deref(),
+            &args.extra_ca,
+            &mut warn,
+            cache.dir(),
+        )?,
+        None => CaBundle::load(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn)?,
+    };
+    let name = &run.name;
+    let entrypoint = match &args.entrypoint_path {
+        Some(p) => p.clone(),
+        // The name holds no `/` and is not `.`/`..` (checked before), so this parses.
+        None => format!("/app/{name}")
+            .parse::<ImagePath>()
+            .map_err(Error::Usage)?,
+    };
+    let mut metadata = run.defaults.metadata.clone();
+    metadata
+        .entry(oci_spec::image::ANNOTATION_TITLE.into())
+        .or_insert_with(|| name.clone());
+    let mut labels = metadata.clone();
+    for kv in &args.label {
+        labels.insert(kv.key.clone(), kv.value.clone());
+    }
+    Ok(ImageSpec {
+        name: name.clone(),
+        platform,
+        entrypoint,
+        args: args.args.clone(),
+        env: args.env.clone(),
+        ports: args.port.clone(),
+        labels,
+        annotations: metadata,
+        user: args.user.clone().unwrap_or_else(User::nonroot),
+        workdir: args.workdir.clone(),
+        adds,
+        ca,
+        created: run.created,
+        compression: run.compression,
+        base: None,
+        ca_in_app: args.ca_bundle.is_some() || !args.extra_ca.is_empty(),
+        sbom: None,
+    })
+}
+
+/// Each binary's SHA-256, for its SBOM and the run record, through the cache's file memo when
+/// there is one (the layer key reads it again from there).
+fn digests(run: &Run<'_>, verified: &[Verified<'_>]) -> Result<Vec<String>, Error> {
+    let mut digests = Vec::new();
+    for v in verified {
+        let digest = match &run.cache {
+            Some(cache) => cache.file_digest(v.binary),
+            None => hash_file(v.binary),
+        }
+        .map_err(|source| VerifyError::Read {
+            path: v.binary.to_path_buf(),
+            source,
+        })?;
+        digests.push(digest);
+    }
+    Ok(digests)
+}
+
+/// Each platform's SBOM document, warning of what the build could not tell.
+fn sbom_documents(
+    run: &Run<'_>,
+    verified: &[Verified<'_>],
+    digests: &[String],
+    warnings: &mut Warnings,
+) -> BTreeMap<Platform, Vec<u8>> {
+    let mut documents = BTreeMap::new();
+    for (v, digest) in verified.iter().zip(digests) {
+        let facts = run
+            .defaults
+            .sbom
+            .get(&v.platform)
+            .cloned()
+            .unwrap_or_default();
+        for gap in &facts.gaps {
+            warnings.warn(format!("SBOM for {}: {gap}", v.platform));
+        }
+        let inputs = sbom::Inputs {
+            name: &run.name,
+            sha256: digest.trim_start_matches("sha256:"),
+            report: &v.report,
+            facts: &facts,
+            declared: &run.args.sbom_package,
+            created: run.created,
+        };
+        documents.insert(v.platform, sbom::document(&inputs));
+    }
+    documents
+}
+
+/// Verifies one binary (refusing a dynamic one or one for another platform) and warns about
+/// its hazards.
+fn verify_binary<'a>(
+    binary: &'a Path,
+    platform: Option<Platform>,
+    platforms: &Platforms,
+    ui: &Ui,
+    warn: &mut dyn FnMut(String),
+) -> Result<Verified<'a>, Error> {
+    let report = verify_path(binary, platform, platforms)?;
+    if !report.ok {
+        return Err(Error::NotStatic(Box::new(report)));
+    }
+    show_verified(&report, ui, warn);
+    let Some(platform) = platform.or(report.machine.platform) else {
+        return Err(Error::NoPlatform {
+            path: binary.to_owned(),
+            machine: format!("{}, {}-bit", report.machine.name, report.machine.bits),
+            supported: platforms.names(),
+        });
+    };
+    let size = std::fs::metadata(binary)
+        .map_err(|source| VerifyError::Read {
+            path: binary.to_owned(),
+            source,
+        })?
+        .len();
+    Ok(Verified {
+        binary,
+        platform,
+        report,
+        size,
+    })
+}

@@ -1,0 +1,321 @@
+//! Step 4, record: the run's [`PackageOutcome`], recorded for the next run with the same
+//! flags; and, before any work, the answer from the last such run's record when nothing it
+//! read or wrote has changed (see `cache::replay`).
+//!
+//! Which runs are recorded, and under which key, is decided here: the key is a [`RunKey`], the
+//! values the outputs are made from, hashed as canonical JSON. A run that reads what stamps
+//! cannot vouch for (a base image, `--add` files, a registry output, the caller's unreported
+//! outputs) is never recorded.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::assemble::Assembled;
+use super::outcome::{CaSummary, ImageSummary, PackageOutcome, PlatformOutcome, show_replayed};
+use super::prepare::{Inputs, Run};
+use crate::cache::replay::Replay;
+use crate::image::ImageSet;
+use crate::image::blob::blob_path;
+use crate::image::ca::CaBundle;
+use crate::output::{OutputSpec, Written};
+use crate::platform::PlatformInfo;
+use crate::sbom::{Component, Facts};
+use crate::ui::Ui;
+
+/// What a run's outcome depends on besides the contents of the files it reads (those are
+/// stamped): every value the images and outputs are made from. Paths are as given, so the
+/// working directory they are relative to counts too, and so does the platform table a
+/// toolchain folder adds to. Bump [`RunKey::VERSION`] when what it holds changes meaning.
+#[derive(Serialize)]
+struct RunKey<'a> {
+    /// The key's own format.
+    version: u32,
+    /// This program's version: another may make other bytes.
+    program: &'static str,
+    /// This program's path (its stamp is among the inputs).
+    exe: &'a Path,
+    /// The working directory relative paths are relative to.
+    cwd: &'a Path,
+    /// Each binary as given, with the platform asked of it.
+    binaries: Vec<(&'a Path, Option<String>)>,
+    /// The application's name.
+    name: &'a str,
+    /// Every output, in order, as written on the command line.
+    outputs: Vec<String>,
+    /// `--tag`.
+    tags: &'a [String],
+    /// `--entrypoint-path`.
+    entrypoint: Option<String>,
+    /// `--arg`.
+    args: &'a [String],
+    /// `--env`, in order.
+    env: Vec<(&'a str, &'a str)>,
+    /// `--port`.
+    ports: Vec<String>,
+    /// `--label`, in order.
+    labels: Vec<(&'a str, &'a str)>,
+    /// `--user`.
+    user: Option<&'a str>,
+    /// `--workdir`.
+    workdir: Option<String>,
+    /// `--ca-bundle`.
+    ca_bundle: Option<&'a Path>,
+    /// `--extra-ca`.
+    extra_ca: &'a [PathBuf],
+    /// What decides the layers' bytes: the compressor, its version and level.
+    compression: String,
+    /// Whether an SBOM is made (`--no-sbom` says not).
+    sbom: bool,
+    /// `--sbom-package`.
+    sbom_packages: &'a [Component],
+    /// The caller's `org.opencontainers.image.*` values.
+    metadata: &'a BTreeMap<String, String>,
+    /// The caller's SBOM facts, by platform.
+    facts: Vec<(String, &'a Facts)>,
+    /// `SOURCE_DATE_EPOCH`.
+    created: i64,
+    /// The platform table.
+    platforms: Vec<&'a PlatformInfo>,
+}
+
+impl RunKey<'_> {
+    /// Bumped whenever a field is added, removed or means something else.
+    const VERSION: u32 = 2;
+}
+
+/// The record this run would be answered from and recorded in, if it may be.
+pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
+    let args = run.args;
+    let registry = |o: &OutputSpec| matches!(o, OutputSpec::Registry(_));
+    if args.base.is_some()
+        || !args.add.is_empty()
+        || !run.defaults.extra_outputs.is_empty()
+        || run.outputs.iter().any(registry)
+    {
+        return None;
+    }
+    let cache = run.cache.as_ref()?;
+    let exe = std::env::current_exe().ok()?;
+    let cwd = std::env::current_dir().ok()?;
+    let key = RunKey {
+        version: RunKey::VERSION,
+        program: env!("CARGO_PKG_VERSION"),
+        exe: &exe,
+        cwd: &cwd,
+        binaries: run
+            .binaries
+            .iter()
+            .map(|(b, p)| (b.as_path(), p.map(|p| p.to_string())))
+            .collect(),
+        name: &run.name,
+        outputs: run.outputs.iter().map(OutputSpec::to_string).collect(),
+        tags: &args.tag,
+        entrypoint: args.entrypoint_path.as_ref().map(|p| p.to_string()),
+        args: &args.args,
+        env: args.env.iter().map(|kv| (&*kv.key, &*kv.value)).collect(),
+        ports: args.port.iter().map(|p| p.to_string()).collect(),
+        labels: args.label.iter().map(|kv| (&*kv.key, &*kv.value)).collect(),
+        user: args.user.as_ref().map(|u| u.as_str()),
+        workdir: args.workdir.as_ref().map(|p| p.to_string()),
+        ca_bundle: args.ca_bundle.as_deref(),
+        extra_ca: &args.extra_ca,
+        compression: run.compression.id(),
+        sbom: !args.no_sbom,
+        sbom_packages: &args.sbom_package,
+        metadata: &run.defaults.metadata,
+        facts: run
+            .defaults
+            .sbom
+            .iter()
+            .map(|(p, f)| (p.to_string(), f))
+            .collect(),
+        created: run.created,
+        platforms: run.defaults.platforms.rows().collect(),
+    };
+    // What else the run reads: this program and each CA file it could pick.
+    let mut reads = vec![exe.clone()];
+    reads.extend(CaBundle::candidates(
+        args.ca_bundle.as_deref(),
+        &args.extra_ca,
+    ));
+    let binaries = run.binaries.iter().map(|(b, _)| b.clone()).collect();
+    Replay::prepare(cache.dir(), &key, binaries, &reads)
+}
+
+/// The recorded outcome, shown as the run it stands for showed it, if it still holds.
+pub(super) fn answer(replay: &Replay, run: &Run<'_>, ui: &Ui) -> Option<PackageOutcome> {
+    let cache = run.cache.as_ref()?;
+    // A user's platform in the record is read against this run's table.
+    let mut outcome: PackageOutcome = run.defaults.platforms.reading(|| replay.outcome(cache))?;
+    // Nothing was compressed this time: every layer is as good as taken from the cache.
+    for image in outcome
+        .platforms
+        .iter_mut()
+        .map(|p| &mut p.image)
+        .chain([&mut outcome.image])
+    {
+        for layer in &mut image.layers {
+            layer.cached = !layer.base;
+        }
+    }
+    ui.verbose(
+        "nothing this run reads or writes has changed since the last one; its outcome stands",
+    );
+    show_replayed(&outcome, &run.name, ui);
+    Some(outcome)
+}
+
+/// The run's outcome, recorded in `replay` when there is one and the run may be replayed.
+pub(super) fn outcome(
+    run: &Run<'_>,
+    inputs: Inputs<'_>,
+    assembled: Assembled,
+    written: Vec<Written>,
+    replay: Option<Replay>,
+) -> PackageOutcome {
+    let Assembled { set, replayable } = assembled;
+    let written_files = replay.as_ref().map(|_| written_files(&set, &run.outputs));
+    let mut platforms: Vec<PlatformOutcome> = set
+        .images()
+        .iter()
+        .filter_map(|image| {
+            let report = inputs
+                .verified
+                .iter()
+                .find(|v| v.platform == image.platform)?
+                .report
+                .clone();
+            Some(PlatformOutcome {
+                image: ImageSummary::of(image, &run.name),
+                verify: report,
+            })
+        })
+        .collect();
+    // Several platforms are listed in platform order; the first also fills the single fields.
+    let first = platforms.remove(0);
+    let ca = &inputs.spec.ca;
+    let outcome = PackageOutcome {
+        digest: set.digest().to_string(),
+        index: set.index().map(|b| b.digest.clone()),
+        image: first.image.clone(),
+        outputs: written,
+        verify: first.verify.clone(),
+        platforms: std::iter::once(first).chain(platforms).collect(),
+        ca_bundle: CaSummary {
+            source: ca.source.clone(),
+            extra: ca.extras.clone(),
+            certificates: ca.count,
+        },
+        warnings: inputs.warnings.shown,
+    };
+    // Stamped once the staging folder is gone: removing its links to blobs the outputs share
+    // changes their status time.
+    drop(set);
+    drop(inputs.store);
+    if let (Some(replay), Some(written), true) = (replay, written_files, replayable) {
+        replay.record(&outcome, inputs.digests, &written);
+    }
+    outcome
+}
+
+/// The files `outputs` hold of `set`, to be stamped once written.
+fn written_files(set: &ImageSet, outputs: &[OutputSpec]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for output in outputs {
+        match output {
+            OutputSpec::Oci { dir, .. } => {
+                files.extend([dir.join("oci-layout"), dir.join("index.json")]);
+                let blobs = set.blobs_with_referrers();
+                files.extend(blobs.map(|b| blob_path(dir, &b.digest)));
+            }
+            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+                files.push(file.clone());
+            }
+            // Never recorded (see `open`).
+            OutputSpec::Registry(_) => {}
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::blob::canonical_json;
+
+    /// The key names what shapes a run's outcome, field by field: a field added, removed or
+    /// renamed changes every record's key, so it comes with a new [`RunKey::VERSION`].
+    #[test]
+    fn the_run_key_is_its_named_fields_with_a_version() {
+        let metadata = BTreeMap::new();
+        let key = RunKey {
+            version: RunKey::VERSION,
+            program: "0",
+            exe: Path::new("/exe"),
+            cwd: Path::new("/"),
+            binaries: vec![(Path::new("app"), Some("linux/amd64".into()))],
+            name: "app",
+            outputs: vec!["oci:out:t".into()],
+            tags: &[],
+            entrypoint: None,
+            args: &[],
+            env: vec![("K", "V")],
+            ports: Vec::new(),
+            labels: Vec::new(),
+            user: None,
+            workdir: None,
+            ca_bundle: None,
+            extra_ca: &[],
+            compression: "none".into(),
+            sbom: true,
+            sbom_packages: &[],
+            metadata: &metadata,
+            facts: Vec::new(),
+            created: 0,
+            platforms: Vec::new(),
+        };
+        let json: serde_json::Value =
+            serde_json::from_slice(&canonical_json(&key).unwrap()).unwrap();
+        let fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "args",
+                "binaries",
+                "ca_bundle",
+                "compression",
+                "created",
+                "cwd",
+                "entrypoint",
+                "env",
+                "exe",
+                "extra_ca",
+                "facts",
+                "labels",
+                "metadata",
+                "name",
+                "outputs",
+                "platforms",
+                "ports",
+                "program",
+                "sbom",
+                "sbom_packages",
+                "tags",
+                "user",
+                "version",
+                "workdir"
+            ]
+        );
+        assert_eq!(json["version"], 2);
+        assert_eq!(json["env"], serde_json::json!([["K", "V"]]));
+    }
+}
