@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::image::base::MaxBlobSize;
 use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
-use crate::output::OutputSpec;
 use crate::platform::Platform;
+use crate::transport::MaxBlobSize;
+use crate::transport::OutputSpec;
 use crate::ui::ColorChoice;
 
 /// Build a Go, Rust or C project into a fully static binary, or take a static binary already

@@ -28,7 +28,6 @@ pub mod error;
 pub mod exec;
 pub mod fsguard;
 pub mod image;
-pub mod output;
 pub mod package;
 pub mod plan;
 pub mod platform;
@@ -39,6 +38,7 @@ pub mod reproduce;
 pub mod sbom;
 pub mod staging;
 pub mod toolchain;
+pub mod transport;
 pub mod ui;
 pub mod verify;
 
@@ -206,7 +206,7 @@ fn init(args: &cli::InitArgs, ui: &Ui) -> Result<PathBuf, Error> {
 fn finish(result: io::Result<()>) -> Result<(), Error> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::Output(output::OutputError::Write {
+        Err(e) => Err(Error::Output(transport::OutputError::Write {
             path: PathBuf::from("<stdout>"),
             source: e,
         })),
@@ -430,7 +430,7 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
 /// One build; `extra_outputs` are written besides the outputs asked for (or the default one).
 fn build_once(
     args: &BuildArgs,
-    extra_outputs: &[output::OutputSpec],
+    extra_outputs: &[transport::OutputSpec],
     ui: &Ui,
 ) -> Result<package::PackageOutcome, Error> {
     let began = std::time::SystemTime::now();

@@ -11,19 +11,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::ImageArgs;
 use crate::error::Error;
-use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::ca::{CaBundle, CaSource};
 use crate::image::cache::LayerCache;
 use crate::image::layer::{LayerCompression, Origin};
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
 use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
-use crate::output::{
-    Input, OutputError, OutputSpec, SinkContext, Written, check_outputs, check_tag, sink_for,
-};
 use crate::platform::Platform;
 use crate::replay::Replay;
 use crate::sbom::{self, Facts};
+use crate::transport::{self, BaseImage, BaseSpec};
+use crate::transport::{
+    Input, OutputError, OutputSpec, SinkContext, Written, check_outputs, check_tag, sink_for,
+};
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
 
@@ -400,7 +400,7 @@ pub fn package_many(
             let base: BaseSpec = text.parse().map_err(Error::Usage)?;
             ui.status("Reading", format_args!("base image `{base}`"));
             let platforms: Vec<Platform> = verified.iter().map(|v| v.1).collect();
-            base::load(&base, &platforms, &store, &registry, ui)?
+            transport::load(&base, &platforms, &store, &registry, ui)?
         }
         None => Vec::new(),
     };

@@ -30,9 +30,9 @@ use crate::image::ImageSet;
 use crate::image::blob::{blob_path, to_hex};
 use crate::image::ca::CaBundle;
 use crate::image::cache::{LayerCache, PathStamp, write_atomic};
-use crate::output::OutputSpec;
 use crate::package::{PackageDefaults, PackageOutcome};
 use crate::platform::Platform;
+use crate::transport::OutputSpec;
 
 /// What a recorded run read and wrote, and what it reported.
 #[derive(Serialize, Deserialize)]

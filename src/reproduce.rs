@@ -17,9 +17,9 @@ use serde_json::Value;
 use crate::cli::BuildArgs;
 use crate::error::Error;
 use crate::image::blob::HashWriter;
-use crate::output::OutputSpec;
 use crate::package::PackageOutcome;
 use crate::plan::{MIRROR_SKIP, Mirror};
+use crate::transport::OutputSpec;
 use crate::ui::Ui;
 
 /// The ref name both builds write their private copy under.

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use static_image::image::base::{self, BaseSpec};
+use static_image::transport::{self, BaseSpec};
 use static_image::image::blob::BlobStore;
 use static_image::platform::Platform;
 use static_image::registry::RegistryOptions;
@@ -27,6 +27,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let options = RegistryOptions::default();
     let ui = Ui::new(0, true, Default::default());
-    let _ = base::load(&spec, &[Platform::AMD64], &store, &options, &ui);
-    let _ = base::load_every_platform(&spec, &store, &options, &ui);
+    let _ = transport::load(&spec, &[Platform::AMD64], &store, &options, &ui);
+    let _ = transport::load_every_platform(&spec, &store, &options, &ui);
 });

@@ -19,10 +19,10 @@ use super::ConfigError;
 use crate::cli::BuildArgs;
 use crate::error::Error;
 use crate::fsguard::OpenFailure;
-use crate::image::base::BaseSpec;
 use crate::image::ca::CaError;
 use crate::image::spec::AddError;
-use crate::output::{OutputError, OutputSpec};
+use crate::transport::BaseSpec;
+use crate::transport::{OutputError, OutputSpec};
 
 /// The largest settings file read (a real one is a few hundred bytes).
 pub const MAX_SETTINGS_BYTES: u64 = 1 << 20;

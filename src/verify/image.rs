@@ -21,11 +21,11 @@ use super::entrypoint::{self, Content, EntrypointProblem, Program};
 use super::stack::{self, Kind, Tree};
 use super::{StaticReport, verify_bytes};
 use crate::image::Image;
-use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::layer::Layer;
 use crate::platform::Platform;
 use crate::registry::RegistryOptions;
+use crate::transport::{self as base, BaseImage, BaseSpec};
 use crate::ui::Ui;
 use oci_spec::image::ImageConfiguration;
 

@@ -12,10 +12,7 @@
 //! A push uploads every blob before any manifest, and a tag is set last, so a failed push
 //! leaves no tag naming a partial image.
 
-pub mod archive;
 pub mod guard;
-pub mod layout;
-pub mod registry;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -27,6 +24,7 @@ use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor};
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageSet;
+use crate::transport::name::{DockerRef, check_ref_name};
 pub use guard::{Input, check_outputs};
 pub(crate) use guard::{LayoutTarget, archive_target, layout_target};
 
@@ -55,56 +53,7 @@ pub enum OutputSpec {
         reference: Option<DockerRef>,
     },
     /// `docker://HOST[:PORT]/REPO[:TAG]`: pushed to a registry.
-    Registry(crate::registry::Reference),
-}
-
-impl OutputSpec {
-    /// Refuses a target that is in the way (a file where a layout goes, a directory where an
-    /// archive goes, a non-empty directory that is not a layout) before any work is done.
-    /// The sinks check again when they write.
-    pub fn preflight(&self) -> Result<(), OutputError> {
-        match self {
-            OutputSpec::Oci { dir, .. } => match layout_target(dir)? {
-                // Read as the merge will read it, so a broken layout fails before any work.
-                LayoutTarget::Existing => layout::check_existing(dir),
-                LayoutTarget::New => Ok(()),
-            },
-            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
-                archive_target(file)
-            }
-            // A digest names content, which we cannot choose: a push names a tag.
-            OutputSpec::Registry(reference) => match &reference.digest {
-                Some(_) => Err(OutputError::Usage(format!(
-                    "`{reference}`: push to a tag, not a digest (the image's digest is known \
-                     only once it is built)"
-                ))),
-                None => Ok(()),
-            },
-        }
-    }
-}
-
-impl OutputSpec {
-    /// Whether writing here would need the bytes of blob `digest`: an existing layout that
-    /// holds it whole (a regular file whose SHA-256 is `digest`, remembered in `memo` while
-    /// its stamp holds) does not; anything else does.
-    pub fn needs_blob(&self, digest: &str, memo: Option<&crate::image::cache::LayerCache>) -> bool {
-        match self {
-            OutputSpec::Oci { dir, .. } => {
-                digest.is_empty()
-                    || !(fs::symlink_metadata(dir.join("oci-layout")).is_ok_and(|m| m.is_file())
-                        && guard::check_blob(
-                            &crate::image::blob::blob_path(dir, digest),
-                            digest,
-                            None,
-                            memo,
-                        ) == guard::BlobState::Whole)
-            }
-            OutputSpec::OciArchive { .. }
-            | OutputSpec::DockerArchive { .. }
-            | OutputSpec::Registry(_) => true,
-        }
-    }
+    Registry(crate::transport::name::Reference),
 }
 
 impl fmt::Display for OutputSpec {
@@ -184,122 +133,6 @@ impl FromStr for OutputSpec {
     }
 }
 
-/// Checks an `org.opencontainers.image.ref.name` (image-spec `annotations.md` grammar:
-/// alphanumeric components joined by `-._:@+/`).
-pub fn check_ref_name(name: &str) -> Result<String, String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._:@+/".contains(c);
-    let ends_ok = name
-        .chars()
-        .next()
-        .zip(name.chars().last())
-        .is_some_and(|(a, b)| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric());
-    if ends_ok && name.chars().all(ok_char) {
-        Ok(name.to_string())
-    } else {
-        Err(format!(
-            "`{name}` is not a valid image reference name (letters, digits and `-._:@+/`, \
-             starting and ending with a letter or digit)"
-        ))
-    }
-}
-
-/// Checks a Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
-    let mut chars = tag.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if first_ok && rest_ok && tag.len() <= 128 {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{tag}` is not a valid tag (up to 128 of letters, digits, `_.-`, not starting with `.` or `-`)"
-        ))
-    }
-}
-
-/// A Docker repository and tag, as `docker load` records them (`app:latest`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DockerRef {
-    /// `app`, `team/app`, `registry.example:5000/team/app`.
-    pub repo: String,
-    /// `latest` unless given.
-    pub tag: String,
-}
-
-impl fmt::Display for DockerRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.repo, self.tag)
-    }
-}
-
-impl FromStr for DockerRef {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // `host:5000/app` has a colon that is not a tag separator: a tag never holds `/`.
-        let (repo, tag) = match s.rsplit_once(':') {
-            Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-            _ => (s, "latest"),
-        };
-        check_tag(tag)?;
-        check_repo(repo)?;
-        Ok(DockerRef {
-            repo: repo.to_string(),
-            tag: tag.to_string(),
-        })
-    }
-}
-
-/// Checks a repository name: lowercase path components of `[a-z0-9]` joined by `._-`, after
-/// an optional registry host (which holds a `.` or `:` or is `localhost`).
-pub(crate) fn check_repo(repo: &str) -> Result<(), String> {
-    let mut parts: Vec<&str> = repo.split('/').collect();
-    if registry_host(repo).is_some() {
-        parts.remove(0);
-    }
-    let component_ok = |c: &str| {
-        !c.is_empty()
-            && c.chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
-    };
-    if parts.iter().all(|c| component_ok(c)) {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{repo}` is not a valid repository name (lowercase letters, digits and `._-`, \
-             in `/`-separated parts)"
-        ))
-    }
-}
-
-/// The registry host a repository name starts with, if any: a first `/`-separated part holding
-/// a `.` or `:`, or `localhost` (Docker's rule for telling `host/app` from `team/app`).
-pub(crate) fn registry_host(repo: &str) -> Option<&str> {
-    let (first, _) = repo.split_once('/')?;
-    (first.contains(['.', ':']) || first == "localhost").then_some(first)
-}
-
-/// A repository name made from an application name: lowercase, other characters as `-`.
-pub fn repo_from_name(name: &str) -> String {
-    let mut repo: String = name
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    repo = repo.trim_matches('-').to_string();
-    if repo.is_empty() { "app".into() } else { repo }
-}
-
 /// What a sink wrote.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Written {
@@ -312,7 +145,22 @@ pub struct Written {
     /// For a push: what was pushed and which blobs were sent.
     // Runs that push are never replayed (see `replay`), so a record never holds this.
     #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
-    pub pushed: Option<registry::Pushed>,
+    pub pushed: Option<Pushed>,
+}
+
+/// What a push did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Pushed {
+    /// `HOST/REPO@sha256:…`: exactly what was pushed.
+    pub reference: String,
+    /// Blobs uploaded.
+    pub uploaded: Vec<String>,
+    /// Blobs mounted from another repository of the registry.
+    pub mounted: Vec<String>,
+    /// Blobs the repository had already.
+    pub existing: Vec<String>,
+    /// The SBOM artifacts pushed, which refer to the images.
+    pub referrers: Vec<String>,
 }
 
 /// Why an output could not be written. Nothing was left half-written.
@@ -394,55 +242,6 @@ pub struct SinkContext {
     pub known_blobs: Option<PathBuf>,
     /// The layer cache's folder, whose file memo spares hashing a layout's blobs again, if any.
     pub cache_dir: Option<PathBuf>,
-}
-
-/// The sink for a spec. `tags` apply where the spec names no reference; `name` gives the
-/// docker-archive repository when none is named.
-pub fn sink_for(
-    spec: &OutputSpec,
-    tags: &[String],
-    name: &str,
-    context: &SinkContext,
-) -> Box<dyn ImageSink> {
-    let or_tags = |reference: &Option<String>| match reference {
-        Some(r) => vec![r.clone()],
-        None => tags.to_vec(),
-    };
-    match spec {
-        OutputSpec::Oci { dir, reference } => Box::new(layout::LayoutSink {
-            dir: dir.clone(),
-            references: or_tags(reference),
-            ui: context.ui.clone(),
-            cache_dir: context.cache_dir.clone(),
-        }),
-        OutputSpec::OciArchive { file, reference } => Box::new(archive::ArchiveSink {
-            file: file.clone(),
-            references: or_tags(reference),
-            docker: None,
-        }),
-        OutputSpec::DockerArchive { file, reference } => {
-            let refs = match reference {
-                Some(r) => vec![r.clone()],
-                None => tags
-                    .iter()
-                    .map(|t| DockerRef {
-                        repo: repo_from_name(name),
-                        tag: t.clone(),
-                    })
-                    .collect(),
-            };
-            Box::new(archive::ArchiveSink {
-                file: file.clone(),
-                references: refs.iter().map(|r| r.tag.clone()).collect(),
-                docker: Some(refs),
-            })
-        }
-        OutputSpec::Registry(reference) => Box::new(registry::RegistrySink {
-            reference: reference.clone(),
-            tags: or_tags(&reference.tag),
-            context: context.clone(),
-        }),
-    }
 }
 
 /// The `index.json` entry for a set under one reference name.
@@ -623,12 +422,5 @@ mod tests {
                 .unwrap_err()
                 .contains("tag")
         );
-    }
-
-    #[test]
-    fn repository_names_from_app_names() {
-        assert_eq!(repo_from_name("My_App.v2"), "my-app-v2");
-        assert_eq!(repo_from_name("__"), "app");
-        assert!(check_repo(&repo_from_name("Hello World")).is_ok());
     }
 }

@@ -7,12 +7,9 @@
 //! store, every blob checked against its digest and size on the way, so a damaged or hostile
 //! base is refused before anything is written. Its configuration is merged under ours.
 
-mod archive;
-mod check;
-mod layout;
+pub(crate) mod check;
 pub mod limits;
-mod remote;
-mod walk;
+pub(crate) mod walk;
 
 use std::fmt;
 use std::io;
@@ -21,19 +18,17 @@ use std::str::FromStr;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest, MediaType};
 
-use super::blob::{Blob, BlobStore};
-use super::layer::Layer;
+use crate::image::blob::{Blob, BlobStore};
+use crate::image::layer::Layer;
+use crate::image::spec::BaseImage;
 use crate::platform::Platform;
-use crate::registry::{Client, Reference, RegistryError, RegistryOptions};
-use crate::ui::Ui;
-use archive::unpack_archive;
-use layout::Layout;
+use crate::registry::RegistryError;
+use crate::transport::name::Reference;
 pub use limits::MaxBlobSize;
-use remote::Remote;
-use walk::{Budgeted, every_platform, manifest_for};
+use walk::manifest_for;
 
 /// The most a JSON document of a base image (index, manifest, config) may be.
-const MAX_DOCUMENT: u64 = 4 << 20;
+pub(crate) const MAX_DOCUMENT: u64 = 4 << 20;
 
 /// Where a base image comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,18 +93,8 @@ impl fmt::Display for BaseSpec {
     }
 }
 
-/// A base image for one platform, its blobs in our store.
-#[derive(Clone, Debug)]
-pub struct BaseImage {
-    /// What was asked for (`org.opencontainers.image.base.name`).
-    pub name: String,
-    /// Its manifest's digest (`org.opencontainers.image.base.digest`).
-    pub digest: String,
-    /// Its configuration, merged under ours.
-    pub config: ImageConfiguration,
-    /// Its layers, bottom first.
-    pub layers: Vec<Layer>,
-}
+/// Each platform's image, and the platforms found but not read.
+pub type EveryPlatform = (Vec<(Platform, BaseImage)>, Vec<String>);
 
 /// Why a base image could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -258,139 +243,6 @@ pub enum BaseError {
     },
 }
 
-/// Reads the base image named by `spec` for each of `platforms`, copying its blobs into `store`.
-pub fn load(
-    spec: &BaseSpec,
-    platforms: &[Platform],
-    store: &BlobStore,
-    options: &RegistryOptions,
-    ui: &Ui,
-) -> Result<Vec<BaseImage>, BaseError> {
-    let name = spec.to_string();
-    let opened = Opened::open(spec, &name, options, ui)?;
-    let source = &Budgeted::new(opened.source(), &name);
-    let root = opened.root(reference_of(spec))?;
-    // A pulled base is named as pullers write it, without the transport.
-    let base_name = match spec {
-        BaseSpec::Registry(r) => match &r.digest {
-            Some(d) => r.with_digest(d),
-            None => format!(
-                "{}/{}:{}",
-                r.registry,
-                r.repository,
-                r.tag.as_deref().unwrap_or("latest")
-            ),
-        },
-        _ => name.clone(),
-    };
-    platforms
-        .iter()
-        .map(|p| {
-            let mut image = image_at(source, &name, &root, *p, store)?;
-            image.name = base_name.clone();
-            Ok(image)
-        })
-        .collect()
-}
-
-/// Each platform's image, and the platforms found but not read.
-pub type EveryPlatform = (Vec<(Platform, BaseImage)>, Vec<String>);
-
-/// Every platform's image in the image `spec` names, its blobs copied into `store` and each
-/// checked against its descriptor: what `verify IMAGE` reads. Platforms the tool has no row
-/// for (`linux/s390x`, attestation manifests) are named in the second list, unread.
-pub fn load_every_platform(
-    spec: &BaseSpec,
-    store: &BlobStore,
-    options: &RegistryOptions,
-    ui: &Ui,
-) -> Result<EveryPlatform, BaseError> {
-    let name = spec.to_string();
-    let opened = Opened::open(spec, &name, options, ui)?;
-    let root = opened.root(reference_of(spec))?;
-    let mut found = (Vec::new(), Vec::new());
-    let source = Budgeted::new(opened.source(), &name);
-    every_platform(&source, &name, &root, store, &mut found)?;
-    Ok(found)
-}
-
-/// The ref name a layout or archive spec picks, if any.
-fn reference_of(spec: &BaseSpec) -> Option<&str> {
-    match spec {
-        BaseSpec::Oci { reference, .. } | BaseSpec::OciArchive { reference, .. } => {
-            reference.as_deref()
-        }
-        BaseSpec::Registry(_) => None,
-    }
-}
-
-/// An image source, opened: a layout (an archive unpacked into a private directory first) or a
-/// registry repository, connected.
-enum Opened<'a> {
-    Layout {
-        layout: Layout<'a>,
-        /// The unpacked archive, removed when dropped.
-        _unpacked: Option<crate::staging::Staged>,
-    },
-    /// Boxed: a connected client is much larger than a path.
-    Remote(Box<Remote<'a>>),
-}
-
-impl<'a> Opened<'a> {
-    fn open(
-        spec: &'a BaseSpec,
-        name: &'a str,
-        options: &RegistryOptions,
-        ui: &Ui,
-    ) -> Result<Opened<'a>, BaseError> {
-        Ok(match spec {
-            BaseSpec::Oci { dir, .. } => Opened::Layout {
-                layout: Layout::new(dir.clone(), name, options.max_blob_size),
-                _unpacked: None,
-            },
-            BaseSpec::OciArchive { file, .. } => {
-                let unpacked = unpack_archive(file, name, options.max_blob_size)?;
-                Opened::Layout {
-                    layout: Layout::new(unpacked.path().to_owned(), name, options.max_blob_size),
-                    _unpacked: Some(unpacked),
-                }
-            }
-            BaseSpec::Registry(reference) => {
-                let scopes = vec![format!("repository:{}:pull", reference.repository)];
-                let client = Client::connect(reference, scopes, options, ui).map_err(|source| {
-                    BaseError::Pull {
-                        spec: name.to_string(),
-                        source: Box::new(source),
-                    }
-                })?;
-                Opened::Remote(Box::new(Remote {
-                    client,
-                    reference,
-                    spec: name,
-                    max: options.max_blob_size,
-                    root: std::cell::RefCell::new(None),
-                }))
-            }
-        })
-    }
-
-    fn source(&self) -> &dyn BlobSource {
-        match self {
-            Opened::Layout { layout, .. } => layout,
-            Opened::Remote(remote) => remote.as_ref(),
-        }
-    }
-
-    /// What the spec names: the layout's entry under `reference` (or its only one), or the
-    /// registry's manifest or index for the tag or digest.
-    fn root(&self, reference: Option<&str>) -> Result<Descriptor, BaseError> {
-        match self {
-            Opened::Layout { layout, .. } => layout.root_entry(reference),
-            Opened::Remote(remote) => remote.root(),
-        }
-    }
-}
-
 /// Copies a manifest's layers into `store`, each checked against its descriptor and, once
 /// decompressed, against the config's diff_id for it; the two lists must agree in number,
 /// which is checked before anything is copied.
@@ -438,7 +290,7 @@ fn oci_layer_type(media_type: &MediaType) -> MediaType {
 
 /// Where a base's blobs come from: a layout on disk or a registry repository. Both check
 /// every blob against its descriptor before it is used.
-pub(super) trait BlobSource {
+pub(crate) trait BlobSource {
     /// A JSON document (index, manifest, config), at most [`MAX_DOCUMENT`] bytes, checked.
     fn document(&self, descriptor: &Descriptor) -> Result<Vec<u8>, BaseError>;
     /// A layer, copied into `store` and checked as it streams: its size and digest against
@@ -452,7 +304,7 @@ pub(super) trait BlobSource {
     ) -> Result<Blob, BaseError>;
 }
 
-pub(super) fn invalid(spec: &str, detail: impl Into<String>) -> BaseError {
+pub(crate) fn invalid(spec: &str, detail: impl Into<String>) -> BaseError {
     BaseError::Invalid {
         spec: spec.to_string(),
         detail: detail.into(),
@@ -460,7 +312,7 @@ pub(super) fn invalid(spec: &str, detail: impl Into<String>) -> BaseError {
 }
 
 /// The base image for `platform` under the index or manifest `entry`.
-pub(super) fn image_at(
+pub(crate) fn image_at(
     source: &dyn BlobSource,
     spec: &str,
     entry: &Descriptor,
@@ -472,12 +324,12 @@ pub(super) fn image_at(
     image_of(source, spec, digest, &manifest, config, platform, store)
 }
 
-pub(super) fn parse_manifest(spec: &str, bytes: &[u8]) -> Result<ImageManifest, BaseError> {
+pub(crate) fn parse_manifest(spec: &str, bytes: &[u8]) -> Result<ImageManifest, BaseError> {
     serde_json::from_slice(bytes)
         .map_err(|e| invalid(spec, format!("its manifest is not valid: {e}")))
 }
 
-pub(super) fn read_config(
+pub(crate) fn read_config(
     source: &dyn BlobSource,
     spec: &str,
     manifest: &ImageManifest,
@@ -491,7 +343,7 @@ pub(super) fn read_config(
 }
 
 /// The base image of a manifest and config already read: its layers copied and checked.
-pub(super) fn image_of(
+pub(crate) fn image_of(
     source: &dyn BlobSource,
     spec: &str,
     digest: String,
@@ -500,7 +352,7 @@ pub(super) fn image_of(
     platform: Platform,
     store: &BlobStore,
 ) -> Result<BaseImage, BaseError> {
-    let arch = crate::image::config::oci_arch(platform);
+    let arch = oci_spec::image::Arch::from(platform.arch());
     if *config.architecture() != arch {
         return Err(BaseError::NoPlatform {
             spec: spec.to_string(),

@@ -19,12 +19,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{ImageSink, OutputError, SinkContext, Written, unique};
+use crate::transport::write::{ImageSink, OutputError, Pushed, SinkContext, Written, unique};
 use oci_spec::image::{ImageIndex, ImageIndexBuilder, MediaType};
 
 use crate::image::blob::{Blob, canonical_json};
 use crate::image::{ImageSet, Referrer};
-use crate::registry::{Body, Client, Reference, RegistryError, Request, percent_encode};
+use crate::registry::{Body, Client, RegistryError, Request, percent_encode};
+use crate::transport::name::Reference;
 
 /// How often a blob upload is begun again after a failed `PUT`.
 const UPLOAD_ATTEMPTS: u32 = 3;
@@ -37,21 +38,6 @@ pub struct RegistrySink {
     pub tags: Vec<String>,
     /// Settings and where known blobs are remembered.
     pub context: SinkContext,
-}
-
-/// What a push did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Pushed {
-    /// `HOST/REPO@sha256:…`: exactly what was pushed.
-    pub reference: String,
-    /// Blobs uploaded.
-    pub uploaded: Vec<String>,
-    /// Blobs mounted from another repository of the registry.
-    pub mounted: Vec<String>,
-    /// Blobs the repository had already.
-    pub existing: Vec<String>,
-    /// The SBOM artifacts pushed, which refer to the images.
-    pub referrers: Vec<String>,
 }
 
 impl ImageSink for RegistrySink {

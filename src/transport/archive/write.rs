@@ -15,14 +15,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::layout::OCI_LAYOUT;
-use super::{
-    DockerRef, ImageSink, OutputError, Written, archive_target, create_dirs, index_document,
-    index_entries, index_entry, parent_of, registry_host, remove_created, sync_dir, write_error,
-};
 use crate::image::layer::tar_header;
 use crate::image::{Image, ImageSet};
 use crate::staging::{Staged, sweep};
+use crate::transport::layout::write::OCI_LAYOUT;
+use crate::transport::name::{DockerRef, registry_host};
+use crate::transport::write::{
+    ImageSink, OutputError, Written, archive_target, create_dirs, index_document, index_entries,
+    index_entry, parent_of, remove_created, sync_dir, write_error,
+};
 
 /// containerd's annotation for the full image name, which `docker save` writes into index.json.
 const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";

@@ -8,8 +8,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::output::{check_repo, check_tag, registry_host};
-
 /// Docker Hub as users name it.
 const DOCKER_HUB: &str = "docker.io";
 /// Where Docker Hub's registry API answers.
@@ -109,6 +107,122 @@ impl FromStr for Reference {
     }
 }
 
+/// Checks an `org.opencontainers.image.ref.name` (image-spec `annotations.md` grammar:
+/// alphanumeric components joined by `-._:@+/`).
+pub fn check_ref_name(name: &str) -> Result<String, String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._:@+/".contains(c);
+    let ends_ok = name
+        .chars()
+        .next()
+        .zip(name.chars().last())
+        .is_some_and(|(a, b)| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric());
+    if ends_ok && name.chars().all(ok_char) {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid image reference name (letters, digits and `-._:@+/`, \
+             starting and ending with a letter or digit)"
+        ))
+    }
+}
+
+/// Checks a Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if first_ok && rest_ok && tag.len() <= 128 {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{tag}` is not a valid tag (up to 128 of letters, digits, `_.-`, not starting with `.` or `-`)"
+        ))
+    }
+}
+
+/// A Docker repository and tag, as `docker load` records them (`app:latest`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DockerRef {
+    /// `app`, `team/app`, `registry.example:5000/team/app`.
+    pub repo: String,
+    /// `latest` unless given.
+    pub tag: String,
+}
+
+impl fmt::Display for DockerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.repo, self.tag)
+    }
+}
+
+impl FromStr for DockerRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // `host:5000/app` has a colon that is not a tag separator: a tag never holds `/`.
+        let (repo, tag) = match s.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+            _ => (s, "latest"),
+        };
+        check_tag(tag)?;
+        check_repo(repo)?;
+        Ok(DockerRef {
+            repo: repo.to_string(),
+            tag: tag.to_string(),
+        })
+    }
+}
+
+/// Checks a repository name: lowercase path components of `[a-z0-9]` joined by `._-`, after
+/// an optional registry host (which holds a `.` or `:` or is `localhost`).
+pub(crate) fn check_repo(repo: &str) -> Result<(), String> {
+    let mut parts: Vec<&str> = repo.split('/').collect();
+    if registry_host(repo).is_some() {
+        parts.remove(0);
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if parts.iter().all(|c| component_ok(c)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{repo}` is not a valid repository name (lowercase letters, digits and `._-`, \
+             in `/`-separated parts)"
+        ))
+    }
+}
+
+/// The registry host a repository name starts with, if any: a first `/`-separated part holding
+/// a `.` or `:`, or `localhost` (Docker's rule for telling `host/app` from `team/app`).
+pub(crate) fn registry_host(repo: &str) -> Option<&str> {
+    let (first, _) = repo.split_once('/')?;
+    (first.contains(['.', ':']) || first == "localhost").then_some(first)
+}
+
+/// A repository name made from an application name: lowercase, other characters as `-`.
+pub fn repo_from_name(name: &str) -> String {
+    let mut repo: String = name
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    repo = repo.trim_matches('-').to_string();
+    if repo.is_empty() { "app".into() } else { repo }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +277,12 @@ mod tests {
             let err = text.parse::<Reference>().unwrap_err();
             assert!(err.contains(why), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn repository_names_from_app_names() {
+        assert_eq!(repo_from_name("My_App.v2"), "my-app-v2");
+        assert_eq!(repo_from_name("__"), "app");
+        assert!(check_repo(&repo_from_name("Hello World")).is_ok());
     }
 }

@@ -20,14 +20,16 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, MediaType};
 
-use super::guard::{BlobState, MAX_LAYOUT_FILE, check_blob, check_layout_dir, read_layout_file};
-use super::{
-    ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
-    layout_target, parent_of, remove_created, sync_dir, unique, write_error,
-};
 use crate::image::blob::{Blob, blob_path, canonical_json};
 use crate::image::{ImageSet, Referrer};
 use crate::staging::{Staged, sweep};
+use crate::transport::write::guard::{
+    BlobState, MAX_LAYOUT_FILE, check_blob, check_layout_dir, read_layout_file,
+};
+use crate::transport::write::{
+    ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
+    layout_target, parent_of, remove_created, sync_dir, unique, write_error,
+};
 
 /// The `oci-layout` file's content.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
