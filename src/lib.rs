@@ -430,7 +430,7 @@ fn build(args: &BuildArgs, ui: &Ui) -> Result<package::PackageOutcome, Error> {
 /// One build; `extra_outputs` are written besides the outputs asked for (or the default one).
 fn build_once(
     args: &BuildArgs,
-    extra_outputs: &[transport::OutputSpec],
+    extra_outputs: &[transport::ImageRef],
     ui: &Ui,
 ) -> Result<package::PackageOutcome, Error> {
     let began = std::time::SystemTime::now();

@@ -20,9 +20,9 @@ use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
 use crate::platform::Platform;
 use crate::replay::Replay;
 use crate::sbom::{self, Facts};
-use crate::transport::{self, BaseImage, BaseSpec};
+use crate::transport::{self, BaseImage, ImageRef};
 use crate::transport::{
-    Input, OutputError, OutputSpec, SinkContext, Written, check_outputs, check_tag, sink_for,
+    Input, OutputError, SinkContext, Written, check_outputs, check_tag, sink_for,
 };
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
@@ -40,7 +40,7 @@ pub struct PackageDefaults {
     pub metadata: BTreeMap<String, String>,
     /// Outputs written besides those asked for (`--check-reproducible`'s own copy); they are
     /// not reported.
-    pub extra_outputs: Vec<OutputSpec>,
+    pub extra_outputs: Vec<ImageRef>,
     /// What the build knows for each platform's SBOM beyond the binary (Cargo's resolved
     /// dependencies, the toolchain's C library).
     pub sbom: BTreeMap<Platform, Facts>,
@@ -196,7 +196,7 @@ pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
     let compression = layer_compression(args)?;
     if let LayerCompression::Zstd(_) = compression {
         for output in &args.output {
-            if let OutputSpec::DockerArchive { file, .. } = output {
+            if let ImageRef::DockerArchive { file, .. } = output {
                 return Err(Error::Usage(format!(
                     "`docker-archive:{}` takes gzip or uncompressed layers (`docker load` reads \
                      no zstd); use `--compression gzip` or `none`, or an `oci-archive:`",
@@ -206,7 +206,7 @@ pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
         }
     }
     for tag in &args.tag {
-        check_tag(tag).map_err(Error::Usage)?;
+        check_tag(tag).map_err(|e| Error::Usage(e.to_string()))?;
     }
     for output in &args.output {
         output.preflight()?;
@@ -216,11 +216,11 @@ pub fn check_args(args: &ImageArgs, name: &str) -> Result<(), Error> {
 
 /// Refuses outputs that name one another or one of the run's inputs: the binaries, the
 /// `--add` sources, the CA files and a local `--base`.
-fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> Result<(), Error> {
+fn check_paths(args: &ImageArgs, outputs: &[ImageRef], binaries: &[&Path]) -> Result<(), Error> {
     let base = args
         .base
         .as_deref()
-        .and_then(|b| b.parse::<BaseSpec>().ok());
+        .and_then(|b| b.parse::<ImageRef>().ok());
     let mut inputs: Vec<Input<'_>> = binaries
         .iter()
         .map(|path| Input {
@@ -239,13 +239,17 @@ fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> 
         path,
     }));
     match &base {
-        Some(BaseSpec::Oci { dir: path, .. } | BaseSpec::OciArchive { file: path, .. }) => {
+        Some(
+            ImageRef::Oci { dir: path, .. }
+            | ImageRef::OciArchive { file: path, .. }
+            | ImageRef::DockerArchive { file: path, .. },
+        ) => {
             inputs.push(Input {
                 role: "the `--base` image",
                 path,
             });
         }
-        Some(BaseSpec::Registry(_)) | None => {}
+        Some(ImageRef::Registry(_)) | None => {}
     }
     Ok(check_outputs(outputs, &inputs)?)
 }
@@ -254,7 +258,7 @@ fn check_paths(args: &ImageArgs, outputs: &[OutputSpec], binaries: &[&Path]) -> 
 pub fn check_platform_count(args: &ImageArgs, platforms: usize) -> Result<(), Error> {
     if platforms > 1 {
         for output in &args.output {
-            if let OutputSpec::DockerArchive { file, .. } = output {
+            if let ImageRef::DockerArchive { file, .. } = output {
                 return Err(OutputError::OnePlatform { path: file.clone() }.into());
             }
         }
@@ -295,7 +299,7 @@ pub fn package_many(
     check_args(args, &name)?;
     check_platform_count(args, inputs.len())?;
     let mut outputs = if args.output.is_empty() {
-        vec![OutputSpec::Oci {
+        vec![ImageRef::Oci {
             dir: defaults.output_dir.join(&name),
             reference: None,
         }]
@@ -397,7 +401,9 @@ pub fn package_many(
     let registry = args.registry.options();
     let bases = match &args.base {
         Some(text) => {
-            let base: BaseSpec = text.parse().map_err(Error::Usage)?;
+            let base: ImageRef = text
+                .parse()
+                .map_err(|e: transport::RefError| Error::Usage(e.to_string()))?;
             ui.status("Reading", format_args!("base image `{base}`"));
             let platforms: Vec<Platform> = verified.iter().map(|v| v.1).collect();
             transport::load(&base, &platforms, &store, &registry, ui)?

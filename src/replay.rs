@@ -32,7 +32,7 @@ use crate::image::ca::CaBundle;
 use crate::image::cache::{LayerCache, PathStamp, write_atomic};
 use crate::package::{PackageDefaults, PackageOutcome};
 use crate::platform::Platform;
-use crate::transport::OutputSpec;
+use crate::transport::ImageRef;
 
 /// What a recorded run read and wrote, and what it reported.
 #[derive(Serialize, Deserialize)]
@@ -62,7 +62,7 @@ impl Replay {
         defaults: &PackageDefaults,
         created: i64,
     ) -> Option<Replay> {
-        let registry = |o: &OutputSpec| matches!(o, OutputSpec::Registry(_));
+        let registry = |o: &ImageRef| matches!(o, ImageRef::Registry(_));
         if args.base.is_some()
             || !args.add.is_empty()
             || !defaults.extra_outputs.is_empty()
@@ -127,20 +127,20 @@ impl Replay {
     }
 
     /// The files `outputs` hold of `set`, to be stamped once written.
-    pub fn written_files(set: &ImageSet, outputs: &[OutputSpec]) -> Vec<PathBuf> {
+    pub fn written_files(set: &ImageSet, outputs: &[ImageRef]) -> Vec<PathBuf> {
         let mut files = Vec::new();
         for output in outputs {
             match output {
-                OutputSpec::Oci { dir, .. } => {
+                ImageRef::Oci { dir, .. } => {
                     files.extend([dir.join("oci-layout"), dir.join("index.json")]);
                     let blobs = set.blobs_with_referrers();
                     files.extend(blobs.map(|b| blob_path(dir, &b.digest)));
                 }
-                OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+                ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                     files.push(file.clone());
                 }
                 // Never recorded (see `prepare`).
-                OutputSpec::Registry(_) => {}
+                ImageRef::Registry(_) => {}
             }
         }
         files.sort();

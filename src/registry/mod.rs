@@ -38,7 +38,7 @@ pub use transport::{DEFAULT_TIMEOUT_SECS, Deadline, DeadlineKind, Deadlines, MIN
 use challenge::www_authenticate;
 use transport::{ATTEMPTS, Counted, Pace, Watched, agent, is_transient};
 
-use crate::transport::name::Reference;
+use crate::transport::name::RegistryRef;
 use crate::ui::Ui;
 
 /// The most of an error body quoted in a message.
@@ -148,7 +148,7 @@ impl Client {
     /// Connects to `reference`'s registry for `scopes` (token-service scopes such as
     /// `repository:team/app:pull,push`), authenticating if the registry asks for it.
     pub fn connect(
-        reference: &Reference,
+        reference: &RegistryRef,
         scopes: Vec<String>,
         options: &RegistryOptions,
         ui: &Ui,

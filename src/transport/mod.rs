@@ -17,6 +17,7 @@ pub mod archive;
 pub mod layout;
 pub mod name;
 pub mod read;
+pub mod reference;
 pub mod remote;
 pub mod write;
 
@@ -36,14 +37,15 @@ use remote::pull::Remote;
 use write::guard::{self, LayoutTarget, archive_target, layout_target};
 
 pub use crate::image::spec::BaseImage;
-pub use name::{Reference, check_tag};
+pub use name::{NameError, RegistryRef, check_tag};
+pub use read::BaseError;
 pub use read::limits::MaxBlobSize;
-pub use read::{BaseError, BaseSpec};
-pub use write::{ImageSink, Input, OutputError, OutputSpec, SinkContext, Written, check_outputs};
+pub use reference::{ImageRef, RefError};
+pub use write::{ImageSink, Input, OutputError, SinkContext, Written, check_outputs};
 
 /// Reads the base image named by `spec` for each of `platforms`, copying its blobs into `store`.
 pub fn load(
-    spec: &BaseSpec,
+    spec: &ImageRef,
     platforms: &[Platform],
     store: &BlobStore,
     options: &RegistryOptions,
@@ -55,8 +57,8 @@ pub fn load(
     let root = opened.root(reference_of(spec))?;
     // A pulled base is named as pullers write it, without the transport.
     let base_name = match spec {
-        BaseSpec::Registry(r) => match &r.digest {
-            Some(d) => r.with_digest(d),
+        ImageRef::Registry(r) => match &r.digest {
+            Some(d) => r.with_digest(d.as_ref()),
             None => format!(
                 "{}/{}:{}",
                 r.registry,
@@ -80,7 +82,7 @@ pub fn load(
 /// checked against its descriptor: what `verify IMAGE` reads. Platforms the tool has no row
 /// for (`linux/s390x`, attestation manifests) are named in the second list, unread.
 pub fn load_every_platform(
-    spec: &BaseSpec,
+    spec: &ImageRef,
     store: &BlobStore,
     options: &RegistryOptions,
     ui: &Ui,
@@ -94,13 +96,15 @@ pub fn load_every_platform(
     Ok(found)
 }
 
-/// The ref name a layout or archive spec picks, if any.
-fn reference_of(spec: &BaseSpec) -> Option<&str> {
+/// The `index.json` ref name a layout or archive spec picks, if any: a docker-archive's
+/// entries are named by their tag, as `docker save` and our writer name them.
+fn reference_of(spec: &ImageRef) -> Option<&str> {
     match spec {
-        BaseSpec::Oci { reference, .. } | BaseSpec::OciArchive { reference, .. } => {
+        ImageRef::Oci { reference, .. } | ImageRef::OciArchive { reference, .. } => {
             reference.as_deref()
         }
-        BaseSpec::Registry(_) => None,
+        ImageRef::DockerArchive { reference, .. } => reference.as_ref().map(|r| r.tag.as_str()),
+        ImageRef::Registry(_) => None,
     }
 }
 
@@ -118,24 +122,25 @@ enum Opened<'a> {
 
 impl<'a> Opened<'a> {
     fn open(
-        spec: &'a BaseSpec,
+        spec: &'a ImageRef,
         name: &'a str,
         options: &RegistryOptions,
         ui: &Ui,
     ) -> Result<Opened<'a>, BaseError> {
         Ok(match spec {
-            BaseSpec::Oci { dir, .. } => Opened::Layout {
+            ImageRef::Oci { dir, .. } => Opened::Layout {
                 layout: Layout::new(dir.clone(), name, options.max_blob_size),
                 _unpacked: None,
             },
-            BaseSpec::OciArchive { file, .. } => {
+            // A docker-archive is read as the OCI archive it also is.
+            ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                 let unpacked = archive::read::unpack_archive(file, name, options.max_blob_size)?;
                 Opened::Layout {
                     layout: Layout::new(unpacked.path().to_owned(), name, options.max_blob_size),
                     _unpacked: Some(unpacked),
                 }
             }
-            BaseSpec::Registry(reference) => {
+            ImageRef::Registry(reference) => {
                 let scopes = vec![format!("repository:{}:pull", reference.repository)];
                 let client = Client::connect(reference, scopes, options, ui).map_err(|source| {
                     BaseError::Pull {
@@ -171,22 +176,22 @@ impl<'a> Opened<'a> {
     }
 }
 
-impl OutputSpec {
+impl ImageRef {
     /// Refuses a target that is in the way (a file where a layout goes, a directory where an
     /// archive goes, a non-empty directory that is not a layout) before any work is done.
     /// The sinks check again when they write.
     pub fn preflight(&self) -> Result<(), OutputError> {
         match self {
-            OutputSpec::Oci { dir, .. } => match layout_target(dir)? {
+            ImageRef::Oci { dir, .. } => match layout_target(dir)? {
                 // Read as the merge will read it, so a broken layout fails before any work.
                 LayoutTarget::Existing => layout::write::check_existing(dir),
                 LayoutTarget::New => Ok(()),
             },
-            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+            ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                 archive_target(file)
             }
             // A digest names content, which we cannot choose: a push names a tag.
-            OutputSpec::Registry(reference) => match &reference.digest {
+            ImageRef::Registry(reference) => match &reference.digest {
                 Some(_) => Err(OutputError::Usage(format!(
                     "`{reference}`: push to a tag, not a digest (the image's digest is known \
                      only once it is built)"
@@ -197,13 +202,13 @@ impl OutputSpec {
     }
 }
 
-impl OutputSpec {
+impl ImageRef {
     /// Whether writing here would need the bytes of blob `digest`: an existing layout that
     /// holds it whole (a regular file whose SHA-256 is `digest`, remembered in `memo` while
     /// its stamp holds) does not; anything else does.
     pub fn needs_blob(&self, digest: &str, memo: Option<&crate::image::cache::LayerCache>) -> bool {
         match self {
-            OutputSpec::Oci { dir, .. } => {
+            ImageRef::Oci { dir, .. } => {
                 digest.is_empty()
                     || !(fs::symlink_metadata(dir.join("oci-layout")).is_ok_and(|m| m.is_file())
                         && guard::check_blob(
@@ -213,9 +218,9 @@ impl OutputSpec {
                             memo,
                         ) == guard::BlobState::Whole)
             }
-            OutputSpec::OciArchive { .. }
-            | OutputSpec::DockerArchive { .. }
-            | OutputSpec::Registry(_) => true,
+            ImageRef::OciArchive { .. }
+            | ImageRef::DockerArchive { .. }
+            | ImageRef::Registry(_) => true,
         }
     }
 }
@@ -223,7 +228,7 @@ impl OutputSpec {
 /// The sink for a spec. `tags` apply where the spec names no reference; `name` gives the
 /// docker-archive repository when none is named.
 pub fn sink_for(
-    spec: &OutputSpec,
+    spec: &ImageRef,
     tags: &[String],
     name: &str,
     context: &SinkContext,
@@ -233,18 +238,18 @@ pub fn sink_for(
         None => tags.to_vec(),
     };
     match spec {
-        OutputSpec::Oci { dir, reference } => Box::new(layout::write::LayoutSink {
+        ImageRef::Oci { dir, reference } => Box::new(layout::write::LayoutSink {
             dir: dir.clone(),
             references: or_tags(reference),
             ui: context.ui.clone(),
             cache_dir: context.cache_dir.clone(),
         }),
-        OutputSpec::OciArchive { file, reference } => Box::new(archive::write::ArchiveSink {
+        ImageRef::OciArchive { file, reference } => Box::new(archive::write::ArchiveSink {
             file: file.clone(),
             references: or_tags(reference),
             docker: None,
         }),
-        OutputSpec::DockerArchive { file, reference } => {
+        ImageRef::DockerArchive { file, reference } => {
             let refs = match reference {
                 Some(r) => vec![r.clone()],
                 None => tags
@@ -261,10 +266,34 @@ pub fn sink_for(
                 docker: Some(refs),
             })
         }
-        OutputSpec::Registry(reference) => Box::new(remote::push::RegistrySink {
+        ImageRef::Registry(reference) => Box::new(remote::push::RegistrySink {
             reference: reference.clone(),
             tags: or_tags(&reference.tag),
             context: context.clone(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_names_a_tag_not_a_digest() {
+        let by_digest: ImageRef = format!("docker://h.example/app@sha256:{}", "b".repeat(64))
+            .parse()
+            .unwrap();
+        let err = by_digest.preflight().unwrap_err().to_string();
+        assert!(err.contains("push to a tag, not a digest"), "{err}");
+        let by_tag: ImageRef = "docker://h.example/app:v1".parse().unwrap();
+        assert!(by_tag.preflight().is_ok());
+    }
+
+    #[test]
+    fn a_docker_archive_is_read_by_its_tag() {
+        let named: ImageRef = "docker-archive:a.tar:team/app:v1".parse().unwrap();
+        assert_eq!(reference_of(&named), Some("v1"));
+        let bare: ImageRef = "docker-archive:a.tar".parse().unwrap();
+        assert_eq!(reference_of(&bare), None);
     }
 }

@@ -1,5 +1,6 @@
-//! `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`: an image in a registry, named as skopeo and
-//! Docker name it.
+//! The names inside an image reference: a registry image (`HOST[:PORT]/REPO[:TAG|@DIGEST]`,
+//! what follows `docker://`), a Docker repository and tag (`docker-archive:FILE:REPO:TAG`), an
+//! OCI ref name (`oci:DIR:REF`), each checked by its own grammar.
 //!
 //! As in Docker, the first `/`-separated part is a registry host only when it holds a `.` or
 //! a `:` or is `localhost`; otherwise the image is on Docker Hub (`docker.io`), where a
@@ -8,25 +9,78 @@
 use std::fmt;
 use std::str::FromStr;
 
+use oci_spec::image::{Digest, Sha256Digest};
+
 /// Docker Hub as users name it.
 const DOCKER_HUB: &str = "docker.io";
 /// Where Docker Hub's registry API answers.
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 
+/// Why a name is not well-formed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// Not an `org.opencontainers.image.ref.name`.
+    #[error(
+        "`{name}` is not a valid image reference name (letters, digits and `-._:@+/`, \
+         starting and ending with a letter or digit)"
+    )]
+    RefName {
+        /// The name.
+        name: String,
+    },
+    /// Not a Docker tag.
+    #[error(
+        "`{tag}` is not a valid tag (up to 128 of letters, digits, `_.-`, not starting with `.` or `-`)"
+    )]
+    Tag {
+        /// The tag.
+        tag: String,
+    },
+    /// Not a repository name.
+    #[error(
+        "`{repo}` is not a valid repository name (lowercase letters, digits and `._-`, \
+         in `/`-separated parts)"
+    )]
+    Repository {
+        /// The repository.
+        repo: String,
+    },
+    /// Nothing after `docker://`.
+    #[error("no repository after `docker://`")]
+    NoRepository,
+    /// A registry host and nothing after it.
+    #[error("no repository after the registry")]
+    NoRepositoryAfterRegistry,
+    /// `@` followed by something other than a SHA-256 digest.
+    #[error("`{digest}` is not a sha256 digest")]
+    NotSha256 {
+        /// What followed the `@`.
+        digest: String,
+    },
+    /// A registry image name with one of the problems above.
+    #[error("`docker://{text}`: {problem}")]
+    Registry {
+        /// What followed `docker://`.
+        text: String,
+        /// What is wrong with it.
+        problem: Box<NameError>,
+    },
+}
+
 /// An image in a registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reference {
+pub struct RegistryRef {
     /// The registry as named: `HOST[:PORT]` (`docker.io` for Docker Hub).
     pub registry: String,
     /// The repository inside it: `team/app`.
     pub repository: String,
     /// The tag, if named.
     pub tag: Option<String>,
-    /// The manifest digest, if named (`@sha256:…`).
-    pub digest: Option<String>,
+    /// The manifest digest, if named (`@sha256:…`): always a SHA-256.
+    pub digest: Option<Digest>,
 }
 
-impl Reference {
+impl RegistryRef {
     /// The host (and port) the API is reached at.
     pub fn api_host(&self) -> &str {
         if self.registry == DOCKER_HUB {
@@ -39,7 +93,8 @@ impl Reference {
     /// What to ask the registry for: the digest when named, else the tag, else `latest`.
     pub fn manifest_ref(&self) -> &str {
         self.digest
-            .as_deref()
+            .as_ref()
+            .map(|d| d.as_ref())
             .or(self.tag.as_deref())
             .unwrap_or("latest")
     }
@@ -50,7 +105,7 @@ impl Reference {
     }
 }
 
-impl fmt::Display for Reference {
+impl fmt::Display for RegistryRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "docker://{}/{}", self.registry, self.repository)?;
         if let Some(tag) = &self.tag {
@@ -63,22 +118,20 @@ impl fmt::Display for Reference {
     }
 }
 
-impl FromStr for Reference {
-    type Err = String;
+impl FromStr for RegistryRef {
+    type Err = NameError;
 
     /// Parses what follows `docker://`.
-    fn from_str(text: &str) -> Result<Reference, String> {
-        let bad = |why: &str| format!("`docker://{text}`: {why}");
+    fn from_str(text: &str) -> Result<RegistryRef, NameError> {
+        let bad = |problem: NameError| NameError::Registry {
+            text: text.to_string(),
+            problem: Box::new(problem),
+        };
         if text.is_empty() {
-            return Err(bad("no repository after `docker://`"));
+            return Err(bad(NameError::NoRepository));
         }
         let (name, digest) = match text.split_once('@') {
-            Some((name, digest)) => {
-                if crate::image::blob::sha256_hex(digest).is_none() {
-                    return Err(bad(&format!("`{digest}` is not a sha256 digest")));
-                }
-                (name, Some(digest.to_ascii_lowercase()))
-            }
+            Some((name, digest)) => (name, Some(sha256_digest(digest).map_err(bad)?)),
             None => (text, None),
         };
         // A tag follows the last `:` after the last `/` (a port's `:` is before a `/`).
@@ -87,7 +140,7 @@ impl FromStr for Reference {
             _ => (name, None),
         };
         if let Some(tag) = &tag {
-            check_tag(tag).map_err(|e| bad(&e))?;
+            check_tag(tag).map_err(bad)?;
         }
         let (registry, repository) = match registry_host(name) {
             Some(host) => (host.to_string(), name[host.len() + 1..].to_string()),
@@ -95,10 +148,10 @@ impl FromStr for Reference {
             None => (DOCKER_HUB.to_string(), format!("library/{name}")),
         };
         if repository.is_empty() {
-            return Err(bad("no repository after the registry"));
+            return Err(bad(NameError::NoRepositoryAfterRegistry));
         }
-        check_repo(&repository).map_err(|e| bad(&e))?;
-        Ok(Reference {
+        check_repo(&repository).map_err(bad)?;
+        Ok(RegistryRef {
             registry,
             repository,
             tag,
@@ -107,9 +160,19 @@ impl FromStr for Reference {
     }
 }
 
+/// `sha256:<64 hex digits>` as a typed digest; upper-case hex is taken as Docker takes it.
+fn sha256_digest(text: &str) -> Result<Digest, NameError> {
+    text.strip_prefix("sha256:")
+        .and_then(|hex| hex.to_ascii_lowercase().parse::<Sha256Digest>().ok())
+        .map(Digest::from)
+        .ok_or_else(|| NameError::NotSha256 {
+            digest: text.to_string(),
+        })
+}
+
 /// Checks an `org.opencontainers.image.ref.name` (image-spec `annotations.md` grammar:
 /// alphanumeric components joined by `-._:@+/`).
-pub fn check_ref_name(name: &str) -> Result<String, String> {
+pub fn check_ref_name(name: &str) -> Result<String, NameError> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._:@+/".contains(c);
     let ends_ok = name
         .chars()
@@ -119,15 +182,12 @@ pub fn check_ref_name(name: &str) -> Result<String, String> {
     if ends_ok && name.chars().all(ok_char) {
         Ok(name.to_string())
     } else {
-        Err(format!(
-            "`{name}` is not a valid image reference name (letters, digits and `-._:@+/`, \
-             starting and ending with a letter or digit)"
-        ))
+        Err(NameError::RefName { name: name.into() })
     }
 }
 
 /// Checks a Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), NameError> {
     let mut chars = tag.chars();
     let first_ok = chars
         .next()
@@ -136,9 +196,7 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     if first_ok && rest_ok && tag.len() <= 128 {
         Ok(())
     } else {
-        Err(format!(
-            "`{tag}` is not a valid tag (up to 128 of letters, digits, `_.-`, not starting with `.` or `-`)"
-        ))
+        Err(NameError::Tag { tag: tag.into() })
     }
 }
 
@@ -158,7 +216,7 @@ impl fmt::Display for DockerRef {
 }
 
 impl FromStr for DockerRef {
-    type Err = String;
+    type Err = NameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         // `host:5000/app` has a colon that is not a tag separator: a tag never holds `/`.
@@ -177,7 +235,7 @@ impl FromStr for DockerRef {
 
 /// Checks a repository name: lowercase path components of `[a-z0-9]` joined by `._-`, after
 /// an optional registry host (which holds a `.` or `:` or is `localhost`).
-pub(crate) fn check_repo(repo: &str) -> Result<(), String> {
+pub(crate) fn check_repo(repo: &str) -> Result<(), NameError> {
     let mut parts: Vec<&str> = repo.split('/').collect();
     if registry_host(repo).is_some() {
         parts.remove(0);
@@ -192,10 +250,7 @@ pub(crate) fn check_repo(repo: &str) -> Result<(), String> {
     if parts.iter().all(|c| component_ok(c)) {
         Ok(())
     } else {
-        Err(format!(
-            "`{repo}` is not a valid repository name (lowercase letters, digits and `._-`, \
-             in `/`-separated parts)"
-        ))
+        Err(NameError::Repository { repo: repo.into() })
     }
 }
 
@@ -227,7 +282,7 @@ pub fn repo_from_name(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Reference {
+    fn parse(s: &str) -> RegistryRef {
         s.parse().unwrap()
     }
 
@@ -246,8 +301,14 @@ mod tests {
 
         let digest = format!("sha256:{}", "a".repeat(64));
         let r = parse(&format!("reg.example:443/app@{digest}"));
-        assert_eq!(r.digest.as_deref(), Some(digest.as_str()));
+        assert_eq!(
+            r.digest.as_ref().map(|d| d.to_string()),
+            Some(digest.clone())
+        );
         assert_eq!(r.manifest_ref(), digest);
+        // Docker takes upper-case hex; the digest is kept as the registry names it.
+        let upper = parse(&format!("reg.example/app@sha256:{}", "A".repeat(64)));
+        assert_eq!(upper.digest.map(|d| d.to_string()), Some(digest.clone()));
         assert_eq!(
             r.with_digest(&digest),
             format!("reg.example:443/app@{digest}")
@@ -274,7 +335,7 @@ mod tests {
             ("host.example/app@sha256:12", "sha256 digest"),
             ("host.example/", "no repository after the registry"),
         ] {
-            let err = text.parse::<Reference>().unwrap_err();
+            let err = text.parse::<RegistryRef>().unwrap_err().to_string();
             assert!(err.contains(why), "{text}: {err}");
         }
     }

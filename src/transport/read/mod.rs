@@ -1,20 +1,17 @@
-//! `--base SPEC`: our layers on top of another image (a company's hardened base) instead of
-//! scratch.
+//! What every reader shares (`--base`, `verify IMAGE`, `sbom IMAGE`): an image read is
+//! untrusted input.
 //!
-//! The base is read from an OCI layout (`oci:DIR[:REF]`), an OCI archive
-//! (`oci-archive:FILE[:REF]`) or a registry (`docker://…`). For each platform the matching
-//! manifest is picked from the base's index; its config and layers are copied into our blob
-//! store, every blob checked against its digest and size on the way, so a damaged or hostile
-//! base is refused before anything is written. Its configuration is merged under ours.
+//! A transport's reader implements [`BlobSource`]. For each platform the matching manifest is
+//! picked from the image's index ([`walk`]); its config and layers are copied into our blob
+//! store, every blob checked against its digest and size on the way ([`check`]) and within
+//! the [`limits`], so a damaged or hostile image is refused before anything is written.
 
 pub(crate) mod check;
 pub mod limits;
 pub(crate) mod walk;
 
-use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::PathBuf;
 
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest, MediaType};
 
@@ -23,75 +20,11 @@ use crate::image::layer::Layer;
 use crate::image::spec::BaseImage;
 use crate::platform::Platform;
 use crate::registry::RegistryError;
-use crate::transport::name::Reference;
 pub use limits::MaxBlobSize;
 use walk::manifest_for;
 
 /// The most a JSON document of a base image (index, manifest, config) may be.
 pub(crate) const MAX_DOCUMENT: u64 = 4 << 20;
-
-/// Where a base image comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BaseSpec {
-    /// `oci:DIR[:REF]`.
-    Oci {
-        /// The layout directory.
-        dir: PathBuf,
-        /// The ref name to pick (else the layout's only image).
-        reference: Option<String>,
-    },
-    /// `oci-archive:FILE[:REF]`.
-    OciArchive {
-        /// The tar file.
-        file: PathBuf,
-        /// The ref name to pick.
-        reference: Option<String>,
-    },
-    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, pulled.
-    Registry(Reference),
-}
-
-impl FromStr for BaseSpec {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<BaseSpec, String> {
-        let split = |rest: &str| match rest.split_once(':') {
-            Some((path, reference)) if !reference.is_empty() => {
-                (PathBuf::from(path), Some(reference.to_string()))
-            }
-            _ => (PathBuf::from(rest.trim_end_matches(':')), None),
-        };
-        if let Some(rest) = text.strip_prefix("docker://") {
-            return rest.parse().map(BaseSpec::Registry);
-        }
-        if let Some(rest) = text.strip_prefix("oci-archive:") {
-            let (file, reference) = split(rest);
-            return Ok(BaseSpec::OciArchive { file, reference });
-        }
-        if let Some(rest) = text.strip_prefix("oci:") {
-            let (dir, reference) = split(rest);
-            return Ok(BaseSpec::Oci { dir, reference });
-        }
-        Err(format!(
-            "`{text}`: an image is named oci:DIR[:TAG], oci-archive:FILE[:TAG] or \
-             docker://HOST/REPO[:TAG|@DIGEST]"
-        ))
-    }
-}
-
-impl fmt::Display for BaseSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let with = |f: &mut fmt::Formatter<'_>, kind, path: &Path, r: &Option<String>| match r {
-            Some(r) => write!(f, "{kind}:{}:{r}", path.display()),
-            None => write!(f, "{kind}:{}", path.display()),
-        };
-        match self {
-            BaseSpec::Oci { dir, reference } => with(f, "oci", dir, reference),
-            BaseSpec::OciArchive { file, reference } => with(f, "oci-archive", file, reference),
-            BaseSpec::Registry(r) => write!(f, "{r}"),
-        }
-    }
-}
 
 /// Each platform's image, and the platforms found but not read.
 pub type EveryPlatform = (Vec<(Platform, BaseImage)>, Vec<String>);
@@ -367,35 +300,4 @@ pub(crate) fn image_of(
         config,
         layers,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn specs_parse_like_outputs() {
-        assert_eq!(
-            "oci:base:v1".parse::<BaseSpec>().unwrap(),
-            BaseSpec::Oci {
-                dir: "base".into(),
-                reference: Some("v1".into())
-            }
-        );
-        assert_eq!(
-            "oci-archive:/b.tar".parse::<BaseSpec>().unwrap(),
-            BaseSpec::OciArchive {
-                file: "/b.tar".into(),
-                reference: None
-            }
-        );
-        assert_eq!(
-            "docker://127.0.0.1:5000/base:1"
-                .parse::<BaseSpec>()
-                .unwrap(),
-            BaseSpec::Registry("127.0.0.1:5000/base:1".parse().unwrap())
-        );
-        assert!("docker-archive:x.tar".parse::<BaseSpec>().is_err());
-        assert!("base".parse::<BaseSpec>().is_err());
-    }
 }

@@ -6,7 +6,7 @@ use oci_spec::image::{Descriptor, MediaType};
 
 use crate::image::blob::{Blob, BlobStore};
 use crate::registry::{Client, RegistryError, Request};
-use crate::transport::name::Reference;
+use crate::transport::name::RegistryRef;
 use crate::transport::read::check::{
     check_blob_size, check_document_size, checked_document, copy_checked, sha256_hex,
 };
@@ -22,7 +22,7 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 /// A repository in a registry.
 pub(crate) struct Remote<'a> {
     pub(crate) client: Client,
-    pub(crate) reference: &'a Reference,
+    pub(crate) reference: &'a RegistryRef,
     pub(crate) spec: &'a str,
     /// The largest blob it may send.
     pub(crate) max: MaxBlobSize,
@@ -72,7 +72,7 @@ impl Remote<'_> {
         };
         let digest = crate::image::blob::sha256_digest(&bytes);
         if let Some(wanted) = &self.reference.digest
-            && *wanted != digest
+            && wanted.as_ref() != digest
         {
             return Err(invalid(
                 self.spec,

@@ -25,7 +25,7 @@ use oci_spec::image::{ImageIndex, ImageIndexBuilder, MediaType};
 use crate::image::blob::{Blob, canonical_json};
 use crate::image::{ImageSet, Referrer};
 use crate::registry::{Body, Client, RegistryError, Request, percent_encode};
-use crate::transport::name::Reference;
+use crate::transport::name::RegistryRef;
 
 /// How often a blob upload is begun again after a failed `PUT`.
 const UPLOAD_ATTEMPTS: u32 = 3;
@@ -33,7 +33,7 @@ const UPLOAD_ATTEMPTS: u32 = 3;
 /// Pushes images to a registry repository.
 pub struct RegistrySink {
     /// The repository (and the tag, if the spec named one).
-    pub reference: Reference,
+    pub reference: RegistryRef,
     /// The tags to set.
     pub tags: Vec<String>,
     /// Settings and where known blobs are remembered.

@@ -1,9 +1,6 @@
-//! Stage `write`: an assembled [`Image`] → an OCI layout, an `oci-archive`, or a `docker-archive`.
-//!
-//! Output specs use skopeo's transport names, so users already know them:
-//! `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REPO[:TAG]]`,
-//! `docker://HOST[:PORT]/REPO[:TAG]`. As in skopeo, the first `:` after a file transport ends
-//! the path.
+//! What every writer shares (stage `write`: an assembled image set to its outputs): the
+//! [`ImageSink`] interface, what a sink reports ([`Written`]), its error ([`OutputError`]),
+//! the output guard ([`guard`]), and the helpers for atomic targets.
 //!
 //! Every sink is atomic. A new layout or archive is written to a temporary name beside the
 //! target, fsynced, then renamed into place, so a failure leaves nothing and a crash leaves at
@@ -14,124 +11,16 @@
 
 pub mod guard;
 
-use std::fmt;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor};
 use serde::{Deserialize, Serialize};
 
 use crate::image::ImageSet;
-use crate::transport::name::{DockerRef, check_ref_name};
 pub use guard::{Input, check_outputs};
 pub(crate) use guard::{LayoutTarget, archive_target, layout_target};
-
-/// Where to write an image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OutputSpec {
-    /// `oci:DIR[:REF]`: an OCI image layout directory.
-    Oci {
-        /// The layout directory.
-        dir: PathBuf,
-        /// The `org.opencontainers.image.ref.name` to give the image.
-        reference: Option<String>,
-    },
-    /// `oci-archive:FILE[:REF]`: an OCI image layout in a tar file.
-    OciArchive {
-        /// The tar file.
-        file: PathBuf,
-        /// The ref name.
-        reference: Option<String>,
-    },
-    /// `docker-archive:FILE[:REPO[:TAG]]`: what `docker save` writes and `docker load` takes.
-    DockerArchive {
-        /// The tar file.
-        file: PathBuf,
-        /// The repository and tag.
-        reference: Option<DockerRef>,
-    },
-    /// `docker://HOST[:PORT]/REPO[:TAG]`: pushed to a registry.
-    Registry(crate::transport::name::Reference),
-}
-
-impl fmt::Display for OutputSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let OutputSpec::Registry(reference) = self {
-            return write!(f, "{reference}");
-        }
-        let (transport, path, reference) = match self {
-            OutputSpec::Oci { dir, reference } => ("oci", dir, reference.clone()),
-            OutputSpec::OciArchive { file, reference } => ("oci-archive", file, reference.clone()),
-            OutputSpec::DockerArchive { file, reference } => (
-                "docker-archive",
-                file,
-                reference.as_ref().map(|r| r.to_string()),
-            ),
-            OutputSpec::Registry(_) => unreachable!("written above"),
-        };
-        write!(f, "{transport}:{}", path.display())?;
-        match reference {
-            Some(r) => write!(f, ":{r}"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl FromStr for OutputSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        const SUPPORTED: &str = "oci:DIR[:TAG], oci-archive:FILE[:TAG], \
-                                 docker-archive:FILE[:REPO:TAG], docker://HOST/REPO[:TAG]";
-        if let Some(rest) = s.strip_prefix("docker://") {
-            return rest.parse().map(OutputSpec::Registry);
-        }
-        let Some((transport, rest)) = s.split_once(':') else {
-            return Err(format!(
-                "`{s}` names no transport; write e.g. `oci:{s}` (supported: {SUPPORTED})"
-            ));
-        };
-        let (path, reference) = match rest.split_once(':') {
-            Some((path, reference)) => (path, Some(reference)),
-            None => (rest, None),
-        };
-        if path.is_empty() {
-            return Err(format!("`{s}` names no path"));
-        }
-        let path = PathBuf::from(path);
-        match transport {
-            "oci" | "oci-archive" => {
-                let reference = reference.map(check_ref_name).transpose()?;
-                Ok(if transport == "oci" {
-                    OutputSpec::Oci {
-                        dir: path,
-                        reference,
-                    }
-                } else {
-                    OutputSpec::OciArchive {
-                        file: path,
-                        reference,
-                    }
-                })
-            }
-            "docker-archive" => Ok(OutputSpec::DockerArchive {
-                file: path,
-                reference: reference.map(str::parse).transpose()?,
-            }),
-            "docker-daemon" | "containers-storage" | "dir" => Err(format!(
-                "the `{transport}:` transport is not supported; supported: {SUPPORTED}"
-            )),
-            "docker" => Err(format!(
-                "`{s}`: a registry is named `docker://HOST[:PORT]/REPO[:TAG]`"
-            )),
-            _ => Err(format!(
-                "unknown transport `{transport}:` in `{s}`; supported: {SUPPORTED}"
-            )),
-        }
-    }
-}
 
 /// What a sink wrote.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -343,84 +232,4 @@ pub(crate) fn parent_of(path: &Path) -> PathBuf {
 /// Flushes a directory's entries to disk, so a rename into it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(s: &str) -> Result<OutputSpec, String> {
-        s.parse()
-    }
-
-    #[test]
-    fn parses_skopeo_style_specs() {
-        assert_eq!(
-            parse("oci:out/layout:v1.2").unwrap(),
-            OutputSpec::Oci {
-                dir: "out/layout".into(),
-                reference: Some("v1.2".into())
-            }
-        );
-        assert_eq!(
-            parse("oci-archive:/tmp/a.tar").unwrap(),
-            OutputSpec::OciArchive {
-                file: "/tmp/a.tar".into(),
-                reference: None
-            }
-        );
-        let docker = parse("docker-archive:a.tar:localhost:5000/team/app").unwrap();
-        assert_eq!(
-            docker.to_string(),
-            "docker-archive:a.tar:localhost:5000/team/app:latest"
-        );
-        let docker = parse("docker-archive:a.tar:app:v1").unwrap();
-        assert_eq!(docker.to_string(), "docker-archive:a.tar:app:v1");
-    }
-
-    #[test]
-    fn rejects_what_it_cannot_write_with_the_reason() {
-        assert!(
-            parse("out/layout")
-                .unwrap_err()
-                .contains("write e.g. `oci:out/layout`")
-        );
-        assert!(
-            parse("docker-daemon:app:v1")
-                .unwrap_err()
-                .contains("not supported")
-        );
-        assert!(
-            parse("docker:localhost/app")
-                .unwrap_err()
-                .contains("docker://HOST")
-        );
-        assert_eq!(
-            parse("docker://localhost:5000/app:v1").unwrap().to_string(),
-            "docker://localhost:5000/app:v1"
-        );
-        let digest = format!("docker://h.example/app@sha256:{}", "b".repeat(64));
-        assert!(parse(&digest).unwrap().preflight().is_err());
-        assert!(
-            parse("zip:x")
-                .unwrap_err()
-                .contains("unknown transport `zip:`")
-        );
-        assert!(parse("oci:").unwrap_err().contains("names no path"));
-        assert!(
-            parse("oci:x:-bad")
-                .unwrap_err()
-                .contains("not a valid image reference")
-        );
-        assert!(
-            parse("docker-archive:a.tar:App:v1")
-                .unwrap_err()
-                .contains("repository")
-        );
-        assert!(
-            parse("docker-archive:a.tar:app:-v1")
-                .unwrap_err()
-                .contains("tag")
-        );
-    }
 }
