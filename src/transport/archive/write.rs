@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::image::layer::tar_header;
 use crate::image::{Image, ImageSet};
 use crate::staging::{Staged, sweep};
-use crate::transport::layout::write::OCI_LAYOUT;
+use crate::transport::layout::marker;
 use crate::transport::name::{DockerRef, registry_host};
 use crate::transport::write::{
     ImageSink, OutputError, Written, archive_target, create_dirs, index_document, index_entries,
@@ -103,7 +103,7 @@ impl ArchiveSink {
             add_file(tar, path, bytes.len() as u64, &mut &bytes[..])
         };
 
-        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT).map_err(&fail)?;
+        add_bytes(&mut tar, "oci-layout", &marker().map_err(&fail)?).map_err(&fail)?;
         add_bytes(&mut tar, "index.json", &self.index(image)?).map_err(&fail)?;
         if let Some(refs) = &self.docker {
             let manifest = docker_manifest(&image.images()[0], refs).map_err(&fail)?;

@@ -9,7 +9,7 @@ use oci_spec::image::{Descriptor, ImageIndex};
 use crate::fsguard::OpenFailure;
 use crate::image::blob::{Blob, BlobStore};
 use crate::transport::read::check::{
-    check_blob_size, check_document_size, checked_document, copy_checked, sha256_hex,
+    check_blob_size, check_document_size, checked_document, copy_checked, sha256_of,
 };
 use crate::transport::read::{BaseError, BlobSource, MAX_DOCUMENT, MaxBlobSize, invalid};
 
@@ -98,9 +98,8 @@ impl<'a> Layout<'a> {
     }
 
     fn blob_path(&self, descriptor: &Descriptor) -> Result<PathBuf, BaseError> {
-        let digest = descriptor.digest().to_string();
-        let hex = sha256_hex(self.spec, &digest)?;
-        Ok(self.root.join("blobs/sha256").join(hex))
+        let digest = sha256_of(self.spec, descriptor)?;
+        Ok(crate::image::blob::blob_path_of(&self.root, &digest))
     }
 
     fn json_file<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, BaseError> {

@@ -3,7 +3,7 @@
 use std::fs;
 use std::io::{self, Read, Write};
 
-use oci_spec::image::Descriptor;
+use oci_spec::image::{Descriptor, Sha256Digest};
 use sha2::{Digest as _, Sha256};
 
 use super::{BaseError, MAX_DOCUMENT, MaxBlobSize, invalid};
@@ -56,10 +56,11 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// The 64 hex digits of a descriptor's digest, refusing anything but well-formed sha256 (so
-/// a digest can never name a path outside `blobs/sha256`, nor a URL outside the repository).
-pub(crate) fn sha256_hex<'d>(spec: &str, digest: &'d str) -> Result<&'d str, BaseError> {
-    crate::image::blob::sha256_hex(digest)
+/// A descriptor's digest as SHA-256, refusing any other algorithm (so a digest can never
+/// name a path outside `blobs/sha256`, nor a URL outside the repository).
+pub(crate) fn sha256_of(spec: &str, descriptor: &Descriptor) -> Result<Sha256Digest, BaseError> {
+    let digest = descriptor.digest();
+    crate::image::blob::as_sha256(digest)
         .ok_or_else(|| invalid(spec, format!("`{digest}` is not a sha256 digest")))
 }
 

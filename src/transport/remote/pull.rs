@@ -2,13 +2,13 @@
 
 use std::io;
 
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::{Descriptor, Digest, MediaType};
 
 use crate::image::blob::{Blob, BlobStore};
 use crate::registry::{Client, RegistryError, Request};
 use crate::transport::name::RegistryRef;
 use crate::transport::read::check::{
-    check_blob_size, check_document_size, checked_document, copy_checked, sha256_hex,
+    check_blob_size, check_document_size, checked_document, copy_checked, sha256_of,
 };
 use crate::transport::read::walk::is_index;
 use crate::transport::read::{BaseError, BlobSource, MaxBlobSize, invalid};
@@ -96,8 +96,7 @@ impl Remote<'_> {
         descriptor: &Descriptor,
         document: bool,
     ) -> Result<crate::registry::Response, BaseError> {
-        let digest = descriptor.digest().to_string();
-        sha256_hex(self.spec, &digest)?;
+        let digest = Digest::from(sha256_of(self.spec, descriptor)?);
         let kind = descriptor.media_type().to_string();
         let is_manifest = is_index(descriptor.media_type())
             || kind == MediaType::ImageManifest.to_string()
