@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `oci:DIR[:REF]` | [`layout`] | the layout on disk | a new layout, or an entry merged into one |
 //! | `oci-archive:FILE[:REF]` | [`archive`] | unpacked into a private folder, then as a layout | a tar of a layout |
-//! | `docker-archive:FILE[:REPO[:TAG]]` | [`archive`] | as the OCI archive it also is | a tar of a layout plus Docker's `manifest.json` |
+//! | `docker-archive:FILE[:REPO[:TAG]]` | [`archive`], [`docker_archive`] | as the OCI archive it also is | a tar of a layout plus Docker's `manifest.json` |
 //! | `docker://HOST/REPO[:TAG\|@DIGEST]` | [`remote`] | pulled through [`crate::registry`] | pushed |
 //!
 //! What every reader shares (the hostile-input guards: limits, index walk, blob checks) is in
@@ -14,6 +14,7 @@
 //! set is closed by the grammar, and each transport needs different data to open.
 
 pub mod archive;
+pub mod docker_archive;
 pub mod layout;
 pub mod name;
 pub mod read;
