@@ -163,7 +163,7 @@ impl RegistrySink {
                 Err(e) => ui.warn(format_args!(
                     "the image is pushed, but its SBOM `{}` could not be attached to it: {}",
                     referrer.manifest.digest,
-                    crate::error::chain(&e)
+                    one_line(&e)
                 )),
             }
         }
@@ -423,6 +423,15 @@ impl KnownBlobs {
     fn save(&self, file: &Path) -> std::io::Result<()> {
         crate::image::cache::write_atomic(file, &serde_json::to_vec(self)?)
     }
+}
+
+/// An error and its causes on one line, `: `-joined, for a warning. (The top-level error
+/// renders chains too; a transport does not reach up to it.)
+fn one_line(error: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(error), |e| e.source())
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
