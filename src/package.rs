@@ -20,9 +20,9 @@ use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
 use crate::platform::Platform;
 use crate::replay::Replay;
 use crate::sbom::{self, Facts};
-use crate::transport::{self, BaseImage, ImageRef};
 use crate::transport::{
-    Input, OutputError, SinkContext, Written, check_outputs, check_tag, sink_for,
+    self, BaseImage, ImageRef, Input, OutputError, SinkContext, Written, check_outputs, check_tag,
+    sink_for,
 };
 use crate::ui::Ui;
 use crate::verify::{StaticReport, verify_path};
