@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::image::base::MaxBlobSize;
 use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
-use crate::output::OutputSpec;
 use crate::platform::PlatformName;
+use crate::transport::ImageRef;
+use crate::transport::MaxBlobSize;
 use crate::ui::ColorChoice;
 
 /// Build a Go, Rust or C project into a fully static binary, or take a static binary already
@@ -271,7 +271,7 @@ pub struct ImageArgs {
     /// or push: docker://HOST[:PORT]/REPO[:TAG]. Repeat to write several
     /// [default: oci:<target dir>/static-image/<name>].
     #[arg(short, long, value_name = "SPEC")]
-    pub output: Vec<OutputSpec>,
+    pub output: Vec<ImageRef>,
 
     /// Tag for outputs whose SPEC names none; repeat for several [default: latest].
     #[arg(short, long, value_name = "TAG")]

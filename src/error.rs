@@ -11,12 +11,12 @@ use crate::config::ConfigError;
 use crate::detect::DetectError;
 use crate::exec::ExecError;
 use crate::image::ImageError;
-use crate::image::base::BaseError;
 use crate::image::ca::CaError;
 use crate::image::spec::AddError;
-use crate::output::OutputError;
 use crate::plan::PlanError;
 use crate::toolchain::ToolchainError;
+use crate::transport::BaseError;
+use crate::transport::OutputError;
 use crate::ui::Ui;
 use crate::verify::{StaticReport, VerifyError};
 

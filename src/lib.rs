@@ -33,7 +33,6 @@ pub mod exec;
 pub mod fsguard;
 pub mod image;
 pub mod lang;
-pub mod output;
 pub mod package;
 pub mod plan;
 pub mod platform;
@@ -44,6 +43,7 @@ pub mod request;
 pub mod sbom;
 pub mod staging;
 pub mod toolchain;
+pub mod transport;
 pub mod ui;
 pub mod verify;
 

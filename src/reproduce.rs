@@ -16,17 +16,17 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::image::blob::HashWriter;
-use crate::output::OutputSpec;
 use crate::package::outcome::PackageOutcome;
 use crate::plan::{MIRROR_SKIP, Mirror};
 use crate::request::BuildRequest;
+use crate::transport::ImageRef;
 use crate::ui::Ui;
 
 /// The ref name both builds write their private copy under.
 const TAG: &str = "reproducibility-check";
 
 /// One build, writing extra outputs besides those asked for.
-pub type BuildOnce<'a> = dyn Fn(&BuildRequest, &[OutputSpec]) -> Result<PackageOutcome, Error> + 'a;
+pub type BuildOnce<'a> = dyn Fn(&BuildRequest, &[ImageRef]) -> Result<PackageOutcome, Error> + 'a;
 
 /// Builds twice as the module says.
 pub fn check(args: &BuildRequest, ui: &Ui, build: &BuildOnce<'_>) -> Result<PackageOutcome, Error> {
@@ -34,7 +34,7 @@ pub fn check(args: &BuildRequest, ui: &Ui, build: &BuildOnce<'_>) -> Result<Pack
         .prefix("static-image-reproduce.")
         .tempdir()
         .map_err(Error::Staging)?;
-    let layout = |name: &str| OutputSpec::Oci {
+    let layout = |name: &str| ImageRef::Oci {
         dir: scratch.path().join(name),
         reference: Some(TAG.into()),
     };

@@ -5,13 +5,13 @@
 
 use std::path::PathBuf;
 
-use crate::image::base::MaxBlobSize;
 use crate::image::layer::CompressionKind;
 use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
-use crate::output::OutputSpec;
 use crate::platform::PlatformName;
 use crate::registry::{Deadlines, RegistryOptions};
 use crate::sbom::Component;
+use crate::transport::ImageRef;
+use crate::transport::MaxBlobSize;
 
 /// Which project to build, and how.
 #[derive(Clone, Debug, Default)]
@@ -48,7 +48,7 @@ impl ProjectRequest {
 #[derive(Clone, Debug, Default)]
 pub struct ImageRequest {
     /// Where to write (empty: the default layout).
-    pub output: Vec<OutputSpec>,
+    pub output: Vec<ImageRef>,
     /// Tags for outputs that name none.
     pub tag: Vec<String>,
     /// The application's name.

@@ -13,13 +13,13 @@ use crate::config::{self, Origin};
 use crate::detect::Project;
 use crate::error::Error;
 use crate::exec::Started;
-use crate::output::OutputSpec;
 use crate::package::{self, PackageDefaults, PackageOutcome};
 use crate::plan::BuildPlan;
 use crate::platform::Platforms;
 use crate::request::{BuildRequest, ProjectRequest};
 use crate::toolchain::probe::Host;
 use crate::toolchain::{Language, Toolchains};
+use crate::transport::ImageRef;
 use crate::ui::Ui;
 use crate::{build, lang, reproduce};
 
@@ -38,7 +38,7 @@ pub fn build(request: &BuildRequest, origin: &Origin, ui: &Ui) -> Result<Package
 fn build_once(
     request: &BuildRequest,
     origin: &Origin,
-    extra_outputs: &[OutputSpec],
+    extra_outputs: &[ImageRef],
     ui: &Ui,
 ) -> Result<PackageOutcome, Error> {
     let began = SystemTime::now();
@@ -139,7 +139,7 @@ fn defaults(
     project: &Project,
     built: &[(PathBuf, BuildPlan)],
     request: &BuildRequest,
-    extra_outputs: &[OutputSpec],
+    extra_outputs: &[ImageRef],
     platforms: &Platforms,
     ui: &Ui,
 ) -> PackageDefaults {

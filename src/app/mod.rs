@@ -30,7 +30,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command};
 use crate::error::Error;
 use crate::ui::Ui;
-use crate::{config, output, report};
+use crate::{config, report, transport};
 
 /// The entry point of both binaries (`static-image` and `cargo-static-image`).
 pub fn main() -> ExitCode {
@@ -116,7 +116,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
 fn finish(result: io::Result<()>) -> Result<(), Error> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::Output(output::OutputError::Write {
+        Err(e) => Err(Error::Output(transport::OutputError::Write {
             path: PathBuf::from("<stdout>"),
             source: e,
         })),

@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use super::ConfigError;
 use crate::error::Error;
 use crate::fsguard::OpenFailure;
-use crate::image::base::BaseSpec;
 use crate::image::ca::CaError;
 use crate::image::spec::AddError;
-use crate::output::{OutputError, OutputSpec};
 use crate::request::BuildRequest;
+use crate::transport::{ImageRef, OutputError};
 
 /// The largest settings file read (a real one is a few hundred bytes).
 pub const MAX_SETTINGS_BYTES: u64 = 1 << 20;
@@ -116,25 +115,27 @@ pub fn check(args: &BuildRequest, origin: &Origin) -> Result<(), ConfigError> {
     if origin.keys.contains("base")
         && let Some(base) = &image.base
     {
-        let spec: BaseSpec = base
+        let spec: ImageRef = base
             .parse()
-            .map_err(|detail| checker.invalid("base", detail))?;
+            .map_err(|e: crate::transport::RefError| checker.invalid("base", e.to_string()))?;
         match &spec {
-            BaseSpec::Oci { dir: path, .. } | BaseSpec::OciArchive { file: path, .. } => {
+            ImageRef::Oci { dir: path, .. }
+            | ImageRef::OciArchive { file: path, .. }
+            | ImageRef::DockerArchive { file: path, .. } => {
                 checker.existing("base", path)?;
             }
-            BaseSpec::Registry(_) => {}
+            ImageRef::Registry(_) => {}
         }
     }
     if origin.keys.contains("outputs") {
         for output in &image.output {
             match output {
-                OutputSpec::Oci { dir, .. } => checker.inside("outputs", dir)?,
-                OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+                ImageRef::Oci { dir, .. } => checker.inside("outputs", dir)?,
+                ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                     checker.inside("outputs", file)?;
                     checker.replaceable("outputs", file)?;
                 }
-                OutputSpec::Registry(_) => {}
+                ImageRef::Registry(_) => {}
             }
         }
     }
@@ -316,12 +317,12 @@ pub fn blame(error: Error, args: &BuildRequest, origin: &Origin) -> Error {
 }
 
 /// The file or directory an output writes, if it writes one here.
-fn local_path(output: &OutputSpec) -> Option<&Path> {
+fn local_path(output: &ImageRef) -> Option<&Path> {
     match output {
-        OutputSpec::Oci { dir: path, .. }
-        | OutputSpec::OciArchive { file: path, .. }
-        | OutputSpec::DockerArchive { file: path, .. } => Some(path),
-        OutputSpec::Registry(_) => None,
+        ImageRef::Oci { dir: path, .. }
+        | ImageRef::OciArchive { file: path, .. }
+        | ImageRef::DockerArchive { file: path, .. } => Some(path),
+        ImageRef::Registry(_) => None,
     }
 }
 
@@ -389,7 +390,7 @@ mod tests {
         let root = dir.path().canonicalize().unwrap();
         let mut args = BuildRequest::default();
         let archive = root.join("img.tar");
-        args.image.output = vec![OutputSpec::OciArchive {
+        args.image.output = vec![ImageRef::OciArchive {
             file: archive.clone(),
             reference: None,
         }];

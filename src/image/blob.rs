@@ -9,7 +9,7 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, Digest, MediaType};
+use oci_spec::image::{Descriptor, Digest, DigestAlgorithm, MediaType, Sha256Digest};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use tempfile::NamedTempFile;
@@ -166,10 +166,25 @@ pub fn sha256_hex(digest: &str) -> Option<&str> {
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// `<root>/blobs/sha256/<hex>` for a `sha256:<hex>` digest.
+/// `<root>/blobs/sha256/<hex>` for a `sha256:<hex>` digest this tool computed (a [`Blob`]'s).
 pub fn blob_path(root: &Path, digest: &str) -> PathBuf {
     root.join("blobs/sha256")
         .join(digest.trim_start_matches("sha256:"))
+}
+
+/// `<root>/blobs/sha256/<hex>` for a digest read from an image: the type guarantees 64 hex
+/// digits, so the path never leaves `blobs/sha256`.
+pub fn blob_path_of(root: &Path, digest: &Sha256Digest) -> PathBuf {
+    root.join("blobs/sha256").join(digest.digest())
+}
+
+/// A descriptor's digest as SHA-256, or `None` for any other algorithm (the only one this tool
+/// reads blobs by).
+pub fn as_sha256(digest: &Digest) -> Option<Sha256Digest> {
+    match digest.algorithm() {
+        DigestAlgorithm::Sha256 => digest.digest().parse().ok(),
+        _ => None,
+    }
 }
 
 /// Passes bytes through to `inner`, keeping their SHA-256 (unless only counting) and count.

@@ -8,7 +8,6 @@
 //!    `/etc/nsswitch.conf`, `/etc/hosts`, `/tmp` (1777).
 //! 2. App layer: the binary (0755) at the entrypoint path, and the `--add` files.
 
-pub mod base;
 pub mod blob;
 pub mod ca;
 pub mod config;

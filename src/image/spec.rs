@@ -10,8 +10,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use oci_spec::image::ImageConfiguration;
+
 use super::ca::CaBundle;
-use super::layer::Source;
+use super::layer::{Layer, Source};
 use crate::platform::Platform;
 
 /// Everything that decides an image besides the binary's bytes.
@@ -46,13 +48,27 @@ pub struct ImageSpec {
     /// How its layers are compressed.
     pub compression: crate::image::layer::LayerCompression,
     /// The image to build on, for this platform (`--base`); `None` is scratch.
-    pub base: Option<super::base::BaseImage>,
+    pub base: Option<BaseImage>,
     /// With a base: whether the CA bundle goes into the app layer (asked for with
     /// `--ca-bundle`/`--extra-ca`; otherwise the base's own certificates serve).
     pub ca_in_app: bool,
     /// The SBOM for this platform's binary (SPDX JSON), put into the app layer and attached to
     /// the image as a referrer; `None` with `--no-sbom`.
     pub sbom: Option<Vec<u8>>,
+}
+
+/// An image read for one platform (a `--base`, or an image `verify` reads), its blobs in our
+/// store.
+#[derive(Clone, Debug)]
+pub struct BaseImage {
+    /// What was asked for (`org.opencontainers.image.base.name`).
+    pub name: String,
+    /// Its manifest's digest (`org.opencontainers.image.base.digest`).
+    pub digest: String,
+    /// Its configuration, merged under ours.
+    pub config: ImageConfiguration,
+    /// Its layers, bottom first.
+    pub layers: Vec<Layer>,
 }
 
 /// A normalised absolute path inside the image.

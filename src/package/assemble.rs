@@ -4,10 +4,10 @@
 
 use super::prepare::{Inputs, Run};
 use crate::error::Error;
-use crate::image::base::BaseImage;
 use crate::image::layer::Origin;
 use crate::image::spec::{ImageSpec, User};
 use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
+use crate::transport::BaseImage;
 use crate::ui::Ui;
 
 /// The assembled images.

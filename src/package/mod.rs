@@ -29,10 +29,10 @@ pub use outcome::{
 pub use prepare::{cache_dir, check_args, check_platform_count, source_date_epoch};
 
 use crate::error::Error;
-use crate::output::OutputSpec;
 use crate::platform::{Platform, Platforms};
 use crate::request::ImageRequest;
 use crate::sbom::Facts;
+use crate::transport::ImageRef;
 use crate::ui::Ui;
 
 /// What the caller knows about the binary beyond the flags.
@@ -48,7 +48,7 @@ pub struct PackageDefaults {
     pub metadata: BTreeMap<String, String>,
     /// Outputs written besides those asked for (`--check-reproducible`'s own copy); they are
     /// not reported.
-    pub extra_outputs: Vec<OutputSpec>,
+    pub extra_outputs: Vec<ImageRef>,
     /// What the build knows for each platform's SBOM beyond the binary (Cargo's resolved
     /// dependencies, the toolchain's C library).
     pub sbom: BTreeMap<Platform, Facts>,

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::image::Image;
 use crate::image::ca::CaSource;
 use crate::image::layer::Origin;
-use crate::output::Written;
 use crate::platform::Platform;
 use crate::sbom;
+use crate::transport::Written;
 use crate::ui::Ui;
 use crate::verify::StaticReport;
 

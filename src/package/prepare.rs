@@ -9,16 +9,15 @@ use super::PackageDefaults;
 use super::outcome::show_verified;
 use crate::cache::layers::{LayerCache, hash_file};
 use crate::error::Error;
-use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::ca::CaBundle;
 use crate::image::layer::LayerCompression;
 use crate::image::spec::{ImagePath, ImageSpec, User, expand_adds};
-use crate::output::{Input, OutputError, OutputSpec, check_outputs, check_tag};
 use crate::platform::{Platform, Platforms};
 use crate::registry::RegistryOptions;
 use crate::request::ImageRequest;
 use crate::sbom;
+use crate::transport::{self, BaseImage, ImageRef, Input, OutputError, check_outputs, check_tag};
 use crate::ui::Ui;
 use crate::verify::{StaticReport, VerifyError, verify_path};
 
@@ -58,7 +57,7 @@ pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
     let compression = layer_compression(args)?;
     if let LayerCompression::Zstd(_) = compression {
         for output in &args.output {
-            if let OutputSpec::DockerArchive { file, .. } = output {
+            if let ImageRef::DockerArchive { file, .. } = output {
                 return Err(Error::Usage(format!(
                     "`docker-archive:{}` takes gzip or uncompressed layers (`docker load` reads \
                      no zstd); use `--compression gzip` or `none`, or an `oci-archive:`",
@@ -68,7 +67,7 @@ pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
         }
     }
     for tag in &args.tag {
-        check_tag(tag).map_err(Error::Usage)?;
+        check_tag(tag).map_err(|e| Error::Usage(e.to_string()))?;
     }
     for output in &args.output {
         output.preflight()?;
@@ -78,15 +77,11 @@ pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
 
 /// Refuses outputs that name one another or one of the run's inputs: the binaries, the
 /// `--add` sources, the CA files and a local `--base`.
-fn check_paths(
-    args: &ImageRequest,
-    outputs: &[OutputSpec],
-    binaries: &[&Path],
-) -> Result<(), Error> {
+fn check_paths(args: &ImageRequest, outputs: &[ImageRef], binaries: &[&Path]) -> Result<(), Error> {
     let base = args
         .base
         .as_deref()
-        .and_then(|b| b.parse::<BaseSpec>().ok());
+        .and_then(|b| b.parse::<ImageRef>().ok());
     let mut inputs: Vec<Input<'_>> = binaries
         .iter()
         .map(|path| Input {
@@ -105,13 +100,17 @@ fn check_paths(
         path,
     }));
     match &base {
-        Some(BaseSpec::Oci { dir: path, .. } | BaseSpec::OciArchive { file: path, .. }) => {
+        Some(
+            ImageRef::Oci { dir: path, .. }
+            | ImageRef::OciArchive { file: path, .. }
+            | ImageRef::DockerArchive { file: path, .. },
+        ) => {
             inputs.push(Input {
                 role: "the `--base` image",
                 path,
             });
         }
-        Some(BaseSpec::Registry(_)) | None => {}
+        Some(ImageRef::Registry(_)) | None => {}
     }
     Ok(check_outputs(outputs, &inputs)?)
 }
@@ -120,7 +119,7 @@ fn check_paths(
 pub fn check_platform_count(args: &ImageRequest, platforms: usize) -> Result<(), Error> {
     if platforms > 1 {
         for output in &args.output {
-            if let OutputSpec::DockerArchive { file, .. } = output {
+            if let ImageRef::DockerArchive { file, .. } = output {
                 return Err(OutputError::OnePlatform { path: file.clone() }.into());
             }
         }
@@ -149,7 +148,7 @@ pub(super) struct Run<'a> {
     /// The application's name: `--name`, else the caller's.
     pub name: String,
     /// Every output: those asked for (or the default layout), then the caller's extra ones.
-    pub outputs: Vec<OutputSpec>,
+    pub outputs: Vec<ImageRef>,
     /// How many of `outputs` are reported (the extra ones are not).
     pub reported: usize,
     /// The images' timestamp.
@@ -173,7 +172,7 @@ impl<'a> Run<'a> {
         check_args(args, &name)?;
         check_platform_count(args, binaries.len())?;
         let mut outputs = if args.output.is_empty() {
-            vec![OutputSpec::Oci {
+            vec![ImageRef::Oci {
                 dir: defaults.output_dir.join(&name),
                 reference: None,
             }]
@@ -261,10 +260,12 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     .map_err(Error::Staging)?;
     let bases = match &run.args.base {
         Some(text) => {
-            let base: BaseSpec = text.parse().map_err(Error::Usage)?;
+            let base: ImageRef = text
+                .parse()
+                .map_err(|e: transport::RefError| Error::Usage(e.to_string()))?;
             ui.status("Reading", format_args!("base image `{base}`"));
             let platforms: Vec<Platform> = verified.iter().map(|v| v.platform).collect();
-            base::load(&base, &platforms, &store, &run.registry, ui)?
+            transport::load(&base, &platforms, &store, &run.registry, ui)?
         }
         None => Vec::new(),
     };

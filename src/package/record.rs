@@ -19,9 +19,9 @@ use crate::cache::replay::Replay;
 use crate::image::ImageSet;
 use crate::image::blob::blob_path;
 use crate::image::ca::CaBundle;
-use crate::output::{OutputSpec, Written};
 use crate::platform::PlatformInfo;
 use crate::sbom::{Component, Facts};
+use crate::transport::{ImageRef, Written};
 use crate::ui::Ui;
 
 /// What a run's outcome depends on besides the contents of the files it reads (those are
@@ -88,7 +88,7 @@ impl RunKey<'_> {
 /// The record this run would be answered from and recorded in, if it may be.
 pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
     let args = run.args;
-    let registry = |o: &OutputSpec| matches!(o, OutputSpec::Registry(_));
+    let registry = |o: &ImageRef| matches!(o, ImageRef::Registry(_));
     if args.base.is_some()
         || !args.add.is_empty()
         || !run.defaults.extra_outputs.is_empty()
@@ -110,7 +110,7 @@ pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
             .map(|(b, p)| (b.as_path(), p.map(|p| p.to_string())))
             .collect(),
         name: &run.name,
-        outputs: run.outputs.iter().map(OutputSpec::to_string).collect(),
+        outputs: run.outputs.iter().map(ImageRef::to_string).collect(),
         tags: &args.tag,
         entrypoint: args.entrypoint_path.as_ref().map(|p| p.to_string()),
         args: &args.args,
@@ -221,20 +221,20 @@ pub(super) fn outcome(
 }
 
 /// The files `outputs` hold of `set`, to be stamped once written.
-fn written_files(set: &ImageSet, outputs: &[OutputSpec]) -> Vec<PathBuf> {
+fn written_files(set: &ImageSet, outputs: &[ImageRef]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for output in outputs {
         match output {
-            OutputSpec::Oci { dir, .. } => {
+            ImageRef::Oci { dir, .. } => {
                 files.extend([dir.join("oci-layout"), dir.join("index.json")]);
                 let blobs = set.blobs_with_referrers();
                 files.extend(blobs.map(|b| blob_path(dir, &b.digest)));
             }
-            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+            ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                 files.push(file.clone());
             }
             // Never recorded (see `open`).
-            OutputSpec::Registry(_) => {}
+            ImageRef::Registry(_) => {}
         }
     }
     files.sort();

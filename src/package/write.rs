@@ -4,7 +4,7 @@
 use super::prepare::Run;
 use crate::error::Error;
 use crate::image::ImageSet;
-use crate::output::{SinkContext, Written, sink_for};
+use crate::transport::{SinkContext, Written, sink_for};
 use crate::ui::Ui;
 
 /// Writes `set` to every output of `run`; returns what the reported ones wrote.

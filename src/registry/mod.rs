@@ -20,7 +20,7 @@ pub mod auth;
 mod challenge;
 mod errors;
 mod login;
-mod reference;
+
 mod transport;
 
 use std::io::{self, Read};
@@ -32,12 +32,13 @@ use ureq::http;
 
 pub use challenge::{Challenge, challenge_scopes, parse_challenge, parse_token};
 pub use errors::{RegistryError, error_detail_of};
-pub use reference::Reference;
+
 pub use transport::{DEFAULT_TIMEOUT_SECS, Deadline, DeadlineKind, Deadlines, MIN_RATE, backoff};
 
 use challenge::www_authenticate;
 use transport::{ATTEMPTS, Counted, Pace, Watched, agent, is_transient};
 
+use crate::transport::name::RegistryRef;
 use crate::ui::Ui;
 
 /// The most of an error body quoted in a message.
@@ -55,7 +56,7 @@ pub struct RegistryOptions {
     /// How long a registry may take (`--registry-timeout`).
     pub deadlines: Deadlines,
     /// The largest blob an image read may claim (`--max-blob-size`).
-    pub max_blob_size: crate::image::base::MaxBlobSize,
+    pub max_blob_size: crate::transport::read::limits::MaxBlobSize,
 }
 
 /// The request a response answers, kept with it for messages about its body.
@@ -147,7 +148,7 @@ impl Client {
     /// Connects to `reference`'s registry for `scopes` (token-service scopes such as
     /// `repository:team/app:pull,push`), authenticating if the registry asks for it.
     pub fn connect(
-        reference: &Reference,
+        reference: &RegistryRef,
         scopes: Vec<String>,
         options: &RegistryOptions,
         ui: &Ui,

@@ -21,11 +21,11 @@ use super::entrypoint::{self, Content, EntrypointProblem, Program};
 use super::stack::{self, Kind, Tree};
 use super::{StaticReport, verify_bytes};
 use crate::image::Image;
-use crate::image::base::{self, BaseImage, BaseSpec};
 use crate::image::blob::BlobStore;
 use crate::image::layer::Layer;
 use crate::platform::{Platform, Platforms};
 use crate::registry::RegistryOptions;
+use crate::transport::{self as base, BaseImage, ImageRef, RefError};
 use crate::ui::Ui;
 use oci_spec::image::ImageConfiguration;
 
@@ -102,12 +102,10 @@ pub enum ImageVerifyError {
     },
 }
 
-/// Whether a command-line word names an image rather than a file.
+/// Whether a command-line word names an image rather than a file: it starts with a
+/// transport, and no file of that name exists.
 pub fn is_image_spec(word: &str) -> bool {
-    ["oci:", "oci-archive:", "docker-archive:", "docker://"]
-        .iter()
-        .any(|t| word.starts_with(t))
-        && !Path::new(word).exists()
+    ImageRef::names_transport(word) && !Path::new(word).exists()
 }
 
 /// Verifies every platform of the image `spec` names (`docker-archive:` is read as the OCI
@@ -144,17 +142,16 @@ pub(crate) fn open(
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<Opened, ImageVerifyError> {
-    let spec: BaseSpec = match text.strip_prefix("docker-archive:") {
-        Some(rest) => format!("oci-archive:{rest}").parse(),
-        None => text.parse(),
-    }
-    .map_err(|detail: String| base::BaseError::Invalid {
-        spec: text.to_string(),
-        // The spec is named once, by the error itself.
-        detail: detail
-            .trim_start_matches(&format!("`{text}`: "))
-            .to_string(),
-    })?;
+    let spec: ImageRef = text
+        .parse()
+        .map_err(|e: RefError| base::BaseError::Invalid {
+            spec: text.to_string(),
+            // The spec is named once, by the error itself.
+            detail: e
+                .to_string()
+                .trim_start_matches(&format!("`{text}`: "))
+                .to_string(),
+        })?;
     let store = BlobStore::new().map_err(ImageVerifyError::Staging)?;
     let (images, skipped) = base::load_every_platform(&spec, &store, platforms, options, ui)?;
     if images.is_empty() {

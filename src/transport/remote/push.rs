@@ -19,12 +19,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{ImageSink, OutputError, SinkContext, Written, unique};
+use crate::transport::write::{ImageSink, OutputError, Pushed, SinkContext, Written, unique};
 use oci_spec::image::{ImageIndex, ImageIndexBuilder, MediaType};
 
 use crate::image::blob::{Blob, canonical_json};
 use crate::image::{ImageSet, Referrer};
-use crate::registry::{Body, Client, Reference, RegistryError, Request, percent_encode};
+use crate::registry::{Body, Client, RegistryError, Request, percent_encode};
+use crate::transport::name::RegistryRef;
 
 /// How often a blob upload is begun again after a failed `PUT`.
 const UPLOAD_ATTEMPTS: u32 = 3;
@@ -32,26 +33,11 @@ const UPLOAD_ATTEMPTS: u32 = 3;
 /// Pushes images to a registry repository.
 pub struct RegistrySink {
     /// The repository (and the tag, if the spec named one).
-    pub reference: Reference,
+    pub reference: RegistryRef,
     /// The tags to set.
     pub tags: Vec<String>,
     /// Settings and where known blobs are remembered.
     pub context: SinkContext,
-}
-
-/// What a push did.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Pushed {
-    /// `HOST/REPO@sha256:…`: exactly what was pushed.
-    pub reference: String,
-    /// Blobs uploaded.
-    pub uploaded: Vec<String>,
-    /// Blobs mounted from another repository of the registry.
-    pub mounted: Vec<String>,
-    /// Blobs the repository had already.
-    pub existing: Vec<String>,
-    /// The SBOM artifacts pushed, which refer to the images.
-    pub referrers: Vec<String>,
 }
 
 impl ImageSink for RegistrySink {
@@ -177,7 +163,7 @@ impl RegistrySink {
                 Err(e) => ui.warn(format_args!(
                     "the image is pushed, but its SBOM `{}` could not be attached to it: {}",
                     referrer.manifest.digest,
-                    crate::error::chain(&e)
+                    one_line(&e)
                 )),
             }
         }
@@ -437,6 +423,15 @@ impl KnownBlobs {
     fn save(&self, file: &Path) -> std::io::Result<()> {
         crate::cache::write_atomic(file, &serde_json::to_vec(self)?)
     }
+}
+
+/// An error and its causes on one line, `: `-joined, for a warning. (The top-level error
+/// renders chains too; a transport does not reach up to it.)
+fn one_line(error: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(error), |e| e.source())
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Component, Path};
 
-use super::layout::open_regular;
-use super::limits::MAX_ARCHIVE_ENTRIES;
-use super::{BaseError, MaxBlobSize};
+use crate::transport::layout::read::open_regular;
+use crate::transport::read::limits::MAX_ARCHIVE_ENTRIES;
+use crate::transport::read::{BaseError, MaxBlobSize};
 
 /// Unpacks an OCI archive into a temporary directory, refusing anything but plain files and
 /// directories under relative, `..`-free paths.
@@ -16,7 +16,7 @@ use super::{BaseError, MaxBlobSize};
 /// their bytes come from the archive (a sparse entry, which could expand holes to any size,
 /// and a hard link, which could name any file, are refused). An entry larger than `max`
 /// and an archive of more than [`MAX_ARCHIVE_ENTRIES`] entries are refused too.
-pub(super) fn unpack_archive(
+pub(crate) fn unpack_archive(
     file: &Path,
     spec: &str,
     max: MaxBlobSize,

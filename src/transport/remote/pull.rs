@@ -2,15 +2,16 @@
 
 use std::io;
 
-use oci_spec::image::{Descriptor, MediaType};
+use oci_spec::image::{Descriptor, Digest, MediaType};
 
-use super::check::{
-    check_blob_size, check_document_size, checked_document, copy_checked, sha256_hex,
-};
-use super::walk::is_index;
-use super::{BaseError, BlobSource, MaxBlobSize, invalid};
 use crate::image::blob::{Blob, BlobStore};
-use crate::registry::{Client, Reference, RegistryError, Request};
+use crate::registry::{Client, RegistryError, Request};
+use crate::transport::name::RegistryRef;
+use crate::transport::read::check::{
+    check_blob_size, check_document_size, checked_document, copy_checked, sha256_of,
+};
+use crate::transport::read::walk::is_index;
+use crate::transport::read::{BaseError, BlobSource, MaxBlobSize, invalid};
 
 /// What a registry is asked to send for a manifest: every kind of manifest and index we read.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -19,14 +20,14 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json";
 
 /// A repository in a registry.
-pub(super) struct Remote<'a> {
-    pub(super) client: Client,
-    pub(super) reference: &'a Reference,
-    pub(super) spec: &'a str,
+pub(crate) struct Remote<'a> {
+    pub(crate) client: Client,
+    pub(crate) reference: &'a RegistryRef,
+    pub(crate) spec: &'a str,
     /// The largest blob it may send.
-    pub(super) max: MaxBlobSize,
+    pub(crate) max: MaxBlobSize,
     /// The root document once fetched, with its digest.
-    pub(super) root: std::cell::RefCell<Option<(String, Vec<u8>)>>,
+    pub(crate) root: std::cell::RefCell<Option<(String, Vec<u8>)>>,
 }
 
 impl Remote<'_> {
@@ -39,7 +40,7 @@ impl Remote<'_> {
 
     /// The descriptor of what the reference names (a manifest or an index), from the
     /// registry's answer; a digest reference must match the bytes.
-    pub(super) fn root(&self) -> Result<Descriptor, BaseError> {
+    pub(crate) fn root(&self) -> Result<Descriptor, BaseError> {
         let target = format!(
             "/v2/{}/manifests/{}",
             self.reference.repository,
@@ -71,7 +72,7 @@ impl Remote<'_> {
         };
         let digest = crate::image::blob::sha256_digest(&bytes);
         if let Some(wanted) = &self.reference.digest
-            && *wanted != digest
+            && wanted.as_ref() != digest
         {
             return Err(invalid(
                 self.spec,
@@ -95,8 +96,7 @@ impl Remote<'_> {
         descriptor: &Descriptor,
         document: bool,
     ) -> Result<crate::registry::Response, BaseError> {
-        let digest = descriptor.digest().to_string();
-        sha256_hex(self.spec, &digest)?;
+        let digest = Digest::from(sha256_of(self.spec, descriptor)?);
         let kind = descriptor.media_type().to_string();
         let is_manifest = is_index(descriptor.media_type())
             || kind == MediaType::ImageManifest.to_string()

@@ -6,23 +6,23 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex};
 
-use super::check::{
-    check_blob_size, check_document_size, checked_document, copy_checked, sha256_hex,
-};
-use super::{BaseError, BlobSource, MAX_DOCUMENT, MaxBlobSize, invalid};
 use crate::fsguard::OpenFailure;
 use crate::image::blob::{Blob, BlobStore};
+use crate::transport::read::check::{
+    check_blob_size, check_document_size, checked_document, copy_checked, sha256_of,
+};
+use crate::transport::read::{BaseError, BlobSource, MAX_DOCUMENT, MaxBlobSize, invalid};
 
 /// An OCI layout on disk, read defensively: every blob is named by a well-formed digest and
 /// checked against it.
-pub(super) struct Layout<'a> {
+pub(crate) struct Layout<'a> {
     root: PathBuf,
     spec: &'a str,
     max: MaxBlobSize,
 }
 
 impl<'a> Layout<'a> {
-    pub(super) fn new(root: PathBuf, spec: &'a str, max: MaxBlobSize) -> Layout<'a> {
+    pub(crate) fn new(root: PathBuf, spec: &'a str, max: MaxBlobSize) -> Layout<'a> {
         Layout { root, spec, max }
     }
 
@@ -40,7 +40,7 @@ impl<'a> Layout<'a> {
     }
 
     /// The `index.json` entry under `reference`, or the layout's only entry.
-    pub(super) fn root_entry(&self, reference: Option<&str>) -> Result<Descriptor, BaseError> {
+    pub(crate) fn root_entry(&self, reference: Option<&str>) -> Result<Descriptor, BaseError> {
         // `oci-layout` is not read, but a layout whose marker is a FIFO or a link is no
         // layout this tool wrote or any other would.
         let marker = self.root.join("oci-layout");
@@ -98,9 +98,8 @@ impl<'a> Layout<'a> {
     }
 
     fn blob_path(&self, descriptor: &Descriptor) -> Result<PathBuf, BaseError> {
-        let digest = descriptor.digest().to_string();
-        let hex = sha256_hex(self.spec, &digest)?;
-        Ok(self.root.join("blobs/sha256").join(hex))
+        let digest = sha256_of(self.spec, descriptor)?;
+        Ok(crate::image::blob::blob_path_of(&self.root, &digest))
     }
 
     fn json_file<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<T, BaseError> {
@@ -158,7 +157,7 @@ impl BlobSource for Layout<'_> {
 /// block forever, a device (`/dev/zero`) never ends, and a link (unless `follow`ed, for a
 /// path the user named) points outside what is being read. The open itself neither follows
 /// a final link nor waits for a FIFO's writer; the type is then checked on the open file.
-pub(super) fn open_regular(
+pub(crate) fn open_regular(
     spec: &str,
     path: &Path,
     follow: bool,

@@ -3,14 +3,14 @@
 use std::fs;
 use std::io::{self, Read, Write};
 
-use oci_spec::image::Descriptor;
+use oci_spec::image::{Descriptor, Sha256Digest};
 use sha2::{Digest as _, Sha256};
 
 use super::{BaseError, MAX_DOCUMENT, MaxBlobSize, invalid};
 use crate::image::blob::{Blob, BlobStore, BlobWriter, layer_decoder, to_hex};
 
 /// Refuses a descriptor too big for a JSON document, before anything is read.
-pub(super) fn check_document_size(spec: &str, descriptor: &Descriptor) -> Result<(), BaseError> {
+pub(crate) fn check_document_size(spec: &str, descriptor: &Descriptor) -> Result<(), BaseError> {
     if descriptor.size() > MAX_DOCUMENT {
         return Err(invalid(
             spec,
@@ -25,7 +25,7 @@ pub(super) fn check_document_size(spec: &str, descriptor: &Descriptor) -> Result
 }
 
 /// A document's bytes, checked against their descriptor.
-pub(super) fn checked_document(
+pub(crate) fn checked_document(
     spec: &str,
     descriptor: &Descriptor,
     bytes: Vec<u8>,
@@ -36,7 +36,7 @@ pub(super) fn checked_document(
 }
 
 /// Checks bytes against their descriptor.
-pub(super) fn check(
+pub(crate) fn check(
     spec: &str,
     descriptor: &Descriptor,
     size: u64,
@@ -56,15 +56,16 @@ pub(super) fn check(
     Ok(())
 }
 
-/// The 64 hex digits of a descriptor's digest, refusing anything but well-formed sha256 (so
-/// a digest can never name a path outside `blobs/sha256`, nor a URL outside the repository).
-pub(super) fn sha256_hex<'d>(spec: &str, digest: &'d str) -> Result<&'d str, BaseError> {
-    crate::image::blob::sha256_hex(digest)
+/// A descriptor's digest as SHA-256, refusing any other algorithm (so a digest can never
+/// name a path outside `blobs/sha256`, nor a URL outside the repository).
+pub(crate) fn sha256_of(spec: &str, descriptor: &Descriptor) -> Result<Sha256Digest, BaseError> {
+    let digest = descriptor.digest();
+    crate::image::blob::as_sha256(digest)
         .ok_or_else(|| invalid(spec, format!("`{digest}` is not a sha256 digest")))
 }
 
 /// Refuses a blob claiming more than `max`, before anything is opened or asked for.
-pub(super) fn check_blob_size(
+pub(crate) fn check_blob_size(
     spec: &str,
     descriptor: &Descriptor,
     max: MaxBlobSize,
@@ -84,7 +85,7 @@ pub(super) fn check_blob_size(
 /// against `descriptor`. With a `diff_id`, the bytes are decompressed on their way (gzip or
 /// zstd by media type), hashed and dropped, and the digest compared: one pass, and nothing
 /// uncompressed is kept, so a decompression bomb costs time (capped by `max`), not space.
-pub(super) fn copy_checked(
+pub(crate) fn copy_checked(
     spec: &str,
     descriptor: &Descriptor,
     diff_id: Option<&str>,

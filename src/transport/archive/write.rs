@@ -1,10 +1,7 @@
-//! `oci-archive:FILE[:REF]` and `docker-archive:FILE[:REPO:TAG]`: an image in one tar file.
-//!
-//! Both are an OCI layout in a tar (`oci-layout`, `index.json`, `blobs/sha256/…`). The docker
-//! archive adds Docker's `manifest.json` (`Config`, `RepoTags`, `Layers`, paths into `blobs/`),
-//! which is what `docker save` has written since Docker 25: older `docker load` reads
-//! `manifest.json`, newer readers and skopeo may read either, and blobs are stored once.
-//! Layers stay gzip-compressed; `docker load` and skopeo decompress them.
+//! Writing `oci-archive:FILE[:REF]` and `docker-archive:FILE[:REPO:TAG]`: an image in one tar
+//! file, an OCI layout in a tar (`oci-layout`, `index.json`, `blobs/sha256/…`); a docker
+//! archive adds what [`crate::transport::docker_archive`] makes. Layers stay as compressed
+//! as they are; `docker load` and skopeo decompress them.
 //!
 //! The tar is deterministic (sorted entries, fixed mtime, uid/gid 0), written to a temporary
 //! file beside the target, fsynced, and renamed over it.
@@ -13,19 +10,16 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use super::layout::OCI_LAYOUT;
-use super::{
-    DockerRef, ImageSink, OutputError, Written, archive_target, create_dirs, index_document,
-    index_entries, index_entry, parent_of, registry_host, remove_created, sync_dir, write_error,
-};
+use crate::image::ImageSet;
 use crate::image::layer::tar_header;
-use crate::image::{Image, ImageSet};
 use crate::staging::{Staged, sweep};
-
-/// containerd's annotation for the full image name, which `docker save` writes into index.json.
-const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+use crate::transport::docker_archive;
+use crate::transport::layout::marker;
+use crate::transport::name::DockerRef;
+use crate::transport::write::{
+    ImageSink, OutputError, Written, archive_target, create_dirs, index_document, index_entries,
+    parent_of, remove_created, sync_dir, write_error,
+};
 
 /// Writes an image as a tar archive.
 pub struct ArchiveSink {
@@ -35,15 +29,6 @@ pub struct ArchiveSink {
     pub references: Vec<String>,
     /// For a docker archive: the repository:tag pairs for `manifest.json`.
     pub docker: Option<Vec<DockerRef>>,
-}
-
-/// One entry of Docker's `manifest.json`.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DockerManifest {
-    config: String,
-    repo_tags: Vec<String>,
-    layers: Vec<String>,
 }
 
 impl ImageSink for ArchiveSink {
@@ -102,10 +87,10 @@ impl ArchiveSink {
             add_file(tar, path, bytes.len() as u64, &mut &bytes[..])
         };
 
-        add_bytes(&mut tar, "oci-layout", OCI_LAYOUT).map_err(&fail)?;
+        add_bytes(&mut tar, "oci-layout", &marker().map_err(&fail)?).map_err(&fail)?;
         add_bytes(&mut tar, "index.json", &self.index(image)?).map_err(&fail)?;
         if let Some(refs) = &self.docker {
-            let manifest = docker_manifest(&image.images()[0], refs).map_err(&fail)?;
+            let manifest = docker_archive::manifest(&image.images()[0], refs).map_err(&fail)?;
             add_bytes(&mut tar, "manifest.json", &manifest).map_err(&fail)?;
         }
         add_dir(&mut tar, "blobs/").map_err(&fail)?;
@@ -130,41 +115,11 @@ impl ArchiveSink {
     /// names images; otherwise one per reference name.
     fn index(&self, image: &ImageSet) -> Result<Vec<u8>, OutputError> {
         let entries = match &self.docker {
-            Some(refs) => refs
-                .iter()
-                .map(|r| {
-                    let mut entry = index_entry(image, Some(&r.tag));
-                    let mut annotations = entry.annotations().clone().unwrap_or_default();
-                    annotations.insert(CONTAINERD_IMAGE_NAME.into(), full_name(r));
-                    entry.set_annotations(Some(annotations));
-                    entry
-                })
-                .collect(),
+            Some(refs) => docker_archive::index_entries(image, refs),
             None => index_entries(image, &self.references),
         };
         index_document(entries, &self.file)
     }
-}
-
-/// `docker.io/library/app:latest` for `app:latest`, as containerd names images.
-fn full_name(r: &DockerRef) -> String {
-    if registry_host(&r.repo).is_some() {
-        r.to_string()
-    } else if r.repo.contains('/') {
-        format!("docker.io/{r}")
-    } else {
-        format!("docker.io/library/{r}")
-    }
-}
-
-fn docker_manifest(image: &Image, refs: &[DockerRef]) -> io::Result<Vec<u8>> {
-    let path = |hex: &str| format!("blobs/sha256/{hex}");
-    let manifest = [DockerManifest {
-        config: path(image.config.hex()),
-        repo_tags: refs.iter().map(|r| r.to_string()).collect(),
-        layers: image.layers.iter().map(|l| path(l.blob.hex())).collect(),
-    }];
-    Ok(serde_json::to_vec(&manifest)?)
 }
 
 /// Appends a blob as a tar entry, its bytes moved file to file by the kernel
@@ -192,21 +147,4 @@ fn append_blob(
     // Entries fill whole 512-byte records.
     let padding = (512 - blob.size % 512) % 512;
     out.write_all(&[0; 512][..padding as usize])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn containerd_names_are_fully_qualified() {
-        let r = |s: &str| s.parse::<DockerRef>().unwrap();
-        assert_eq!(full_name(&r("app:v1")), "docker.io/library/app:v1");
-        assert_eq!(full_name(&r("team/app")), "docker.io/team/app:latest");
-        assert_eq!(
-            full_name(&r("localhost:5000/app:v1")),
-            "localhost:5000/app:v1"
-        );
-        assert_eq!(full_name(&r("ghcr.io/o/app:v1")), "ghcr.io/o/app:v1");
-    }
 }

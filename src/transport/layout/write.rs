@@ -12,7 +12,6 @@
 //! is kept only when its size and digest match; otherwise ours replaces it. Everything written
 //! is 0644 (directories 0755) whatever the umask, so others can read what root wrote.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -20,17 +19,16 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor, ImageIndex, MediaType};
 
-use super::guard::{BlobState, MAX_LAYOUT_FILE, check_blob, check_layout_dir, read_layout_file};
-use super::{
+use crate::image::blob::{Blob, as_sha256, blob_path, blob_path_of, canonical_json};
+use crate::image::{ImageSet, Referrer};
+use crate::staging::{Staged, sweep};
+use crate::transport::write::guard::{
+    BlobState, MAX_LAYOUT_FILE, check_blob, check_layout_dir, read_layout_file,
+};
+use crate::transport::write::{
     ImageSink, LayoutTarget, OutputError, Written, create_dirs, index_document, index_entries,
     layout_target, parent_of, remove_created, sync_dir, unique, write_error,
 };
-use crate::image::blob::{Blob, blob_path, canonical_json};
-use crate::image::{ImageSet, Referrer};
-use crate::staging::{Staged, sweep};
-
-/// The `oci-layout` file's content.
-pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Writes images into an OCI layout directory.
 pub struct LayoutSink {
@@ -97,7 +95,7 @@ impl LayoutSink {
         for blob in unique(image.blobs_with_referrers()) {
             place_blob(blob, &blob_path(root, &blob.digest)).map_err(&fail)?;
         }
-        write_synced(&root.join("oci-layout"), OCI_LAYOUT).map_err(&fail)?;
+        write_synced(&root.join("oci-layout"), &super::marker().map_err(&fail)?).map_err(&fail)?;
         let mut entries = index_entries(image, &self.references);
         entries.extend(image.referrers().map(Referrer::descriptor));
         let index = index_document(entries, &self.dir)?;
@@ -232,7 +230,7 @@ impl LayoutSink {
 fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
     // Manifests are small; a blob that is not a small regular file is not one of them.
     let read = |d: &Descriptor| -> Option<serde_json::Value> {
-        let path = blob_path(dir, d.digest().as_ref());
+        let path = blob_path_of(dir, &as_sha256(d.digest())?);
         let (file, _) = crate::fsguard::open_regular(&path, false).ok()?;
         let mut bytes = Vec::new();
         file.take(MAX_LAYOUT_FILE).read_to_end(&mut bytes).ok()?;
@@ -312,16 +310,7 @@ fn read_index_bytes(dir: &Path) -> Result<(ImageIndex, Vec<u8>), OutputError> {
         detail,
     };
     let layout = read_layout_file(dir, "oci-layout")?;
-    let version: HashMap<String, serde_json::Value> = serde_json::from_slice(&layout)
-        .map_err(|e| bad(format!("`oci-layout` is not JSON: {e}")))?;
-    match version.get("imageLayoutVersion").and_then(|v| v.as_str()) {
-        Some("1.0.0") => {}
-        other => {
-            return Err(bad(format!(
-                "`oci-layout` has imageLayoutVersion {other:?}, expected \"1.0.0\""
-            )));
-        }
-    }
+    super::check_marker(&layout).map_err(bad)?;
     let bytes = read_layout_file(dir, "index.json")?;
     let index = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("`index.json` is not a valid OCI index: {e}")))?;

@@ -12,9 +12,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{OutputError, OutputSpec};
+use super::OutputError;
 use crate::cache::layers::LayerCache;
 use crate::fsguard::{OpenFailure, kind, open_regular};
+use crate::transport::reference::ImageRef;
 
 /// The largest `index.json` or `oci-layout` read from an existing layout; ours are a few KiB.
 pub const MAX_LAYOUT_FILE: u64 = 4 << 20;
@@ -233,15 +234,15 @@ pub struct Input<'a> {
 /// Refuses, before any work, outputs that name the same file or directory (or one inside
 /// another), and outputs that are, hold or lie inside one of `inputs`. Paths are compared
 /// after resolving symlinks and `..` in the part that exists.
-pub fn check_outputs(outputs: &[OutputSpec], inputs: &[Input<'_>]) -> Result<(), OutputError> {
+pub fn check_outputs(outputs: &[ImageRef], inputs: &[Input<'_>]) -> Result<(), OutputError> {
     let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
     for output in outputs {
         let given = match output {
-            OutputSpec::Oci { dir, .. } => dir.as_path(),
-            OutputSpec::OciArchive { file, .. } | OutputSpec::DockerArchive { file, .. } => {
+            ImageRef::Oci { dir, .. } => dir.as_path(),
+            ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                 file.as_path()
             }
-            OutputSpec::Registry(_) => continue,
+            ImageRef::Registry(_) => continue,
         };
         let resolved = resolve(given);
         for (other, other_given) in &seen {

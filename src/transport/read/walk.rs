@@ -24,7 +24,7 @@ struct Visit {
 /// Every platform's image under `root`, in the order its indexes list them (depth first),
 /// walked with an explicit stack: nesting deeper than [`MAX_INDEX_DEPTH`] and an index naming
 /// itself or one above it are errors, and an index or manifest listed twice is read once.
-pub(super) fn every_platform(
+pub(crate) fn every_platform(
     source: &dyn BlobSource,
     spec: &str,
     root: &Descriptor,
@@ -123,7 +123,7 @@ fn parse_index(spec: &str, bytes: &[u8]) -> Result<ImageIndex, BaseError> {
 }
 
 /// Whether a media type is an image index (OCI) or a manifest list (Docker).
-pub(super) fn is_index(media_type: &MediaType) -> bool {
+pub(crate) fn is_index(media_type: &MediaType) -> bool {
     let media = media_type.to_string();
     media == MediaType::ImageIndex.to_string()
         || media == "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -131,7 +131,7 @@ pub(super) fn is_index(media_type: &MediaType) -> bool {
 
 /// Follows an index entry to the manifest for `platform`, through nested indexes (as deep as
 /// [`MAX_INDEX_DEPTH`], none twice).
-pub(super) fn manifest_for(
+pub(crate) fn manifest_for(
     source: &dyn BlobSource,
     spec: &str,
     entry: &Descriptor,
@@ -182,7 +182,7 @@ fn pick<'i>(
 
 /// A source that counts what it is asked for: past [`MAX_DOCUMENTS`] documents, or
 /// [`MAX_DOCUMENT_BYTES`] of them, an image is refused, whatever shape its indexes take.
-pub(super) struct Budgeted<'a> {
+pub(crate) struct Budgeted<'a> {
     inner: &'a dyn BlobSource,
     spec: &'a str,
     /// Documents asked for so far, and their claimed bytes.
@@ -190,7 +190,7 @@ pub(super) struct Budgeted<'a> {
 }
 
 impl<'a> Budgeted<'a> {
-    pub(super) fn new(inner: &'a dyn BlobSource, spec: &'a str) -> Budgeted<'a> {
+    pub(crate) fn new(inner: &'a dyn BlobSource, spec: &'a str) -> Budgeted<'a> {
         Budgeted {
             inner,
             spec,
