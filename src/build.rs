@@ -63,6 +63,44 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// What the user can do about it, when there is something specific to say. A step's
+    /// output is read here, by the stage that ran it, and nowhere else.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            BuildError::SeveralExecutables { found, .. } => Some(format!(
+                "pick one with `--artifact`, e.g. `--artifact {}`",
+                found.first().map(String::as_str).unwrap_or("PATH")
+            )),
+            BuildError::Exec(ExecError::Failed { stderr_tail, .. })
+                if go_module_unreachable(stderr_tail) =>
+            {
+                Some(
+                    "a Go module is missing and may not be downloaded here: vendor the \
+                     dependencies (`go mod vendor`) on a connected machine and commit `vendor/`, \
+                     or fill the module cache there (`go mod download`) and bring it along"
+                        .into(),
+                )
+            }
+            BuildError::Exec(ExecError::Spawn { .. }) => {
+                Some("`static-image toolchains` shows which programs this machine has".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a failed Go build's stderr says a module could not be fetched (`GOPROXY=off`, no
+/// network, no proxy reachable).
+fn go_module_unreachable(stderr_tail: &[String]) -> bool {
+    stderr_tail.iter().any(|l| {
+        l.contains("module lookup disabled by GOPROXY=off")
+            || l.contains("cannot find module providing package")
+            || (l.contains("proxy.golang.org") && l.contains("dial tcp"))
+            || l.contains("missing go.sum entry")
+    })
+}
+
 /// Runs the plan and returns the built executable's path.
 pub fn build(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
     build_from(plan, None, ui)

@@ -3,13 +3,27 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::image::layer::CompressionKind;
 use crate::image::spec::{AddSpec, ImagePath, KeyValue, Port, User};
 use crate::platform::PlatformName;
 use crate::transport::ImageRef;
 use crate::transport::MaxBlobSize;
 use crate::ui::ColorChoice;
+
+/// `--color`'s values, each with its help: the choice itself is the ui's, free of clap.
+fn color_values() -> impl TypedValueParser<Value = ColorChoice> {
+    let values = ColorChoice::ALL.map(|(_, name, help)| PossibleValue::new(name).help(help));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<ColorChoice>())
+}
+
+/// `--compression`'s values, each with its help.
+fn compression_values() -> impl TypedValueParser<Value = CompressionKind> {
+    let values = CompressionKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.description()));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<CompressionKind>())
+}
 
 /// Build a Go, Rust or C project into a fully static binary, or take a static binary already
 /// built, and ship it as a reproducible `FROM scratch` OCI image, with no Docker engine and no
@@ -41,7 +55,7 @@ pub struct Cli {
     pub quiet: bool,
 
     /// When to colour messages.
-    #[arg(long, value_enum, default_value_t, global = true, value_name = "WHEN")]
+    #[arg(long, value_parser = color_values(), default_value_t, global = true, value_name = "WHEN")]
     pub color: ColorChoice,
 
     /// Print results as JSON on stdout.
@@ -322,8 +336,8 @@ pub struct ImageArgs {
     pub extra_ca: Vec<PathBuf>,
 
     /// How layers are compressed (docker-archive takes gzip or none).
-    #[arg(long, value_enum, default_value_t, value_name = "KIND")]
-    pub compression: crate::image::layer::CompressionKind,
+    #[arg(long, value_parser = compression_values(), default_value_t, value_name = "KIND")]
+    pub compression: CompressionKind,
 
     /// The compression level: gzip 0–9 [default: 3], zstd 1–19 [default: 3].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use crate::build::BuildError;
 use crate::config::ConfigError;
 use crate::detect::DetectError;
-use crate::exec::ExecError;
 use crate::image::ImageError;
 use crate::image::ca::CaError;
 use crate::image::spec::AddError;
@@ -117,112 +116,32 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error.
+    /// The process exit code for this error: 2 when the command line or the settings ask for
+    /// something that cannot be done as asked, else 1.
     pub fn exit_code(&self) -> u8 {
-        match self {
-            Error::Config(ConfigError::Blamed(blamed)) => blamed.error.exit_code(),
-            Error::Usage(_)
-            | Error::Platform(_)
-            | Error::Config(
-                ConfigError::Invalid { .. }
-                | ConfigError::SettingsFile { .. }
-                | ConfigError::Outside { .. }
-                | ConfigError::Missing { .. }
-                | ConfigError::NotOurArchive { .. },
-            )
-            | Error::Output(OutputError::Usage(_) | OutputError::Overlap { .. })
-            | Error::Sbom(crate::sbom::read::SbomError::SeveralPlatforms { .. }) => 2,
-            _ => 1,
-        }
+        let usage = match self {
+            Error::Usage(_) | Error::Platform(_) => true,
+            Error::Config(e) => e.is_usage(),
+            Error::Output(e) => e.is_usage(),
+            Error::Sbom(e) => e.is_usage(),
+            _ => false,
+        };
+        if usage { 2 } else { 1 }
     }
 
-    /// What the user can do about it, when there is something specific to say.
+    /// What the user can do about it: each stage's error knows its own help; this only adds
+    /// the help of the errors that are the top level's own.
     pub fn help(&self) -> Option<String> {
         match self {
-            Error::Config(ConfigError::Blamed(blamed)) => Some(format!(
-                "change `{}` in `{}`, or give `{}` on the command line",
-                blamed.key,
-                blamed.file.display(),
-                blamed.flag()
-            )),
-            Error::Sbom(crate::sbom::read::SbomError::Missing { .. }) => Some(
-                "static-image puts one in every image it makes, unless told `--no-sbom`; \
-                 images made by other tools may carry theirs elsewhere or not at all"
-                    .into(),
-            ),
-            Error::Detect(DetectError::NoProject { .. }) => Some(
-                "point at a project directory, or package a binary built another way with \
-                 `static-image package BIN`"
-                    .into(),
-            ),
-            Error::Detect(DetectError::SeveralBins { .. })
-            | Error::Plan(PlanError::Detect(DetectError::SeveralBins { .. })) => {
-                Some("pick one with `--bin NAME`".into())
-            }
-            Error::Plan(PlanError::Detect(DetectError::SeveralMainPackages {
-                packages, ..
-            })) => Some(format!(
-                "pick one with `--package`, e.g. `--package {}`",
-                packages.first().map(String::as_str).unwrap_or("./cmd/NAME")
-            )),
-            Error::Build(BuildError::SeveralExecutables { found, .. }) => Some(format!(
-                "pick one with `--artifact`, e.g. `--artifact {}`",
-                found.first().map(String::as_str).unwrap_or("PATH")
-            )),
-            Error::Build(BuildError::Exec(ExecError::Failed { stderr_tail, .. }))
-                if go_module_unreachable(stderr_tail) =>
-            {
-                Some(
-                    "a Go module is missing and may not be downloaded here: vendor the \
-                     dependencies (`go mod vendor`) on a connected machine and commit `vendor/`, \
-                     or fill the module cache there (`go mod download`) and bring it along"
-                        .into(),
-                )
-            }
+            Error::Detect(e) => e.help(),
             Error::Plan(e) => e.help(),
-            Error::Detect(DetectError::Metadata {
-                source: ExecError::Spawn { .. },
-                ..
-            }) => Some(
-                "install Rust with rustup (https://rustup.rs) so `cargo` is on PATH, or set CARGO"
-                    .into(),
-            ),
-            Error::Build(BuildError::Exec(ExecError::Spawn { .. })) => {
-                Some("`static-image toolchains` shows which programs this machine has".into())
-            }
+            Error::Build(e) => e.help(),
+            Error::Config(e) => e.help(),
+            Error::Sbom(e) => e.help(),
+            Error::Ca(e) => e.help(),
+            Error::Output(e) => e.help(),
+            Error::Base(e) => e.help(),
             Error::NotStatic(report) => report.hint.clone(),
-            Error::Ca(CaError::NoCertificate { .. } | CaError::BadPem { .. }) => {
-                Some("give a PEM bundle of CERTIFICATE blocks or a single DER certificate".into())
-            }
-            Error::Output(OutputError::Write { source, .. })
-                if source.kind() == io::ErrorKind::PermissionDenied
-                    || source.raw_os_error() == Some(30) =>
-            {
-                Some("choose a writable location with `--output`".into())
-            }
-            Error::Output(OutputError::Write { source, .. })
-                if source.raw_os_error() == Some(28) =>
-            {
-                Some(
-                    "that filesystem is full: free space there or choose another place with \
-                     `--output`; nothing was left half-written"
-                        .into(),
-                )
-            }
-            Error::Output(OutputError::Overlap { .. }) => Some(
-                "give each output its own path, apart from the files the run reads (binaries, \
-                 `--add` sources, CA files, `--base`)"
-                    .into(),
-            ),
-            Error::Output(OutputError::NotOurs { .. }) => {
-                Some("choose another path with `--output`, or remove what is there".into())
-            }
-            Error::Base(BaseError::NoPlatform { .. }) => Some(
-                "build for a platform the base has (`--platform`), or pick a base that has it"
-                    .into(),
-            ),
-            Error::Output(OutputError::Push { source, .. })
-            | Error::Base(BaseError::Pull { source, .. }) => source.help(),
             Error::NotReproducible { kept, .. } => Some(format!(
                 "both images (oci layouts `first` and `second`) and the copy are kept in `{}`; \
                  paths, times and user names that reach the binary are the usual causes",
@@ -260,17 +179,6 @@ pub fn chain(error: &dyn std::error::Error) -> String {
         .join(": ")
 }
 
-/// Whether a failed Go build's stderr says a module could not be fetched (`GOPROXY=off`, no
-/// network, no proxy reachable).
-fn go_module_unreachable(stderr_tail: &[String]) -> bool {
-    stderr_tail.iter().any(|l| {
-        l.contains("module lookup disabled by GOPROXY=off")
-            || l.contains("cannot find module providing package")
-            || (l.contains("proxy.golang.org") && l.contains("dial tcp"))
-            || l.contains("missing go.sum entry")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +198,36 @@ mod tests {
         );
         assert_eq!(err.exit_code(), 1);
         assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+    }
+
+    #[test]
+    fn the_top_level_composes_each_stages_own_help() {
+        let several = || DetectError::SeveralBins {
+            manifest: "Cargo.toml".into(),
+            names: vec!["a".into(), "b".into()],
+        };
+        let direct = Error::Detect(several());
+        let through_plan = Error::Plan(PlanError::Detect(several()));
+        assert_eq!(direct.help().as_deref(), Some("pick one with `--bin NAME`"));
+        assert_eq!(through_plan.help(), direct.help());
+
+        let failed = |line: &str| {
+            Error::Build(BuildError::Exec(crate::exec::ExecError::Failed {
+                description: "go build".into(),
+                command: "go build".into(),
+                status: "exited with status 1".into(),
+                stderr_tail: vec![line.to_string()].into_boxed_slice(),
+                shown: false,
+            }))
+        };
+        let offline = failed("main.go:3:8: module lookup disabled by GOPROXY=off");
+        assert!(
+            offline
+                .help()
+                .is_some_and(|h| h.starts_with("a Go module is missing")),
+            "{:?}",
+            offline.help()
+        );
+        assert_eq!(failed("main.go:3:8: syntax error").help(), None);
     }
 }

@@ -58,7 +58,7 @@ fn escape(text: &str, keep_layout: bool) -> Cow<'_, str> {
 }
 
 /// When to colour messages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ColorChoice {
     /// Colour when stderr is a terminal.
     #[default]
@@ -67,6 +67,41 @@ pub enum ColorChoice {
     Always,
     /// Never colour.
     Never,
+}
+
+impl ColorChoice {
+    /// Every choice, with its name and what it does, in the order the help lists them.
+    pub const ALL: [(ColorChoice, &'static str, &'static str); 3] = [
+        (
+            ColorChoice::Auto,
+            "auto",
+            "Colour when stderr is a terminal",
+        ),
+        (ColorChoice::Always, "always", "Always colour"),
+        (ColorChoice::Never, "never", "Never colour"),
+    ];
+}
+
+impl std::fmt::Display for ColorChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = ColorChoice::ALL
+            .iter()
+            .find(|(c, ..)| c == self)
+            .map_or("auto", |(_, name, _)| name);
+        f.write_str(name)
+    }
+}
+
+impl std::str::FromStr for ColorChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ColorChoice::ALL
+            .iter()
+            .find(|(_, name, _)| *name == s)
+            .map(|(c, ..)| *c)
+            .ok_or_else(|| format!("`{s}` is not auto, always or never"))
+    }
 }
 
 /// How much to say, and how.

@@ -160,6 +160,35 @@ pub enum ConfigError {
     Blamed(Box<Blamed>),
 }
 
+impl ConfigError {
+    /// What the user can do about it, when there is something specific to say.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            ConfigError::Blamed(blamed) => Some(format!(
+                "change `{}` in `{}`, or give `{}` on the command line",
+                blamed.key,
+                blamed.file.display(),
+                blamed.flag()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Whether the settings themselves are wrong (exit 2, as a bad flag), rather than
+    /// something they led to; a failure blamed on a key keeps its own kind.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ConfigError::Blamed(blamed) => blamed.error.exit_code() == 2,
+            ConfigError::Invalid { .. }
+            | ConfigError::SettingsFile { .. }
+            | ConfigError::Outside { .. }
+            | ConfigError::Missing { .. }
+            | ConfigError::NotOurArchive { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Writes a commented starter config for `project` (named `name`): a section appended to a
 /// Cargo.toml, or a new static-image.toml; returns the file written.
 pub fn init(
@@ -419,8 +448,7 @@ impl FileConfig {
         }
         if let (Some(v), false) = (self.compression, given("compression")) {
             keys.insert("compression");
-            image.compression = clap::ValueEnum::from_str(&v, false)
-                .map_err(|_| bad("compression", format!("`{v}` is not gzip, zstd or none")))?;
+            image.compression = v.parse().map_err(|e| bad("compression", e))?;
         }
         if let (Some(v), false) = (self.compression_level, given("compression_level")) {
             keys.insert("compression-level");

@@ -163,6 +163,32 @@ pub enum DetectError {
     },
 }
 
+impl DetectError {
+    /// What the user can do about it, when there is something specific to say.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            DetectError::NoProject { .. } => Some(
+                "point at a project directory, or package a binary built another way with \
+                 `static-image package BIN`"
+                    .into(),
+            ),
+            DetectError::SeveralBins { .. } => Some("pick one with `--bin NAME`".into()),
+            DetectError::SeveralMainPackages { packages, .. } => Some(format!(
+                "pick one with `--package`, e.g. `--package {}`",
+                packages.first().map(String::as_str).unwrap_or("./cmd/NAME")
+            )),
+            DetectError::Metadata {
+                source: ExecError::Spawn { .. },
+                ..
+            } => Some(
+                "install Rust with rustup (https://rustup.rs) so `cargo` is on PATH, or set CARGO"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Finds and describes the project at `path` (a directory, a `Cargo.toml` or a `go.mod`).
 pub fn detect(
     path: &Path,

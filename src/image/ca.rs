@@ -98,6 +98,18 @@ pub enum CaError {
     },
 }
 
+impl CaError {
+    /// What the user can do about it, when there is something specific to say.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            CaError::NoCertificate { .. } | CaError::BadPem { .. } => {
+                Some("give a PEM bundle of CERTIFICATE blocks or a single DER certificate".into())
+            }
+            _ => None,
+        }
+    }
+}
+
 impl CaBundle {
     /// Every file [`CaBundle::load`] could read for these flags: the given bundle, or each
     /// host path it looks at (the first that exists is taken), and the extra certificates.

@@ -273,6 +273,7 @@ impl PlanError {
                 install.as_ref().map(|i| format!("install it: {i}"))
             }
             PlanError::WrongFlag { .. } => Some("see `static-image build --help`".into()),
+            PlanError::Detect(e) => e.help(),
             _ => None,
         }
     }

@@ -49,6 +49,25 @@ pub enum SbomError {
     },
 }
 
+impl SbomError {
+    /// What the user can do about it, when there is something specific to say.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            SbomError::Missing { .. } => Some(
+                "static-image puts one in every image it makes, unless told `--no-sbom`; \
+                 images made by other tools may carry theirs elsewhere or not at all"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Whether the command line asked for something the image cannot answer as asked.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SbomError::SeveralPlatforms { .. })
+    }
+}
+
 /// The platform read, the document's path in the image, and its bytes.
 pub type Found = (Platform, String, Vec<u8>);
 

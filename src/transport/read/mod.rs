@@ -176,6 +176,20 @@ pub enum BaseError {
     },
 }
 
+impl BaseError {
+    /// What the user can do about it, when there is something specific to say.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            BaseError::NoPlatform { .. } => Some(
+                "build for a platform the base has (`--platform`), or pick a base that has it"
+                    .into(),
+            ),
+            BaseError::Pull { source, .. } => source.help(),
+            _ => None,
+        }
+    }
+}
+
 /// Copies a manifest's layers into `store`, each checked against its descriptor and, once
 /// decompressed, against the config's diff_id for it; the two lists must agree in number,
 /// which is checked before anything is copied.

@@ -113,6 +113,40 @@ pub enum OutputError {
     },
 }
 
+impl OutputError {
+    /// What the user can do about it, when there is something specific to say.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            OutputError::Write { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied
+                    || source.raw_os_error() == Some(30) =>
+            {
+                Some("choose a writable location with `--output`".into())
+            }
+            OutputError::Write { source, .. } if source.raw_os_error() == Some(28) => Some(
+                "that filesystem is full: free space there or choose another place with \
+                 `--output`; nothing was left half-written"
+                    .into(),
+            ),
+            OutputError::Overlap { .. } => Some(
+                "give each output its own path, apart from the files the run reads (binaries, \
+                 `--add` sources, CA files, `--base`)"
+                    .into(),
+            ),
+            OutputError::NotOurs { .. } => {
+                Some("choose another path with `--output`, or remove what is there".into())
+            }
+            OutputError::Push { source, .. } => source.help(),
+            _ => None,
+        }
+    }
+
+    /// Whether the outputs asked for cannot be written as given (exit 2, as a bad flag).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, OutputError::Usage(_) | OutputError::Overlap { .. })
+    }
+}
+
 /// Writes images somewhere. One implementation per transport.
 pub trait ImageSink {
     /// Writes `set` under the sink's references, atomically.
