@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::plan::env_platforms;
+use super::plan::env_platform;
 use crate::error::Error;
 use crate::package::{self, PackageDefaults, PackageOutcome};
 use crate::request::PackageRequest;
@@ -11,12 +11,7 @@ use crate::ui::{self, Ui};
 
 /// `package`: verifies the binaries and packages them as the request asks.
 pub fn package(request: &PackageRequest, ui: &Ui) -> Result<PackageOutcome, Error> {
-    let table = env_platforms()?;
-    let platform = request
-        .platform
-        .as_ref()
-        .map(|p| table.parse(&p.0))
-        .transpose()?;
+    let (table, platform) = env_platform(request.platform.as_ref())?;
     if request.binaries.len() > 1 && request.platform.is_some() {
         return Err(Error::Usage(
             "`--platform` names the platform of one binary; with several, each binary's own \

@@ -6,7 +6,7 @@ use super::settings::project_dir;
 use crate::detect::{self, Project};
 use crate::error::Error;
 use crate::plan::{self, BuildPlan};
-use crate::platform::{Platform, Platforms};
+use crate::platform::{Platform, PlatformName, Platforms};
 use crate::request::ProjectRequest;
 use crate::toolchain::probe::{self, Host};
 use crate::toolchain::{self, Toolchains};
@@ -59,10 +59,13 @@ fn platforms(request: &ProjectRequest, table: &Platforms) -> Result<Vec<Platform
 }
 
 /// The platform table of a command with no `--toolchains` flag (verify, package, sbom): the
-/// built-in rows and those of `STATIC_IMAGE_TOOLCHAINS`'s folder.
-pub fn env_platforms() -> Result<Platforms, Error> {
+/// built-in rows and those of `STATIC_IMAGE_TOOLCHAINS`'s folder; and the platform `name`
+/// names in it, when one is given.
+pub fn env_platform(name: Option<&PlatformName>) -> Result<(Platforms, Option<Platform>), Error> {
     let dir = std::env::var_os("STATIC_IMAGE_TOOLCHAINS").map(std::path::PathBuf::from);
-    Ok(toolchain::platforms(dir.as_deref())?)
+    let table = toolchain::platforms(dir.as_deref())?;
+    let platform = name.map(|n| table.parse(&n.0)).transpose()?;
+    Ok((table, platform))
 }
 
 /// detect → plan for every platform, shared by `plan` and `build`.

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::finish;
-use super::plan::env_platforms;
+use super::plan::env_platform;
 use crate::error::Error;
 use crate::request::{SbomRequest, VerifyRequest};
 use crate::ui::Ui;
@@ -18,12 +18,7 @@ pub fn verify(
     ui: &Ui,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
-    let table = env_platforms()?;
-    let platform = request
-        .platform
-        .as_ref()
-        .map(|p| table.parse(&p.0))
-        .transpose()?;
+    let (table, platform) = env_platform(request.platform.as_ref())?;
     let (images, files): (Vec<&PathBuf>, Vec<&PathBuf>) = request
         .files
         .iter()
@@ -62,12 +57,7 @@ pub fn verify(
 /// `sbom`: the bytes of the SPDX document the image carries for the platform asked for.
 pub fn sbom(request: &SbomRequest, ui: &Ui) -> Result<Vec<u8>, Error> {
     let options = request.registry.options();
-    let table = env_platforms()?;
-    let platform = request
-        .platform
-        .as_ref()
-        .map(|p| table.parse(&p.0))
-        .transpose()?;
+    let (table, platform) = env_platform(request.platform.as_ref())?;
     let (platform, path, bytes) = sbom::read::read(&request.image, platform, &table, &options, ui)?;
     ui.verbose(format_args!("`{path}` of the {platform} image"));
     Ok(bytes)
