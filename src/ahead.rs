@@ -297,8 +297,9 @@ pub fn remember(
         return;
     }
     let mut stamps = Stamps::of(inputs(project, sysroot.as_deref()));
-    // The freshness rule (`cache::stamp`), at a margin of zero: see there why.
-    if stamps.changed_since(began) {
+    // The freshness rule (`cache::stamp`): answers worked out from files that had not settled
+    // are not kept.
+    if !stamps.settled_before(began) {
         stamps = Stamps::default();
     }
     let answers = Answers {

@@ -19,12 +19,10 @@
 //! Files a memo's own work wrote (a run's outputs) are not worked out from: they are held to
 //! part 1 alone, their stamps taken after the last write.
 //!
-//! One memo applies part 2 at a margin of zero instead of [`SETTLED`]: cargo's answers in
-//! `ahead` are kept when no file they depend on changed after the build began. The build that
-//! runs right after an edit must leave answers the next build trusts, or every edit would cost
-//! the next build its head start. What that margin gives up: a second edit within one clock
-//! tick of the first, made after cargo read the first, goes unseen until any later change to
-//! those files.
+//! Every memo follows it: the layer cache's file digests, run records, the CA bundle, a Cargo
+//! package's crates, and cargo's answers in `ahead`. A build that starts within a second of an
+//! edit keeps no answers, so the build after it asks cargo again (its head start is lost once);
+//! that is the price of never trusting a stamp a second edit in the same clock tick could share.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -109,12 +107,6 @@ impl Stamps {
     /// Part 2 of the rule: whether every file there had settled before `began`.
     pub fn settled_before(&self, began: SystemTime) -> bool {
         self.present().all(|s| s.settled_before(began))
-    }
-
-    /// Whether any file there changed at or after `time`: part 2 at a margin of zero, for
-    /// cargo's answers alone (see the module note).
-    pub fn changed_since(&self, time: SystemTime) -> bool {
-        self.present().any(|s| s.changed_since(time))
     }
 
     /// Whether no file is stamped.

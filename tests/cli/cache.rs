@@ -361,6 +361,8 @@ fn a_rebuild_starts_cargo_early_only_while_the_plan_holds() {
     }
     let dir = tempdir();
     let project = copy_fixture("rust-hello", &dir.path().join("src"));
+    // Answers are kept only when the files they were worked out from had settled.
+    settle();
     let layout = dir.path().join("layout");
     let build = |verbose: bool| {
         let mut args = vec![
@@ -406,6 +408,7 @@ fn a_rebuild_starts_cargo_early_only_while_the_plan_holds() {
         ),
     )
     .unwrap();
+    settle();
     let renamed = build(true);
     assert!(
         renamed.stderr.contains("no longer hold"),
