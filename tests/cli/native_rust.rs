@@ -9,11 +9,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::support::*;
+
+/// Held by each test of this file while it builds: cargo would serialise the builds on the
+/// shared folder's lock anyway, and waiting here keeps that wait out of the printed times.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The cargo target folder every test of this file builds in.
 fn shared_target_dir() -> PathBuf {
@@ -79,6 +84,7 @@ fn aws_lc_builds_for_amd64_and_for_arm64_through_zig_and_runs() {
     if !require(&["rust-musl", "rust-aarch64-musl", "python3"]) {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempdir();
     // SHA-256 of "static", computed by AWS-LC's C inside the binary.
     let expected = "sha256: 2053dbbf6ec7135c4e994d3464c478db6f48d3ca21052c8f44915edc96e02c39";
@@ -90,4 +96,76 @@ fn aws_lc_builds_for_amd64_and_for_arm64_through_zig_and_runs() {
     let project = dir.path().join("rust-awslc");
     let (_, stderr) = build_for(&project, "linux/arm64", &dir.path().join("again"), "arm64");
     assert!(!stderr.contains("Compiling aws-lc-sys"), "{stderr}");
+    // The SBOM names AWS-LC by its own release, next to the crate that carries it.
+    let sbom = static_image(args![
+        "sbom",
+        layout_spec(&dir.path().join("layout"), "arm64")
+    ])
+    .run()
+    .ok();
+    let doc: Value = serde_json::from_str(&sbom.stdout).unwrap();
+    let aws_lc = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "AWS-LC")
+        .unwrap_or_else(|| panic!("no AWS-LC in {doc}"));
+    let version = aws_lc["versionInfo"].as_str().unwrap_or_default();
+    assert!(version.split('.').count() == 3, "{aws_lc}");
+}
+
+#[test]
+fn ring_sqlite_zstd_and_a_cc_build_script_build_for_both_platforms_and_the_sbom_names_the_c() {
+    if !require(&["rust-musl", "rust-aarch64-musl", "python3"]) {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempdir();
+    let printed = builds_and_runs_on_both_platforms("rust-csys", dir.path());
+    for out in &printed {
+        assert!(out.contains("sqlite: 3."), "{out}");
+        assert!(out.contains("zstd: static static static static"), "{out}");
+        assert!(
+            out.contains(
+                "ring sha256: 2053dbbf6ec7135c4e994d3464c478db6f48d3ca21052c8f44915edc96e02c39"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("cc: 42"), "{out}");
+    }
+    // The SBOM names the C libraries the crates compiled, by their own releases: SQLite's as
+    // the binary reports it, zstd's from zstd-sys's version.
+    let sqlite = printed
+        .iter()
+        .find_map(|o| o.lines().find_map(|l| l.strip_prefix("sqlite: ")))
+        .map(str::trim);
+    let layout = dir.path().join("layout");
+    let sbom = static_image(args!["sbom", layout_spec(&layout, "arm64")])
+        .run()
+        .ok();
+    let doc: Value = serde_json::from_str(&sbom.stdout).unwrap();
+    let packages = doc["packages"].as_array().unwrap();
+    // By package URL: the crate `zstd` and the C library zstd share a name.
+    let version_of = |purl: &str| {
+        packages
+            .iter()
+            .find(|p| {
+                p["externalRefs"].as_array().is_some_and(|refs| {
+                    refs.iter().any(|r| {
+                        r["referenceLocator"]
+                            .as_str()
+                            .is_some_and(|l| l.starts_with(&format!("{purl}@")))
+                    })
+                })
+            })
+            .and_then(|p| p["versionInfo"].as_str())
+            .unwrap_or_else(|| panic!("no {purl} in {doc}"))
+            .to_string()
+    };
+    if let Some(sqlite) = sqlite {
+        assert_eq!(version_of("pkg:generic/sqlite"), sqlite);
+    }
+    assert_eq!(version_of("pkg:generic/zstd"), "1.5.7");
+    assert_eq!(version_of("pkg:cargo/zstd"), "0.13.5");
+    assert_eq!(version_of("pkg:cargo/libsqlite3-sys"), "0.30.1");
 }
