@@ -3,7 +3,7 @@
 //! cargo instead of guessing. The strategy supplies the triple and, for other CPUs, the linker
 //! (rust-lld) and the C compiler that crates with C code are built with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{
     ArtifactRule, BuildPlan, Facts, Options, PlanError, Step, strategy_env, summary, wrappers,
@@ -23,7 +23,8 @@ pub(super) fn plan(
 ) -> Result<BuildPlan, PlanError> {
     let bin = select_bin(project, options.bin.as_deref())?;
     let target = rust_target(&choice)?;
-    let wrappers = wrappers(&mut choice, &work_dir);
+    let wrapper_dir = wrapper_dir(&choice, &work_dir);
+    let wrappers = wrappers(&mut choice, &wrapper_dir);
     let mut args: Vec<String> = vec![
         "build".into(),
         "--release".into(),
@@ -129,6 +130,30 @@ fn remap_paths(
         "build.rustflags=[{}]",
         serde_json::to_string(&flag).unwrap_or_default()
     ));
+}
+
+/// Where the `{cc}`/`{ar}` wrappers of `choice` go: a folder named by their commands. cc-rs and
+/// cmake-rs rerun a build script when `CC_<triple>` changes, not when the script it names does,
+/// so a compiler command that changed (a flag added to the strategy, another zig) must change
+/// the path for the C code built with the old one to be rebuilt; the same commands keep the
+/// same path, so a no-op build stays one.
+fn wrapper_dir(choice: &Choice, work_dir: &Path) -> PathBuf {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    for words in [&choice.cc, &choice.ar].into_iter().flatten() {
+        for word in words {
+            hash.update(word.as_bytes());
+            hash.update([0]);
+        }
+        hash.update([1]);
+    }
+    for pattern in &choice.strategy.cc_drop {
+        hash.update(pattern.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    work_dir.join(format!("cc-{short}"))
 }
 
 fn rust_target(choice: &Choice) -> Result<String, PlanError> {
@@ -237,12 +262,50 @@ mod tests {
             get("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER"),
             Some("rust-lld")
         );
-        assert_eq!(get("CC_aarch64-unknown-linux-musl"), Some("/w/bin/cc"));
-        assert_eq!(get("AR_aarch64-unknown-linux-musl"), Some("/w/bin/ar"));
+        let cc = get("CC_aarch64-unknown-linux-musl").unwrap();
+        let dir = cc.strip_suffix("/bin/cc").unwrap();
+        assert!(dir.starts_with("/w/cc-"), "{cc}");
+        assert_eq!(
+            get("AR_aarch64-unknown-linux-musl"),
+            Some(format!("{dir}/bin/ar").as_str())
+        );
+        // zig's sanitizer is off: rust-lld has no ubsan runtime to link.
         assert_eq!(
             plan.wrappers[0].command,
-            ["zig", "cc", "-target", "aarch64-linux-musl"]
+            [
+                "zig",
+                "cc",
+                "-target",
+                "aarch64-linux-musl",
+                "-fno-sanitize=undefined"
+            ]
         );
+        // The same commands, the same folder: a no-op build stays one.
+        let again = super::plan(
+            &fixture(),
+            Platform::arm64(),
+            choice("musl-zig", Platform::arm64()),
+            "/w".into(),
+            &Options::default(),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(again.wrappers[0].path, plan.wrappers[0].path);
+        // Another compiler command, another folder: cargo reruns the C builds.
+        let mut other = choice("musl-zig", Platform::arm64());
+        if let Some(cc) = other.cc.as_mut() {
+            cc.push("-O1".into());
+        }
+        let other = super::plan(
+            &fixture(),
+            Platform::arm64(),
+            other,
+            "/w".into(),
+            &Options::default(),
+            &|_| None,
+        )
+        .unwrap();
+        assert_ne!(other.wrappers[0].path, plan.wrappers[0].path);
 
         // A linker the user configured wins over ours.
         let configured = |k: &str| {

@@ -14,6 +14,7 @@
 pub mod c;
 pub mod read;
 pub mod rust;
+pub mod vendored;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

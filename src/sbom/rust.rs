@@ -74,6 +74,7 @@ pub fn facts(query: &Query<'_>, cache: Option<&Path>, ui: &Ui) -> Facts {
         for part in [
             query.manifest.as_os_str().as_encoded_bytes(),
             query.triple.as_bytes(),
+            super::vendored::CRATES.as_bytes(),
         ] {
             key.update(part);
             key.update([0]);
@@ -203,6 +204,7 @@ fn linked(metadata: &Metadata, package: &PackageInfo) -> Result<Facts, String> {
             }
         }
     }
+    let vendored = vendored_libraries(&seen, &packages, &nodes);
     let parts = seen
         .into_iter()
         .filter_map(|id| packages.get(id))
@@ -232,12 +234,56 @@ fn linked(metadata: &Metadata, package: &PackageInfo) -> Result<Facts, String> {
                 ..Component::new(Role::Library, p.name.to_string(), Some(version))
             }
         })
+        .chain(vendored)
         .collect();
     Ok(Facts {
         app: Some(app(package)),
         parts,
         gaps: Vec::new(),
     })
+}
+
+/// The C libraries compiled from crates' own sources into the binary: by the linked crates,
+/// or by a build-dependency of one (openssl-src builds OpenSSL for openssl-sys).
+fn vendored_libraries(
+    linked: &BTreeSet<&PackageId>,
+    packages: &BTreeMap<&PackageId, &cargo_metadata::Package>,
+    nodes: &BTreeMap<&PackageId, &cargo_metadata::Node>,
+) -> Vec<Component> {
+    let mut ids: BTreeSet<&PackageId> = linked.clone();
+    for id in linked {
+        let Some(node) = nodes.get(id) else { continue };
+        ids.extend(
+            node.deps
+                .iter()
+                .filter(|d| d.dep_kinds.iter().any(|k| k.kind == DependencyKind::Build))
+                .map(|d| &d.pkg),
+        );
+    }
+    let found: Vec<(&cargo_metadata::Package, Vec<String>, String)> = ids
+        .into_iter()
+        .filter_map(|id| {
+            let p = packages.get(id)?;
+            let features = nodes
+                .get(id)
+                .map(|n| n.features.iter().map(|f| f.to_string()).collect())
+                .unwrap_or_default();
+            Some((*p, features, p.version.to_string()))
+        })
+        .collect();
+    let candidates: Vec<super::vendored::Candidate<'_>> = found
+        .iter()
+        .map(|(p, features, version)| super::vendored::Candidate {
+            name: p.name.as_str(),
+            version,
+            features,
+            dir: p
+                .manifest_path
+                .parent()
+                .map_or(Path::new("."), |d| d.as_std_path()),
+        })
+        .collect();
+    super::vendored::libraries(&candidates)
 }
 
 /// The binary's own package.
