@@ -234,6 +234,22 @@ pub fn build_from(
         }
     }
     spinner.finish();
+    let artifact = find_artifact(plan, from_cargo)?;
+    if let Facts::C {
+        strip: Some(strip), ..
+    } = &plan.facts
+        && let Some((program, args)) = strip.split_first()
+    {
+        Cmd::new("strip the program", program)
+            .args(args)
+            .arg(&artifact)
+            .run(ui)?;
+    }
+    Ok(artifact)
+}
+
+/// The binary the build made, by the plan's rule.
+fn find_artifact(plan: &BuildPlan, from_cargo: Option<PathBuf>) -> Result<PathBuf, BuildError> {
     match &plan.artifact {
         ArtifactRule::CargoMessages { bin, .. } => {
             from_cargo.ok_or_else(|| BuildError::NoArtifact { bin: bin.clone() })
@@ -496,6 +512,7 @@ mod tests {
                 make_targets: ["default", "lib", "zstd", "zstd-release", "clean"]
                     .map(String::from)
                     .into(),
+                strip: None,
             },
         };
         let step = |program: &str| Step {

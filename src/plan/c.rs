@@ -135,6 +135,12 @@ pub(super) fn plan(
             unless,
         });
     }
+    // Stripping needs its program here; without it the link's own `-s` is what strips.
+    let strip = match &strategy.strip {
+        Some(words) => Some(expand_list(&strategy, &choice.vars, words)?)
+            .filter(|w| w.first().is_some_and(|p| host.program(p).is_some())),
+        None => None,
+    };
     let artifact = match &options.artifact {
         Some(path) => ArtifactRule::File {
             path: run_dir.join(path),
@@ -161,6 +167,7 @@ pub(super) fn plan(
             c_compiler: c_compiler(&choice, &Default::default()),
             program: project.stem(),
             make_targets: project.make_targets.clone(),
+            strip,
         },
     })
 }

@@ -81,6 +81,8 @@ pub enum Facts {
         program: String,
         /// The targets of a make project's Makefile (none for other build systems).
         make_targets: Vec<String>,
+        /// The command that strips the program in place after the build (its path appended).
+        strip: Option<Vec<String>>,
     },
 }
 

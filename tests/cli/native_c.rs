@@ -206,7 +206,10 @@ fn lua_builds_with_its_own_flags_and_archiver_for_amd64_and_arm64() {
 
 /// A Makefile with the habits of real ones: its own `CFLAGS` with a define the program prints,
 /// `LDFLAGS` of its own, a library archived with classic command lines (`ar rcu`, `ar cr`) and
-/// indexed with `ranlib`. Built with each compiler strategy for each platform it serves.
+/// indexed with `ranlib`, and debug info asked for (`-g`), which the program must not keep: musl
+/// builds are stripped whatever the project's flags, the static glibc one keeps its symbols
+/// (`verify` reads them) but not its debug info. Built with each compiler strategy for each
+/// platform it serves.
 #[test]
 fn a_makefile_s_own_flags_and_classic_archiver_lines_work_with_every_strategy() {
     if !require(&["python3", "make"]) {
@@ -217,7 +220,7 @@ fn a_makefile_s_own_flags_and_classic_archiver_lines_work_with_every_strategy() 
     fs::create_dir_all(&project).unwrap();
     fs::write(
         project.join("Makefile"),
-        "CFLAGS= -DGREETING='\"made by its Makefile\"' -Wall\nLDFLAGS= -L.\nAR= ar rcu\n\
+        "CFLAGS= -DGREETING='\"made by its Makefile\"' -Wall -g\nLDFLAGS= -L. -g\nAR= ar rcu\n\
          RANLIB= ranlib\n\ngreet: main.o libone.a libtwo.a\n\t$(CC) $(CFLAGS) -o $@ main.o \
          $(LDFLAGS) -lone -ltwo\n\nlibone.a: one.o\n\t$(AR) $@ one.o\n\t$(RANLIB) $@\n\n\
          libtwo.a: two.o\n\tar cr $@ two.o\n\tranlib $@\n",
@@ -279,6 +282,16 @@ fn a_makefile_s_own_flags_and_classic_archiver_lines_work_with_every_strategy() 
                 String::from_utf8_lossy(&run.stdout).into_owned()
             };
             assert_eq!(out, "made by its Makefile 3\n", "{strategy} {platform}");
+            let sections = tool("readelf", &["-S", "-W", &exe]);
+            assert!(
+                !sections.contains(".debug_"),
+                "{strategy} {platform}: {sections}"
+            );
+            assert_eq!(
+                sections.contains(".symtab"),
+                strategy == "gnu-static",
+                "{strategy} {platform}: {sections}"
+            );
         }
     }
 }
