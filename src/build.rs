@@ -167,6 +167,23 @@ fn shared_library(plan: &BuildPlan, step: &Step, failure: ExecError) -> BuildErr
     }
 }
 
+/// The file that says a step with `unless = file` succeeded here (in the work directory, beside
+/// the wrappers, not in the project's copy).
+fn done_stamp(plan: &BuildPlan, file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map_or_else(|| "step".into(), |n| n.to_string_lossy().into_owned());
+    plan.work_dir.join("done").join(name)
+}
+
+/// Whether `file`, in the copy of the project, is the project's own (not a build product).
+fn came_from_project(plan: &BuildPlan, file: &Path) -> bool {
+    plan.mirror.as_ref().is_some_and(|m| {
+        file.strip_prefix(&m.to)
+            .is_ok_and(|rel| m.from.join(rel).exists())
+    })
+}
+
 /// Runs the plan and returns the built executable's path.
 pub fn build(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
     build_from(plan, None, ui)
@@ -208,8 +225,14 @@ pub fn build_from(
         &format!("`{}` for {}", plan.name, plan.platform),
     );
     for step in &plan.steps {
-        if step.unless.as_ref().is_some_and(|f| f.exists()) {
-            continue;
+        let stamp = step.unless.as_ref().map(|f| done_stamp(plan, f));
+        if let (Some(file), Some(stamp)) = (&step.unless, &stamp) {
+            if file.exists() && (came_from_project(plan, file) || stamp.exists()) {
+                continue;
+            }
+            // A bootstrap that fails half-way leaves its file behind (a broken `configure`):
+            // only a success of ours, or the project's own file, counts.
+            let _ = fs::remove_file(stamp);
         }
         fs::create_dir_all(&step.cwd).map_err(|source| BuildError::Prepare {
             path: step.cwd.clone(),
@@ -231,6 +254,16 @@ pub fn build_from(
                 .command()
                 .run(ui)
                 .map_err(|failure| shared_library(plan, step, failure))?,
+        }
+        if let Some(stamp) = &stamp {
+            let prepare = |source| BuildError::Prepare {
+                path: stamp.clone(),
+                source,
+            };
+            if let Some(dir) = stamp.parent() {
+                fs::create_dir_all(dir).map_err(prepare)?;
+            }
+            fs::write(stamp, "").map_err(prepare)?;
         }
     }
     spinner.finish();

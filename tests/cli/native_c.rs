@@ -295,3 +295,57 @@ fn a_makefile_s_own_flags_and_classic_archiver_lines_work_with_every_strategy() 
         }
     }
 }
+
+/// A bootstrap step (`unless = "configure"`) that fails half-way leaves its file behind; the
+/// next run must bootstrap again rather than take the broken file as done (jq's `autoreconf`
+/// without libtool left a `configure` that failed on `LT_INIT`).
+#[test]
+fn a_failed_bootstrap_is_run_again() {
+    if !require(&["python3"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("boot");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("bootstrap.sh"),
+        "if [ -n \"$BREAK_BOOTSTRAP\" ]; then echo 'exit 1' > configure; exit 1; fi\n\
+         echo '\"$1\" -o boot hello.c' > configure\n",
+    )
+    .unwrap();
+    fs::write(
+        project.join("hello.c"),
+        "#include <stdio.h>\nint main(void) { puts(\"bootstrapped\"); return 0; }\n",
+    )
+    .unwrap();
+    let toolchains = dir.path().join("tc");
+    fs::create_dir_all(&toolchains).unwrap();
+    fs::write(
+        toolchains.join("c.toml"),
+        "[[build_system]]\nname = \"bootstrapped\"\nmarkers = [\"bootstrap.sh\"]\nin = \"source\"\n\
+         steps = [\n  { run = [\"sh\", \"bootstrap.sh\"], unless = \"configure\" },\n\
+         [\"sh\", \"configure\", \"{cc}\"],\n]\n",
+    )
+    .unwrap();
+    let build = |broken: bool| {
+        let mut run = static_image(args![
+            "build",
+            project.display(),
+            "--toolchains",
+            toolchains.display(),
+            "-q",
+            "-o",
+            format!("oci:{}", dir.path().join("layout").display()),
+        ]);
+        if broken {
+            run = run.env("BREAK_BOOTSTRAP", "1");
+        }
+        run.run()
+    };
+    let failed = build(true).code(1);
+    assert!(failed.stderr.contains("bootstrap.sh"), "{}", failed.stderr);
+    build(false).ok();
+    // Once it succeeded, it is not run again (a no-op build stays one).
+    fs::write(project.join("bootstrap.sh"), "exit 1\n").unwrap();
+    build(false).ok();
+}
