@@ -349,3 +349,29 @@ fn a_failed_bootstrap_is_run_again() {
     fs::write(project.join("bootstrap.sh"), "exit 1\n").unwrap();
     build(false).ok();
 }
+
+/// A Go project from before modules (docker/cli's shape: `cmd/docker/*.go`, `vendor/`, a
+/// Makefile, no `go.mod`) is named as Go, with how to make it a module, not built as C.
+#[test]
+fn a_gopath_era_go_project_is_not_taken_for_c() {
+    let dir = tempdir();
+    let project = dir.path().join("cli");
+    fs::create_dir_all(project.join("cmd/docker")).unwrap();
+    fs::create_dir_all(project.join("vendor/github.com/x/y")).unwrap();
+    fs::write(project.join("Makefile"), "all:\n\tgo build ./cmd/docker\n").unwrap();
+    fs::write(
+        project.join("cmd/docker/docker.go"),
+        "package main\nfunc main() {}\n",
+    )
+    .unwrap();
+    let ran = static_image(args!["build", project.display()])
+        .run()
+        .code(1);
+    assert!(
+        ran.stderr.contains("is a Go project without `go.mod`")
+            && ran.stderr.contains("it has `vendor/`")
+            && ran.stderr.contains("help: make it a module: `go mod init"),
+        "{}",
+        ran.stderr
+    );
+}
