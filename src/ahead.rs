@@ -70,6 +70,9 @@ struct FlagsKey<'a> {
     package: Option<&'a str>,
     cgo: bool,
     artifact: Option<&'a Path>,
+    // Absent from the JSON when not given, so keys written before it existed still match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    make_target: Option<&'a str>,
     toolchains: Option<&'a Path>,
     build_args: &'a [String],
 }
@@ -87,6 +90,7 @@ impl<'a> FlagsKey<'a> {
             package: args.package.as_deref(),
             cgo: args.cgo,
             artifact: args.artifact.as_deref(),
+            make_target: args.make_target.as_deref(),
             toolchains: args.toolchains.as_deref(),
             build_args: &args.build_args,
         }

@@ -6,15 +6,17 @@
 //! target dirs or config put it), at the path the build was told to write, or as the one
 //! executable ELF file the build made.
 
+mod artifact;
+
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use cargo_metadata::{Message, TargetKind};
 
 use crate::exec::{Cmd, ExecError, Started};
-use crate::plan::{ArtifactRule, BuildPlan, Mirror, Step, Wrapper};
+use crate::plan::{ArtifactRule, BuildPlan, Facts, Mirror, Step, Wrapper};
 use crate::ui::{Ui, backticked};
 
 /// Why a build produced no binary.
@@ -28,6 +30,16 @@ pub enum BuildError {
     NoArtifact {
         /// The target name.
         bin: String,
+    },
+    /// A make build's target linked a shared library, which a static build cannot make.
+    #[error("{failure}")]
+    SharedLibrary {
+        /// The failed make step (boxed: errors travel by value).
+        failure: Box<ExecError>,
+        /// The Makefile's targets named after the program, likeliest first.
+        targets: Vec<String>,
+        /// The Makefile's other targets.
+        others: Vec<String>,
     },
     /// The build did not write the file it was told to.
     #[error("the build finished but `{path}` does not exist")]
@@ -82,6 +94,27 @@ impl BuildError {
                         .into(),
                 )
             }
+            BuildError::SharedLibrary {
+                targets, others, ..
+            } => {
+                let pick = targets.first().map_or("TARGET", String::as_str);
+                let listed = if targets.is_empty() {
+                    format!(
+                        "; the Makefile's targets: {}",
+                        backticked(&others[..others.len().min(12)])
+                    )
+                } else {
+                    format!(
+                        "; the Makefile's targets for the program: {}",
+                        backticked(targets)
+                    )
+                };
+                Some(format!(
+                    "the default make target also links a shared library, which cannot be linked \
+                     with `-static`: build the program's own target with `--make-target {pick}` \
+                     (settings: `make-target = \"{pick}\"`){listed}"
+                ))
+            }
             BuildError::Exec(ExecError::Spawn { .. }) => {
                 Some("`static-image toolchains` shows which programs this machine has".into())
             }
@@ -98,6 +131,56 @@ fn go_module_unreachable(stderr_tail: &[String]) -> bool {
             || l.contains("cannot find module providing package")
             || (l.contains("proxy.golang.org") && l.contains("dial tcp"))
             || l.contains("missing go.sum entry")
+    })
+}
+
+/// A failed make step whose output shows a shared library's link is [`BuildError::SharedLibrary`],
+/// naming the Makefile's targets that may build the program alone.
+fn shared_library(plan: &BuildPlan, step: &Step, failure: ExecError) -> BuildError {
+    let Facts::C { make_targets, .. } = &plan.facts else {
+        return failure.into();
+    };
+    let linked_so = |tail: &[String]| {
+        tail.iter().any(|l| {
+            // `make: *** [Makefile:161: obj/…/libzstd.so.1.5.4] Error 1`
+            (l.contains("*** [") && (l.contains(".so]") || l.contains(".so.")))
+                || l.contains("undefined symbol: main")
+                || l.contains("undefined reference to `main'")
+        })
+    };
+    match &failure {
+        ExecError::Failed { stderr_tail, .. }
+            if step.program == "make" && plan.mirror.is_some() && linked_so(stderr_tail) =>
+        {
+            let stem = plan.facts.program_name().unwrap_or(&plan.name);
+            let (targets, others): (Vec<String>, Vec<String>) = make_targets
+                .iter()
+                .cloned()
+                .partition(|t| t.starts_with(stem));
+            BuildError::SharedLibrary {
+                failure: Box::new(failure),
+                targets,
+                others,
+            }
+        }
+        _ => failure.into(),
+    }
+}
+
+/// The file that says a step with `unless = file` succeeded here (in the work directory, beside
+/// the wrappers, not in the project's copy).
+fn done_stamp(plan: &BuildPlan, file: &Path) -> PathBuf {
+    let name = file
+        .file_name()
+        .map_or_else(|| "step".into(), |n| n.to_string_lossy().into_owned());
+    plan.work_dir.join("done").join(name)
+}
+
+/// Whether `file`, in the copy of the project, is the project's own (not a build product).
+fn came_from_project(plan: &BuildPlan, file: &Path) -> bool {
+    plan.mirror.as_ref().is_some_and(|m| {
+        file.strip_prefix(&m.to)
+            .is_ok_and(|rel| m.from.join(rel).exists())
     })
 }
 
@@ -142,8 +225,14 @@ pub fn build_from(
         &format!("`{}` for {}", plan.name, plan.platform),
     );
     for step in &plan.steps {
-        if step.unless.as_ref().is_some_and(|f| f.exists()) {
-            continue;
+        let stamp = step.unless.as_ref().map(|f| done_stamp(plan, f));
+        if let (Some(file), Some(stamp)) = (&step.unless, &stamp) {
+            if file.exists() && (came_from_project(plan, file) || stamp.exists()) {
+                continue;
+            }
+            // A bootstrap that fails half-way leaves its file behind (a broken `configure`):
+            // only a success of ours, or the project's own file, counts.
+            let _ = fs::remove_file(stamp);
         }
         fs::create_dir_all(&step.cwd).map_err(|source| BuildError::Prepare {
             path: step.cwd.clone(),
@@ -161,10 +250,39 @@ pub fn build_from(
                     }
                 })?;
             }
-            _ => step.command().run(ui)?,
+            _ => step
+                .command()
+                .run(ui)
+                .map_err(|failure| shared_library(plan, step, failure))?,
+        }
+        if let Some(stamp) = &stamp {
+            let prepare = |source| BuildError::Prepare {
+                path: stamp.clone(),
+                source,
+            };
+            if let Some(dir) = stamp.parent() {
+                fs::create_dir_all(dir).map_err(prepare)?;
+            }
+            fs::write(stamp, "").map_err(prepare)?;
         }
     }
     spinner.finish();
+    let artifact = find_artifact(plan, from_cargo)?;
+    if let Facts::C {
+        strip: Some(strip), ..
+    } = &plan.facts
+        && let Some((program, args)) = strip.split_first()
+    {
+        Cmd::new("strip the program", program)
+            .args(args)
+            .arg(&artifact)
+            .run(ui)?;
+    }
+    Ok(artifact)
+}
+
+/// The binary the build made, by the plan's rule.
+fn find_artifact(plan: &BuildPlan, from_cargo: Option<PathBuf>) -> Result<PathBuf, BuildError> {
     match &plan.artifact {
         ArtifactRule::CargoMessages { bin, .. } => {
             from_cargo.ok_or_else(|| BuildError::NoArtifact { bin: bin.clone() })
@@ -176,19 +294,16 @@ pub fn build_from(
                 Err(BuildError::Missing { path: path.clone() })
             }
         }
-        ArtifactRule::NewExecutable { dir, copy_of } => {
-            let mut found = Vec::new();
-            find_executables(dir, dir, copy_of.as_deref(), &mut found);
-            found.sort();
-            match found.as_slice() {
-                [] => Err(BuildError::NoExecutable { dir: dir.clone() }),
-                [only] => Ok(dir.join(only)),
-                _ => Err(BuildError::SeveralExecutables {
-                    dir: dir.clone(),
-                    found: found.iter().map(|p| p.display().to_string()).collect(),
-                }),
-            }
-        }
+        ArtifactRule::NewExecutable {
+            dir,
+            copy_of,
+            prefer,
+        } => artifact::choose(
+            dir,
+            copy_of.as_deref(),
+            prefer.as_deref(),
+            plan.platform.elf_machine(),
+        ),
     }
 }
 
@@ -222,7 +337,24 @@ fn write_wrapper(wrapper: &Wrapper) -> Result<(), BuildError> {
             patterns.join("|")
         ));
     }
-    script.push_str(&format!("exec {} \"$@\"\n", words.join(" ")));
+    let flags: Vec<String> = wrapper.flags.iter().map(|w| sh_quote(w)).collect();
+    let command = words
+        .iter()
+        .chain(&flags)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !wrapper.link_flags.is_empty() {
+        // Link flags (`-static`, `-s`) only when a program is linked: compiling adds nothing,
+        // and `-static` turns a shared object's link into a failed program link.
+        let link: Vec<String> = wrapper.link_flags.iter().map(|w| sh_quote(w)).collect();
+        script.push_str(&format!(
+            "for arg in \"$@\"; do\n  case \"$arg\" in\n    {LINKLESS}) exec {command} \"$@\" ;;\n  esac\ndone\nexec {command} \"$@\" {}\n",
+            link.join(" ")
+        ));
+    } else {
+        script.push_str(&format!("exec {command} \"$@\"\n"));
+    }
     if fs::read_to_string(&wrapper.path).is_ok_and(|old| old == script) {
         return Ok(());
     }
@@ -232,6 +364,9 @@ fn write_wrapper(wrapper: &Wrapper) -> Result<(), BuildError> {
     fs::write(&wrapper.path, script).map_err(prepare)?;
     fs::set_permissions(&wrapper.path, fs::Permissions::from_mode(0o755)).map_err(prepare)
 }
+
+/// The arguments after which a compiler invocation links no program.
+const LINKLESS: &str = "-c|-S|-E|-M|-MM|-shared|-r";
 
 fn sh_quote(word: &str) -> String {
     if !word.is_empty()
@@ -307,62 +442,6 @@ pub(crate) fn sync_mirror(mirror: &Mirror) -> Result<(), BuildError> {
     walk(&mirror.from, &mirror.to, &mirror.skip, true)
 }
 
-/// Collects, relative to `root`, the executable ELF programs under `dir` that the build made:
-/// not shared libraries, not CMake's probe programs, not files that came from the project.
-fn find_executables(root: &Path, dir: &Path, copy_of: Option<&Path>, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if name != "CMakeFiles" && name != ".git" {
-                find_executables(root, &path, copy_of, found);
-            }
-            continue;
-        }
-        let rel = path.strip_prefix(root).unwrap_or(&path).to_owned();
-        let from_project = copy_of.is_some_and(|p| p.join(&rel).exists());
-        if meta.is_file()
-            && meta.permissions().mode() & 0o111 != 0
-            && !name.contains(".so")
-            && !from_project
-            && is_elf_program(&path)
-        {
-            found.push(rel);
-        }
-    }
-}
-
-/// An ELF file of type EXEC, or DYN with an entry point (a PIE rather than a library).
-fn is_elf_program(path: &Path) -> bool {
-    let mut header = [0u8; 32];
-    let Ok(mut file) = fs::File::open(path) else {
-        return false;
-    };
-    if file.read_exact(&mut header).is_err() || &header[..4] != b"\x7fELF" {
-        return false;
-    }
-    let little = header[5] == 1;
-    let half = |at: usize| {
-        let b = [header[at], header[at + 1]];
-        if little {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        }
-    };
-    let entry_nonzero = match header[4] {
-        2 => header[24..32].iter().any(|&b| b != 0),
-        _ => header[24..28].iter().any(|&b| b != 0),
-    };
-    matches!(half(16), 2) || (half(16) == 3 && entry_nonzero)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +479,8 @@ mod tests {
             path: dir.path().join("bin/echo"),
             command: vec!["printf".into(), "%s|".into()],
             drop: vec!["--target=*".into(), "-x y".into()],
+            flags: Vec::new(),
+            link_flags: Vec::new(),
         };
         write_wrapper(&wrapper).unwrap();
         let out = std::process::Command::new(&wrapper.path)
@@ -439,16 +520,77 @@ mod tests {
     }
 
     #[test]
-    fn only_programs_count_as_executables() {
-        let dir = tempfile::tempdir().unwrap();
-        let own = std::env::current_exe().unwrap();
-        fs::copy(&own, dir.path().join("prog")).unwrap();
-        fs::write(dir.path().join("script"), "#!/bin/sh\n").unwrap();
-        fs::set_permissions(dir.path().join("script"), fs::Permissions::from_mode(0o755)).unwrap();
-        fs::create_dir(dir.path().join("CMakeFiles")).unwrap();
-        fs::copy(&own, dir.path().join("CMakeFiles/probe")).unwrap();
-        let mut found = Vec::new();
-        find_executables(dir.path(), dir.path(), None, &mut found);
-        assert_eq!(found, [PathBuf::from("prog")]);
+    fn a_shared_library_link_failure_names_the_program_s_targets() {
+        let plan = BuildPlan {
+            language: crate::toolchain::Language::C,
+            platform: crate::platform::Platform::amd64(),
+            strategy: "zig".into(),
+            summary: String::new(),
+            libc: None,
+            name: "libzstd-1.5.4".into(),
+            work_dir: "/w".into(),
+            wrappers: Vec::new(),
+            mirror: Some(Mirror {
+                from: "/p".into(),
+                to: "/w/src".into(),
+                skip: Vec::new(),
+            }),
+            steps: Vec::new(),
+            artifact: ArtifactRule::File {
+                path: "/w/x".into(),
+            },
+            facts: Facts::C {
+                c_compiler: None,
+                program: "zstd".into(),
+                make_targets: ["default", "lib", "zstd", "zstd-release", "clean"]
+                    .map(String::from)
+                    .into(),
+                strip: None,
+            },
+        };
+        let step = |program: &str| Step {
+            description: "make".into(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Default::default(),
+            cwd: "/w/src".into(),
+            unless: None,
+        };
+        let failed = |line: &str| ExecError::Failed {
+            description: "make".into(),
+            command: "make".into(),
+            status: "exited with status 2".into(),
+            stderr_tail: vec![
+                "ld.lld: error: undefined symbol: main".to_string(),
+                line.to_string(),
+            ]
+            .into(),
+            shown: false,
+        };
+        let so = "make[2]: *** [Makefile:161: obj/conf_1/dynamic/libzstd.so.1.5.4] Error 1";
+        let error = shared_library(&plan, &step("make"), failed(so));
+        let help = error.help().unwrap();
+        assert!(help.contains("`--make-target zstd`"), "{help}");
+        assert!(help.contains("`zstd`, `zstd-release`"), "{help}");
+        // The step's own report is what the error says.
+        assert!(
+            error
+                .to_string()
+                .starts_with("make failed: exited with status 2")
+        );
+        // Another step, or another failure, stays a plain failed step.
+        let cmake = shared_library(&plan, &step("cmake"), failed(so));
+        assert!(matches!(cmake, BuildError::Exec(_)));
+        let other = ExecError::Failed {
+            description: "make".into(),
+            command: "make".into(),
+            status: "exited with status 2".into(),
+            stderr_tail: vec!["main.c:1: error: expected ';'".to_string()].into(),
+            shown: false,
+        };
+        assert!(matches!(
+            shared_library(&plan, &step("make"), other),
+            BuildError::Exec(_)
+        ));
     }
 }

@@ -87,6 +87,7 @@ Examples:
   static-image build ./goapp --package ./cmd/server -- -ldflags=-X=main.version=1.0
   static-image build ./goapp --cgo --offline            cgo linked statically with zig cc
   static-image build ./cproject --artifact src/server   C: pick the program the build makes
+  static-image build ./zstd --make-target zstd          C: build one make target, not the default
   cargo static-image --bin server                       the same, as a cargo subcommand")]
     Build(BuildArgs),
 
@@ -252,6 +253,11 @@ pub struct ProjectArgs {
     /// the build made].
     #[arg(long, value_name = "PATH")]
     pub artifact: Option<PathBuf>,
+
+    /// C, make: the make target to build, when the default one builds more than the program
+    /// (e.g. shared libraries, which cannot link with `-static`) [default: make's default].
+    #[arg(long, value_name = "TARGET")]
+    pub make_target: Option<String>,
 
     #[command(flatten)]
     pub toolchains: ToolchainsArgs,

@@ -31,6 +31,8 @@ pub struct ProjectRequest {
     pub cgo: bool,
     /// C: the program to package, relative to where the build ran.
     pub artifact: Option<PathBuf>,
+    /// C, make: the make target to build instead of the default one.
+    pub make_target: Option<String>,
     /// A folder of toolchain files read before the built-in ones.
     pub toolchains: Option<PathBuf>,
     /// Arguments for the build tool.

@@ -46,6 +46,7 @@ pub fn options(request: &ProjectRequest) -> plan::Options {
         package: request.package.clone(),
         cgo: request.cgo,
         artifact: request.artifact.clone(),
+        make_target: request.make_target.clone(),
     }
 }
 

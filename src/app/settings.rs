@@ -68,6 +68,7 @@ impl From<ProjectArgs> for ProjectRequest {
             package: args.package,
             cgo: args.cgo,
             artifact: args.artifact,
+            make_target: args.make_target,
             toolchains: args.toolchains.toolchains,
             build_args: args.build_args,
         }

@@ -56,6 +56,7 @@ pub struct FileConfig {
     package: Option<String>,
     cgo: Option<bool>,
     artifact: Option<String>,
+    make_target: Option<String>,
     build_args: Option<Vec<String>>,
 }
 
@@ -363,6 +364,10 @@ impl FileConfig {
         if let (Some(v), false) = (self.artifact, given("artifact")) {
             keys.insert("artifact");
             project.artifact = Some(v.into());
+        }
+        if let (Some(v), false) = (self.make_target, given("make_target")) {
+            keys.insert("make-target");
+            project.make_target = Some(v);
         }
         if let (Some(v), false) = (self.build_args, given("build_args")) {
             keys.insert("build-args");

@@ -149,6 +149,46 @@ fn package_clause(src: &str) -> Option<&str> {
     None
 }
 
+/// What marks `dir` as a Go project from before modules: Go files (at the root or in
+/// `cmd/*`) with no `go.mod`, beside a dependency folder or manifest of that era (`vendor/`,
+/// dep's `Gopkg.toml`, glide's `glide.yaml`, `vendor.conf`, docker/cli's `vendor.mod`).
+pub fn gopath_marker(dir: &Path) -> Option<String> {
+    if dir.join("go.mod").exists() {
+        return None;
+    }
+    let has_go = |d: &Path| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().is_file() && e.file_name().to_string_lossy().ends_with(".go"))
+    };
+    let in_cmd = std::fs::read_dir(dir.join("cmd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().is_dir() && has_go(&e.path()));
+    if !(has_go(dir) || in_cmd) {
+        return None;
+    }
+    [
+        "vendor.mod",
+        "Gopkg.toml",
+        "glide.yaml",
+        "vendor.conf",
+        "vendor",
+    ]
+    .into_iter()
+    .find(|m| dir.join(m).exists())
+    .map(|m| {
+        if m == "vendor" {
+            "vendor/".into()
+        } else {
+            m.to_string()
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +241,22 @@ mod tests {
         assert_eq!(project(&[]).select_package(Some("./x")).unwrap(), "./x");
         assert_eq!(project(&[]).program_name("."), "tool");
         assert_eq!(project(&[]).program_name("./cmd/server/"), "server");
+    }
+
+    #[test]
+    fn a_vendored_go_tree_without_go_mod_is_gopath_era() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("cmd/docker")).unwrap();
+        std::fs::write(root.join("Makefile"), "all:\n").unwrap();
+        assert_eq!(gopath_marker(root), None);
+        std::fs::write(root.join("cmd/docker/docker.go"), "package main\n").unwrap();
+        assert_eq!(gopath_marker(root), None);
+        std::fs::create_dir(root.join("vendor")).unwrap();
+        assert_eq!(gopath_marker(root).as_deref(), Some("vendor/"));
+        std::fs::write(root.join("vendor.mod"), "module x\n").unwrap();
+        assert_eq!(gopath_marker(root).as_deref(), Some("vendor.mod"));
+        std::fs::write(root.join("go.mod"), "module x\n").unwrap();
+        assert_eq!(gopath_marker(root), None);
     }
 }

@@ -121,6 +121,17 @@ pub enum DetectError {
         names: Vec<String>,
     },
     /// A file that describes the project could not be read.
+    /// A Go project from before modules (a `vendor/` and Go files, no `go.mod`).
+    #[error(
+        "`{root}` is a Go project without `go.mod` (GOPATH era: it has `{marker}`); \
+         Go builds here are in module mode"
+    )]
+    GopathProject {
+        /// The project.
+        root: PathBuf,
+        /// What shows it is one (`vendor/`, `Gopkg.toml`, `vendor.mod`…).
+        marker: String,
+    },
     #[error("cannot read `{path}`")]
     Read {
         /// The file.
@@ -173,6 +184,12 @@ impl DetectError {
                     .into(),
             ),
             DetectError::SeveralBins { .. } => Some("pick one with `--bin NAME`".into()),
+            DetectError::GopathProject { .. } => Some(
+                "make it a module: `go mod init <its import path>`, then `go mod tidy` and \
+                 `go mod vendor` where there is a network (commit `go.mod`, `go.sum` and \
+                 `vendor/`); or build it with GOPATH and `static-image package` the binary"
+                    .into(),
+            ),
             DetectError::SeveralMainPackages { packages, .. } => Some(format!(
                 "pick one with `--package`, e.g. `--package {}`",
                 packages.first().map(String::as_str).unwrap_or("./cmd/NAME")
@@ -227,6 +244,10 @@ pub fn detect(
     }
     if dir.join("go.mod").is_file() {
         return go::detect(&dir).map(Project::Go);
+    }
+    // Before C: such a project often has a Makefile too, and would be taken for a C project.
+    if let Some(marker) = go::gopath_marker(&dir) {
+        return Err(DetectError::GopathProject { root: dir, marker });
     }
     match c::detect(&dir, toolchains)? {
         Some(project) => Ok(Project::C(project)),

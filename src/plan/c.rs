@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArtifactRule, BuildPlan, Facts, MIRROR_SKIP, Mirror, Options, PlanError, Step, c_compiler,
-    expand_list, summary, wrappers,
+    ArtifactRule, BuildPlan, Facts, MIRROR_SKIP, Mirror, Options, PlanError, Step, Wrapper,
+    c_compiler, expand_list, summary, wrappers,
 };
 use crate::detect::CProject;
 use crate::platform::Platform;
@@ -22,9 +22,10 @@ pub(super) fn plan(
     work_dir: PathBuf,
     options: &Options,
     host: &Host<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BuildPlan, PlanError> {
     let system = &project.build_system;
-    let wrappers = wrappers(&mut choice, &work_dir);
+    let mut wrappers = wrappers(&mut choice, &work_dir);
     let (run_dir, mirror, src) = match system.location {
         BuildIn::Source => {
             let copy = work_dir.join("src");
@@ -50,6 +51,43 @@ pub(super) fn plan(
         }
     }
     let ldflags = expand_list(&strategy, &choice.vars, &strategy.ldflags)?;
+    // The compiler carries the strategy's flags itself, so a build system's own `CFLAGS` and
+    // `LDFLAGS` (Lua's `-DLUA_USE_LINUX`) are left as the project wrote them: `-O2` goes first
+    // (the project's later flags win), `-static` and stripping go last, on program links only.
+    let bin = work_dir.join("bin");
+    if let Some(cc) = wrappers.iter_mut().find(|w| w.path == bin.join("cc")) {
+        cc.flags = cflags.clone();
+        cc.link_flags = ldflags.clone();
+    }
+    // `ranlib` is `ar s` of the same archiver: a Makefile's `RANLIB= ranlib` on an archive of
+    // another CPU's objects needs the target's archiver too.
+    if let Some(ar) = wrappers.iter().find(|w| w.path == bin.join("ar")) {
+        let mut command = ar.command.clone();
+        command.push("s".into());
+        wrappers.push(Wrapper {
+            path: bin.join("ranlib"),
+            command,
+            drop: Vec::new(),
+            flags: Vec::new(),
+            link_flags: Vec::new(),
+        });
+    }
+    // The wrappers come first on PATH as `cc`, `ar` and `ranlib`: a Makefile that names the
+    // archiver with its own options (`AR= ar rcu`) runs ours with them, not the host's.
+    let host_path = env("PATH")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = format!("{}:{host_path}", bin.display());
+    // A strategy's own `ar` (musl-gcc's) would find its wrapper first on that PATH and run
+    // itself forever: it is named by where it is.
+    for wrapper in &mut wrappers {
+        if let Some(program) = wrapper.command.first_mut()
+            && SHADOWED.contains(&program.as_str())
+            && let Ok(found) = which::which_in(program.as_str(), Some(&host_path), "/")
+        {
+            *program = found.display().to_string();
+        }
+    }
     let sources = project
         .sources
         .iter()
@@ -64,7 +102,8 @@ pub(super) fn plan(
         .set_list("cflags", cflags)
         .set_list("ldflags", ldflags)
         .set_list("sources", sources)
-        .set_list("args", options.build_args.clone());
+        .set_list("args", options.build_args.clone())
+        .set_list("make_target", options.make_target.iter().cloned().collect());
 
     let bad = |detail| PlanError::Template {
         entry: format!("build system `{}`", system.name),
@@ -91,11 +130,17 @@ pub(super) fn plan(
             description: format!("{} ({})", system.name, step_name(program)),
             program: program.clone(),
             args: args.to_vec(),
-            env: Default::default(),
+            env: [("PATH".to_string(), path.clone())].into(),
             cwd: run_dir.clone(),
             unless,
         });
     }
+    // Stripping needs its program here; without it the link's own `-s` is what strips.
+    let strip = match &strategy.strip {
+        Some(words) => Some(expand_list(&strategy, &choice.vars, words)?)
+            .filter(|w| w.first().is_some_and(|p| host.program(p).is_some())),
+        None => None,
+    };
     let artifact = match &options.artifact {
         Some(path) => ArtifactRule::File {
             path: run_dir.join(path),
@@ -103,6 +148,7 @@ pub(super) fn plan(
         None => ArtifactRule::NewExecutable {
             dir: run_dir.clone(),
             copy_of: mirror.as_ref().map(|m| m.from.clone()),
+            prefer: Some(project.stem()),
         },
     };
     Ok(BuildPlan {
@@ -119,9 +165,15 @@ pub(super) fn plan(
         artifact,
         facts: Facts::C {
             c_compiler: c_compiler(&choice, &Default::default()),
+            program: project.stem(),
+            make_targets: project.make_targets.clone(),
+            strip,
         },
     })
 }
+
+/// The programs the wrappers stand in for on a build's PATH.
+const SHADOWED: [&str; 3] = ["cc", "ar", "ranlib"];
 
 /// `src/x.c` under `from` → the same file under `to`.
 fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {
@@ -156,6 +208,7 @@ mod tests {
                 .unwrap()
                 .clone(),
             sources: vec!["/p/hello/a.c".into(), "/p/hello/b.c".into()],
+            make_targets: Vec::new(),
         }
     }
 
@@ -174,6 +227,7 @@ mod tests {
                 ..Options::default()
             },
             &host,
+            &|_| None,
         );
         let Ok(plan) = plan else {
             // cmake is not installed here; the error path is tested below.
@@ -228,6 +282,7 @@ mod tests {
             "/w".into(),
             &Options::default(),
             &host,
+            &|_| None,
         )
         .unwrap();
         assert_eq!(
@@ -259,18 +314,28 @@ mod tests {
                 "/w".into(),
                 &Options {
                     artifact: Some("out/hello".into()),
+                    make_target: Some("all".into()),
                     ..Options::default()
                 },
                 &host,
+                &|_| None,
             )
             .unwrap();
             assert_eq!(make.steps[0].cwd, PathBuf::from("/w/src"));
-            assert!(make.steps[0].args.contains(&"CC=/w/bin/cc".to_string()));
+            // Only the compiler is set on make's command line: the Makefile's own `CFLAGS`,
+            // `LDFLAGS` and `AR` stay; the wrapper carries ours.
+            assert_eq!(make.steps[0].args[1..], ["CC=/w/bin/cc", "all"]);
             // A copy is built in place: its path is the one mapped.
-            assert!(
-                make.steps[0]
-                    .args
-                    .contains(&"CFLAGS=-O2 -ffile-prefix-map=/w/src=.".to_string())
+            assert_eq!(
+                make.wrappers[0].flags,
+                ["-O2", "-ffile-prefix-map=/w/src=."]
+            );
+            assert_eq!(make.wrappers[0].link_flags, ["-static", "-s"]);
+            assert_eq!(make.wrappers[2].path, PathBuf::from("/w/bin/ranlib"));
+            assert_eq!(make.wrappers[2].command, ["zig", "ar", "s"]);
+            assert_eq!(
+                make.steps[0].env["PATH"],
+                "/w/bin:/usr/local/bin:/usr/bin:/bin"
             );
             assert!(
                 matches!(&make.artifact, ArtifactRule::File { path } if path == Path::new("/w/src/out/hello"))

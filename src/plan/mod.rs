@@ -77,6 +77,12 @@ pub enum Facts {
     C {
         /// The command that compiles and links C.
         c_compiler: Option<Vec<String>>,
+        /// The program's likely name (see `CProject::stem`).
+        program: String,
+        /// The targets of a make project's Makefile (none for other build systems).
+        make_targets: Vec<String>,
+        /// The command that strips the program in place after the build (its path appended).
+        strip: Option<Vec<String>>,
     },
 }
 
@@ -85,7 +91,15 @@ impl Facts {
     pub fn c_compiler(&self) -> Option<&[String]> {
         match self {
             Facts::Rust { .. } => None,
-            Facts::Go { c_compiler, .. } | Facts::C { c_compiler } => c_compiler.as_deref(),
+            Facts::Go { c_compiler, .. } | Facts::C { c_compiler, .. } => c_compiler.as_deref(),
+        }
+    }
+
+    /// A C build's likely program name.
+    pub fn program_name(&self) -> Option<&str> {
+        match self {
+            Facts::C { program, .. } => Some(program),
+            _ => None,
         }
     }
 }
@@ -100,6 +114,14 @@ pub struct Wrapper {
     /// Arguments it drops (`*` matches anything).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drop: Vec<String>,
+    /// Arguments put before the caller's (a C build's `-O2`, so the project's own flags, which
+    /// come later, win).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Arguments put after the caller's when it links a program (not `-c`, `-S`, `-E`, `-M`,
+    /// `-MM`, `-shared`, `-r`): `-static` and stripping, which a shared object must not get.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link_flags: Vec<String>,
 }
 
 /// Top-level names never copied into a copy of a project (build outputs, version control).
@@ -169,6 +191,9 @@ pub enum ArtifactRule {
         dir: PathBuf,
         /// The project `dir` is a copy of: files that came from it are not build products.
         copy_of: Option<PathBuf>,
+        /// The program's likely name, preferred when the build makes several.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prefer: Option<String>,
     },
 }
 
@@ -187,6 +212,8 @@ pub struct Options {
     pub cgo: bool,
     /// C: `--artifact`, relative to the build directory.
     pub artifact: Option<PathBuf>,
+    /// C, make: `--make-target`.
+    pub make_target: Option<String>,
 }
 
 /// Why a build cannot be planned here.
@@ -304,7 +331,7 @@ pub fn plan(
         }
         Project::C(p) => {
             let choice = choose(host, Language::C, platform, false)?;
-            c::plan(p, platform, choice, work_dir, options, host)
+            c::plan(p, platform, choice, work_dir, options, host, env)
         }
     }
 }
@@ -327,11 +354,12 @@ fn choose(
 /// Refuses flags that mean nothing for the project's language, rather than ignoring them.
 fn check_flags(project: &Project, options: &Options) -> Result<(), PlanError> {
     let found = project.language();
-    let flags: [(&'static str, bool, Language); 4] = [
+    let flags: [(&'static str, bool, Language); 5] = [
         ("--bin", options.bin.is_some(), Language::Rust),
         ("--package", options.package.is_some(), Language::Go),
         ("--cgo", options.cgo, Language::Go),
         ("--artifact", options.artifact.is_some(), Language::C),
+        ("--make-target", options.make_target.is_some(), Language::C),
     ];
     for (flag, given, expected) in flags {
         if given && expected != found {
@@ -361,6 +389,8 @@ fn wrappers(choice: &mut Choice, work_dir: &Path) -> Vec<Wrapper> {
                 path,
                 command,
                 drop,
+                flags: Vec::new(),
+                link_flags: Vec::new(),
             });
         }
     }

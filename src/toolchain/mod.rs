@@ -110,6 +110,10 @@ pub struct Strategy {
     pub cc_drop: Vec<String>,
     /// The archiver command, made into the `{ar}` wrapper.
     pub ar: Option<Vec<String>>,
+    /// C: the command that strips the built program in place (its path is appended), run
+    /// after the build whatever flags the project linked with; skipped when its program is not
+    /// here.
+    pub strip: Option<Vec<String>>,
     /// C compiler flags.
     #[serde(default)]
     pub cflags: Vec<String>,
@@ -464,6 +468,7 @@ fn parse(path: &Path, text: &str) -> Result<ToolchainFile, ToolchainError> {
             .chain(s.host.iter())
             .chain(s.cc.iter().flatten())
             .chain(s.ar.iter().flatten())
+            .chain(s.strip.iter().flatten())
             .chain(&s.cflags)
             .chain(&s.ldflags)
             .chain(&s.tags)

@@ -27,6 +27,7 @@ pub const KNOWN: &[&str] = &[
     "sources",
     "jobs",
     "args",
+    "make_target",
 ];
 
 /// A variable's value.

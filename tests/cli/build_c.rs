@@ -105,7 +105,8 @@ fn several_programs_need_artifact_and_the_error_lists_them() {
         return;
     }
     let dir = tempdir();
-    let project = dir.path().join("two");
+    // Named after neither program: a project's own name would be picked without asking.
+    let project = dir.path().join("pair");
     fs::create_dir_all(&project).unwrap();
     fs::write(project.join("a.c"), "int main(void){return 0;}\n").unwrap();
     fs::write(project.join("b.c"), "int main(void){return 0;}\n").unwrap();
@@ -135,10 +136,10 @@ fn several_programs_need_artifact_and_the_error_lists_them() {
     .code(1);
     assert_output(
         &ran.stderr,
-        r#"   Compiling `two` for linux/amd64 (C `musl-gcc`)
-[TMP]/two/target/static-image-build/amd64/bin/cc -ffile-prefix-map=[TMP]/two/target/static-image-build/amd64/src=. -static -o one a.c
-[TMP]/two/target/static-image-build/amd64/bin/cc -ffile-prefix-map=[TMP]/two/target/static-image-build/amd64/src=. -static -o bin/two b.c
-error: the build made several executables under `[TMP]/two/target/static-image-build/amd64/src`: `bin/two`, `one`
+        r#"   Compiling `pair` for linux/amd64 (C `musl-gcc`)
+[TMP]/pair/target/static-image-build/amd64/bin/cc   -o one a.c
+[TMP]/pair/target/static-image-build/amd64/bin/cc   -o bin/two b.c
+error: the build made several executables under `[TMP]/pair/target/static-image-build/amd64/src`: `bin/two`, `one`
 help: pick one with `--artifact`, e.g. `--artifact bin/two`"#,
     );
     let layout = dir.path().join("layout");

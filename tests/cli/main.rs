@@ -12,6 +12,7 @@ mod support;
 mod build_c;
 mod build_go;
 mod build_rust;
+mod native_c;
 mod native_rust;
 mod plan;
 mod toolchains;

@@ -1,0 +1,377 @@
+//! `static-image build` of C projects nobody here wrote, as Debian ships their sources
+//! (`apt-get source`), built with no options beyond what a user would guess, for amd64 (run in
+//! runc from the image alone) and arm64 (run under qemu). Plus a small Makefile of our own with
+//! the habits those projects have (`AR= ar rcu`, `ranlib`, its own `CFLAGS`), built with every
+//! compiler strategy.
+//!
+//! The sources are fetched once into a folder every test (and every run) shares:
+//! `$STATIC_IMAGE_DEBIAN_SOURCES`, else `target/debian-sources`. They are unpacked without
+//! Debian's patches (`dpkg-source --skip-patches`): the project as its authors release it, not
+//! Debian's packaging of it (Lua's patches switch its Makefile to libtool and dpkg-buildflags).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::support::*;
+
+/// One fetch at a time: two tests asking for the same package must not unpack it twice.
+static FETCH: Mutex<()> = Mutex::new(());
+
+/// The unpacked upstream sources of Debian source package `package` (the folder
+/// `dpkg-source` names `<package>-<version>`), fetched with `apt-get source` unless a previous
+/// run did.
+fn debian_source(package: &str) -> PathBuf {
+    let _one = FETCH.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = std::env::var_os("STATIC_IMAGE_DEBIAN_SOURCES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/debian-sources"))
+        .join(package);
+    let done = cache.join(".unpacked");
+    if let Ok(dir) = fs::read_to_string(&done) {
+        return cache.join(dir.trim());
+    }
+    let _ = fs::remove_dir_all(&cache);
+    fs::create_dir_all(&cache).unwrap();
+    let fetch = Command::new("apt-get")
+        .args(["source", "--download-only", "-qq", package])
+        .current_dir(&cache)
+        .output()
+        .expect("apt-get runs");
+    assert!(
+        fetch.status.success(),
+        "apt-get source {package} (is there a deb-src entry? see .ci/install): {}",
+        String::from_utf8_lossy(&fetch.stderr)
+    );
+    let dsc = fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".dsc"))
+        .expect("a .dsc");
+    let unpack = Command::new("dpkg-source")
+        .args(["--skip-patches", "-x", &dsc])
+        .current_dir(&cache)
+        .output()
+        .expect("dpkg-source runs");
+    assert!(unpack.status.success(), "{unpack:?}");
+    let dir = fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .expect("an unpacked folder")
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    fs::write(&done, &dir).unwrap();
+    cache.join(dir)
+}
+
+/// A copy of `package`'s sources under `dest`, with the folder name Debian gives it.
+fn project_copy(package: &str, dest: &Path) -> PathBuf {
+    let source = debian_source(package);
+    let to = dest.join(source.file_name().unwrap());
+    fs::create_dir_all(dest).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&source)
+        .arg(dest)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    to
+}
+
+/// Builds `project` for `platform` into `layout:tag` with `extra` flags; returns the verified
+/// binary's path (and says how long the build took, for the record).
+fn build(project: &Path, platform: &str, layout: &Path, tag: &str, extra: &[&str]) -> String {
+    let started = Instant::now();
+    let mut words = args![
+        "--json",
+        "build",
+        project.display(),
+        "--platform",
+        platform,
+        "-q",
+        "-o",
+        format!("oci:{}:{tag}", layout.display()),
+    ];
+    words.extend(extra.iter().map(|w| w.to_string()));
+    let ran = static_image(words).run().ok();
+    eprintln!(
+        "built `{}` for {platform} in {:.0?}",
+        project.file_name().unwrap().to_string_lossy(),
+        started.elapsed()
+    );
+    let outcome: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let verify = &outcome["verify"];
+    assert_eq!(verify["linkage"], "static", "{verify}");
+    verify["path"].as_str().expect("path").to_string()
+}
+
+/// Copies the files of `from` (one level) into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        if entry.path().is_file() {
+            fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Runs an arm64 program under qemu; returns its stdout.
+fn qemu(exe: &str, args: &[&str], dir: &Path) -> String {
+    let out = Command::new("qemu-aarch64-static")
+        .arg(exe)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// zstd's default make target builds the shared library too; `--make-target zstd` builds the
+/// program alone, and of the two copies it leaves (`programs/zstd`, `programs/obj/conf_*/zstd`)
+/// the one outside the object folder is taken, without asking.
+#[test]
+fn zstd_builds_its_program_target_for_amd64_and_arm64() {
+    if !require(&["python3", "make", "apt-get", "dpkg-source"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = project_copy("libzstd", dir.path());
+    let layout = dir.path().join("layout");
+    for (platform, tag) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
+        let exe = build(&project, platform, &layout, tag, &["--make-target", "zstd"]);
+        assert!(exe.ends_with("/src/programs/zstd"), "{exe}");
+        if tag == "arm64" {
+            if require_for(&["qemu-aarch64-static"], "running the arm64 binary") {
+                let work = dir.path().join("qemu");
+                fs::create_dir_all(&work).unwrap();
+                let text = "static images, compressed and back\n".repeat(100);
+                fs::write(work.join("in"), &text).unwrap();
+                qemu(&exe, &["-q", "-19", "in", "-o", "in.zst"], &work);
+                assert!(fs::metadata(work.join("in.zst")).unwrap().len() < 200);
+                let back = qemu(&exe, &["-q", "-d", "-c", "in.zst"], &work);
+                assert_eq!(back, text);
+            }
+        } else if require_for(&["root", "runc", "umoci"], "running the amd64 image") {
+            let (code, out) =
+                run_in_runc_with(&layout, tag, &dir.path().join("run"), &["-V"], false);
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("v1.5.4"), "{out}");
+        }
+    }
+}
+
+/// Lua's Makefile (`make` → `guess` → `linux`) sets its own `CFLAGS` (`-DLUA_USE_LINUX` from the
+/// platform target, `-DLUA_COMPAT_5_3`) and archiver (`AR= ar rcu`, `RANLIB= ranlib`). They
+/// must all survive: without `LUA_USE_LINUX` the program builds but `io.popen` is missing.
+/// Of `lua` and `luac`, the one named as the project is taken.
+#[test]
+fn lua_builds_with_its_own_flags_and_archiver_for_amd64_and_arm64() {
+    if !require(&["python3", "make", "apt-get", "dpkg-source"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = project_copy("lua5.4", dir.path());
+    let layout = dir.path().join("layout");
+    let script = "print(_VERSION, (pcall(io.popen, 'exit 0')) and 'popen' or 'no-popen', \
+                  math.pow and 'compat-5.3' or 'no-compat')";
+    let expected = "Lua 5.4\tpopen\tcompat-5.3";
+    for (platform, tag) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
+        let exe = build(&project, platform, &layout, tag, &[]);
+        assert!(exe.ends_with("/src/src/lua"), "{exe}");
+        if tag == "arm64" {
+            if require_for(&["qemu-aarch64-static"], "running the arm64 binary") {
+                let out = qemu(&exe, &["-e", script], dir.path());
+                assert!(out.contains(expected), "{out}");
+            }
+        } else if require_for(&["root", "runc", "umoci"], "running the amd64 image") {
+            let (code, out) = run_in_runc_with(
+                &layout,
+                tag,
+                &dir.path().join("run"),
+                &["-e", script],
+                false,
+            );
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains(expected), "{out}");
+        }
+    }
+}
+
+/// A Makefile with the habits of real ones: its own `CFLAGS` with a define the program prints,
+/// `LDFLAGS` of its own, a library archived with classic command lines (`ar rcu`, `ar cr`) and
+/// indexed with `ranlib`, and debug info asked for (`-g`), which the program must not keep: musl
+/// builds are stripped whatever the project's flags, the static glibc one keeps its symbols
+/// (`verify` reads them) but not its debug info. Built with each compiler strategy for each
+/// platform it serves.
+#[test]
+fn a_makefile_s_own_flags_and_classic_archiver_lines_work_with_every_strategy() {
+    if !require(&["python3", "make"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("greet");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("Makefile"),
+        "CFLAGS= -DGREETING='\"made by its Makefile\"' -Wall -g\nLDFLAGS= -L. -g\nAR= ar rcu\n\
+         RANLIB= ranlib\n\ngreet: main.o libone.a libtwo.a\n\t$(CC) $(CFLAGS) -o $@ main.o \
+         $(LDFLAGS) -lone -ltwo\n\nlibone.a: one.o\n\t$(AR) $@ one.o\n\t$(RANLIB) $@\n\n\
+         libtwo.a: two.o\n\tar cr $@ two.o\n\tranlib $@\n",
+    )
+    .unwrap();
+    fs::write(project.join("one.c"), "int one(void) { return 1; }\n").unwrap();
+    fs::write(project.join("two.c"), "int two(void) { return 2; }\n").unwrap();
+    fs::write(
+        project.join("main.c"),
+        "#include <stdio.h>\nint one(void); int two(void);\n\
+         int main(void) { printf(\"%s %d\\n\", GREETING, one() + two()); return 0; }\n",
+    )
+    .unwrap();
+    let arm64 = require_for(&["qemu-aarch64-static"], "running the arm64 binaries");
+    // Each strategy alone: the others turned off in a toolchains folder of its own.
+    let strategies = [
+        (
+            "zig",
+            vec!["musl-gcc", "gnu-static"],
+            &["linux/amd64", "linux/arm64"][..],
+        ),
+        ("musl-gcc", vec!["zig", "gnu-static"], &["linux/amd64"][..]),
+        (
+            "gnu-static",
+            vec!["zig", "musl-gcc"],
+            &["linux/amd64", "linux/arm64"][..],
+        ),
+    ];
+    for (strategy, off, platforms) in strategies {
+        let needs: &[&str] = match strategy {
+            "zig" => &[],
+            "musl-gcc" => &["musl-gcc"],
+            _ => &["x86_64-linux-gnu-gcc", "aarch64-linux-gnu-gcc"],
+        };
+        if !require_for(needs, strategy) {
+            continue;
+        }
+        let toolchains = toolchains_without(&dir.path().join(strategy), "c.toml", &off);
+        // A copy per strategy: make would take another strategy's objects as up to date.
+        let copy = dir.path().join(strategy).join("greet");
+        copy_tree(&project, &copy);
+        for platform in platforms {
+            let layout = dir.path().join(format!("layout-{strategy}"));
+            let tag = platform.trim_start_matches("linux/");
+            let exe = build(
+                &copy,
+                platform,
+                &layout,
+                tag,
+                &["--toolchains", toolchains.to_str().unwrap()],
+            );
+            let out = if tag == "arm64" {
+                if !arm64 {
+                    continue;
+                }
+                qemu(&exe, &[], dir.path())
+            } else {
+                let run = Command::new(&exe).output().unwrap();
+                String::from_utf8_lossy(&run.stdout).into_owned()
+            };
+            assert_eq!(out, "made by its Makefile 3\n", "{strategy} {platform}");
+            let sections = tool("readelf", &["-S", "-W", &exe]);
+            assert!(
+                !sections.contains(".debug_"),
+                "{strategy} {platform}: {sections}"
+            );
+            assert_eq!(
+                sections.contains(".symtab"),
+                strategy == "gnu-static",
+                "{strategy} {platform}: {sections}"
+            );
+        }
+    }
+}
+
+/// A bootstrap step (`unless = "configure"`) that fails half-way leaves its file behind; the
+/// next run must bootstrap again rather than take the broken file as done (jq's `autoreconf`
+/// without libtool left a `configure` that failed on `LT_INIT`).
+#[test]
+fn a_failed_bootstrap_is_run_again() {
+    if !require(&["python3"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("boot");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("bootstrap.sh"),
+        "if [ -n \"$BREAK_BOOTSTRAP\" ]; then echo 'exit 1' > configure; exit 1; fi\n\
+         echo '\"$1\" -o boot hello.c' > configure\n",
+    )
+    .unwrap();
+    fs::write(
+        project.join("hello.c"),
+        "#include <stdio.h>\nint main(void) { puts(\"bootstrapped\"); return 0; }\n",
+    )
+    .unwrap();
+    let toolchains = dir.path().join("tc");
+    fs::create_dir_all(&toolchains).unwrap();
+    fs::write(
+        toolchains.join("c.toml"),
+        "[[build_system]]\nname = \"bootstrapped\"\nmarkers = [\"bootstrap.sh\"]\nin = \"source\"\n\
+         steps = [\n  { run = [\"sh\", \"bootstrap.sh\"], unless = \"configure\" },\n\
+         [\"sh\", \"configure\", \"{cc}\"],\n]\n",
+    )
+    .unwrap();
+    let build = |broken: bool| {
+        let mut run = static_image(args![
+            "build",
+            project.display(),
+            "--toolchains",
+            toolchains.display(),
+            "-q",
+            "-o",
+            format!("oci:{}", dir.path().join("layout").display()),
+        ]);
+        if broken {
+            run = run.env("BREAK_BOOTSTRAP", "1");
+        }
+        run.run()
+    };
+    let failed = build(true).code(1);
+    assert!(failed.stderr.contains("bootstrap.sh"), "{}", failed.stderr);
+    build(false).ok();
+    // Once it succeeded, it is not run again (a no-op build stays one).
+    fs::write(project.join("bootstrap.sh"), "exit 1\n").unwrap();
+    build(false).ok();
+}
+
+/// A Go project from before modules (docker/cli's shape: `cmd/docker/*.go`, `vendor/`, a
+/// Makefile, no `go.mod`) is named as Go, with how to make it a module, not built as C.
+#[test]
+fn a_gopath_era_go_project_is_not_taken_for_c() {
+    let dir = tempdir();
+    let project = dir.path().join("cli");
+    fs::create_dir_all(project.join("cmd/docker")).unwrap();
+    fs::create_dir_all(project.join("vendor/github.com/x/y")).unwrap();
+    fs::write(project.join("Makefile"), "all:\n\tgo build ./cmd/docker\n").unwrap();
+    fs::write(
+        project.join("cmd/docker/docker.go"),
+        "package main\nfunc main() {}\n",
+    )
+    .unwrap();
+    let ran = static_image(args!["build", project.display()])
+        .run()
+        .code(1);
+    assert!(
+        ran.stderr.contains("is a Go project without `go.mod`")
+            && ran.stderr.contains("it has `vendor/`")
+            && ran.stderr.contains("help: make it a module: `go mod init"),
+        "{}",
+        ran.stderr
+    );
+}
