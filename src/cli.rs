@@ -15,7 +15,7 @@ use crate::ui::ColorChoice;
 
 /// `--color`'s values, each with its help: the choice itself is the ui's, free of clap.
 fn color_values() -> impl TypedValueParser<Value = ColorChoice> {
-    let values = ColorChoice::ALL.map(|(_, name, help)| PossibleValue::new(name).help(help));
+    let values = ColorChoice::ALL.map(|c| PossibleValue::new(c.name()).help(c.description()));
     PossibleValuesParser::new(values).try_map(|s| s.parse::<ColorChoice>())
 }
 

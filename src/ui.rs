@@ -70,25 +70,31 @@ pub enum ColorChoice {
 }
 
 impl ColorChoice {
-    /// Every choice, with its name and what it does, in the order the help lists them.
-    pub const ALL: [(ColorChoice, &'static str, &'static str); 3] = [
-        (
-            ColorChoice::Auto,
-            "auto",
-            "Colour when stderr is a terminal",
-        ),
-        (ColorChoice::Always, "always", "Always colour"),
-        (ColorChoice::Never, "never", "Never colour"),
-    ];
+    /// Every choice, in the order the help lists them.
+    pub const ALL: [ColorChoice; 3] = [ColorChoice::Auto, ColorChoice::Always, ColorChoice::Never];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        }
+    }
+
+    /// What it does.
+    pub fn description(self) -> &'static str {
+        match self {
+            ColorChoice::Auto => "Colour when stderr is a terminal",
+            ColorChoice::Always => "Always colour",
+            ColorChoice::Never => "Never colour",
+        }
+    }
 }
 
 impl std::fmt::Display for ColorChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = ColorChoice::ALL
-            .iter()
-            .find(|(c, ..)| c == self)
-            .map_or("auto", |(_, name, _)| name);
-        f.write_str(name)
+        f.write_str(self.name())
     }
 }
 
@@ -97,9 +103,8 @@ impl std::str::FromStr for ColorChoice {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ColorChoice::ALL
-            .iter()
-            .find(|(_, name, _)| *name == s)
-            .map(|(c, ..)| *c)
+            .into_iter()
+            .find(|c| c.name() == s)
             .ok_or_else(|| format!("`{s}` is not auto, always or never"))
     }
 }
