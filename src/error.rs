@@ -34,6 +34,9 @@ pub enum Error {
     /// The build failed.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// A C library a crate needs could not be provided for the target.
+    #[error(transparent)]
+    Provide(#[from] crate::provide::ProvideError),
     /// The binary could not be read as ELF.
     #[error(transparent)]
     Verify(#[from] VerifyError),
@@ -136,6 +139,7 @@ impl Error {
             Error::Detect(e) => e.help(),
             Error::Plan(e) => e.help(),
             Error::Build(e) => e.help(),
+            Error::Provide(e) => e.help(),
             Error::Config(e) => e.help(),
             Error::Sbom(e) => e.help(),
             Error::Ca(e) => e.help(),

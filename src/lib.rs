@@ -36,6 +36,7 @@ pub mod lang;
 pub mod package;
 pub mod plan;
 pub mod platform;
+pub mod provide;
 pub mod registry;
 pub mod report;
 pub mod reproduce;

@@ -62,13 +62,22 @@ fn build_once(
     };
     let host = Host::new(&toolchains, ui, &project_dir(&request.project.path()));
     let answers_held = trusted.is_some();
-    let (project, plans) = match plan_and_check(request, trusted, &host, ui) {
+    let (project, mut plans) = match plan_and_check(request, trusted, &host, ui) {
         Ok(planned) => planned,
         Err(e) => {
             discard(ahead);
             return Err(e);
         }
     };
+    match provide(&project, &mut plans, request, &host, ui) {
+        // The cargo started ahead may have started before the library it is given existed.
+        Ok(true) => discard(ahead.take()),
+        Ok(false) => {}
+        Err(e) => {
+            discard(ahead);
+            return Err(e.into());
+        }
+    }
     // Each platform's binary, with the plan it was built by: a Go build may have been retried
     // with cgo.
     let mut built: Vec<(PathBuf, BuildPlan)> = Vec::new();
@@ -131,6 +140,27 @@ fn plan_and_check(
     package::check_platform_count(&request.image, plans.len())?;
     package::source_date_epoch()?;
     Ok((project, plans))
+}
+
+/// Provides the C libraries a Rust build's crates look for on the machine (`provide`), built
+/// for each plan's target into the cache folder; returns whether one was built now.
+fn provide(
+    project: &Project,
+    plans: &mut [BuildPlan],
+    request: &BuildRequest,
+    host: &Host<'_>,
+    ui: &Ui,
+) -> Result<bool, crate::provide::ProvideError> {
+    let Project::Rust(rust) = project else {
+        return Ok(false);
+    };
+    let default = project.target_dir().join("static-image-cache");
+    let cache = package::cache_dir(&request.image, &default).unwrap_or(default);
+    let mut built = false;
+    for plan in plans {
+        built |= crate::provide::prepare(rust, plan, &request.project, &cache, host, ui)?;
+    }
+    Ok(built)
 }
 
 /// What the build tells the packaging beyond the flags: the name, metadata and SBOM facts its

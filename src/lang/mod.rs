@@ -61,8 +61,19 @@ pub fn sbom_facts(
     ui: &Ui,
 ) -> crate::sbom::Facts {
     match (&plan.facts, project) {
-        (Facts::Rust { triple, bin }, Project::Rust(p)) => {
-            rust::sbom_facts(&p.manifest_path, triple, bin, request, cache, ui)
+        (
+            Facts::Rust {
+                triple,
+                bin,
+                provided,
+            },
+            Project::Rust(p),
+        ) => {
+            let mut facts = rust::sbom_facts(&p.manifest_path, triple, bin, request, cache, ui);
+            facts
+                .parts
+                .extend(provided.iter().map(rust::provided_component));
+            facts
         }
         // A Go binary tells its modules itself; with cgo, the C library is the toolchain's.
         (facts, _) => c::c_library(facts.c_compiler(), ui),

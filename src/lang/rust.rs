@@ -7,6 +7,7 @@ use std::path::Path;
 use oci_spec::image as oci;
 
 use crate::detect::{BinTarget, PackageInfo};
+use crate::plan::ProvidedLibrary;
 use crate::request::ProjectRequest;
 use crate::sbom::{self, Facts};
 use crate::ui::Ui;
@@ -46,6 +47,27 @@ pub fn sbom_facts(
         offline: request.offline,
     };
     sbom::rust::facts(&query, cache, ui)
+}
+
+/// The SBOM's component for a C library built for a crate of the build (`provide`).
+pub fn provided_component(library: &ProvidedLibrary) -> sbom::Component {
+    sbom::Component {
+        purl: Some(sbom::purl(
+            "generic",
+            &library.purl_name,
+            Some(&library.version),
+        )),
+        comment: Some(format!(
+            "built by static-image from the sources of the crate `{}` for `{}`, linked into \
+             the binary",
+            library.source_crate, library.for_crate
+        )),
+        ..sbom::Component::new(
+            sbom::Role::Library,
+            &library.library,
+            Some(library.version.clone()),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -160,6 +160,7 @@ pub(super) fn plan(
         name: project.name.clone(),
         work_dir,
         wrappers,
+        files: Vec::new(),
         mirror,
         steps,
         artifact,

@@ -81,6 +81,7 @@ pub(super) fn plan(
         name,
         work_dir,
         wrappers,
+        files: Vec::new(),
         mirror: None,
         steps: vec![Step {
             description: "go build".into(),

@@ -43,6 +43,9 @@ pub struct BuildPlan {
     pub work_dir: PathBuf,
     /// Wrapper scripts to write before the steps run.
     pub wrappers: Vec<Wrapper>,
+    /// Files to write before the steps run (a CMake toolchain file naming the wrappers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<PlanFile>,
     /// A copy of the project to refresh before the steps run (C builds in the source tree).
     pub mirror: Option<Mirror>,
     /// The commands, in order.
@@ -65,6 +68,9 @@ pub enum Facts {
         triple: String,
         /// The binary target built, with its package.
         bin: BinTarget,
+        /// C libraries built for the build script of a crate (OpenSSL for openssl-sys), filled
+        /// in before the build by `provide`.
+        provided: Vec<ProvidedLibrary>,
     },
     /// A Go build.
     Go {
@@ -104,6 +110,21 @@ impl Facts {
     }
 }
 
+/// A C library built for a crate of a Rust build, not from a crate's own build script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvidedLibrary {
+    /// Its name (`OpenSSL`).
+    pub library: String,
+    /// Its release (`3.6.3`).
+    pub version: String,
+    /// Its package URL's name (`openssl`).
+    pub purl_name: String,
+    /// The crate its sources came from, with its version (`openssl-src 300.6.1+3.6.3`).
+    pub source_crate: String,
+    /// The crate it was built for (`openssl-sys`).
+    pub for_crate: String,
+}
+
 /// A shell script that runs a fixed command with the arguments it is given.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Wrapper {
@@ -122,6 +143,15 @@ pub struct Wrapper {
     /// `-MM`, `-shared`, `-r`): `-static` and stripping, which a shared object must not get.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub link_flags: Vec<String>,
+}
+
+/// A file a plan writes before its steps run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanFile {
+    /// Where.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
 }
 
 /// Top-level names never copied into a copy of a project (build outputs, version control).
@@ -374,13 +404,14 @@ fn check_flags(project: &Project, options: &Options) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Binds `{cc}`/`{ar}` to wrapper scripts in `<work>/bin` for the choice's commands.
+/// Binds `{cc}`/`{ar}`/`{cxx}` to wrapper scripts in `<work>/bin` for the choice's commands.
 fn wrappers(choice: &mut Choice, work_dir: &Path) -> Vec<Wrapper> {
     let mut out = Vec::new();
     let drop = choice.strategy.cc_drop.clone();
     for (name, command, drop) in [
-        ("cc", choice.cc.clone(), drop),
+        ("cc", choice.cc.clone(), drop.clone()),
         ("ar", choice.ar.clone(), Vec::new()),
+        ("cxx", choice.cxx.clone(), drop),
     ] {
         if let Some(command) = command {
             let path = work_dir.join("bin").join(name);
@@ -473,6 +504,7 @@ pub(crate) fn test_choice(
     Choice {
         cc: command(&strategy.cc),
         ar: command(&strategy.ar),
+        cxx: command(&strategy.cxx),
         strategy,
         vars,
     }

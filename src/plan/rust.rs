@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArtifactRule, BuildPlan, Facts, Options, PlanError, Step, strategy_env, summary, wrappers,
+    ArtifactRule, BuildPlan, Facts, Options, PlanError, PlanFile, Step, Wrapper, strategy_env,
+    summary, wrappers,
 };
 use crate::detect::{RustProject, cargo_program, select_bin};
 use crate::platform::Platform;
@@ -24,7 +25,36 @@ pub(super) fn plan(
     let bin = select_bin(project, options.bin.as_deref())?;
     let target = rust_target(&choice)?;
     let wrapper_dir = wrapper_dir(&choice, &work_dir);
-    let wrappers = wrappers(&mut choice, &wrapper_dir);
+    let mut wrappers = wrappers(&mut choice, &wrapper_dir);
+    // CMake runs `ranlib` on the archives it makes: `ar s` of the target's archiver.
+    if let Some(ar) = wrappers.iter().find(|w| w.path.ends_with("bin/ar")) {
+        let mut command = ar.command.clone();
+        command.push("s".into());
+        let path = wrapper_dir.join("bin").join("ranlib");
+        choice.vars.set("ranlib", path.display().to_string());
+        wrappers.push(Wrapper {
+            path,
+            command,
+            drop: Vec::new(),
+            flags: Vec::new(),
+            link_flags: Vec::new(),
+        });
+    }
+    let mut files = Vec::new();
+    if let Some(text) = &choice.strategy.cmake_toolchain {
+        let path = wrapper_dir.join("toolchain.cmake");
+        choice
+            .vars
+            .set("cmake_toolchain", path.display().to_string());
+        let text = choice
+            .vars
+            .expand(text)
+            .map_err(|detail| PlanError::Template {
+                entry: choice.strategy.name.clone(),
+                detail,
+            })?;
+        files.push(PlanFile { path, text });
+    }
     let mut args: Vec<String> = vec![
         "build".into(),
         "--release".into(),
@@ -60,6 +90,7 @@ pub(super) fn plan(
         name: bin.name.clone(),
         work_dir,
         wrappers,
+        files,
         mirror: None,
         steps: vec![step],
         artifact: ArtifactRule::CargoMessages {
@@ -73,6 +104,7 @@ pub(super) fn plan(
         facts: Facts::Rust {
             triple: target,
             bin: bin.clone(),
+            provided: Vec::new(),
         },
     })
 }
@@ -132,7 +164,7 @@ fn remap_paths(
     ));
 }
 
-/// Where the `{cc}`/`{ar}` wrappers of `choice` go: a folder named by their commands. cc-rs and
+/// Where the `{cc}`/`{ar}`/`{cxx}` wrappers (and the CMake toolchain file) of `choice` go: a folder named by their commands. cc-rs and
 /// cmake-rs rerun a build script when `CC_<triple>` changes, not when the script it names does,
 /// so a compiler command that changed (a flag added to the strategy, another zig) must change
 /// the path for the C code built with the old one to be rebuilt; the same commands keep the
@@ -140,7 +172,7 @@ fn remap_paths(
 fn wrapper_dir(choice: &Choice, work_dir: &Path) -> PathBuf {
     use sha2::{Digest as _, Sha256};
     let mut hash = Sha256::new();
-    for words in [&choice.cc, &choice.ar].into_iter().flatten() {
+    for words in [&choice.cc, &choice.ar, &choice.cxx].into_iter().flatten() {
         for word in words {
             hash.update(word.as_bytes());
             hash.update([0]);
@@ -150,6 +182,10 @@ fn wrapper_dir(choice: &Choice, work_dir: &Path) -> PathBuf {
     for pattern in &choice.strategy.cc_drop {
         hash.update(pattern.as_bytes());
         hash.update([0]);
+    }
+    // The toolchain file names the compilers CMake caches: another text, another folder.
+    if let Some(text) = &choice.strategy.cmake_toolchain {
+        hash.update(text.as_bytes());
     }
     let digest = hash.finalize();
     let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
@@ -235,7 +271,7 @@ mod tests {
         // Later stages take the triple and the binary from here, not from the arguments.
         assert!(matches!(
             &plan.facts,
-            Facts::Rust { triple, bin }
+            Facts::Rust { triple, bin, .. }
                 if triple == "x86_64-unknown-linux-musl" && bin.name == "hello"
         ));
         assert!(matches!(
@@ -280,6 +316,33 @@ mod tests {
                 "-fno-sanitize=undefined"
             ]
         );
+        // C++ and CMake builds get the same compilers and archiver: a `{cxx}` wrapper, and a
+        // toolchain file naming the wrappers (CMake would find the host's archiver).
+        assert_eq!(
+            get("CXX_aarch64-unknown-linux-musl"),
+            Some(format!("{dir}/bin/cxx").as_str())
+        );
+        let toolchain = format!("{dir}/toolchain.cmake");
+        assert_eq!(
+            get("CMAKE_TOOLCHAIN_FILE_aarch64-unknown-linux-musl"),
+            Some(toolchain.as_str())
+        );
+        let file = &plan.files[0];
+        assert_eq!(file.path, PathBuf::from(&toolchain));
+        for line in [
+            format!("set(CMAKE_C_COMPILER \"{dir}/bin/cc\")"),
+            format!("set(CMAKE_CXX_COMPILER \"{dir}/bin/cxx\")"),
+            format!("set(CMAKE_AR \"{dir}/bin/ar\" CACHE"),
+            format!("set(CMAKE_RANLIB \"{dir}/bin/ranlib\" CACHE"),
+            "set(CMAKE_SYSTEM_PROCESSOR aarch64)".to_string(),
+        ] {
+            assert!(file.text.contains(&line), "{line} not in {}", file.text);
+        }
+        let ranlib = plan
+            .wrappers
+            .iter()
+            .find(|w| w.path.ends_with("bin/ranlib"));
+        assert_eq!(ranlib.unwrap().command, ["zig", "ar", "s"]);
         // The same commands, the same folder: a no-op build stays one.
         let again = super::plan(
             &fixture(),

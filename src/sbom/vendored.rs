@@ -30,6 +30,9 @@ pub struct Candidate<'a> {
 struct File {
     #[serde(default)]
     vendored: Vec<Rule>,
+    /// Libraries built for a crate rather than by it (`provide`).
+    #[serde(default, rename = "provide")]
+    _provide: Vec<toml::Table>,
 }
 
 #[derive(Deserialize)]

@@ -110,6 +110,13 @@ pub struct Strategy {
     pub cc_drop: Vec<String>,
     /// The archiver command, made into the `{ar}` wrapper.
     pub ar: Option<Vec<String>>,
+    /// The C++ compiler command, made into the `{cxx}` wrapper (it drops `cc_drop` too).
+    #[serde(default)]
+    pub cxx: Option<Vec<String>>,
+    /// Rust: the text of a CMake toolchain file, written beside the wrappers as
+    /// `{cmake_toolchain}` (cmake-rs takes a target's compilers and archiver from it).
+    #[serde(default)]
+    pub cmake_toolchain: Option<String>,
     /// C: the command that strips the built program in place (its path is appended), run
     /// after the build whatever flags the project linked with; skipped when its program is not
     /// here.
@@ -468,6 +475,8 @@ fn parse(path: &Path, text: &str) -> Result<ToolchainFile, ToolchainError> {
             .chain(s.host.iter())
             .chain(s.cc.iter().flatten())
             .chain(s.ar.iter().flatten())
+            .chain(s.cxx.iter().flatten())
+            .chain(s.cmake_toolchain.iter())
             .chain(s.strip.iter().flatten())
             .chain(&s.cflags)
             .chain(&s.ldflags)

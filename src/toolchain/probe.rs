@@ -52,6 +52,8 @@ pub struct Choice {
     pub cc: Option<Vec<String>>,
     /// The archiver command, expanded.
     pub ar: Option<Vec<String>>,
+    /// The C++ compiler command, expanded.
+    pub cxx: Option<Vec<String>>,
 }
 
 /// A strategy that cannot build here, and why.
@@ -203,6 +205,7 @@ impl<'a> Host<'a> {
             .iter()
             .flatten()
             .chain(strategy.ar.iter().flatten())
+            .chain(strategy.cxx.iter().flatten())
             .chain(strategy.env.values())
             .chain(strategy.env_default.values())
             .chain(&strategy.cflags)
@@ -222,6 +225,7 @@ impl<'a> Host<'a> {
             strategy: strategy.clone(),
             cc: command(&strategy.cc),
             ar: command(&strategy.ar),
+            cxx: command(&strategy.cxx),
             vars,
         }
     }

@@ -169,3 +169,175 @@ fn ring_sqlite_zstd_and_a_cc_build_script_build_for_both_platforms_and_the_sbom_
     assert_eq!(version_of("pkg:cargo/zstd"), "0.13.5");
     assert_eq!(version_of("pkg:cargo/libsqlite3-sys"), "0.30.1");
 }
+
+/// The version the SBOM of `layout:tag` gives the package named `name`.
+fn sbom_version(layout: &Path, tag: &str, name: &str) -> String {
+    let sbom = static_image(args!["sbom", layout_spec(layout, tag)])
+        .run()
+        .ok();
+    let doc: Value = serde_json::from_str(&sbom.stdout).unwrap();
+    doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["versionInfo"].as_str())
+        .unwrap_or_else(|| panic!("no {name} in {doc}"))
+        .to_string()
+}
+
+#[test]
+fn native_tls_without_vendored_gets_an_openssl_built_for_each_platform() {
+    if !require(&["rust-musl", "rust-aarch64-musl", "python3", "perl", "make"]) {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempdir();
+    let printed = builds_and_runs_on_both_platforms("rust-nativetls", dir.path());
+    let mut version = None;
+    for out in &printed {
+        // libcrypto's own version string, then a handshake through libssl.
+        let first = out.lines().next().unwrap_or_default();
+        assert!(first.starts_with("OpenSSL 3."), "{out}");
+        version = first.split_whitespace().nth(1).map(str::to_string);
+        assert!(out.contains("tls handshake ok, server said pong"), "{out}");
+    }
+    // The SBOM lists OpenSSL by the release the binary reports.
+    if let Some(version) = version {
+        let layout = dir.path().join("layout");
+        for tag in ["amd64", "arm64"] {
+            assert_eq!(sbom_version(&layout, tag, "OpenSSL"), version);
+        }
+    }
+    // The build folder's path does not reach the binary (OpenSSL installs for /usr/local and
+    // names its sources relatively).
+    let project = dir.path().join("rust-nativetls");
+    let (outcome, stderr) = build_for(&project, "linux/arm64", &dir.path().join("again"), "arm64");
+    let exe = outcome["verify"]["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    let bytes = std::fs::read(&exe).unwrap();
+    let cache = shared_target_dir().join("static-image-cache");
+    let cache = cache.to_string_lossy();
+    assert!(
+        !bytes.windows(cache.len()).any(|w| w == cache.as_bytes()),
+        "{exe} names {cache}"
+    );
+    // Built again with nothing changed: neither OpenSSL nor openssl-sys is built again.
+    assert!(!stderr.contains("Building OpenSSL"), "{stderr}");
+    assert!(!stderr.contains("Compiling openssl-sys"), "{stderr}");
+}
+
+#[test]
+fn openssl_that_cannot_be_fetched_names_the_crates_that_need_it_and_the_fixes() {
+    if !require(&["rust-musl", "cargo"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("rust-reqwest", &dir.path().join("rust-reqwest"));
+    // A cargo home that has every crate the project locks, and so not openssl-src (which
+    // only openssl-sys's `vendored` feature pulls in); kept between runs.
+    let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cargo-home-without-openssl-src");
+    let fetched = Command::new("cargo")
+        .args(["fetch", "--manifest-path"])
+        .arg(project.join("Cargo.toml"))
+        .env("CARGO_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(fetched.status.success(), "{fetched:?}");
+    let ran = static_image(args![
+        "build",
+        project.display(),
+        "--platform",
+        "linux/amd64",
+        "-o",
+        format!("oci:{}:t", dir.path().join("layout").display()),
+    ])
+    .env("CARGO_HOME", &home)
+    .env("CARGO_NET_OFFLINE", "true")
+    .env("CARGO_TARGET_DIR", dir.path().join("target"))
+    .run()
+    .code(1);
+    let err = &ran.stderr;
+    // Before cargo builds anything.
+    assert!(!err.contains("Compiling"), "{err}");
+    assert!(
+        err.contains("`rust-reqwest` → `reqwest` → `native-tls` → `openssl-sys`"),
+        "{err}"
+    );
+    assert!(err.contains("the crate `openssl-src`"), "{err}");
+    assert!(
+        err.contains(r#"`openssl-sys = { version = "0.9", features = ["vendored"] }`"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            r#"`reqwest = { version = "0.12", default-features = false, features = ["rustls-tls"] }`"#
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_cmake_build_script_gets_the_targets_c_and_cxx_compilers_and_archiver_for_arm64() {
+    if !require(&[
+        "rust-aarch64-musl",
+        "python3",
+        "cmake",
+        "qemu-aarch64-static",
+    ]) {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempdir();
+    let project = copy_fixture("rust-cmake", &dir.path().join("rust-cmake"));
+    let (outcome, _) = build_for(&project, "linux/arm64", &dir.path().join("layout"), "arm64");
+    let verify = &outcome["verify"];
+    assert_eq!(verify["ok"], true, "{verify}");
+    let exe = verify["path"].as_str().expect("path");
+    let out = Command::new("qemu-aarch64-static")
+        .arg(exe)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "cmake: 42\n",
+        "{out:?}"
+    );
+    // CMake took the compilers and the archiver from our toolchain file: the wrappers. It
+    // records what it uses per language in `CMakeFiles/<version>/CMake<LANG>Compiler.cmake`.
+    let builds = shared_target_dir().join("aarch64-unknown-linux-musl/release/build");
+    let build = std::fs::read_dir(&builds)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rust-cmake-"))
+        .map(|e| e.path().join("out/build"))
+        .filter(|p| p.join("CMakeCache.txt").is_file())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .expect("a CMake build folder");
+    let mut recorded = String::new();
+    for entry in std::fs::read_dir(build.join("CMakeFiles")).unwrap() {
+        let dir = entry.unwrap().path();
+        for lang in ["C", "CXX"] {
+            let file = dir.join(format!("CMake{lang}Compiler.cmake"));
+            recorded += &std::fs::read_to_string(file).unwrap_or_default();
+        }
+    }
+    for (variable, wrapper) in [
+        ("CMAKE_C_COMPILER", "/bin/cc"),
+        ("CMAKE_CXX_COMPILER", "/bin/cxx"),
+        ("CMAKE_AR", "/bin/ar"),
+        ("CMAKE_RANLIB", "/bin/ranlib"),
+    ] {
+        let line = recorded
+            .lines()
+            .find(|l| l.starts_with(&format!("set({variable} ")))
+            .unwrap_or_else(|| panic!("no {variable} in {recorded}"));
+        assert!(
+            line.contains("static-image-build/arm64/cc-")
+                && line.ends_with(&format!("{wrapper}\")")),
+            "{line}"
+        );
+    }
+}
