@@ -7,6 +7,8 @@
 //! executable ELF file the build made.
 
 mod artifact;
+mod cmake;
+mod files;
 
 use std::fs;
 use std::io;
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use cargo_metadata::{Message, TargetKind};
 
 use crate::exec::{Cmd, ExecError, Started};
-use crate::plan::{ArtifactRule, BuildPlan, Facts, Mirror, PlanFile, Step, Wrapper};
+use crate::plan::{ArtifactRule, BuildPlan, Facts, Mirror, Step, Wrapper};
 use crate::ui::{Ui, backticked};
 
 /// Why a build produced no binary.
@@ -116,15 +118,9 @@ impl BuildError {
                 ))
             }
             BuildError::Exec(ExecError::Failed { stderr_tail, .. })
-                if cmake_compiler_changed(stderr_tail) =>
+                if cmake::compiler_changed(stderr_tail) =>
             {
-                let krate = failed_build_script(stderr_tail);
-                Some(format!(
-                    "CMake kept the configuration of another C compiler in the crate's build \
-                     folder (the compiler's path changes when its command does) and could not \
-                     configure again: remove that folder with `cargo clean -p {}` and build again",
-                    krate.unwrap_or("CRATE")
-                ))
+                Some(cmake::help(stderr_tail))
             }
             BuildError::Exec(ExecError::Spawn { .. }) => {
                 Some("`static-image toolchains` shows which programs this machine has".into())
@@ -142,26 +138,6 @@ fn go_module_unreachable(stderr_tail: &[String]) -> bool {
             || l.contains("cannot find module providing package")
             || (l.contains("proxy.golang.org") && l.contains("dial tcp"))
             || l.contains("missing go.sum entry")
-    })
-}
-
-/// Whether a failed cargo build's stderr shows CMake throwing away a build folder's cache
-/// because the compiler changed (it then reconfigures, which some projects, aws-lc among them,
-/// cannot do in a used folder).
-fn cmake_compiler_changed(stderr_tail: &[String]) -> bool {
-    stderr_tail.iter().any(|l| {
-        l.contains("You have changed variables that require your cache to be deleted")
-            || (l.contains("The following variables have changed") && l.contains("COMPILER"))
-            || l.contains("Configure will be re-run and you may have to reset some variables")
-    })
-}
-
-/// The crate whose build script failed, from cargo's `failed to run custom build command for
-/// `aws-lc-sys v0.47.0``.
-fn failed_build_script(stderr_tail: &[String]) -> Option<&str> {
-    stderr_tail.iter().find_map(|l| {
-        let rest = l.split("failed to run custom build command for `").nth(1)?;
-        rest.split([' ', '`']).next()
     })
 }
 
@@ -248,7 +224,7 @@ pub fn build_from(
         write_wrapper(wrapper)?;
     }
     for file in &plan.files {
-        write_file(file)?;
+        files::write(file)?;
     }
     if let Some(mirror) = &plan.mirror {
         sync_mirror(mirror)?;
@@ -354,22 +330,6 @@ fn executable_in(line: &str, bin: &str) -> Option<PathBuf> {
 }
 
 /// Writes a wrapper script, leaving an identical one untouched (CMake and make compare times).
-/// Writes a plan's file, leaving it untouched when it already says the same (a build script
-/// that watches it must not see a change).
-fn write_file(file: &PlanFile) -> Result<(), BuildError> {
-    if fs::read_to_string(&file.path).is_ok_and(|old| old == file.text) {
-        return Ok(());
-    }
-    let prepare = |source| BuildError::Prepare {
-        path: file.path.clone(),
-        source,
-    };
-    if let Some(dir) = file.path.parent() {
-        fs::create_dir_all(dir).map_err(prepare)?;
-    }
-    fs::write(&file.path, &file.text).map_err(prepare)
-}
-
 pub(crate) fn write_wrapper(wrapper: &Wrapper) -> Result<(), BuildError> {
     let prepare = |source| BuildError::Prepare {
         path: wrapper.path.clone(),
@@ -495,27 +455,6 @@ pub(crate) fn sync_mirror(mirror: &Mirror) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cmake_reconfigure_after_a_compiler_change_says_which_folder_to_clean() {
-        let tail: Box<[String]> = [
-            "error: failed to run custom build command for `aws-lc-sys v0.47.0`",
-            "  You have changed variables that require your cache to be deleted.",
-            "  Configure will be re-run and you may have to reset some variables.",
-            "  CMake Error at CMakeLists.txt:1034 (add_subdirectory):",
-        ]
-        .map(String::from)
-        .into();
-        let error = BuildError::Exec(ExecError::Failed {
-            description: "cargo build".into(),
-            command: "cargo build".into(),
-            status: "exited with status 101".into(),
-            stderr_tail: tail,
-            shown: true,
-        });
-        let help = error.help().unwrap();
-        assert!(help.contains("`cargo clean -p aws-lc-sys`"), "{help}");
-    }
 
     #[test]
     fn finds_the_executable_of_our_bin_only() {
