@@ -438,4 +438,67 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn autotools_configures_a_cross_build_that_sees_only_the_target() {
+        if which::which("make").is_err() || which::which("autoreconf").is_err() {
+            return;
+        }
+        let toolchains = Toolchains::load(None).unwrap();
+        let ui = Ui::default();
+        let host = Host::new(&toolchains, &ui, Path::new("/"));
+        let planned = |user: Option<&str>| {
+            let user = user.map(str::to_string);
+            plan(
+                &project(&toolchains, "autotools"),
+                Platform::arm64(),
+                choice(&toolchains, Platform::arm64()),
+                "/w".into(),
+                &Options::default(),
+                &host,
+                &move |k| (k == "PKG_CONFIG_LIBDIR").then(|| user.clone()).flatten(),
+            )
+            .unwrap()
+        };
+        let ours = planned(None);
+        let configure = &ours.steps[1];
+        let build = format!("--build={}-pc-linux-gnu", std::env::consts::ARCH);
+        assert_eq!(
+            configure.args[..2],
+            [build.as_str(), "--host=aarch64-linux-musl"]
+        );
+        assert_eq!(configure.env["PKG_CONFIG_PATH"], "");
+        assert_eq!(
+            configure.env["PKG_CONFIG_LIBDIR"],
+            "/w/sysroot/lib/pkgconfig:/w/sysroot/share/pkgconfig"
+        );
+        assert_eq!(configure.env["ac_cv_c_tclconfig"], "");
+        assert_eq!(
+            configure.unless,
+            Some(PathBuf::from("/w/src/config.status"))
+        );
+        // A sysroot the user points pkg-config at is theirs: their variable is inherited.
+        let theirs = planned(Some("/sysroots/arm64/lib/pkgconfig"));
+        assert!(!theirs.steps[1].env.contains_key("PKG_CONFIG_LIBDIR"));
+        assert_eq!(theirs.steps[1].env["PKG_CONFIG_PATH"], "");
+        let Facts::C {
+            probe_log: Some(log),
+            ..
+        } = &ours.facts
+        else {
+            panic!("no probe log: {:?}", ours.facts);
+        };
+        assert_eq!(log.dir, PathBuf::from("/w/src"));
+        assert_eq!(log.host, "aarch64-linux-musl");
+        assert!(log.host_dirs.contains(&PathBuf::from("/usr/include")));
+    }
+
+    #[test]
+    fn a_macro_counts_as_a_whole_word_outside_comments() {
+        let text =
+            "dnl LT_INIT here is a comment\n# LT_INIT too\nAC_PROG_CC\n  LT_INIT([static])\n";
+        assert!(uses_word(text, "LT_INIT"));
+        assert!(!uses_word("dnl LT_INIT\nMY_LT_INIT_X\n", "LT_INIT"));
+        assert!(!uses_word("LT_INITIALIZE\n", "LT_INIT"));
+    }
 }
