@@ -9,6 +9,8 @@
 mod artifact;
 mod cmake;
 mod files;
+mod fresh;
+mod probe_log;
 
 use std::fs;
 use std::io;
@@ -220,6 +222,9 @@ pub fn build_from(
             plan.name, plan.platform, plan.language, plan.strategy
         ),
     );
+    if fresh::refresh(plan)? {
+        ui.verbose("the compiler or its flags changed since the last build: building afresh");
+    }
     for wrapper in &plan.wrappers {
         write_wrapper(wrapper)?;
     }
@@ -260,10 +265,19 @@ pub fn build_from(
                     }
                 })?;
             }
-            _ => step
-                .command()
-                .run(ui)
-                .map_err(|failure| shared_library(plan, step, failure))?,
+            _ => {
+                let started = std::time::SystemTime::now();
+                let ran = step.command().run(ui);
+                if let Facts::C {
+                    probe_log: Some(log),
+                    ..
+                } = &plan.facts
+                    && let Some(report) = probe_log::report(log, started)
+                {
+                    ui.warn(report);
+                }
+                ran.map_err(|failure| shared_library(plan, step, failure))?
+            }
         }
         if let Some(stamp) = &stamp {
             let prepare = |source| BuildError::Prepare {
@@ -557,6 +571,7 @@ mod tests {
                     .map(String::from)
                     .into(),
                 strip: None,
+                probe_log: None,
             },
         };
         let step = |program: &str| Step {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::package::outcome::PackageOutcome;
 use crate::plan::{ArtifactRule, BuildPlan};
 use crate::toolchain::Toolchains;
-use crate::toolchain::probe::TableRow;
+use crate::toolchain::probe::{TableRow, ToolRow};
 use crate::ui::printable;
 use crate::verify::image::{ImageVerdict, ImageVerifyError};
 use crate::verify::{Linkage, StaticReport, VerifyError};
@@ -266,6 +266,7 @@ pub fn plans(out: &mut dyn Write, plans: &[BuildPlan], as_json: bool) -> io::Res
 pub fn toolchains(
     out: &mut dyn Write,
     rows: &[TableRow],
+    tools: &[ToolRow],
     toolchains: &Toolchains,
     as_json: bool,
 ) -> io::Result<()> {
@@ -274,12 +275,14 @@ pub fn toolchains(
         struct Doc<'a> {
             user_dir: Option<&'a std::path::Path>,
             builds: &'a [TableRow],
+            tools: &'a [ToolRow],
         }
         return json(
             out,
             &Doc {
                 user_dir: toolchains.user_dir.as_deref(),
                 builds: rows,
+                tools,
             },
         );
     }
@@ -312,6 +315,18 @@ pub fn toolchains(
                     )?;
                 }
             }
+        }
+    }
+    // What build systems run besides the compiler: a build that needs a missing one stops
+    // before it starts, with the same install line.
+    for tool in tools {
+        match &tool.found {
+            Some(way) => writeln!(out, "{:<10} {:<14} {way}", "tool", tool.name)?,
+            None => writeln!(
+                out,
+                "{:<10} {:<14} missing; install: {}",
+                "tool", tool.name, tool.install
+            )?,
         }
     }
     Ok(())

@@ -93,8 +93,8 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
             report::plans(&mut stdout, &plans, json)
         }
         Some(Command::Toolchains(args)) => {
-            let (table, toolchains) = plan::toolchains(args.toolchains.as_deref(), ui)?;
-            report::toolchains(&mut stdout, &table, &toolchains, json)
+            let (table, tools, toolchains) = plan::toolchains(args.toolchains.as_deref(), ui)?;
+            report::toolchains(&mut stdout, &table, &tools, &toolchains, json)
         }
         Some(Command::Build(args)) => {
             let (request, origin) = settings::build_request(args.into(), &given)?;

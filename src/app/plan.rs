@@ -25,11 +25,12 @@ pub fn plan(request: &ProjectRequest, ui: &Ui) -> Result<Vec<BuildPlan>, Error> 
 pub fn toolchains(
     folder: Option<&Path>,
     ui: &Ui,
-) -> Result<(Vec<probe::TableRow>, Toolchains), Error> {
+) -> Result<(Vec<probe::TableRow>, Vec<probe::ToolRow>, Toolchains), Error> {
     let toolchains = load_toolchains(folder)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let table = probe::table(&Host::new(&toolchains, ui, &cwd));
-    Ok((table, toolchains))
+    let host = Host::new(&toolchains, ui, &cwd);
+    let (table, tools) = (probe::table(&host), probe::tools(&host));
+    Ok((table, tools, toolchains))
 }
 
 /// The built-in toolchain data, after the entries of `folder` when given.

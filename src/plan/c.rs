@@ -4,16 +4,17 @@
 //! user's tree gets no build products. The artifact is `--artifact` (relative to where the
 //! build ran), else the one executable the build made.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{
-    ArtifactRule, BuildPlan, Facts, MIRROR_SKIP, Mirror, Options, PlanError, Step, Wrapper,
-    c_compiler, expand_list, summary, wrappers,
+    ArtifactRule, BuildPlan, Facts, MIRROR_SKIP, Mirror, Options, PlanError, ProbeLog, Step,
+    Wrapper, c_compiler, expand_list, summary, wrappers,
 };
 use crate::detect::CProject;
 use crate::platform::Platform;
 use crate::toolchain::probe::{Choice, Host};
-use crate::toolchain::{BuildIn, Language};
+use crate::toolchain::{BuildIn, Language, Need};
 
 pub(super) fn plan(
     project: &CProject,
@@ -103,11 +104,37 @@ pub(super) fn plan(
         .set_list("ldflags", ldflags)
         .set_list("sources", sources)
         .set_list("args", options.build_args.clone())
-        .set_list("make_target", options.make_target.iter().cloned().collect());
+        .set_list("make_target", options.make_target.iter().cloned().collect())
+        .set("build_cpu", std::env::consts::ARCH)
+        .set(
+            "build_triple",
+            format!("{}-pc-linux-gnu", std::env::consts::ARCH),
+        )
+        .set("sysroot", work_dir.join("sysroot").display().to_string());
 
     let bad = |detail| PlanError::Template {
         entry: format!("build system `{}`", system.name),
         detail,
+    };
+    let mut step_env = BTreeMap::from([("PATH".to_string(), path)]);
+    for (key, value) in &system.env_default {
+        let key = vars.expand(key).map_err(bad)?;
+        if env(&key).is_none() {
+            step_env.insert(key, vars.expand(value).map_err(bad)?);
+        }
+    }
+    for (key, value) in &system.env {
+        step_env.insert(
+            vars.expand(key).map_err(bad)?,
+            vars.expand(value).map_err(bad)?,
+        );
+    }
+    let install_of = |program: &str| {
+        host.toolchains()
+            .tools
+            .get(program)
+            .map(|t| t.install.clone())
+            .or_else(|| system.install.clone())
     };
     let mut steps = Vec::new();
     for spec in &system.steps {
@@ -123,18 +150,35 @@ pub(super) fn plan(
                 build_system: system.name.clone(),
                 root: project.root.clone(),
                 program: program.clone(),
-                install: system.install.clone(),
+                install: install_of(program),
             });
+        }
+        if !skipped {
+            check_needs(project, spec.needs(), host, &install_of)?;
         }
         steps.push(Step {
             description: format!("{} ({})", system.name, step_name(program)),
             program: program.clone(),
             args: args.to_vec(),
-            env: [("PATH".to_string(), path.clone())].into(),
+            env: step_env.clone(),
             cwd: run_dir.clone(),
             unless,
         });
     }
+    let probe_log = match &system.probe_log {
+        Some(file) => Some(ProbeLog {
+            file: file.clone(),
+            dir: run_dir.clone(),
+            host_dirs: vars
+                .expand_args(&system.host_dirs)
+                .map_err(bad)?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            host: vars.expand("{host}").unwrap_or_default(),
+        }),
+        None => None,
+    };
     // Stripping needs its program here; without it the link's own `-s` is what strips.
     let strip = match &strategy.strip {
         Some(words) => Some(expand_list(&strategy, &choice.vars, words)?)
@@ -169,8 +213,56 @@ pub(super) fn plan(
             program: project.stem(),
             make_targets: project.make_targets.clone(),
             strip,
+            probe_log,
         },
     })
+}
+
+/// Refuses a step whose project uses a macro of a program this machine lacks (libtool's
+/// `LT_INIT` without `libtoolize`): `autoreconf` would leave a `configure` that fails later,
+/// far from the cause.
+fn check_needs(
+    project: &CProject,
+    needs: &[Need],
+    host: &Host<'_>,
+    install_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), PlanError> {
+    for need in needs {
+        let Some((file, text)) = need.files.iter().find_map(|f| {
+            std::fs::read_to_string(project.root.join(f))
+                .ok()
+                .map(|t| (f, t))
+        }) else {
+            continue;
+        };
+        let Some(word) = need.uses.iter().find(|w| uses_word(&text, w)) else {
+            continue;
+        };
+        if host.program(&need.program).is_none() {
+            return Err(PlanError::MissingBootstrapTool {
+                root: project.root.clone(),
+                program: need.program.clone(),
+                why: format!("its `{file}` uses `{word}`"),
+                install: install_of(&need.program),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `word` appears in `text` as a whole word outside `dnl`/`#` comments.
+fn uses_word(text: &str, word: &str) -> bool {
+    text.lines()
+        .map(|l| l.trim_start())
+        .filter(|l| !l.starts_with("dnl") && !l.starts_with('#'))
+        .any(|l| {
+            l.match_indices(word).any(|(i, _)| {
+                let before = l[..i].chars().next_back();
+                let after = l[i + word.len()..].chars().next();
+                let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                !part(before) && !part(after)
+            })
+        })
 }
 
 /// The programs the wrappers stand in for on a build's PATH.
@@ -346,5 +438,68 @@ mod tests {
                 Some("/w/src".into())
             );
         }
+    }
+
+    #[test]
+    fn autotools_configures_a_cross_build_that_sees_only_the_target() {
+        if which::which("make").is_err() || which::which("autoreconf").is_err() {
+            return;
+        }
+        let toolchains = Toolchains::load(None).unwrap();
+        let ui = Ui::default();
+        let host = Host::new(&toolchains, &ui, Path::new("/"));
+        let planned = |user: Option<&str>| {
+            let user = user.map(str::to_string);
+            plan(
+                &project(&toolchains, "autotools"),
+                Platform::arm64(),
+                choice(&toolchains, Platform::arm64()),
+                "/w".into(),
+                &Options::default(),
+                &host,
+                &move |k| (k == "PKG_CONFIG_LIBDIR").then(|| user.clone()).flatten(),
+            )
+            .unwrap()
+        };
+        let ours = planned(None);
+        let configure = &ours.steps[1];
+        let build = format!("--build={}-pc-linux-gnu", std::env::consts::ARCH);
+        assert_eq!(
+            configure.args[..2],
+            [build.as_str(), "--host=aarch64-linux-musl"]
+        );
+        assert_eq!(configure.env["PKG_CONFIG_PATH"], "");
+        assert_eq!(
+            configure.env["PKG_CONFIG_LIBDIR"],
+            "/w/sysroot/lib/pkgconfig:/w/sysroot/share/pkgconfig"
+        );
+        assert_eq!(configure.env["ac_cv_c_tclconfig"], "");
+        assert_eq!(
+            configure.unless,
+            Some(PathBuf::from("/w/src/config.status"))
+        );
+        // A sysroot the user points pkg-config at is theirs: their variable is inherited.
+        let theirs = planned(Some("/sysroots/arm64/lib/pkgconfig"));
+        assert!(!theirs.steps[1].env.contains_key("PKG_CONFIG_LIBDIR"));
+        assert_eq!(theirs.steps[1].env["PKG_CONFIG_PATH"], "");
+        let Facts::C {
+            probe_log: Some(log),
+            ..
+        } = &ours.facts
+        else {
+            panic!("no probe log: {:?}", ours.facts);
+        };
+        assert_eq!(log.dir, PathBuf::from("/w/src"));
+        assert_eq!(log.host, "aarch64-linux-musl");
+        assert!(log.host_dirs.contains(&PathBuf::from("/usr/include")));
+    }
+
+    #[test]
+    fn a_macro_counts_as_a_whole_word_outside_comments() {
+        let text =
+            "dnl LT_INIT here is a comment\n# LT_INIT too\nAC_PROG_CC\n  LT_INIT([static])\n";
+        assert!(uses_word(text, "LT_INIT"));
+        assert!(!uses_word("dnl LT_INIT\nMY_LT_INIT_X\n", "LT_INIT"));
+        assert!(!uses_word("LT_INITIALIZE\n", "LT_INIT"));
     }
 }

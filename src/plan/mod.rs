@@ -89,7 +89,24 @@ pub enum Facts {
         make_targets: Vec<String>,
         /// The command that strips the program in place after the build (its path appended).
         strip: Option<Vec<String>>,
+        /// Where configure logs its probes, read after it runs for what the build left out.
+        probe_log: Option<ProbeLog>,
     },
+}
+
+/// Where a configure step logs its probes, and where this machine keeps its own headers and
+/// libraries (what configure did not find for the target but is here was left out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeLog {
+    /// The log's file name (`config.log`), in the build directory and the folders of the
+    /// configures it ran.
+    pub file: String,
+    /// The build directory.
+    pub dir: PathBuf,
+    /// This machine's folders of headers, libraries and pkg-config files.
+    pub host_dirs: Vec<PathBuf>,
+    /// The GNU triple built for (named in the report).
+    pub host: String,
 }
 
 impl Facts {
@@ -279,6 +296,21 @@ pub enum PlanError {
         /// How to install it.
         install: Option<String>,
     },
+    /// The bootstrap (`autoreconf`) needs a program for a macro the project uses.
+    #[error(
+        "`{root}` has no `configure` and making one needs `{program}` ({why}), which is not \
+         on PATH"
+    )]
+    MissingBootstrapTool {
+        /// The project.
+        root: PathBuf,
+        /// The program.
+        program: String,
+        /// Which project file names which macro: "its `configure.ac` uses `LT_INIT`".
+        why: String,
+        /// How to install it.
+        install: Option<String>,
+    },
     /// A template could not be expanded for this build.
     #[error("toolchain entry `{entry}`: {detail}")]
     Template {
@@ -326,7 +358,8 @@ impl PlanError {
                 }
                 Some(format!("install one of: {}", installs.join("; or ")))
             }
-            PlanError::MissingBuildTool { install, .. } => {
+            PlanError::MissingBuildTool { install, .. }
+            | PlanError::MissingBootstrapTool { install, .. } => {
                 install.as_ref().map(|i| format!("install it: {i}"))
             }
             PlanError::WrongFlag { .. } => Some("see `static-image build --help`".into()),

@@ -168,6 +168,32 @@ pub struct BuildSystem {
     pub install: Option<String>,
     /// The commands, in order.
     pub steps: Vec<StepSpec>,
+    /// Environment set for every step, over the user's.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Environment set for every step unless the user set it (a sysroot the user provides).
+    #[serde(default)]
+    pub env_default: BTreeMap<String, String>,
+    /// The log a configure step writes (`config.log`), read after it for what it did not find
+    /// for the target.
+    pub probe_log: Option<String>,
+    /// Where this machine keeps headers, libraries and pkg-config files for itself: what
+    /// configure did not find for the target but is here is named as left out.
+    #[serde(default)]
+    pub host_dirs: Vec<String>,
+}
+
+/// A program a step needs when a project file names one of some macros (libtool's `LT_INIT`
+/// needs `libtoolize` for `autoreconf`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Need {
+    /// The program (a name on PATH, or a tool from `tools.toml`, whose `install` is shown).
+    pub program: String,
+    /// The project files read (the first that exists), e.g. `configure.ac`.
+    pub files: Vec<String>,
+    /// Words that, in that file, make the program needed.
+    pub uses: Vec<String>,
 }
 
 /// A build-system step: a command, optionally skipped when a file exists.
@@ -182,6 +208,10 @@ pub enum StepSpec {
         run: Vec<String>,
         /// The file whose presence skips it.
         unless: Option<String>,
+        /// Programs it needs for what the project uses, checked before the build when it
+        /// will run.
+        #[serde(default)]
+        needs: Vec<Need>,
     },
 }
 
@@ -198,6 +228,14 @@ impl StepSpec {
         match self {
             StepSpec::Plain(_) => None,
             StepSpec::Full { unless, .. } => unless.as_deref(),
+        }
+    }
+
+    /// The programs it needs for what the project uses.
+    pub fn needs(&self) -> &[Need] {
+        match self {
+            StepSpec::Plain(_) => &[],
+            StepSpec::Full { needs, .. } => needs,
         }
     }
 }
@@ -493,6 +531,8 @@ fn parse(path: &Path, text: &str) -> Result<ToolchainFile, ToolchainError> {
             .iter()
             .flat_map(|s| s.run().iter().chain(s.unless().map(|_| &b.name)))
             .chain(&b.requires)
+            .chain(b.env.iter().chain(&b.env_default).flat_map(|(k, v)| [k, v]))
+            .chain(&b.host_dirs)
         {
             Template::check(t).map_err(|d| bad(&format!("build system `{}`", b.name), d))?;
         }

@@ -275,6 +275,30 @@ pub struct TableRow {
     pub rejected: Vec<Rejected>,
 }
 
+/// A program from `tools.toml`: how it runs here, or how to install it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolRow {
+    /// Its name.
+    pub name: String,
+    /// The way it runs here (`python3 -m ziglang`), if any works.
+    pub found: Option<String>,
+    /// How to install it.
+    pub install: String,
+}
+
+/// Every program of `tools.toml`, found or not: what builds need beyond a compiler.
+pub fn tools(host: &Host<'_>) -> Vec<ToolRow> {
+    host.toolchains()
+        .tools
+        .iter()
+        .map(|(name, spec)| ToolRow {
+            name: name.clone(),
+            found: host.program(name).map(|way| way.join(" ")),
+            install: spec.install.clone(),
+        })
+        .collect()
+}
+
 /// Every language × platform (and Go with cgo), with the strategy chosen here.
 pub fn table(host: &Host<'_>) -> Vec<TableRow> {
     let mut rows = Vec::new();

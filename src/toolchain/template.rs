@@ -31,6 +31,9 @@ pub const KNOWN: &[&str] = &[
     "jobs",
     "args",
     "make_target",
+    "build_cpu",
+    "build_triple",
+    "sysroot",
 ];
 
 /// A variable's value.

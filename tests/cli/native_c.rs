@@ -375,3 +375,261 @@ fn a_gopath_era_go_project_is_not_taken_for_c() {
         ran.stderr
     );
 }
+
+/// Builds `project` for `platform` like [`build`], with the tool's warnings shown; returns the
+/// verified binary's path and what the tool printed on stderr.
+fn build_showing_warnings(
+    project: &Path,
+    platform: &str,
+    layout: &Path,
+    tag: &str,
+) -> (String, String) {
+    let started = Instant::now();
+    let ran = static_image(args![
+        "--json",
+        "build",
+        project.display(),
+        "--platform",
+        platform,
+        "-o",
+        format!("oci:{}:{tag}", layout.display()),
+    ])
+    .run()
+    .ok();
+    eprintln!(
+        "built `{}` for {platform} in {:.0?}",
+        project.file_name().unwrap().to_string_lossy(),
+        started.elapsed()
+    );
+    let outcome: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let verify = &outcome["verify"];
+    assert_eq!(verify["linkage"], "static", "{verify}");
+    (
+        verify["path"].as_str().expect("path").to_string(),
+        ran.stderr,
+    )
+}
+
+/// sqlite's configure looks for Tcl where this machine keeps it (`/usr/lib/tclConfig.sh`,
+/// which names this machine's libraries) and for readline in `/usr/include`: a static build
+/// for the image must not use them. It is configured as the cross build it is, with
+/// pkg-config and the Tcl search pointed away from this machine, and the tool says what the
+/// program was built without. Of the executables the build makes (`lemon`, `mksourceid`… are
+/// build tools for this machine), `sqlite3` is taken.
+#[test]
+fn sqlite3_builds_without_this_machine_s_libraries_and_says_what_it_left_out() {
+    if !require(&["python3", "make", "apt-get", "dpkg-source", "tclsh"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = project_copy("sqlite3", dir.path());
+    let layout = dir.path().join("layout");
+    let query = ["/tmp/none.db", "select sqlite_version(), 6*7"];
+    for (platform, tag, host) in [
+        ("linux/amd64", "amd64", "x86_64-linux-musl"),
+        ("linux/arm64", "arm64", "aarch64-linux-musl"),
+    ] {
+        let (exe, stderr) = build_showing_warnings(&project, platform, &layout, tag);
+        assert!(exe.ends_with("/src/sqlite3"), "{exe}");
+        assert!(
+            stderr.contains(&format!("warning: configure for {host} left out"))
+                && stderr.contains("| Can't find Tcl configuration definitions"),
+            "{stderr}"
+        );
+        // The readline this machine has is named as what the program lacks, not linked.
+        if Path::new("/usr/include/readline/readline.h").exists()
+            && let Some(lib) = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+                .iter()
+                .map(|d| format!("{d}/libreadline.a"))
+                .find(|l| Path::new(l).exists())
+        {
+            assert!(
+                stderr.contains(&format!("`-lreadline` (`{lib}`)")),
+                "{stderr}"
+            );
+        }
+        let expected = "3.40.1|42";
+        if tag == "arm64" {
+            if require_for(&["qemu-aarch64-static"], "running the arm64 binary") {
+                let out = qemu(&exe, &[":memory:", query[1]], dir.path());
+                assert_eq!(out.trim(), expected);
+            }
+        } else if require_for(&["root", "runc", "umoci"], "running the amd64 image") {
+            let (code, out) = run_in_runc_with(
+                &layout,
+                tag,
+                &dir.path().join("run"),
+                &[":memory:", query[1]],
+                false,
+            );
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains(expected), "{out}");
+        }
+    }
+}
+
+/// jq as its authors release it: autotools with no `configure` yet (`autoreconf` runs, which
+/// needs libtool), and Oniguruma bundled under `modules/oniguruma`, configured by jq's own
+/// configure as a sub-configure. Debian's source leaves that folder empty (Debian links its
+/// own libonig), so Debian's Oniguruma source is put there, as jq's release tarball has it.
+/// Regular expressions working proves the bundled library is in.
+#[test]
+fn jq_builds_with_its_bundled_oniguruma_for_amd64_and_arm64() {
+    if !require(&[
+        "python3",
+        "make",
+        "apt-get",
+        "dpkg-source",
+        "autoreconf",
+        "libtoolize",
+    ]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = project_copy("jq", dir.path());
+    let bundled = project.join("modules/oniguruma");
+    let _ = fs::remove_dir(&bundled);
+    let onig = debian_source("libonig");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&onig)
+        .arg(&bundled)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let layout = dir.path().join("layout");
+    let program = r#"{"a":[1,2]} | (.a | tojson), ("static image" | test("i[a-z]+e$"))"#;
+    for (platform, tag) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
+        let exe = build(&project, platform, &layout, tag, &[]);
+        assert!(exe.ends_with("/src/jq"), "{exe}");
+        if tag == "arm64" {
+            if require_for(&["qemu-aarch64-static"], "running the arm64 binary") {
+                let out = Command::new("sh")
+                    .arg("-c")
+                    .arg(format!(
+                        "echo '{{\"a\":[1,2]}}' | qemu-aarch64-static {exe} -c .a"
+                    ))
+                    .output()
+                    .unwrap();
+                assert_eq!(String::from_utf8_lossy(&out.stdout), "[1,2]\n", "{out:?}");
+                let out = qemu(&exe, &["-nr", program], dir.path());
+                assert_eq!(out, "[1,2]\ntrue\n");
+            }
+        } else if require_for(&["root", "runc", "umoci"], "running the amd64 image") {
+            let (code, out) = run_in_runc_with(
+                &layout,
+                tag,
+                &dir.path().join("run"),
+                &["-nr", program],
+                false,
+            );
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("[1,2]\ntrue"), "{out}");
+        }
+    }
+}
+
+/// A project with no `configure` whose `configure.ac` uses libtool cannot be bootstrapped
+/// without `libtoolize`: the build stops before anything runs, naming the program, the macro
+/// and the package (the tool's data, here a toolchains folder that makes it missing).
+#[test]
+fn a_bootstrap_that_needs_a_missing_program_stops_before_the_build() {
+    let dir = tempdir();
+    let project = dir.path().join("lt");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("configure.ac"),
+        "AC_INIT([lt], [1.0])\nAM_INIT_AUTOMAKE([foreign])\ndnl LT_INIT in a comment\n\
+         AC_PROG_CC\nLT_INIT([static])\nAC_OUTPUT\n",
+    )
+    .unwrap();
+    let toolchains = dir.path().join("tc");
+    fs::create_dir_all(&toolchains).unwrap();
+    fs::write(
+        toolchains.join("tools.toml"),
+        "[tool.libtoolize]\nrun = [[\"no-such-libtoolize\"]]\ninstall = \"`apt-get install libtool`\"\n",
+    )
+    .unwrap();
+    let ran = static_image(args![
+        "build",
+        project.display(),
+        "--toolchains",
+        toolchains.display(),
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr
+            .contains("making one needs `libtoolize` (its `configure.ac` uses `LT_INIT`)")
+            && ran
+                .stderr
+                .contains("help: install it: `apt-get install libtool`")
+            && !ran.stderr.contains("Compiling"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!project.join("target/static-image-build/amd64/src").exists());
+    // The same fact in the table.
+    let table = static_image(args!["toolchains"])
+        .env("STATIC_IMAGE_TOOLCHAINS", &toolchains)
+        .run()
+        .ok();
+    assert!(
+        table
+            .stdout
+            .contains("libtoolize     missing; install: `apt-get install libtool`"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// make compares file times, not flags: a build with other flags (here the user's `-- ARGS`)
+/// would link the objects the previous build compiled. It starts from a clean copy instead,
+/// while a build planned like the last one recompiles nothing.
+#[test]
+fn a_build_with_other_flags_starts_afresh_and_a_same_one_recompiles_nothing() {
+    if !require(&["python3", "make"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("say");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("Makefile"),
+        "say: main.o\n\t$(CC) -o $@ main.o\n\nmain.o: main.c\n\t$(CC) $(CFLAGS) -c main.c\n",
+    )
+    .unwrap();
+    fs::write(
+        project.join("main.c"),
+        "#include <stdio.h>\nint main(void) { puts(WORD); return 0; }\n",
+    )
+    .unwrap();
+    let object = project.join("target/static-image-build/amd64/src/main.o");
+    let say = |word: &str| {
+        // Make passes the backslashes to the shell, which leaves the quotes to the compiler.
+        let flags = format!("CFLAGS=-DWORD=\\\"{word}\\\"");
+        let ran = static_image(args![
+            "--json",
+            "build",
+            project.display(),
+            "--platform",
+            "linux/amd64",
+            "-q",
+            "-o",
+            format!("oci:{}", dir.path().join("layout").display()),
+            "--",
+            flags,
+        ])
+        .run()
+        .ok();
+        let outcome: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+        let exe = outcome["verify"]["path"].as_str().unwrap().to_string();
+        let out = Command::new(&exe).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(say("one"), "one\n");
+    assert_eq!(say("two"), "two\n");
+    let compiled = fs::metadata(&object).unwrap().modified().unwrap();
+    assert_eq!(say("two"), "two\n");
+    assert_eq!(fs::metadata(&object).unwrap().modified().unwrap(), compiled);
+}
