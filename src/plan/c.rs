@@ -72,6 +72,22 @@ pub(super) fn plan(
             link_flags: Vec::new(),
         });
     }
+    // The C++ compiler of the same target, with the same flags, under the names make and
+    // autoconf look for; without one here the host's `g++` would compile for the host.
+    if let Some(words) = &strategy.cxx {
+        let command = expand_list(&strategy, &choice.vars, words)?;
+        if command.first().is_some_and(|p| host.program(p).is_some()) {
+            for name in ["c++", "g++"] {
+                wrappers.push(Wrapper {
+                    path: bin.join(name),
+                    command: command.clone(),
+                    drop: Vec::new(),
+                    flags: cflags.clone(),
+                    link_flags: ldflags.clone(),
+                });
+            }
+        }
+    }
     // The wrappers come first on PATH as `cc`, `ar` and `ranlib`: a Makefile that names the
     // archiver with its own options (`AR= ar rcu`) runs ours with them, not the host's.
     let host_path = env("PATH")
@@ -109,6 +125,16 @@ pub(super) fn plan(
         entry: format!("build system `{}`", system.name),
         detail,
     };
+    // The build system's own environment (`host_alias`, `CC`) under the wrappers' PATH. An
+    // entry naming what this strategy leaves unset (a user's strategy without `host`) is left
+    // out: the names themselves were checked when the data was loaded.
+    let mut env = std::collections::BTreeMap::new();
+    for (k, v) in &system.env {
+        if let (Ok(k), Ok(v)) = (vars.expand(k), vars.expand(v)) {
+            env.insert(k, v);
+        }
+    }
+    env.insert("PATH".to_string(), path.clone());
     let mut steps = Vec::new();
     for spec in &system.steps {
         let words = vars.expand_args(spec.run()).map_err(bad)?;
@@ -130,7 +156,7 @@ pub(super) fn plan(
             description: format!("{} ({})", system.name, step_name(program)),
             program: program.clone(),
             args: args.to_vec(),
-            env: [("PATH".to_string(), path.clone())].into(),
+            env: env.clone(),
             cwd: run_dir.clone(),
             unless,
         });
@@ -173,7 +199,7 @@ pub(super) fn plan(
 }
 
 /// The programs the wrappers stand in for on a build's PATH.
-const SHADOWED: [&str; 3] = ["cc", "ar", "ranlib"];
+const SHADOWED: [&str; 5] = ["cc", "ar", "ranlib", "c++", "g++"];
 
 /// `src/x.c` under `from` → the same file under `to`.
 fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {

@@ -110,6 +110,9 @@ pub struct Strategy {
     pub cc_drop: Vec<String>,
     /// The archiver command, made into the `{ar}` wrapper.
     pub ar: Option<Vec<String>>,
+    /// C: the C++ compiler of the same target, made into `c++` and `g++` wrappers on the
+    /// build's PATH (a C project's bundled library may hold C++: jemalloc's).
+    pub cxx: Option<Vec<String>>,
     /// C: the command that strips the built program in place (its path is appended), run
     /// after the build whatever flags the project linked with; skipped when its program is not
     /// here.
@@ -151,6 +154,12 @@ pub struct BuildSystem {
     pub name: String,
     /// Files (or `*.ext` globs) in the project root that select it.
     pub markers: Vec<String>,
+    /// Texts the marker file must not contain (a `configure` that autoconf did not write).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marker_lacks: Vec<String>,
+    /// Environment for its steps (templates), beside the wrappers' `PATH`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
     /// Programs it needs.
     #[serde(default)]
     pub requires: Vec<String>,
@@ -468,6 +477,7 @@ fn parse(path: &Path, text: &str) -> Result<ToolchainFile, ToolchainError> {
             .chain(s.host.iter())
             .chain(s.cc.iter().flatten())
             .chain(s.ar.iter().flatten())
+            .chain(s.cxx.iter().flatten())
             .chain(s.strip.iter().flatten())
             .chain(&s.cflags)
             .chain(&s.ldflags)
@@ -484,6 +494,7 @@ fn parse(path: &Path, text: &str) -> Result<ToolchainFile, ToolchainError> {
             .iter()
             .flat_map(|s| s.run().iter().chain(s.unless().map(|_| &b.name)))
             .chain(&b.requires)
+            .chain(b.env.iter().flat_map(|(k, v)| [k, v]))
         {
             Template::check(t).map_err(|d| bad(&format!("build system `{}`", b.name), d))?;
         }
@@ -508,7 +519,7 @@ mod tests {
             assert!(!t.strategies(language).is_empty(), "{language}");
         }
         let names: Vec<_> = t.build_systems.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(names, ["cmake", "autotools", "make", "bare"]);
+        assert_eq!(names, ["cmake", "configure", "autotools", "make", "bare"]);
         assert!(t.tools.contains_key("zig"));
     }
 

@@ -104,7 +104,7 @@ fn a_broken_toolchain_file_is_named_with_the_problem() {
         .code(1);
     assert_output(
         &ran.stderr,
-        "error: `[TMP]/go.toml` is not a valid toolchain file: TOML parse error at line 5, column 1   | 5 | envv = {}   | ^^^^ unknown field `envv`, expected one of `name`, `summary`, `host_only`, `platforms`, `requires`, `rust_target`, `cgo`, `libc`, `host`, `cc`, `cc_drop`, `ar`, `strip`, `cflags`, `ldflags`, `tags`, `env`, `env_default`, `install`",
+        "error: `[TMP]/go.toml` is not a valid toolchain file: TOML parse error at line 5, column 1   | 5 | envv = {}   | ^^^^ unknown field `envv`, expected one of `name`, `summary`, `host_only`, `platforms`, `requires`, `rust_target`, `cgo`, `libc`, `host`, `cc`, `cc_drop`, `ar`, `cxx`, `strip`, `cflags`, `ldflags`, `tags`, `env`, `env_default`, `install`",
     );
 }
 
