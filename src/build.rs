@@ -7,10 +7,12 @@
 //! executable ELF file the build made.
 
 mod artifact;
-mod cmake;
+mod failure;
 mod files;
 mod fresh;
 mod probe_log;
+
+pub use failure::StepFailure;
 
 use std::fs;
 use std::io;
@@ -35,16 +37,10 @@ pub enum BuildError {
         /// The target name.
         bin: String,
     },
-    /// A make build's target linked a shared library, which a static build cannot make.
-    #[error("{failure}")]
-    SharedLibrary {
-        /// The failed make step (boxed: errors travel by value).
-        failure: Box<ExecError>,
-        /// The Makefile's targets named after the program, likeliest first.
-        targets: Vec<String>,
-        /// The Makefile's other targets.
-        others: Vec<String>,
-    },
+    /// A build step failed: the step, the lines of its output that matter, and (from
+    /// `toolchains/failures.toml`) what to do next (boxed: errors travel by value).
+    #[error(transparent)]
+    Step(Box<StepFailure>),
     /// The build did not write the file it was told to.
     #[error("the build finished but `{path}` does not exist")]
     Missing {
@@ -88,91 +84,16 @@ impl BuildError {
                 "pick one with `--artifact`, e.g. `--artifact {}`",
                 found.first().map(String::as_str).unwrap_or("PATH")
             )),
-            BuildError::Exec(ExecError::Failed { stderr_tail, .. })
-                if go_module_unreachable(stderr_tail) =>
-            {
-                Some(
-                    "a Go module is missing and may not be downloaded here: vendor the \
-                     dependencies (`go mod vendor`) on a connected machine and commit `vendor/`, \
-                     or fill the module cache there (`go mod download`) and bring it along"
-                        .into(),
-                )
-            }
-            BuildError::SharedLibrary {
-                targets, others, ..
-            } => {
-                let pick = targets.first().map_or("TARGET", String::as_str);
-                let listed = if targets.is_empty() {
-                    format!(
-                        "; the Makefile's targets: {}",
-                        backticked(&others[..others.len().min(12)])
-                    )
-                } else {
-                    format!(
-                        "; the Makefile's targets for the program: {}",
-                        backticked(targets)
-                    )
-                };
-                Some(format!(
-                    "the default make target also links a shared library, which cannot be linked \
-                     with `-static`: build the program's own target with `--make-target {pick}` \
-                     (settings: `make-target = \"{pick}\"`){listed}"
-                ))
-            }
-            BuildError::Exec(ExecError::Failed { stderr_tail, .. })
-                if cmake::compiler_changed(stderr_tail) =>
-            {
-                Some(cmake::help(stderr_tail))
-            }
+            BuildError::Step(failure) => failure.help.clone(),
+            // A failure outside the plan's steps (stripping) is read the same way.
+            BuildError::Exec(ExecError::Failed {
+                stderr_tail, noted, ..
+            }) => failure::diagnose(noted, stderr_tail, &failure::Context::default()).help,
             BuildError::Exec(ExecError::Spawn { .. }) => {
                 Some("`static-image toolchains` shows which programs this machine has".into())
             }
             _ => None,
         }
-    }
-}
-
-/// Whether a failed Go build's stderr says a module could not be fetched (`GOPROXY=off`, no
-/// network, no proxy reachable).
-fn go_module_unreachable(stderr_tail: &[String]) -> bool {
-    stderr_tail.iter().any(|l| {
-        l.contains("module lookup disabled by GOPROXY=off")
-            || l.contains("cannot find module providing package")
-            || (l.contains("proxy.golang.org") && l.contains("dial tcp"))
-            || l.contains("missing go.sum entry")
-    })
-}
-
-/// A failed make step whose output shows a shared library's link is [`BuildError::SharedLibrary`],
-/// naming the Makefile's targets that may build the program alone.
-fn shared_library(plan: &BuildPlan, step: &Step, failure: ExecError) -> BuildError {
-    let Facts::C { make_targets, .. } = &plan.facts else {
-        return failure.into();
-    };
-    let linked_so = |tail: &[String]| {
-        tail.iter().any(|l| {
-            // `make: *** [Makefile:161: obj/…/libzstd.so.1.5.4] Error 1`
-            (l.contains("*** [") && (l.contains(".so]") || l.contains(".so.")))
-                || l.contains("undefined symbol: main")
-                || l.contains("undefined reference to `main'")
-        })
-    };
-    match &failure {
-        ExecError::Failed { stderr_tail, .. }
-            if step.program == "make" && plan.mirror.is_some() && linked_so(stderr_tail) =>
-        {
-            let stem = plan.facts.program_name().unwrap_or(&plan.name);
-            let (targets, others): (Vec<String>, Vec<String>) = make_targets
-                .iter()
-                .cloned()
-                .partition(|t| t.starts_with(stem));
-            BuildError::SharedLibrary {
-                failure: Box::new(failure),
-                targets,
-                others,
-            }
-        }
-        _ => failure.into(),
     }
 }
 
@@ -201,7 +122,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
 /// The command of a cargo step: cargo's stderr reaches ours through a pipe, so its colours are
 /// asked for where ours show.
 pub fn cargo_command(step: &Step, ui: &Ui) -> Cmd {
-    let cmd = step.command();
+    let cmd = step.command().watch(failure::watched());
     if ui.stderr_colored() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
         return cmd.env("CARGO_TERM_COLOR", "always");
     }
@@ -259,15 +180,17 @@ pub fn build_from(
                     Some(running) => running,
                     None => cargo_command(step, ui).start(ui)?,
                 };
-                running.finish(ui, &mut |line| {
-                    if let Some(path) = executable_in(line, bin) {
-                        from_cargo = Some(path);
-                    }
-                })?;
+                running
+                    .finish(ui, &mut |line| {
+                        if let Some(path) = executable_in(line, bin) {
+                            from_cargo = Some(path);
+                        }
+                    })
+                    .map_err(|f| failure::explain(plan, step, f))?;
             }
             _ => {
                 let started = std::time::SystemTime::now();
-                let ran = step.command().run(ui);
+                let ran = step.command().watch(failure::watched()).run(ui);
                 if let Facts::C {
                     probe_log: Some(log),
                     ..
@@ -276,7 +199,7 @@ pub fn build_from(
                 {
                     ui.warn(report);
                 }
-                ran.map_err(|failure| shared_library(plan, step, failure))?
+                ran.map_err(|f| failure::explain(plan, step, f))?
             }
         }
         if let Some(stamp) = &stamp {
@@ -541,82 +464,5 @@ mod tests {
         sync_mirror(&mirror).unwrap();
         assert_eq!(fs::read_to_string(to.join("sub/a.c")).unwrap(), "two!");
         assert!(to.join("product.o").exists());
-    }
-
-    #[test]
-    fn a_shared_library_link_failure_names_the_program_s_targets() {
-        let plan = BuildPlan {
-            language: crate::toolchain::Language::C,
-            platform: crate::platform::Platform::amd64(),
-            strategy: "zig".into(),
-            summary: String::new(),
-            libc: None,
-            name: "libzstd-1.5.4".into(),
-            work_dir: "/w".into(),
-            wrappers: Vec::new(),
-            files: Vec::new(),
-            mirror: Some(Mirror {
-                from: "/p".into(),
-                to: "/w/src".into(),
-                skip: Vec::new(),
-            }),
-            steps: Vec::new(),
-            artifact: ArtifactRule::File {
-                path: "/w/x".into(),
-            },
-            facts: Facts::C {
-                c_compiler: None,
-                program: "zstd".into(),
-                make_targets: ["default", "lib", "zstd", "zstd-release", "clean"]
-                    .map(String::from)
-                    .into(),
-                strip: None,
-                probe_log: None,
-            },
-        };
-        let step = |program: &str| Step {
-            description: "make".into(),
-            program: program.into(),
-            args: Vec::new(),
-            env: Default::default(),
-            cwd: "/w/src".into(),
-            unless: None,
-        };
-        let failed = |line: &str| ExecError::Failed {
-            description: "make".into(),
-            command: "make".into(),
-            status: "exited with status 2".into(),
-            stderr_tail: vec![
-                "ld.lld: error: undefined symbol: main".to_string(),
-                line.to_string(),
-            ]
-            .into(),
-            shown: false,
-        };
-        let so = "make[2]: *** [Makefile:161: obj/conf_1/dynamic/libzstd.so.1.5.4] Error 1";
-        let error = shared_library(&plan, &step("make"), failed(so));
-        let help = error.help().unwrap();
-        assert!(help.contains("`--make-target zstd`"), "{help}");
-        assert!(help.contains("`zstd`, `zstd-release`"), "{help}");
-        // The step's own report is what the error says.
-        assert!(
-            error
-                .to_string()
-                .starts_with("make failed: exited with status 2")
-        );
-        // Another step, or another failure, stays a plain failed step.
-        let cmake = shared_library(&plan, &step("cmake"), failed(so));
-        assert!(matches!(cmake, BuildError::Exec(_)));
-        let other = ExecError::Failed {
-            description: "make".into(),
-            command: "make".into(),
-            status: "exited with status 2".into(),
-            stderr_tail: vec!["main.c:1: error: expected ';'".to_string()].into(),
-            shown: false,
-        };
-        assert!(matches!(
-            shared_library(&plan, &step("make"), other),
-            BuildError::Exec(_)
-        ));
     }
 }

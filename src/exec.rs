@@ -20,6 +20,14 @@ use crate::ui::Ui;
 /// How many trailing stderr lines a failure report shows.
 const STDERR_TAIL_LINES: usize = 20;
 
+/// How many watched lines are kept from the start of a child's output, and how many from its
+/// end: the first error is usually the one that matters, the last says where it stopped.
+const NOTED_HEAD: usize = 150;
+const NOTED_END: usize = 50;
+
+/// Watched lines are cut to this many bytes: a compiler's echoed command line can be huge.
+const NOTED_WIDTH: usize = 400;
+
 /// A subprocess failed to start, failed, or printed what we could not read.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -47,6 +55,10 @@ pub enum ExecError {
         stderr_tail: Box<[String]>,
         /// Its stderr was already shown live, so the report does not repeat it.
         shown: bool,
+        /// The lines of its whole output (stderr, and stdout unless the caller reads it) that
+        /// contain one of the [`Cmd::watch`] needles, in order: the first ones and the last
+        /// ones when there were many. Not shown here: the caller knows what they mean.
+        noted: Box<[String]>,
     },
     /// The program's output is not UTF-8 where text was expected.
     #[error("{description} printed output that is not UTF-8: `{command}`")]
@@ -89,6 +101,7 @@ pub struct Cmd {
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
     stdin: Option<Vec<u8>>,
+    watch: Vec<String>,
 }
 
 impl Cmd {
@@ -101,6 +114,7 @@ impl Cmd {
             env: Vec::new(),
             cwd: None,
             stdin: None,
+            watch: Vec::new(),
         }
     }
 
@@ -130,6 +144,14 @@ impl Cmd {
         self
     }
 
+    /// Keeps the lines of its output that contain any of `needles` (see
+    /// [`ExecError::Failed::noted`]), however long the output: a failure's first error may be
+    /// hundreds of lines above its last.
+    pub fn watch<I: IntoIterator<Item = S>, S: Into<String>>(mut self, needles: I) -> Cmd {
+        self.watch.extend(needles.into_iter().map(Into::into));
+        self
+    }
+
     /// Runs the child in `dir`.
     pub fn cwd(mut self, dir: impl AsRef<Path>) -> Cmd {
         self.cwd = Some(dir.as_ref().to_owned());
@@ -151,7 +173,9 @@ impl Cmd {
     /// Runs to completion; the child's stdout goes to our stderr. Under `--quiet` its stderr is
     /// captured and shown only if it fails.
     pub fn run(&self, ui: &Ui) -> Result<(), ExecError> {
-        self.stream(ui, &mut |line| ui.child_output(line))
+        // Its stdout is shown, not parsed: a make's stdout holds configure's messages.
+        self.start(ui)?
+            .finish_watching(ui, &mut |line| ui.child_output(line), true)
     }
 
     /// Runs to completion and returns its stdout, which must be UTF-8.
@@ -169,7 +193,7 @@ impl Cmd {
         let status = child.wait().map_err(|e| self.io_error(e))?;
         let tail = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
         read.map_err(|e| self.io_error(e))?;
-        self.check(status, tail, false)?;
+        self.check(status, tail, false, Noted::default())?;
         String::from_utf8(stdout).map_err(|_| ExecError::NotUtf8 {
             description: self.description.clone(),
             command: self.command_line(),
@@ -253,6 +277,7 @@ impl Cmd {
         status: ExitStatus,
         stderr_tail: Vec<String>,
         shown: bool,
+        noted: Noted,
     ) -> Result<(), ExecError> {
         if status.success() {
             return Ok(());
@@ -268,6 +293,7 @@ impl Cmd {
             status,
             stderr_tail: stderr_tail.into(),
             shown,
+            noted: noted.into_lines(),
         })
     }
 
@@ -307,15 +333,38 @@ pub struct Started {
 impl Started {
     /// Shows its stderr (unless `--quiet`) and hands its stdout lines to `on_line`, held ones
     /// first, then live; then checks how it ended.
-    pub fn finish(mut self, ui: &Ui, on_line: &mut dyn FnMut(&str)) -> Result<(), ExecError> {
+    pub fn finish(self, ui: &Ui, on_line: &mut dyn FnMut(&str)) -> Result<(), ExecError> {
+        self.finish_watching(ui, on_line, false)
+    }
+
+    /// [`Started::finish`]; `watch_stdout`: its stdout lines are watched too (they are text
+    /// for people, not messages for the caller).
+    fn finish_watching(
+        mut self,
+        ui: &Ui,
+        on_line: &mut dyn FnMut(&str),
+        watch_stdout: bool,
+    ) -> Result<(), ExecError> {
         let show = !ui.is_quiet();
         let mut tail = Tail::default();
+        let mut noted = Noted::default();
         let mut read_result = Ok(());
+        let watch = std::mem::take(&mut self.cmd.watch);
         // Ends when both readers have hung up.
         for line in self.held.iter() {
             match line {
-                Line::Out(bytes) => on_line(String::from_utf8_lossy(&bytes).trim_end_matches('\r')),
-                Line::Err(bytes) => tail.push(&bytes, show.then_some(ui)),
+                Line::Out(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    let text = text.trim_end_matches('\r');
+                    if watch_stdout {
+                        noted.offer(text, &watch);
+                    }
+                    on_line(text);
+                }
+                Line::Err(bytes) => {
+                    tail.push(&bytes, show.then_some(ui));
+                    noted.offer(&String::from_utf8_lossy(&bytes), &watch);
+                }
                 Line::Broken(e) => read_result = Err(e),
             }
         }
@@ -324,7 +373,7 @@ impl Started {
             let _ = reader.join();
         }
         read_result.map_err(|e| self.cmd.io_error(e))?;
-        self.cmd.check(status, tail.0.into(), show)
+        self.cmd.check(status, tail.0.into(), show, noted)
     }
 
     /// Waits for it to end, dropping its output: it was started on a guess that proved wrong.
@@ -357,6 +406,46 @@ impl Tail {
         }
         self.0
             .push_back(String::from_utf8_lossy(line).trim_end().to_string());
+    }
+}
+
+/// The lines of a child's output that contain a watched needle: the first [`NOTED_HEAD`], then
+/// the last [`NOTED_END`], with a line saying how many were left out between them.
+#[derive(Default)]
+struct Noted {
+    head: Vec<String>,
+    end: std::collections::VecDeque<String>,
+    dropped: usize,
+}
+
+impl Noted {
+    fn offer(&mut self, line: &str, needles: &[String]) {
+        if !needles.iter().any(|n| line.contains(n.as_str())) {
+            return;
+        }
+        let mut line = line.trim_end().to_string();
+        if line.len() > NOTED_WIDTH {
+            let mut cut = NOTED_WIDTH;
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push_str(" …");
+        }
+        if self.head.len() < NOTED_HEAD {
+            self.head.push(line);
+            return;
+        }
+        if self.end.len() == NOTED_END {
+            self.end.pop_front();
+            self.dropped += 1;
+        }
+        self.end.push_back(line);
+    }
+
+    fn into_lines(self) -> Box<[String]> {
+        let gap = (self.dropped > 0).then(|| format!("… ({} more)", self.dropped));
+        self.head.into_iter().chain(gap).chain(self.end).collect()
     }
 }
 
@@ -428,6 +517,38 @@ mod tests {
             .capture(&Ui::default())
             .unwrap_err();
         assert!(err.to_string().contains("was killed by signal 9"), "{err}");
+    }
+
+    #[test]
+    fn watched_lines_are_kept_from_the_whole_output_in_order() {
+        // 300 lines of noise around the first error, on both streams; the tail alone (20
+        // lines) would have lost it.
+        let script = "echo 'configure: error: first' ; i=0; while [ $i -lt 300 ]; do \
+                      echo \"noise $i\" >&2; i=$((i+1)); done; echo 'late error: x' >&2; \
+                      i=0; while [ $i -lt 260 ]; do echo \"error: $i\" >&2; i=$((i+1)); done; exit 2";
+        let err = Cmd::new("watched", "sh")
+            .args(["-c", script])
+            .watch(["error:"])
+            .run(&Ui::new(0, true, crate::ui::ColorChoice::Never))
+            .unwrap_err();
+        let ExecError::Failed { noted, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(noted[0], "configure: error: first");
+        assert_eq!(noted[1], "late error: x");
+        assert_eq!(noted.len(), NOTED_HEAD + 1 + NOTED_END);
+        assert_eq!(noted[NOTED_HEAD], "… (62 more)");
+        assert_eq!(noted.last().map(String::as_str), Some("error: 259"));
+        // A caller that reads stdout itself gets its stdout unwatched.
+        let err = Cmd::new("streamed", "sh")
+            .args(["-c", "echo 'error: out'; echo 'error: err' >&2; exit 1"])
+            .watch(["error:"])
+            .stream(&Ui::default(), &mut |_| {})
+            .unwrap_err();
+        let ExecError::Failed { noted, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(&noted[..], ["error: err"]);
     }
 
     #[test]

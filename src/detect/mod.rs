@@ -81,9 +81,9 @@ pub enum DetectError {
     Metadata {
         /// The manifest.
         manifest: PathBuf,
-        /// How cargo failed.
+        /// How cargo failed (boxed: errors travel by value).
         #[source]
-        source: ExecError,
+        source: Box<ExecError>,
     },
     /// cargo metadata printed something we could not parse.
     #[error("cannot understand `cargo metadata` output for `{manifest}`: {detail}")]
@@ -194,10 +194,7 @@ impl DetectError {
                 "pick one with `--package`, e.g. `--package {}`",
                 packages.first().map(String::as_str).unwrap_or("./cmd/NAME")
             )),
-            DetectError::Metadata {
-                source: ExecError::Spawn { .. },
-                ..
-            } => Some(
+            DetectError::Metadata { source, .. } if matches!(**source, ExecError::Spawn { .. }) => Some(
                 "install Rust with rustup (https://rustup.rs) so `cargo` is on PATH, or set CARGO"
                     .into(),
             ),

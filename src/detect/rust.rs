@@ -84,7 +84,7 @@ pub fn detect(manifest: &Path, offline: bool, ui: &Ui) -> Result<RustProject, De
     }
     let json = cmd.capture(ui).map_err(|source| DetectError::Metadata {
         manifest: manifest.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let metadata = MetadataCommand::parse(json).map_err(|e| DetectError::BadMetadata {
         manifest: manifest.clone(),

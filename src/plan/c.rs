@@ -73,6 +73,22 @@ pub(super) fn plan(
             link_flags: Vec::new(),
         });
     }
+    // The C++ compiler of the same target, with the same flags, under the names make and
+    // autoconf look for; without one here the host's `g++` would compile for the host.
+    if let Some(words) = &strategy.cxx {
+        let command = expand_list(&strategy, &choice.vars, words)?;
+        if command.first().is_some_and(|p| host.program(p).is_some()) {
+            for name in ["c++", "g++"] {
+                wrappers.push(Wrapper {
+                    path: bin.join(name),
+                    command: command.clone(),
+                    drop: Vec::new(),
+                    flags: cflags.clone(),
+                    link_flags: ldflags.clone(),
+                });
+            }
+        }
+    }
     // The wrappers come first on PATH as `cc`, `ar` and `ranlib`: a Makefile that names the
     // archiver with its own options (`AR= ar rcu`) runs ours with them, not the host's.
     let host_path = env("PATH")
@@ -116,18 +132,22 @@ pub(super) fn plan(
         entry: format!("build system `{}`", system.name),
         detail,
     };
+    // The build system's own environment (`host_alias`, `CC`, `PKG_CONFIG_LIBDIR`) under the
+    // wrappers' PATH; `env_default` entries only where the user's environment has none. An entry
+    // naming what this strategy leaves unset (a user's strategy without `host`) is left out: the
+    // names themselves were checked when the data was loaded.
     let mut step_env = BTreeMap::from([("PATH".to_string(), path)]);
     for (key, value) in &system.env_default {
-        let key = vars.expand(key).map_err(bad)?;
-        if env(&key).is_none() {
-            step_env.insert(key, vars.expand(value).map_err(bad)?);
+        if let (Ok(key), Ok(value)) = (vars.expand(key), vars.expand(value))
+            && env(&key).is_none()
+        {
+            step_env.insert(key, value);
         }
     }
     for (key, value) in &system.env {
-        step_env.insert(
-            vars.expand(key).map_err(bad)?,
-            vars.expand(value).map_err(bad)?,
-        );
+        if let (Ok(key), Ok(value)) = (vars.expand(key), vars.expand(value)) {
+            step_env.insert(key, value);
+        }
     }
     let install_of = |program: &str| {
         host.toolchains()
@@ -266,7 +286,7 @@ fn uses_word(text: &str, word: &str) -> bool {
 }
 
 /// The programs the wrappers stand in for on a build's PATH.
-const SHADOWED: [&str; 3] = ["cc", "ar", "ranlib"];
+const SHADOWED: [&str; 5] = ["cc", "ar", "ranlib", "c++", "g++"];
 
 /// `src/x.c` under `from` → the same file under `to`.
 fn rebase(path: &Path, from: &Path, to: &Path) -> PathBuf {
@@ -294,12 +314,14 @@ mod tests {
         CProject {
             root: "/p/hello".into(),
             name: "hello".into(),
-            build_system: toolchains
-                .build_systems
-                .iter()
-                .find(|b| b.name == system)
-                .unwrap()
-                .clone(),
+            build_system: Box::new(
+                toolchains
+                    .build_systems
+                    .iter()
+                    .find(|b| b.name == system)
+                    .unwrap()
+                    .clone(),
+            ),
             sources: vec!["/p/hello/a.c".into(), "/p/hello/b.c".into()],
             make_targets: Vec::new(),
         }
@@ -424,8 +446,11 @@ mod tests {
                 ["-O2", "-ffile-prefix-map=/w/src=."]
             );
             assert_eq!(make.wrappers[0].link_flags, ["-static", "-s"]);
-            assert_eq!(make.wrappers[2].path, PathBuf::from("/w/bin/ranlib"));
-            assert_eq!(make.wrappers[2].command, ["zig", "ar", "s"]);
+            let ranlib = make
+                .wrappers
+                .iter()
+                .find(|w| w.path == Path::new("/w/bin/ranlib"));
+            assert_eq!(ranlib.unwrap().command, ["zig", "ar", "s"]);
             assert_eq!(
                 make.steps[0].env["PATH"],
                 "/w/bin:/usr/local/bin:/usr/bin:/bin"

@@ -110,7 +110,9 @@ pub struct Strategy {
     pub cc_drop: Vec<String>,
     /// The archiver command, made into the `{ar}` wrapper.
     pub ar: Option<Vec<String>>,
-    /// The C++ compiler command, made into the `{cxx}` wrapper (it drops `cc_drop` too).
+    /// The C++ compiler command: the `{cxx}` wrapper (it drops `cc_drop` too); for C builds
+    /// also `c++` and `g++` wrappers on the build's PATH (a C project's bundled library may hold
+    /// C++: jemalloc's).
     #[serde(default)]
     pub cxx: Option<Vec<String>>,
     /// Rust: the text of a CMake toolchain file, written beside the wrappers as
@@ -158,6 +160,9 @@ pub struct BuildSystem {
     pub name: String,
     /// Files (or `*.ext` globs) in the project root that select it.
     pub markers: Vec<String>,
+    /// Texts the marker file must not contain (a `configure` that autoconf did not write).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marker_lacks: Vec<String>,
     /// Programs it needs.
     #[serde(default)]
     pub requires: Vec<String>,
@@ -168,8 +173,8 @@ pub struct BuildSystem {
     pub install: Option<String>,
     /// The commands, in order.
     pub steps: Vec<StepSpec>,
-    /// Environment set for every step, over the user's.
-    #[serde(default)]
+    /// Environment for its steps (templates), beside the wrappers' `PATH`, over the user's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Environment set for every step unless the user set it (a sysroot the user provides).
     #[serde(default)]
@@ -557,7 +562,7 @@ mod tests {
             assert!(!t.strategies(language).is_empty(), "{language}");
         }
         let names: Vec<_> = t.build_systems.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(names, ["cmake", "autotools", "make", "bare"]);
+        assert_eq!(names, ["cmake", "configure", "autotools", "make", "bare"]);
         assert!(t.tools.contains_key("zig"));
     }
 

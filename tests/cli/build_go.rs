@@ -67,6 +67,8 @@ fn a_module_missing_offline_fails_and_says_so() {
         error_part(&ran.stderr),
         r#"error: go build failed: exited with status 1
   command: `CGO_ENABLED=0 GOARCH=amd64 GOOS=linux GOPROXY=off GOTOOLCHAIN=local go build -trimpath '-ldflags=-s -w -buildid=' -o [TMP]/needs-dep/target/static-image-build/amd64/needs .`
+  where it went wrong:
+  | main.go:3:8: missing go.sum entry for module providing package example.com/absent (imported by example.com/needs); to add:
 help: a Go module is missing and may not be downloaded here: vendor the dependencies (`go mod vendor`) on a connected machine and commit `vendor/`, or fill the module cache there (`go mod download`) and bring it along"#,
     );
     assert!(!project.join("target/static-image").exists());

@@ -633,3 +633,400 @@ fn a_build_with_other_flags_starts_afresh_and_a_same_one_recompiles_nothing() {
     assert_eq!(say("two"), "two\n");
     assert_eq!(fs::metadata(&object).unwrap().modified().unwrap(), compiled);
 }
+
+/// The error part of a failed build's stderr: from `error:` to the end.
+fn failure_report(stderr: &str) -> &str {
+    stderr
+        .rfind("\nerror: ")
+        .map_or(stderr, |at| &stderr[at + 1..])
+}
+
+/// A build that fails early and then prints pages of output: the report shows the first error
+/// (the tail alone would have lost it), the step, and a next step, under `-q` as without it.
+#[test]
+fn a_failed_make_shows_its_first_error_and_a_next_step() {
+    if !require(&["python3", "make"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("noisy");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("main.c"),
+        "#include <zlib.h>\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    fs::write(
+        project.join("Makefile"),
+        "noisy: main.c\n\t$(CC) -o noisy main.c || { i=0; while [ $$i -lt 60 ]; do \
+         echo \"  cleaning up $$i\" >&2; i=$$((i+1)); done; exit 1; }\n",
+    )
+    .unwrap();
+    for quiet in [true, false] {
+        let mut words = args!["build", project.display(), "-o", "oci:layout"];
+        if quiet {
+            words.push("-q".into());
+        }
+        let ran = static_image(words).cwd(dir.path()).run().code(1);
+        let report = failure_report(&ran.stderr);
+        assert!(
+            report.starts_with("error: make (make) failed: exited with status 2\n  command: `"),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "\n  where it went wrong:\n  | main.c:1:10: fatal error: 'zlib.h' file not found\n"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains("  | make: *** [Makefile:2: noisy] Error 1"),
+            "{report}"
+        );
+        assert!(!report.contains("cleaning up"), "{report}");
+        assert!(
+            report.contains("\nhelp: the first error above is where the build went wrong"),
+            "{report}"
+        );
+    }
+}
+
+/// A Makefile that runs a bundled library's autoconf `configure` without `--host` (redis and
+/// jemalloc): built for arm64 it works, the script having read `host_alias` from the
+/// environment; started without it, its "cannot run C compiled programs" is what the report
+/// shows, above make's own last error, with what to do.
+#[test]
+fn a_bundled_configure_cross_compiles_and_its_failure_is_surfaced() {
+    if !require(&["python3", "make", "autoconf"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("outer");
+    let dep = project.join("dep");
+    fs::create_dir_all(&dep).unwrap();
+    fs::write(
+        dep.join("configure.ac"),
+        "AC_INIT([dep], [1.0])\nAC_PROG_CC\nAC_SUBST([cross_compiling])\n\
+         AC_CONFIG_FILES([dep.h])\nAC_OUTPUT\n",
+    )
+    .unwrap();
+    fs::write(
+        dep.join("dep.h.in"),
+        "#define CROSS \"@cross_compiling@\"\n",
+    )
+    .unwrap();
+    tool("sh", &["-c", &format!("cd {} && autoconf", dep.display())]);
+    fs::write(
+        project.join("main.c"),
+        "#include <stdio.h>\n#include \"dep/dep.h\"\n\
+         int main(void) { printf(\"cross: %s\\n\", CROSS); return 0; }\n",
+    )
+    .unwrap();
+    // `SUBENV` lets the test start the sub-configure as some Makefiles do: with an
+    // environment of their own.
+    fs::write(
+        project.join("Makefile"),
+        "outer: dep/dep.h main.c\n\t$(CC) -o outer main.c\n\n\
+         dep/dep.h:\n\tcd dep && $(SUBENV) ./configure CC=\"$(CC)\"\n",
+    )
+    .unwrap();
+    let layout = dir.path().join("layout");
+    let exe = build(&project, "linux/arm64", &layout, "arm64", &[]);
+    if require_for(&["qemu-aarch64-static"], "running the arm64 binary") {
+        assert_eq!(qemu(&exe, &[], dir.path()), "cross: yes\n");
+    }
+    let broken = dir.path().join("broken");
+    copy_tree(&project, &broken);
+    copy_tree(&dep, &broken.join("dep"));
+    let ran = static_image(args![
+        "build",
+        broken.display(),
+        "--platform",
+        "linux/arm64",
+        "-q",
+        "-o",
+        format!("oci:{}", layout.display()),
+        "--",
+        "SUBENV=host_alias=",
+    ])
+    .run()
+    .code(1);
+    let report = failure_report(&ran.stderr);
+    assert!(
+        report.contains("  | configure: error: cannot run C compiled programs.\n  | If you meant to cross compile, use `--host'."),
+        "{report}"
+    );
+    assert!(
+        report.contains("  | make: *** [Makefile:5: dep/dep.h] Error 77"),
+        "{report}"
+    );
+    assert!(
+        report.contains("\nhelp: a `configure` run inside the build")
+            && report.contains("linux/arm64"),
+        "{report}"
+    );
+}
+
+/// A `configure` that autoconf did not write (nginx's kind) is run as it is: the compiler in
+/// `CC`, none of autoconf's options, the arguments after `--` as the user wrote them (one with
+/// a space stays one); a library it cannot find is named, with what to do.
+#[test]
+fn a_configure_of_its_own_gets_the_user_s_arguments_as_written() {
+    if !require(&["python3", "make"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = dir.path().join("hello");
+    fs::create_dir_all(&project).unwrap();
+    fs::write(
+        project.join("configure"),
+        "#!/bin/sh\n# Not autoconf's: options of its own, in nginx's manner.\ngreeting=hello\nshout=1\n\
+         for option do\n  case \"$option\" in\n    --with-greeting=*) greeting=\"${option#*=}\" ;;\n\
+         \x20   --without-shout) shout=0 ;;\n    --with-zlib) echo 'checking for zlib library ... not found'\n\
+         \x20     echo \"$0: error: the gzip module requires the zlib library.\"; exit 1 ;;\n\
+         \x20   *) echo \"$0: error: invalid option \\\"$option\\\"\"; exit 1 ;;\n  esac\ndone\n\
+         echo \"checking for C compiler ... ${CC:?CC is not set}\"\n\
+         printf 'hello: hello.c\\n\\t%s -DGREETING=\\047\"%s\"\\047 -DSHOUT=%s -o hello hello.c\\n' \
+         \"$CC\" \"$greeting\" \"$shout\" > Makefile\n",
+    )
+    .unwrap();
+    let mode: fs::Permissions = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    fs::set_permissions(project.join("configure"), mode).unwrap();
+    fs::write(
+        project.join("hello.c"),
+        "#include <stdio.h>\nint main(void) { printf(SHOUT ? \"%s!\\n\" : \"%s\\n\", GREETING); return 0; }\n",
+    )
+    .unwrap();
+    let plan = static_image(args!["plan", project.display(), "--json"])
+        .run()
+        .ok();
+    assert!(plan.stdout.contains("\"./configure\""), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("--host"), "{}", plan.stdout);
+    let layout = dir.path().join("layout");
+    let exe = build(
+        &project,
+        "linux/amd64",
+        &layout,
+        "amd64",
+        &["--", "--with-greeting=static hi", "--without-shout"],
+    );
+    let out = Command::new(&exe).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "static hi\n");
+    let ran = static_image(args![
+        "build",
+        project.display(),
+        "-q",
+        "-o",
+        format!("oci:{}", layout.display()),
+        "--",
+        "--with-zlib",
+    ])
+    .run()
+    .code(1);
+    let report = failure_report(&ran.stderr);
+    assert!(
+        report.starts_with("error: configure (configure) failed: exited with status 1"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  | ./configure: error: the gzip module requires the zlib library."),
+        "{report}"
+    );
+    assert!(
+        report.contains("help: a static build cannot use this machine's libraries"),
+        "{report}"
+    );
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Sends `request` to 127.0.0.1:`port` once the server listens (up to 30 s), returns the answer.
+fn ask(port: u16, request: &[u8], alive: &mut dyn FnMut() -> bool) -> String {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    loop {
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            conn.write_all(request).unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read until the server closes or has answered a whole line.
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&buf[..n]);
+                if request.starts_with(b"PING") && answer.ends_with(b"\r\n") {
+                    break;
+                }
+            }
+            return String::from_utf8_lossy(&answer).into_owned();
+        }
+        assert!(alive(), "the server ended before it listened on {port}");
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// nginx's `configure` is its own (no autoconf, no `--host`): it is run with the compiler in
+/// `CC` and the user's options as written, here turning off what needs PCRE and zlib (not
+/// on a static build's search path) and `-Werror` (zig's clang warns on musl's `CMSG_NXTHDR`).
+/// The image serves a page on 127.0.0.1 from runc, with its rootfs alone. For arm64 the
+/// configure fails (it runs every test program it compiles) and the report says so.
+#[test]
+fn nginx_builds_with_its_own_configure_and_serves_a_page() {
+    if !require(&["python3", "make", "apt-get", "dpkg-source"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = project_copy("nginx", dir.path());
+    let layout = dir.path().join("layout");
+    let site = dir.path().join("site");
+    fs::create_dir_all(&site).unwrap();
+    fs::write(site.join("index.html"), "served by a static nginx\n").unwrap();
+    let port = free_port();
+    fs::write(
+        site.join("nginx.conf"),
+        format!(
+            "daemon off;\nmaster_process off;\nerror_log stderr;\npid /tmp/nginx.pid;\n\
+             events {{ worker_connections 16; }}\nhttp {{\n  access_log off;\n  \
+             server {{ listen 127.0.0.1:{port}; root /www; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let options = [
+        "--add",
+        &format!("{}:/www/", site.join("index.html").display()),
+        "--add",
+        &format!("{}:/etc/nginx/", site.join("nginx.conf").display()),
+        "--",
+        "--without-http_rewrite_module",
+        "--without-http_gzip_module",
+        "--with-cc-opt=-Wno-error",
+    ]
+    .map(|s| s.to_string());
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let exe = build(&project, "linux/amd64", &layout, "amd64", &options);
+    assert!(exe.ends_with("/src/objs/nginx"), "{exe}");
+    if require_for(&["root", "runc", "umoci"], "serving from the amd64 image") {
+        let mut server = RuncServer::start(
+            &layout,
+            "amd64",
+            &dir.path().join("run"),
+            &["-e", "stderr", "-p", "/tmp/", "-c", "/etc/nginx/nginx.conf"],
+        );
+        let answer = ask(port, b"GET / HTTP/1.0\r\n\r\n", &mut || !server.exited());
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK"),
+            "{answer}\n{}",
+            server.log()
+        );
+        assert!(answer.ends_with("served by a static nginx\n"), "{answer}");
+    }
+    let ran = static_image(args![
+        "build",
+        project.display(),
+        "--platform",
+        "linux/arm64",
+        "-q",
+        "-o",
+        format!("oci:{}:arm64", layout.display()),
+        "--",
+        "--without-http_rewrite_module",
+        "--without-http_gzip_module",
+    ])
+    .run()
+    .code(1);
+    let report = failure_report(&ran.stderr);
+    assert!(
+        report.starts_with("error: configure (configure) failed"),
+        "{report}"
+    );
+    assert!(report.contains("error: C compiler"), "{report}");
+    assert!(
+        report.contains("runs each test program it compiles"),
+        "{report}"
+    );
+}
+
+/// redis builds jemalloc with a `configure` its Makefile starts without `--host`: for arm64 it
+/// cross-compiles all the same (the environment's `host_alias`), its C++ part with the
+/// target's compiler. The program taken is `redis-server` (`--artifact`: the build makes six
+/// redis programs and Lua's two), stripped; it answers PING on 127.0.0.1 in runc, and under
+/// qemu for arm64.
+#[test]
+fn redis_builds_with_its_jemalloc_and_answers_ping() {
+    if !require(&["python3", "make", "apt-get", "dpkg-source"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = project_copy("redis", dir.path());
+    let layout = dir.path().join("layout");
+    let arm64 = require_for(&["qemu-aarch64-static"], "running the arm64 binary");
+    for (platform, tag) in [("linux/arm64", "arm64"), ("linux/amd64", "amd64")] {
+        let exe = build(
+            &project,
+            platform,
+            &layout,
+            tag,
+            &["--artifact", "src/redis-server"],
+        );
+        assert!(exe.ends_with("/src/src/redis-server"), "{exe}");
+        let sections = tool("readelf", &["-S", "-W", &exe]);
+        assert!(!sections.contains(".debug_"), "{sections}");
+        assert!(!sections.contains(".symtab"), "{sections}");
+        let port = free_port();
+        let serve = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .map(|s| s.to_string());
+        let serve: Vec<&str> = serve.iter().map(String::as_str).collect();
+        if tag == "arm64" {
+            if !arm64 {
+                continue;
+            }
+            assert!(qemu(&exe, &["--version"], dir.path()).contains("Redis server v=7.0.15"),);
+            let mut server = Command::new("qemu-aarch64-static")
+                .arg(&exe)
+                .args(&serve)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let answer = ask(port, b"PING\r\n", &mut || {
+                matches!(server.try_wait(), Ok(None))
+            });
+            let _ = server.kill();
+            let _ = server.wait();
+            assert_eq!(answer, "+PONG\r\n");
+        } else if require_for(&["root", "runc", "umoci"], "running the amd64 image") {
+            let (code, out) = run_in_runc_with(
+                &layout,
+                tag,
+                &dir.path().join("version"),
+                &["--version"],
+                false,
+            );
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("Redis server v=7.0.15"), "{out}");
+            let mut server = RuncServer::start(&layout, tag, &dir.path().join("serve"), &serve);
+            let answer = ask(port, b"PING\r\n", &mut || !server.exited());
+            assert_eq!(answer, "+PONG\r\n", "{}", server.log());
+        }
+    }
+}
