@@ -267,6 +267,17 @@ pub fn build_from(
         }
     }
     spinner.finish();
+    finish(plan, from_cargo, ui)
+}
+
+/// The binary of a plan whose build has just run for another plan with the same steps (another
+/// program of one C build): found by the plan's rule, and stripped.
+pub fn collect(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
+    finish(plan, None, ui)
+}
+
+/// The built binary, found by the plan's rule and stripped as the plan says.
+fn finish(plan: &BuildPlan, from_cargo: Option<PathBuf>, ui: &Ui) -> Result<PathBuf, BuildError> {
     let artifact = find_artifact(plan, from_cargo)?;
     if let Facts::C {
         strip: Some(strip), ..

@@ -235,14 +235,15 @@ pub struct ProjectArgs {
     #[arg(long)]
     pub offline: bool,
 
-    /// Rust: the binary target to build, when the project has several.
+    /// Rust: the binary target to build, when the project has several; repeat to put several
+    /// in the image (each at /app/<name>, the first is the entrypoint).
     #[arg(long, value_name = "NAME")]
-    pub bin: Option<String>,
+    pub bin: Vec<String>,
 
     /// Go: the main package to build (e.g. ./cmd/server) [default: the module root, or the only
-    /// cmd/*].
+    /// cmd/*]; repeat to put several in the image (the first is the entrypoint).
     #[arg(long, value_name = "PKG")]
-    pub package: Option<String>,
+    pub package: Vec<String>,
 
     /// Go: build with cgo, linked statically (zig cc against musl) [default: only when a
     /// dependency needs it].
@@ -250,9 +251,9 @@ pub struct ProjectArgs {
     pub cgo: bool,
 
     /// C: the program to package, relative to where the build ran [default: the one executable
-    /// the build made].
+    /// the build made]; repeat to put several in the image (the first is the entrypoint).
     #[arg(long, value_name = "PATH")]
-    pub artifact: Option<PathBuf>,
+    pub artifact: Vec<PathBuf>,
 
     /// C, make: the make target to build, when the default one builds more than the program
     /// (e.g. shared libraries, which cannot link with `-static`) [default: make's default].
