@@ -2,7 +2,6 @@
 //! last build started ahead (`ahead`) and, with `--check-reproducible`, a second build
 //! elsewhere to compare (`reproduce`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -150,14 +149,12 @@ fn defaults(
     platforms: &Platforms,
     ui: &Ui,
 ) -> (PackageDefaults, Vec<Binaries>) {
-    let metadata = match built.first() {
-        Some((artifact, plan)) => lang::metadata(plan, artifact),
-        None => BTreeMap::new(),
-    };
     let cache_dir = project.target_dir().join("static-image-cache");
     let cache = package::cache_dir(&request.image, &cache_dir);
     let mut inputs: Vec<Binaries> = Vec::new();
+    let mut metadata = Vec::new();
     for (artifact, plan) in built {
+        metadata.push((artifact.clone(), lang::metadata(&plan, &artifact)));
         let facts = (!request.image.no_sbom)
             .then(|| lang::sbom_facts(project, &plan, &request.project, cache.as_deref(), ui));
         let program = Program {
@@ -181,11 +178,13 @@ fn defaults(
         binaries.programs =
             package::entrypoint_first(std::mem::take(&mut binaries.programs), entrypoint);
     }
-    // The image is named after its entrypoint's program.
-    let name = inputs
-        .first()
-        .and_then(|b| b.programs.first())
-        .map_or_else(String::new, |p| p.name.clone());
+    // The image is named after its entrypoint's program, and described as its package is.
+    let entry = inputs.first().and_then(|b| b.programs.first());
+    let name = entry.map_or_else(String::new, |p| p.name.clone());
+    let metadata = entry
+        .and_then(|p| metadata.into_iter().find(|(path, _)| *path == p.path))
+        .map(|(_, m)| m)
+        .unwrap_or_default();
     let defaults = PackageDefaults {
         name,
         output_dir: project.target_dir().join("static-image"),

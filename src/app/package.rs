@@ -55,9 +55,12 @@ pub fn package(request: &PackageRequest, ui: &Ui) -> Result<PackageOutcome, Erro
             stem
         }
         (None, None) => {
+            // Two unrelated names are more likely two programs of one image than one program
+            // for two platforms: both spellings are given.
             return Err(Error::Usage(format!(
                 "the binaries' names ({}) share no stem to name the image after; give it one \
-                 with `--name`",
+                 with `--name` (for one binary per platform), or name the platform to put them \
+                 all in its one image: `package --platform PLATFORM BIN BIN`",
                 ui::backticked(&names)
             )));
         }

@@ -79,24 +79,37 @@ pub fn document_of_programs(
             .map(|i| ids[i].clone())
             .unwrap_or_default()
     };
-    // A package's checksum is its one binary's; a package two binaries share has none (each
-    // file has its own).
+    // A program's package holds its file (two binaries of one Cargo package, both): SPDX lets
+    // a package contain files only when they are listed as analysed, with a verification code.
+    // Its checksum is its one binary's; a package two binaries share has none.
     let packages: Vec<Value> = all
         .iter()
         .zip(&ids)
         .enumerate()
         .map(|(i, (c, id))| {
-            let binaries: Vec<&Program<'_>> = programs
+            let held: Vec<(usize, &Program<'_>)> = programs
                 .iter()
                 .zip(&lists)
-                .filter(|(_, l)| i < apps && same(&l[0], c))
-                .map(|(p, _)| p)
+                .enumerate()
+                .filter(|(_, (_, l))| i < apps && same(&l[0], c))
+                .map(|(k, (p, _))| (k, p))
                 .collect();
-            let sha256 = match binaries.as_slice() {
-                [one] => Some(one.sha256),
+            let sha256 = match held.as_slice() {
+                [(_, one)] => Some(one.sha256),
                 _ => None,
             };
-            package(c, id, sha256)
+            let mut value = package(c, id, sha256);
+            if !held.is_empty() {
+                value["filesAnalyzed"] = json!(true);
+                value["hasFiles"] = held
+                    .iter()
+                    .map(|(k, p)| json!(file_id(*k, p.name)))
+                    .collect();
+                let sha1s: Vec<&str> = held.iter().map(|(_, p)| p.sha1.as_str()).collect();
+                value["packageVerificationCode"] =
+                    json!({ "packageVerificationCodeValue": verification_code(sha1s) });
+            }
+            value
         })
         .collect();
     let files: Vec<Value> = programs
@@ -184,6 +197,14 @@ pub fn document_of_programs(
     let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     bytes.push(b'\n');
     bytes
+}
+
+/// SPDX's package verification code: the SHA-1 of the package's files' SHA-1s, sorted and
+/// joined (SPDX 2.3, clause 7.9).
+fn verification_code(mut sha1s: Vec<&str>) -> String {
+    use sha1::Digest as _;
+    sha1s.sort_unstable();
+    to_hex(&sha1::Sha1::digest(sha1s.concat().as_bytes()))
 }
 
 /// The identifier of the `i`th program's file.

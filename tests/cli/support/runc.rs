@@ -25,6 +25,27 @@ pub fn run_in_runc_with(
     extra_args: &[&str],
     host_network: bool,
 ) -> (i32, String) {
+    run_bundle(layout, tag, work, host_network, &mut |args| {
+        args.extend(extra_args.iter().map(|a| Value::String(a.to_string())));
+    })
+}
+
+/// [`run_in_runc`] with the process's whole command line replaced by `argv` (another program
+/// of the image than its entrypoint); each run unpacks into its own folder under `work`.
+pub fn run_argv_in_runc(layout: &Path, tag: &str, work: &Path, argv: &[&str]) -> (i32, String) {
+    run_bundle(layout, tag, work, false, &mut |args| {
+        *args = argv.iter().map(|a| Value::String(a.to_string())).collect();
+    })
+}
+
+fn run_bundle(
+    layout: &Path,
+    tag: &str,
+    work: &Path,
+    host_network: bool,
+    edit_args: &mut dyn FnMut(&mut Vec<Value>),
+) -> (i32, String) {
+    fs::create_dir_all(work).expect("work dir");
     let bundle = work.join("bundle");
     let image = format!("{}:{tag}", layout.display());
     tool(
@@ -36,7 +57,7 @@ pub fn run_in_runc_with(
     // No TTY in tests; runc needs to know.
     config["process"]["terminal"] = Value::Bool(false);
     if let Some(args) = config["process"]["args"].as_array_mut() {
-        args.extend(extra_args.iter().map(|a| Value::String(a.to_string())));
+        edit_args(args);
     }
     if host_network && let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
         namespaces.retain(|n| n["type"] != "network");
