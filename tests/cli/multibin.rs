@@ -192,6 +192,53 @@ fn a_rust_workspace_ships_server_and_migrate_in_one_image() {
     // `--entrypoint-path` naming the second program's place makes the same image.
     let named = build("named", &["--entrypoint-path", "/app/migrate"]);
     assert_eq!(named["digest"], swapped["digest"]);
+
+    // A run with nothing changed is answered from the last one's record; a change to the
+    // program that is not the entrypoint is not missed. (A layout of its own: another tag
+    // written into one changes what a record stamped.)
+    let replayed = dir.path().join("replayed");
+    let replay = |extra: &[&str]| {
+        let mut args = args![
+            "-v",
+            "--json",
+            "build",
+            project.display(),
+            "--bin",
+            "server",
+            "--bin",
+            "migrate",
+            "-o",
+            format!("oci:{}:v", replayed.display()),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        static_image(args).run().ok()
+    };
+    let first = replay(&[]);
+    assert!(
+        !first.stderr.contains("its outcome stands"),
+        "{}",
+        first.stderr
+    );
+    let ran = replay(&[]);
+    assert!(ran.stderr.contains("its outcome stands"), "{}", ran.stderr);
+    let main = project.join("migrate/src/main.rs");
+    let source = fs::read_to_string(&main).unwrap();
+    fs::write(
+        &main,
+        source.replace("migrate to schema", "migrating to schema"),
+    )
+    .unwrap();
+    let ran = replay(&[]);
+    assert!(!ran.stderr.contains("its outcome stands"), "{}", ran.stderr);
+    let changed: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_ne!(changed["digest"], outcome["digest"]);
+    assert_eq!(
+        sbom_files(&sbom(&replayed, "v", "linux/amd64", dir.path()))[1],
+        (
+            "./app/migrate".to_string(),
+            file_sha256(&release.join("migrate"))
+        )
+    );
 }
 
 #[test]
