@@ -152,3 +152,31 @@ pub fn plan_platforms(
     }
     Ok(plans)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_binary_asked_for_is_a_selection_in_the_order_given() {
+        let request = ProjectRequest {
+            bin: vec!["server".into(), "migrate".into()],
+            offline: true,
+            ..ProjectRequest::default()
+        };
+        let chosen = selections(&request).unwrap();
+        let bins: Vec<_> = chosen.iter().map(|o| o.bin.as_deref()).collect();
+        assert_eq!(bins, [Some("server"), Some("migrate")]);
+        assert!(chosen.iter().all(|o| o.offline));
+        // None asked for: one selection, which picks the project's only binary.
+        let none = selections(&ProjectRequest::default()).unwrap();
+        assert_eq!(none.len(), 1);
+        assert!(none[0].bin.is_none() && none[0].package.is_none() && none[0].artifact.is_none());
+        let twice = ProjectRequest {
+            artifact: vec!["out/a".into(), "out/a".into()],
+            ..ProjectRequest::default()
+        };
+        let err = selections(&twice).unwrap_err().to_string();
+        assert!(err.contains("`--artifact out/a` is given twice"), "{err}");
+    }
+}

@@ -515,4 +515,39 @@ mod tests {
         assert_eq!(args.image.extra_ca, [dir.path().join("corp.pem")]);
         assert_eq!(args.image.env[0].key, "MODE");
     }
+
+    #[test]
+    fn programs_are_one_string_or_a_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = BuildRequest::default();
+        let path = write(dir.path(), FILE_NAME, "package = \"./cmd/api\"\n");
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|_| false, &path)
+            .unwrap();
+        assert_eq!(args.project.package, ["./cmd/api"]);
+        let path = write(
+            dir.path(),
+            FILE_NAME,
+            "package = [\"./cmd/api\", \"./cmd/worker\"]\nartifact = [\"a\", \"b\"]\n",
+        );
+        let mut args = BuildRequest::default();
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|_| false, &path)
+            .unwrap();
+        assert_eq!(args.project.package, ["./cmd/api", "./cmd/worker"]);
+        assert_eq!(
+            args.project.artifact,
+            [PathBuf::from("a"), PathBuf::from("b")]
+        );
+        // The command line's list replaces the file's whole.
+        let mut args = BuildRequest::default();
+        args.project.package = vec!["./cmd/worker".into()];
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|id| id == "package", &path)
+            .unwrap();
+        assert_eq!(args.project.package, ["./cmd/worker"]);
+    }
 }

@@ -132,3 +132,42 @@ pub fn package_many(
     let written = write::outputs(&run, &assembled.set, ui)?;
     Ok(record::outcome(&run, inputs, assembled, written, replay))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn programs(names: &[&str]) -> Vec<Program> {
+        names
+            .iter()
+            .map(|n| Program {
+                name: n.to_string(),
+                path: PathBuf::from(format!("build/{n}")),
+                facts: None,
+            })
+            .collect()
+    }
+
+    fn names(programs: &[Program]) -> Vec<&str> {
+        programs.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_entrypoint_is_the_first_or_the_one_its_path_names() {
+        let path = |p: &str| p.parse::<ImagePath>().unwrap();
+        let given = programs(&["server", "migrate", "seed"]);
+        assert_eq!(
+            names(&entrypoint_first(given.clone(), None)),
+            ["server", "migrate", "seed"]
+        );
+        assert_eq!(
+            names(&entrypoint_first(given.clone(), Some(&path("/app/seed")))),
+            ["seed", "server", "migrate"]
+        );
+        // A path that is no program's place takes the first, as for one program.
+        assert_eq!(
+            names(&entrypoint_first(given, Some(&path("/bin/server")))),
+            ["server", "migrate", "seed"]
+        );
+    }
+}

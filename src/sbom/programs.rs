@@ -211,3 +211,156 @@ fn verification_code(mut sha1s: Vec<&str>) -> String {
 fn file_id(i: usize, name: &str) -> String {
     format!("SPDXRef-File-{i}-{}", spdx_id_part(name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::Platform;
+    use crate::verify::{Libc, Linkage, Machine};
+
+    fn report(path: &str) -> StaticReport {
+        StaticReport {
+            path: path.into(),
+            linkage: Linkage::StaticPie,
+            interpreter: None,
+            needed: vec![],
+            machine: Machine {
+                name: "x86-64".into(),
+                elf_machine: goblin::elf::header::EM_X86_64,
+                bits: 64,
+                little_endian: true,
+                platform: Some(Platform::amd64()),
+            },
+            expected_platform: None,
+            libc: Some(Libc::Musl),
+            glibc: None,
+            go: None,
+            crates: None,
+            compilers: vec!["rustc version 1.95.0".into()],
+            hazards: vec![],
+            problems: vec![],
+            hint: None,
+            ok: true,
+        }
+    }
+
+    fn facts(app: &str, parts: &[&str]) -> Facts {
+        Facts {
+            app: Some(Component::new(Role::Application, app, Some("1.0.0".into()))),
+            parts: parts
+                .iter()
+                .map(|p| Component::new(Role::Library, *p, Some("0.1.0".into())))
+                .collect(),
+            gaps: vec![],
+        }
+    }
+
+    #[test]
+    fn each_program_is_described_and_what_they_share_is_listed_once() {
+        let (server, migrate) = (report("server"), report("migrate"));
+        let (server_facts, migrate_facts) = (
+            facts("server", &["common", "tokio"]),
+            facts("migrate", &["common"]),
+        );
+        let programs = [
+            Program {
+                name: "server",
+                path: "/app/server".into(),
+                sha256: "aa",
+                sha1: "11".into(),
+                report: &server,
+                facts: &server_facts,
+            },
+            Program {
+                name: "migrate",
+                path: "/app/migrate".into(),
+                sha256: "bb",
+                sha1: "22".into(),
+                report: &migrate,
+                facts: &migrate_facts,
+            },
+        ];
+        let bytes = document_of_programs("server", &programs, &[], 0);
+        assert_eq!(bytes, document_of_programs("server", &programs, &[], 0));
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        let names: Vec<&str> = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        // The programs first, then every other component once (musl and rustc from both),
+        // libraries before build tools.
+        assert_eq!(
+            names,
+            ["server", "migrate", "common", "musl", "tokio", "rustc"]
+        );
+        let rel = |from: &str, kind: &str, to: &str| {
+            doc["relationships"].as_array().unwrap().contains(&json!({
+                "spdxElementId": from,
+                "relationshipType": kind,
+                "relatedSpdxElement": to,
+            }))
+        };
+        assert!(rel(
+            "SPDXRef-DOCUMENT",
+            "DESCRIBES",
+            "SPDXRef-Package-0-server"
+        ));
+        assert!(rel(
+            "SPDXRef-DOCUMENT",
+            "DESCRIBES",
+            "SPDXRef-Package-1-migrate"
+        ));
+        assert!(rel(
+            "SPDXRef-Package-0-server",
+            "CONTAINS",
+            "SPDXRef-Package-2-common"
+        ));
+        assert!(rel(
+            "SPDXRef-Package-1-migrate",
+            "CONTAINS",
+            "SPDXRef-Package-2-common"
+        ));
+        assert!(rel(
+            "SPDXRef-Package-0-server",
+            "CONTAINS",
+            "SPDXRef-Package-4-tokio"
+        ));
+        assert!(!rel(
+            "SPDXRef-Package-1-migrate",
+            "CONTAINS",
+            "SPDXRef-Package-4-tokio"
+        ));
+        assert!(rel(
+            "SPDXRef-Package-1-migrate",
+            "CONTAINS",
+            "SPDXRef-File-1-migrate"
+        ));
+        assert!(rel(
+            "SPDXRef-Package-5-rustc",
+            "BUILD_TOOL_OF",
+            "SPDXRef-Package-1-migrate"
+        ));
+        assert_eq!(doc["files"][1]["fileName"], "./app/migrate");
+        assert_eq!(doc["files"][1]["checksums"][1]["checksumValue"], "bb");
+        assert_eq!(
+            doc["packages"][0]["hasFiles"],
+            json!(["SPDXRef-File-0-server"])
+        );
+    }
+
+    #[test]
+    fn the_verification_code_is_the_sha1_of_the_sorted_sha1s() {
+        // SPDX 2.3 clause 7.9: order does not matter.
+        assert_eq!(
+            verification_code(vec!["b", "a"]),
+            verification_code(vec!["a", "b"])
+        );
+        use sha1::Digest as _;
+        assert_eq!(
+            verification_code(vec!["b", "a"]),
+            to_hex(&sha1::Sha1::digest(b"ab"))
+        );
+    }
+}
