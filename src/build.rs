@@ -8,6 +8,7 @@
 
 mod artifact;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -199,13 +200,31 @@ pub fn cargo_command(step: &Step, ui: &Ui) -> Cmd {
     cmd
 }
 
+/// What a build made: the plan's binary, and every executable cargo reported (by target
+/// name), so the other programs one cargo command built are found without running it again.
+pub struct Made {
+    /// The plan's binary.
+    pub artifact: PathBuf,
+    /// Every binary target's executable cargo reported (none for other builds).
+    pub executables: BTreeMap<String, PathBuf>,
+}
+
 /// [`build`], where `started` (if any) is the plan's cargo step, already running with its
 /// output held (see `ahead`).
 pub fn build_from(
     plan: &BuildPlan,
-    mut started: Option<Started>,
+    started: Option<Started>,
     ui: &Ui,
 ) -> Result<PathBuf, BuildError> {
+    build_made(plan, started, ui).map(|made| made.artifact)
+}
+
+/// [`build_from`], telling what else cargo built.
+pub fn build_made(
+    plan: &BuildPlan,
+    mut started: Option<Started>,
+    ui: &Ui,
+) -> Result<Made, BuildError> {
     ui.status(
         "Compiling",
         format_args!(
@@ -219,7 +238,7 @@ pub fn build_from(
     if let Some(mirror) = &plan.mirror {
         sync_mirror(mirror)?;
     }
-    let mut from_cargo = None;
+    let mut executables = BTreeMap::new();
     let spinner = ui.spinner(
         "Building",
         &format!("`{}` for {}", plan.name, plan.platform),
@@ -239,14 +258,14 @@ pub fn build_from(
             source,
         })?;
         match &plan.artifact {
-            ArtifactRule::CargoMessages { bin, .. } => {
+            ArtifactRule::CargoMessages { .. } => {
                 let running = match started.take() {
                     Some(running) => running,
                     None => cargo_command(step, ui).start(ui)?,
                 };
                 running.finish(ui, &mut |line| {
-                    if let Some(path) = executable_in(line, bin) {
-                        from_cargo = Some(path);
+                    if let Some((name, path)) = executable_of(line) {
+                        executables.insert(name, path);
                     }
                 })?;
             }
@@ -267,13 +286,26 @@ pub fn build_from(
         }
     }
     spinner.finish();
-    finish(plan, from_cargo, ui)
+    let from_cargo = match &plan.artifact {
+        ArtifactRule::CargoMessages { bin, .. } => executables.get(bin).cloned(),
+        _ => None,
+    };
+    let artifact = finish(plan, from_cargo, ui)?;
+    Ok(Made {
+        artifact,
+        executables,
+    })
 }
 
 /// The binary of a plan whose build has just run for another plan with the same steps (another
-/// program of one C build): found by the plan's rule, and stripped.
-pub fn collect(plan: &BuildPlan, ui: &Ui) -> Result<PathBuf, BuildError> {
-    finish(plan, None, ui)
+/// program of one cargo command or one C build), which `made`: found by the plan's rule, and
+/// stripped.
+pub fn collect(plan: &BuildPlan, made: &Made, ui: &Ui) -> Result<PathBuf, BuildError> {
+    let from_cargo = match &plan.artifact {
+        ArtifactRule::CargoMessages { bin, .. } => made.executables.get(bin).cloned(),
+        _ => None,
+    };
+    finish(plan, from_cargo, ui)
 }
 
 /// The built binary, found by the plan's rule and stripped as the plan says.
@@ -318,13 +350,12 @@ fn find_artifact(plan: &BuildPlan, from_cargo: Option<PathBuf>) -> Result<PathBu
     }
 }
 
-/// The executable a cargo JSON message reports for binary target `bin`, if it is that message.
-fn executable_in(line: &str, bin: &str) -> Option<PathBuf> {
+/// The binary target and executable a cargo JSON message reports, if it is such a message.
+fn executable_of(line: &str) -> Option<(String, PathBuf)> {
     match serde_json::from_str::<Message>(line).ok()? {
-        Message::CompilerArtifact(a)
-            if a.target.name == bin && a.target.kind.contains(&TargetKind::Bin) =>
-        {
-            a.executable.map(|p| p.into_std_path_buf())
+        Message::CompilerArtifact(a) if a.target.kind.contains(&TargetKind::Bin) => {
+            let path = a.executable?.into_std_path_buf();
+            Some((a.target.name.to_string(), path))
         }
         _ => None,
     }
@@ -458,7 +489,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_executable_of_our_bin_only() {
+    fn finds_the_executable_of_each_bin() {
         let message = |name: &str, kind: &str, exe: &str| {
             format!(
                 r#"{{"reason":"compiler-artifact","package_id":"path+file:///p#x@0.1.0","manifest_path":"/p/Cargo.toml","target":{{"kind":["{kind}"],"crate_types":["{kind}"],"name":"{name}","src_path":"/p/src/main.rs","edition":"2021","doc":true,"doctest":false,"test":true}},"profile":{{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false}},"features":[],"filenames":["{exe}"],"executable":{exe_json},"fresh":true}}"#,
@@ -471,14 +502,14 @@ mod tests {
         };
         let ours = message("hello", "bin", "/p/target/x/release/hello");
         assert_eq!(
-            executable_in(&ours, "hello"),
-            Some(PathBuf::from("/p/target/x/release/hello"))
+            executable_of(&ours),
+            Some(("hello".into(), PathBuf::from("/p/target/x/release/hello")))
         );
-        assert_eq!(executable_in(&ours, "other"), None);
-        assert_eq!(executable_in(&message("hello", "lib", ""), "hello"), None);
-        assert_eq!(executable_in("not json", "hello"), None);
+        // A library, a message of another kind, or no JSON: no executable.
+        assert_eq!(executable_of(&message("hello", "lib", "")), None);
+        assert_eq!(executable_of("not json"), None);
         assert_eq!(
-            executable_in(r#"{"reason":"build-finished","success":true}"#, "hello"),
+            executable_of(r#"{"reason":"build-finished","success":true}"#),
             None
         );
     }

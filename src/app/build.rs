@@ -71,22 +71,27 @@ fn build_once(
     // Each binary, with the plan it was built by: a Go build may have been retried with cgo.
     let selections = selections(&request.project)?;
     let mut built: Vec<(PathBuf, BuildPlan)> = Vec::new();
+    // What each build that ran made, with its plan.
+    let mut runs: Vec<(build::Made, BuildPlan)> = Vec::new();
     let mut started_ahead = false;
     // `plan_platforms` plans every selection for each platform in turn.
     for (plan, options) in plans.iter().zip(selections.iter().cycle()) {
-        // Another program of a build that just ran (several `--artifact` of one C build) is
-        // only looked for: the same steps would run again to no effect.
-        if built
+        // Another program of a build that just ran (the `--bin`s of one cargo command, the
+        // `--artifact`s of one C build) is only looked for: the same steps would run again to
+        // no effect.
+        if let Some((made, _)) = runs
             .iter()
-            .any(|(_, done)| done.platform == plan.platform && same_build(done, plan))
+            .find(|(_, done)| done.platform == plan.platform && same_build(done, plan))
         {
-            built.push((build::collect(plan, ui)?, plan.clone()));
+            built.push((build::collect(plan, made, ui)?, plan.clone()));
             continue;
         }
         lang::warn_of_static_glibc(plan, ui);
         let started = ahead.take().and_then(|a| a.take_for(plan, ui));
         started_ahead |= started.is_some();
-        built.push(build_one(&project, plan, started, &host, options, ui)?);
+        let (made, plan) = build_one(&project, plan, started, &host, options, ui)?;
+        built.push((made.artifact.clone(), plan.clone()));
+        runs.push((made, plan));
     }
     // Answers that held and a command that was the one started ahead are remembered already.
     if let Some((_, plan)) = built.first().filter(|_| !(answers_held && started_ahead)) {
@@ -197,7 +202,7 @@ fn defaults(
 }
 
 /// Builds one plan; a Go build that fails for want of cgo is given its second chance
-/// ([`lang::go::rebuild_with_cgo`]). Returns the binary and the plan that made it.
+/// ([`lang::go::rebuild_with_cgo`]). Returns what it made and the plan that made it.
 fn build_one(
     project: &Project,
     plan: &BuildPlan,
@@ -205,9 +210,17 @@ fn build_one(
     host: &Host<'_>,
     options: &plan::Options,
     ui: &Ui,
-) -> Result<(PathBuf, BuildPlan), Error> {
-    match build::build_from(plan, started, ui) {
-        Ok(artifact) => Ok((artifact, plan.clone())),
-        Err(failure) => lang::go::rebuild_with_cgo(project, plan, failure, host, options, ui),
+) -> Result<(build::Made, BuildPlan), Error> {
+    match build::build_made(plan, started, ui) {
+        Ok(made) => Ok((made, plan.clone())),
+        Err(failure) => {
+            let (artifact, plan) =
+                lang::go::rebuild_with_cgo(project, plan, failure, host, options, ui)?;
+            let made = build::Made {
+                artifact,
+                executables: Default::default(),
+            };
+            Ok((made, plan))
+        }
     }
 }

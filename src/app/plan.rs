@@ -50,9 +50,15 @@ pub fn selections(request: &ProjectRequest) -> Result<Vec<plan::Options>, Error>
         ..plan::Options::default()
     };
     let mut out = Vec::new();
+    let together = if request.bin.len() > 1 {
+        request.bin.clone()
+    } else {
+        Vec::new()
+    };
     for bin in &request.bin {
         out.push(plan::Options {
             bin: Some(bin.clone()),
+            bins_together: together.clone(),
             ..base.clone()
         });
     }

@@ -122,6 +122,27 @@ fn a_rust_workspace_ships_server_and_migrate_in_one_image() {
         "{outcome}"
     );
     assert_eq!(others[0]["linkage"], outcome["verify"]["linkage"]);
+    // One cargo command builds both (each plan takes its own binary from it).
+    let plans = static_image(args![
+        "--json",
+        "plan",
+        project.display(),
+        "--bin",
+        "server",
+        "--bin",
+        "migrate"
+    ])
+    .run()
+    .ok();
+    let plans: Value = serde_json::from_str(&plans.stdout).unwrap();
+    for (plan, name) in plans.as_array().unwrap().iter().zip(["server", "migrate"]) {
+        assert_eq!(plan["name"], name);
+        let args = plan["steps"][0]["args"].to_string();
+        assert!(
+            args.contains(r#""--bin","server","--bin","migrate""#),
+            "{args}"
+        );
+    }
     // The first `--bin` is the entrypoint; the history names both programs.
     assert_eq!(entrypoint(&layout, "v"), serde_json::json!(["/app/server"]));
     let history = config(&layout, "v")["history"].to_string();
