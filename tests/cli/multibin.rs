@@ -163,6 +163,16 @@ fn a_rust_workspace_ships_server_and_migrate_in_one_image() {
         assert_eq!((code, out.trim()), (0, "migrate to schema 3: up --all"));
     }
 
+    // `verify IMAGE` checks every program, not only the entrypoint.
+    let verified = static_image(args!["verify", format!("oci:{}:v", layout.display())])
+        .run()
+        .ok();
+    assert!(
+        verified.stdout.contains("2 ELF files, all static"),
+        "{}",
+        verified.stdout
+    );
+
     // The SBOM describes each program: its package, the crate both link, each file.
     let document = sbom(&layout, "v", "linux/amd64", dir.path());
     let packages = sbom_packages(&document);
