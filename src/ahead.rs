@@ -66,10 +66,10 @@ struct FlagsKey<'a> {
     path: Option<&'a Path>,
     platforms: Vec<String>,
     offline: bool,
-    bin: Option<&'a str>,
-    package: Option<&'a str>,
+    bin: OneOrList<'a, String>,
+    package: OneOrList<'a, String>,
     cgo: bool,
-    artifact: Option<&'a Path>,
+    artifact: OneOrList<'a, PathBuf>,
     // Absent from the JSON when not given, so keys written before it existed still match.
     #[serde(skip_serializing_if = "Option::is_none")]
     make_target: Option<&'a str>,
@@ -86,13 +86,27 @@ impl<'a> FlagsKey<'a> {
             path: args.path.as_deref(),
             platforms: args.platforms.iter().map(ToString::to_string).collect(),
             offline: args.offline,
-            bin: args.bin.as_deref(),
-            package: args.package.as_deref(),
+            bin: OneOrList(&args.bin),
+            package: OneOrList(&args.package),
             cgo: args.cgo,
-            artifact: args.artifact.as_deref(),
+            artifact: OneOrList(&args.artifact),
             make_target: args.make_target.as_deref(),
             toolchains: args.toolchains.as_deref(),
             build_args: &args.build_args,
+        }
+    }
+}
+
+/// A flag that may repeat, written as it was when it could not: `null` when absent, the value
+/// when given once (so keys written then still match), a list when given more often.
+struct OneOrList<'a, T>(&'a [T]);
+
+impl<T: Serialize> Serialize for OneOrList<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            [] => serializer.serialize_none(),
+            [one] => one.serialize(serializer),
+            many => many.serialize(serializer),
         }
     }
 }
@@ -335,7 +349,7 @@ mod tests {
         let args = ProjectRequest {
             path: Some("app".into()),
             platforms: vec![crate::platform::PlatformName("linux/arm64".into())],
-            bin: Some("server".into()),
+            bin: vec!["server".into()],
             build_args: vec!["--features".into(), "tls".into()],
             ..ProjectRequest::default()
         };
@@ -352,6 +366,18 @@ mod tests {
             ..args.clone()
         };
         assert_ne!(flags_digest(&args), flags_digest(&other));
+        // A repeated flag is a list, in its order: another order is another entrypoint.
+        let two = ProjectRequest {
+            bin: vec!["server".into(), "migrate".into()],
+            ..args.clone()
+        };
+        let json = flags_json(&two).unwrap_or_default();
+        assert!(json.contains("\"bin\":[\"server\",\"migrate\"]"), "{json}");
+        let swapped = ProjectRequest {
+            bin: vec!["migrate".into(), "server".into()],
+            ..args.clone()
+        };
+        assert_ne!(flags_digest(&two), flags_digest(&swapped));
         // A path with no JSON form has no key: nothing is remembered under a shared one.
         let odd = ProjectRequest {
             path: Some(std::ffi::OsStr::from_bytes(b"\xff").into()),

@@ -7,6 +7,7 @@
 //! executable ELF file the build made.
 
 mod artifact;
+mod cargo;
 mod failure;
 mod files;
 mod fresh;
@@ -14,16 +15,16 @@ mod probe_log;
 
 pub use failure::StepFailure;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use cargo_metadata::{Message, TargetKind};
-
 use crate::exec::{Cmd, ExecError, Started};
 use crate::plan::{ArtifactRule, BuildPlan, Facts, Mirror, Step, Wrapper};
 use crate::ui::{Ui, backticked};
+use cargo::executable_of;
 
 /// Why a build produced no binary.
 #[derive(Debug, thiserror::Error)]
@@ -129,13 +130,31 @@ pub fn cargo_command(step: &Step, ui: &Ui) -> Cmd {
     cmd
 }
 
+/// What a build made: the plan's binary, and every executable cargo reported (by target
+/// name), so the other programs one cargo command built are found without running it again.
+pub struct Made {
+    /// The plan's binary.
+    pub artifact: PathBuf,
+    /// Every binary target's executable cargo reported (none for other builds).
+    pub executables: BTreeMap<String, PathBuf>,
+}
+
 /// [`build`], where `started` (if any) is the plan's cargo step, already running with its
 /// output held (see `ahead`).
 pub fn build_from(
     plan: &BuildPlan,
-    mut started: Option<Started>,
+    started: Option<Started>,
     ui: &Ui,
 ) -> Result<PathBuf, BuildError> {
+    build_made(plan, started, ui).map(|made| made.artifact)
+}
+
+/// [`build_from`], telling what else cargo built.
+pub fn build_made(
+    plan: &BuildPlan,
+    mut started: Option<Started>,
+    ui: &Ui,
+) -> Result<Made, BuildError> {
     ui.status(
         "Compiling",
         format_args!(
@@ -155,7 +174,7 @@ pub fn build_from(
     if let Some(mirror) = &plan.mirror {
         sync_mirror(mirror)?;
     }
-    let mut from_cargo = None;
+    let mut executables = BTreeMap::new();
     let spinner = ui.spinner(
         "Building",
         &format!("`{}` for {}", plan.name, plan.platform),
@@ -175,15 +194,15 @@ pub fn build_from(
             source,
         })?;
         match &plan.artifact {
-            ArtifactRule::CargoMessages { bin, .. } => {
+            ArtifactRule::CargoMessages { .. } => {
                 let running = match started.take() {
                     Some(running) => running,
                     None => cargo_command(step, ui).start(ui)?,
                 };
                 running
                     .finish(ui, &mut |line| {
-                        if let Some(path) = executable_in(line, bin) {
-                            from_cargo = Some(path);
+                        if let Some((name, path)) = executable_of(line) {
+                            executables.insert(name, path);
                         }
                     })
                     .map_err(|f| failure::explain(plan, step, f))?;
@@ -214,6 +233,30 @@ pub fn build_from(
         }
     }
     spinner.finish();
+    let from_cargo = match &plan.artifact {
+        ArtifactRule::CargoMessages { bin, .. } => executables.get(bin).cloned(),
+        _ => None,
+    };
+    let artifact = finish(plan, from_cargo, ui)?;
+    Ok(Made {
+        artifact,
+        executables,
+    })
+}
+
+/// The binary of a plan whose build has just run for another plan with the same steps (another
+/// program of one cargo command or one C build), which `made`: found by the plan's rule, and
+/// stripped.
+pub fn collect(plan: &BuildPlan, made: &Made, ui: &Ui) -> Result<PathBuf, BuildError> {
+    let from_cargo = match &plan.artifact {
+        ArtifactRule::CargoMessages { bin, .. } => made.executables.get(bin).cloned(),
+        _ => None,
+    };
+    finish(plan, from_cargo, ui)
+}
+
+/// The built binary, found by the plan's rule and stripped as the plan says.
+fn finish(plan: &BuildPlan, from_cargo: Option<PathBuf>, ui: &Ui) -> Result<PathBuf, BuildError> {
     let artifact = find_artifact(plan, from_cargo)?;
     if let Facts::C {
         strip: Some(strip), ..
@@ -251,18 +294,6 @@ fn find_artifact(plan: &BuildPlan, from_cargo: Option<PathBuf>) -> Result<PathBu
             prefer.as_deref(),
             plan.platform.elf_machine(),
         ),
-    }
-}
-
-/// The executable a cargo JSON message reports for binary target `bin`, if it is that message.
-fn executable_in(line: &str, bin: &str) -> Option<PathBuf> {
-    match serde_json::from_str::<Message>(line).ok()? {
-        Message::CompilerArtifact(a)
-            if a.target.name == bin && a.target.kind.contains(&TargetKind::Bin) =>
-        {
-            a.executable.map(|p| p.into_std_path_buf())
-        }
-        _ => None,
     }
 }
 
@@ -392,32 +423,6 @@ pub(crate) fn sync_mirror(mirror: &Mirror) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_the_executable_of_our_bin_only() {
-        let message = |name: &str, kind: &str, exe: &str| {
-            format!(
-                r#"{{"reason":"compiler-artifact","package_id":"path+file:///p#x@0.1.0","manifest_path":"/p/Cargo.toml","target":{{"kind":["{kind}"],"crate_types":["{kind}"],"name":"{name}","src_path":"/p/src/main.rs","edition":"2021","doc":true,"doctest":false,"test":true}},"profile":{{"opt_level":"3","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false}},"features":[],"filenames":["{exe}"],"executable":{exe_json},"fresh":true}}"#,
-                exe_json = if exe.is_empty() {
-                    "null".to_string()
-                } else {
-                    format!("\"{exe}\"")
-                }
-            )
-        };
-        let ours = message("hello", "bin", "/p/target/x/release/hello");
-        assert_eq!(
-            executable_in(&ours, "hello"),
-            Some(PathBuf::from("/p/target/x/release/hello"))
-        );
-        assert_eq!(executable_in(&ours, "other"), None);
-        assert_eq!(executable_in(&message("hello", "lib", ""), "hello"), None);
-        assert_eq!(executable_in("not json", "hello"), None);
-        assert_eq!(
-            executable_in(r#"{"reason":"build-finished","success":true}"#, "hello"),
-            None
-        );
-    }
 
     #[test]
     fn wrappers_quote_their_command_and_pass_arguments_through() {

@@ -87,6 +87,7 @@ Examples:
   static-image build ./goapp --package ./cmd/server -- -ldflags=-X=main.version=1.0
   static-image build ./goapp --cgo --offline            cgo linked statically with zig cc
   static-image build ./cproject --artifact src/server   C: pick the program the build makes
+  static-image build --bin server --bin migrate         two programs in one image (entrypoint: the first)
   static-image build ./zstd --make-target zstd          C: build one make target, not the default
   cargo static-image --bin server                       the same, as a cargo subcommand")]
     Build(BuildArgs),
@@ -143,11 +144,13 @@ Examples:
   static-image sbom docker://registry.example/team/app:1.0")]
     Sbom(SbomArgs),
 
-    /// Package already-built static binaries (one per platform) as a scratch image.
+    /// Package already-built static binaries (one per platform, or with `--platform` several
+    /// programs in one image) as a scratch image.
     #[command(after_help = "\
 Examples:
   static-image package ./app
   static-image package ./app-amd64 ./app-arm64 --output oci-archive:app.tar   one image, two platforms
+  static-image package --platform linux/amd64 ./server ./migrate                two programs, one image
   static-image package ./app --output docker-archive:app.tar:app:1.0 --port 8080/tcp
   static-image package ./app --output oci:images:v1 --add LICENSE:/licenses/ --extra-ca corp-ca.pem")]
     Package(PackageArgs),
@@ -186,11 +189,14 @@ pub struct SbomArgs {
 /// `package` arguments.
 #[derive(Debug, Args)]
 pub struct PackageArgs {
-    /// The static binary to package; several (one per platform) make a multi-platform image.
+    /// The static binary to package; several (one per platform) make a multi-platform image, or
+    /// with `--platform`, one image holding them all (each at /app/<file name>, the first the
+    /// entrypoint).
     #[arg(value_name = "BIN", required = true)]
     pub binaries: Vec<PathBuf>,
 
-    /// The image's platform, for one binary, which must match it [default: the binary's own].
+    /// The image's platform, which the binaries must match [default: each binary's own]; with
+    /// several binaries, they all go into this platform's one image.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<PlatformName>,
 
@@ -235,14 +241,15 @@ pub struct ProjectArgs {
     #[arg(long)]
     pub offline: bool,
 
-    /// Rust: the binary target to build, when the project has several.
+    /// Rust: the binary target to build, when the project has several; repeat to put several
+    /// in the image (each at /app/<name>, the first is the entrypoint).
     #[arg(long, value_name = "NAME")]
-    pub bin: Option<String>,
+    pub bin: Vec<String>,
 
     /// Go: the main package to build (e.g. ./cmd/server) [default: the module root, or the only
-    /// cmd/*].
+    /// cmd/*]; repeat to put several in the image (the first is the entrypoint).
     #[arg(long, value_name = "PKG")]
-    pub package: Option<String>,
+    pub package: Vec<String>,
 
     /// Go: build with cgo, linked statically (zig cc against musl) [default: only when a
     /// dependency needs it].
@@ -250,9 +257,9 @@ pub struct ProjectArgs {
     pub cgo: bool,
 
     /// C: the program to package, relative to where the build ran [default: the one executable
-    /// the build made].
+    /// the build made]; repeat to put several in the image (the first is the entrypoint).
     #[arg(long, value_name = "PATH")]
-    pub artifact: Option<PathBuf>,
+    pub artifact: Vec<PathBuf>,
 
     /// C, make: the make target to build, when the default one builds more than the program
     /// (e.g. shared libraries, which cannot link with `-static`) [default: make's default].

@@ -226,6 +226,10 @@ pub fn plans(out: &mut dyn Write, plans: &[BuildPlan], as_json: bool) -> io::Res
             writeln!(out)?;
         }
         writeln!(out, "platform: {}", plan.platform)?;
+        // An image of several programs has a plan for each.
+        if plans.iter().filter(|p| p.platform == plan.platform).count() > 1 {
+            writeln!(out, "program:  {}", plan.name)?;
+        }
         writeln!(out, "language: {}", plan.language)?;
         writeln!(out, "strategy: {} ({})", plan.strategy, plan.summary)?;
         for wrapper in &plan.wrappers {

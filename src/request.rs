@@ -23,14 +23,14 @@ pub struct ProjectRequest {
     pub platforms: Vec<PlatformName>,
     /// Build without touching the network.
     pub offline: bool,
-    /// Rust: the binary target.
-    pub bin: Option<String>,
-    /// Go: the main package.
-    pub package: Option<String>,
+    /// Rust: the binary targets, in the order given (the first is the entrypoint).
+    pub bin: Vec<String>,
+    /// Go: the main packages, in the order given.
+    pub package: Vec<String>,
     /// Go: build with cgo.
     pub cgo: bool,
-    /// C: the program to package, relative to where the build ran.
-    pub artifact: Option<PathBuf>,
+    /// C: the programs to package, relative to where the build ran, in the order given.
+    pub artifact: Vec<PathBuf>,
     /// C, make: the make target to build instead of the default one.
     pub make_target: Option<String>,
     /// A folder of toolchain files read before the built-in ones.

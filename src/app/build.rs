@@ -2,21 +2,20 @@
 //! last build started ahead (`ahead`) and, with `--check-reproducible`, a second build
 //! elsewhere to compare (`reproduce`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use super::plan::{detect_and_plan, options, plan_platforms};
+use super::plan::{detect_and_plan, plan_platforms, selections};
 use super::settings::project_dir;
 use crate::ahead::{self, Ahead};
 use crate::config::{self, Origin};
 use crate::detect::Project;
 use crate::error::Error;
 use crate::exec::Started;
-use crate::package::{self, PackageDefaults, PackageOutcome};
-use crate::plan::BuildPlan;
+use crate::package::{self, Binaries, PackageDefaults, PackageOutcome, Program};
+use crate::plan::{self, BuildPlan};
 use crate::platform::Platforms;
-use crate::request::{BuildRequest, ProjectRequest};
+use crate::request::BuildRequest;
 use crate::toolchain::probe::Host;
 use crate::toolchain::{Language, Toolchains};
 use crate::transport::ImageRef;
@@ -78,30 +77,38 @@ fn build_once(
             return Err(e.into());
         }
     }
-    // Each platform's binary, with the plan it was built by: a Go build may have been retried
-    // with cgo.
+    // Each binary, with the plan it was built by: a Go build may have been retried with cgo.
+    let selections = selections(&request.project)?;
     let mut built: Vec<(PathBuf, BuildPlan)> = Vec::new();
+    // What each build that ran made, with its plan.
+    let mut runs: Vec<(build::Made, BuildPlan)> = Vec::new();
     let mut started_ahead = false;
-    for plan in &plans {
+    // `plan_platforms` plans every selection for each platform in turn.
+    for (plan, options) in plans.iter().zip(selections.iter().cycle()) {
+        // Another program of a build that just ran (the `--bin`s of one cargo command, the
+        // `--artifact`s of one C build) is only looked for: the same steps would run again to
+        // no effect.
+        if let Some((made, _)) = runs
+            .iter()
+            .find(|(_, done)| done.platform == plan.platform && same_build(done, plan))
+        {
+            built.push((build::collect(plan, made, ui)?, plan.clone()));
+            continue;
+        }
         lang::warn_of_static_glibc(plan, ui);
         let started = ahead.take().and_then(|a| a.take_for(plan, ui));
         started_ahead |= started.is_some();
-        built.push(build_one(
-            &project,
-            plan,
-            started,
-            &host,
-            &request.project,
-            ui,
-        )?);
+        let (made, plan) = build_one(&project, plan, started, &host, options, ui)?;
+        built.push((made.artifact.clone(), plan.clone()));
+        runs.push((made, plan));
     }
     // Answers that held and a command that was the one started ahead are remembered already.
     if let Some((_, plan)) = built.first().filter(|_| !(answers_held && started_ahead)) {
         ahead::remember(&project, &request.project, plan, &host, began);
     }
-    let defaults = defaults(
+    let (defaults, inputs) = defaults(
         &project,
-        &built,
+        built,
         request,
         extra_outputs,
         &toolchains.platforms,
@@ -110,11 +117,12 @@ fn build_once(
     // The build ran the project's own code, which may have swapped a checked path for a link
     // leading out: the settings' paths are judged again just before they are read.
     config::trust::check(request, origin)?;
-    let inputs: Vec<_> = built
-        .into_iter()
-        .map(|(artifact, plan)| (artifact, Some(plan.platform)))
-        .collect();
     package::package_many(&inputs, &request.image, &defaults, ui)
+}
+
+/// Whether two plans run the same build (they differ only in the program they take from it).
+fn same_build(a: &BuildPlan, b: &BuildPlan) -> bool {
+    a.steps == b.steps && a.wrappers == b.wrappers && a.mirror.is_some() == b.mirror.is_some()
 }
 
 /// The project and each platform's plan, from the answers `trusted` when they hold, with the
@@ -137,7 +145,9 @@ fn plan_and_check(
     let first = plans.first().map(|p| p.name.clone()).unwrap_or_default();
     let name = request.image.name.clone().unwrap_or(first);
     package::check_args(&request.image, &name)?;
-    package::check_platform_count(&request.image, plans.len())?;
+    let mut platforms: Vec<_> = plans.iter().map(|p| p.platform).collect();
+    platforms.dedup();
+    package::check_platform_count(&request.image, platforms.len())?;
     package::source_date_epoch()?;
     Ok((project, plans))
 }
@@ -164,60 +174,83 @@ fn provide(
 }
 
 /// What the build tells the packaging beyond the flags: the name, metadata and SBOM facts its
-/// language gives, and where the outputs and the cache go.
+/// language gives, and where the outputs and the cache go; and each platform's programs, the
+/// entrypoint's first.
 fn defaults(
     project: &Project,
-    built: &[(PathBuf, BuildPlan)],
+    built: Vec<(PathBuf, BuildPlan)>,
     request: &BuildRequest,
     extra_outputs: &[ImageRef],
     platforms: &Platforms,
     ui: &Ui,
-) -> PackageDefaults {
-    let (name, metadata) = match built.first() {
-        Some((artifact, plan)) => (
-            lang::default_name(plan, artifact),
-            lang::metadata(plan, artifact),
-        ),
-        None => (String::new(), BTreeMap::new()),
-    };
+) -> (PackageDefaults, Vec<Binaries>) {
     let cache_dir = project.target_dir().join("static-image-cache");
-    let sbom = if request.image.no_sbom {
-        BTreeMap::new()
-    } else {
-        let cache = package::cache_dir(&request.image, &cache_dir);
-        built
-            .iter()
-            .map(|(_, plan)| {
-                let facts = lang::sbom_facts(project, plan, &request.project, cache.as_deref(), ui);
-                (plan.platform, facts)
-            })
-            .collect()
-    };
-    PackageDefaults {
+    let cache = package::cache_dir(&request.image, &cache_dir);
+    let mut inputs: Vec<Binaries> = Vec::new();
+    let mut metadata = Vec::new();
+    for (artifact, plan) in built {
+        metadata.push((artifact.clone(), lang::metadata(&plan, &artifact)));
+        let facts = (!request.image.no_sbom)
+            .then(|| lang::sbom_facts(project, &plan, &request.project, cache.as_deref(), ui));
+        let program = Program {
+            name: lang::default_name(&plan, &artifact),
+            path: artifact,
+            facts,
+        };
+        match inputs
+            .iter_mut()
+            .find(|b| b.platform == Some(plan.platform))
+        {
+            Some(binaries) => binaries.programs.push(program),
+            None => inputs.push(Binaries {
+                platform: Some(plan.platform),
+                programs: vec![program],
+            }),
+        }
+    }
+    let entrypoint = request.image.entrypoint_path.as_ref();
+    for binaries in &mut inputs {
+        binaries.programs =
+            package::entrypoint_first(std::mem::take(&mut binaries.programs), entrypoint);
+    }
+    // The image is named after its entrypoint's program, and described as its package is.
+    let entry = inputs.first().and_then(|b| b.programs.first());
+    let name = entry.map_or_else(String::new, |p| p.name.clone());
+    let metadata = entry
+        .and_then(|p| metadata.into_iter().find(|(path, _)| *path == p.path))
+        .map(|(_, m)| m)
+        .unwrap_or_default();
+    let defaults = PackageDefaults {
         name,
         output_dir: project.target_dir().join("static-image"),
         cache_dir,
         metadata,
         extra_outputs: extra_outputs.to_vec(),
-        sbom,
         platforms: platforms.clone(),
-    }
+    };
+    (defaults, inputs)
 }
 
 /// Builds one plan; a Go build that fails for want of cgo is given its second chance
-/// ([`lang::go::rebuild_with_cgo`]). Returns the binary and the plan that made it.
+/// ([`lang::go::rebuild_with_cgo`]). Returns what it made and the plan that made it.
 fn build_one(
     project: &Project,
     plan: &BuildPlan,
     started: Option<Started>,
     host: &Host<'_>,
-    request: &ProjectRequest,
+    options: &plan::Options,
     ui: &Ui,
-) -> Result<(PathBuf, BuildPlan), Error> {
-    match build::build_from(plan, started, ui) {
-        Ok(artifact) => Ok((artifact, plan.clone())),
+) -> Result<(build::Made, BuildPlan), Error> {
+    match build::build_made(plan, started, ui) {
+        Ok(made) => Ok((made, plan.clone())),
         Err(failure) => {
-            lang::go::rebuild_with_cgo(project, plan, failure, host, &options(request), ui)
+            let (artifact, plan) =
+                lang::go::rebuild_with_cgo(project, plan, failure, host, options, ui)?;
+            let made = build::Made {
+                artifact,
+                executables: Default::default(),
+            };
+            Ok((made, plan))
         }
     }
 }

@@ -1,35 +1,45 @@
 //! `package`: already-built static binaries → one image, named once for every platform.
+//!
+//! `package BIN…` takes one binary per platform (each binary's machine names its platform);
+//! `package --platform P BIN…` puts every binary in P's one image, each at `/app/<its file
+//! name>`, the first (or the one `--entrypoint-path` names) the entrypoint.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::plan::env_platform;
 use crate::error::Error;
-use crate::package::{self, PackageDefaults, PackageOutcome};
+use crate::package::{self, Binaries, PackageDefaults, PackageOutcome};
 use crate::request::PackageRequest;
 use crate::ui::{self, Ui};
 
 /// `package`: verifies the binaries and packages them as the request asks.
 pub fn package(request: &PackageRequest, ui: &Ui) -> Result<PackageOutcome, Error> {
     let (table, platform) = env_platform(request.platform.as_ref())?;
-    if request.binaries.len() > 1 && request.platform.is_some() {
-        return Err(Error::Usage(
-            "`--platform` names the platform of one binary; with several, each binary's own \
-             machine decides"
-                .into(),
-        ));
-    }
-    let names: Vec<String> = request
-        .binaries
+    // With `--platform`, several binaries are the programs of one image.
+    let together = platform.is_some() && request.binaries.len() > 1;
+    let inputs: Vec<Binaries> = if together {
+        let programs = request
+            .binaries
+            .iter()
+            .flat_map(|b| Binaries::one(b.clone(), platform).programs)
+            .collect();
+        let programs = package::entrypoint_first(programs, request.image.entrypoint_path.as_ref());
+        vec![Binaries { platform, programs }]
+    } else {
+        request
+            .binaries
+            .iter()
+            .map(|b| Binaries::one(b.clone(), platform))
+            .collect()
+    };
+    let names: Vec<String> = inputs
         .iter()
-        .map(|b| {
-            b.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
+        .filter_map(|b| Some(b.programs.first()?.name.clone()))
         .collect();
     // One name for every platform: a per-platform file name (`app-arm64`) must not become the
-    // arm64 image's entrypoint `/app/app-amd64`.
+    // arm64 image's entrypoint `/app/app-amd64`. One image of several programs is named after
+    // its entrypoint's.
     let name = match (&request.image.name, shared_stem(&names)) {
         (Some(name), _) => name.clone(),
         (None, Some(stem)) => {
@@ -45,9 +55,12 @@ pub fn package(request: &PackageRequest, ui: &Ui) -> Result<PackageOutcome, Erro
             stem
         }
         (None, None) => {
+            // Two unrelated names are more likely two programs of one image than one program
+            // for two platforms: both spellings are given.
             return Err(Error::Usage(format!(
                 "the binaries' names ({}) share no stem to name the image after; give it one \
-                 with `--name`",
+                 with `--name` (for one binary per platform), or name the platform to put them \
+                 all in its one image: `package --platform PLATFORM BIN BIN`",
                 ui::backticked(&names)
             )));
         }
@@ -58,14 +71,8 @@ pub fn package(request: &PackageRequest, ui: &Ui) -> Result<PackageOutcome, Erro
         cache_dir: default_target_dir().join("static-image-cache"),
         metadata: BTreeMap::new(),
         extra_outputs: Vec::new(),
-        sbom: BTreeMap::new(),
         platforms: table,
     };
-    let inputs: Vec<_> = request
-        .binaries
-        .iter()
-        .map(|b| (b.clone(), platform))
-        .collect();
     package::package_many(&inputs, &request.image, &defaults, ui)
 }
 

@@ -38,17 +38,66 @@ pub fn load_toolchains(folder: Option<&Path>) -> Result<Toolchains, Error> {
     Ok(Toolchains::load(folder)?)
 }
 
-/// The choices of the request that shape each platform's plan.
-pub fn options(request: &ProjectRequest) -> plan::Options {
-    plan::Options {
+/// The choices of the request that shape each platform's plan, one set for each binary asked
+/// for: a `--bin`, `--package` or `--artifact` each, in the order given (the first is the
+/// entrypoint); one set, naming none, when none is given. A flag of another language still
+/// makes its set, so that planning refuses it by name.
+pub fn selections(request: &ProjectRequest) -> Result<Vec<plan::Options>, Error> {
+    let base = plan::Options {
         offline: request.offline,
         build_args: request.build_args.clone(),
-        bin: request.bin.clone(),
-        package: request.package.clone(),
         cgo: request.cgo,
-        artifact: request.artifact.clone(),
         make_target: request.make_target.clone(),
+        ..plan::Options::default()
+    };
+    let mut out = Vec::new();
+    let together = if request.bin.len() > 1 {
+        request.bin.clone()
+    } else {
+        Vec::new()
+    };
+    for bin in &request.bin {
+        out.push(plan::Options {
+            bin: Some(bin.clone()),
+            bins_together: together.clone(),
+            ..base.clone()
+        });
     }
+    for package in &request.package {
+        out.push(plan::Options {
+            package: Some(package.clone()),
+            ..base.clone()
+        });
+    }
+    for artifact in &request.artifact {
+        out.push(plan::Options {
+            artifact: Some(artifact.clone()),
+            ..base.clone()
+        });
+    }
+    // The same binary twice would be the same file twice in /app/.
+    let given = |o: &plan::Options| {
+        let (flag, value) = match (&o.bin, &o.package, &o.artifact) {
+            (Some(b), _, _) => ("--bin", b.clone()),
+            (_, Some(p), _) => ("--package", p.clone()),
+            (_, _, Some(a)) => ("--artifact", a.display().to_string()),
+            _ => ("", String::new()),
+        };
+        format!("{flag} {value}")
+    };
+    for (i, options) in out.iter().enumerate() {
+        let this = given(options);
+        if out[..i].iter().any(|o| given(o) == this) {
+            return Err(Error::Usage(format!(
+                "`{this}` is given twice; each binary is named once (the first named is the \
+                 entrypoint)"
+            )));
+        }
+    }
+    if out.is_empty() {
+        out.push(base);
+    }
+    Ok(out)
 }
 
 /// The platforms asked for, each once, in the order given; the host's when none.
@@ -93,16 +142,48 @@ pub fn detect_and_plan(
     Ok((project, plans))
 }
 
-/// The plan for each platform asked for.
+/// The plan of each binary asked for (see [`selections`]) for each platform asked for:
+/// platform by platform, and in each the binaries in the order given.
 pub fn plan_platforms(
     project: &Project,
     request: &ProjectRequest,
     host: &Host<'_>,
 ) -> Result<Vec<BuildPlan>, Error> {
-    let options = options(request);
+    let selections = selections(request)?;
     let env = |key: &str| std::env::var(key).ok();
-    Ok(platforms(request, &host.toolchains().platforms)?
-        .into_iter()
-        .map(|p| plan::plan(project, p, host, &options, &env))
-        .collect::<Result<Vec<_>, _>>()?)
+    let mut plans = Vec::new();
+    for platform in platforms(request, &host.toolchains().platforms)? {
+        for options in &selections {
+            plans.push(plan::plan(project, platform, host, options, &env)?);
+        }
+    }
+    Ok(plans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_binary_asked_for_is_a_selection_in_the_order_given() {
+        let request = ProjectRequest {
+            bin: vec!["server".into(), "migrate".into()],
+            offline: true,
+            ..ProjectRequest::default()
+        };
+        let chosen = selections(&request).unwrap();
+        let bins: Vec<_> = chosen.iter().map(|o| o.bin.as_deref()).collect();
+        assert_eq!(bins, [Some("server"), Some("migrate")]);
+        assert!(chosen.iter().all(|o| o.offline));
+        // None asked for: one selection, which picks the project's only binary.
+        let none = selections(&ProjectRequest::default()).unwrap();
+        assert_eq!(none.len(), 1);
+        assert!(none[0].bin.is_none() && none[0].package.is_none() && none[0].artifact.is_none());
+        let twice = ProjectRequest {
+            artifact: vec!["out/a".into(), "out/a".into()],
+            ..ProjectRequest::default()
+        };
+        let err = selections(&twice).unwrap_err().to_string();
+        assert!(err.contains("`--artifact out/a` is given twice"), "{err}");
+    }
 }

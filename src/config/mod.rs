@@ -26,6 +26,24 @@ pub use trust::{Blamed, Origin};
 /// The file name for Go and C projects.
 pub const FILE_NAME: &str = "static-image.toml";
 
+/// A setting that takes one value or a list (`bin = "server"` or `bin = ["server", "migrate"]`):
+/// a file written when it took one keeps working.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(v) => vec![v],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
 /// The settings a project file may hold.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -52,10 +70,10 @@ pub struct FileConfig {
     sbom_packages: Option<Vec<String>>,
     no_sbom: Option<bool>,
     offline: Option<bool>,
-    bin: Option<String>,
-    package: Option<String>,
+    bin: Option<OneOrMany>,
+    package: Option<OneOrMany>,
     cgo: Option<bool>,
-    artifact: Option<String>,
+    artifact: Option<OneOrMany>,
     make_target: Option<String>,
     build_args: Option<Vec<String>>,
 }
@@ -351,11 +369,11 @@ impl FileConfig {
         }
         if let (Some(v), false) = (self.bin, given("bin")) {
             keys.insert("bin");
-            project.bin = Some(v);
+            project.bin = v.into_vec();
         }
         if let (Some(v), false) = (self.package, given("package")) {
             keys.insert("package");
-            project.package = Some(v);
+            project.package = v.into_vec();
         }
         if let (Some(v), false) = (self.cgo, given("cgo")) {
             keys.insert("cgo");
@@ -363,7 +381,7 @@ impl FileConfig {
         }
         if let (Some(v), false) = (self.artifact, given("artifact")) {
             keys.insert("artifact");
-            project.artifact = Some(v.into());
+            project.artifact = v.into_vec().into_iter().map(PathBuf::from).collect();
         }
         if let (Some(v), false) = (self.make_target, given("make_target")) {
             keys.insert("make-target");
@@ -496,5 +514,40 @@ mod tests {
         );
         assert_eq!(args.image.extra_ca, [dir.path().join("corp.pem")]);
         assert_eq!(args.image.env[0].key, "MODE");
+    }
+
+    #[test]
+    fn programs_are_one_string_or_a_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = BuildRequest::default();
+        let path = write(dir.path(), FILE_NAME, "package = \"./cmd/api\"\n");
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|_| false, &path)
+            .unwrap();
+        assert_eq!(args.project.package, ["./cmd/api"]);
+        let path = write(
+            dir.path(),
+            FILE_NAME,
+            "package = [\"./cmd/api\", \"./cmd/worker\"]\nartifact = [\"a\", \"b\"]\n",
+        );
+        let mut args = BuildRequest::default();
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|_| false, &path)
+            .unwrap();
+        assert_eq!(args.project.package, ["./cmd/api", "./cmd/worker"]);
+        assert_eq!(
+            args.project.artifact,
+            [PathBuf::from("a"), PathBuf::from("b")]
+        );
+        // The command line's list replaces the file's whole.
+        let mut args = BuildRequest::default();
+        args.project.package = vec!["./cmd/worker".into()];
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|id| id == "package", &path)
+            .unwrap();
+        assert_eq!(args.project.package, ["./cmd/worker"]);
     }
 }

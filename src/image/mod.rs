@@ -6,7 +6,8 @@
 //! 1. Base layer, byte-identical for every image with the same CA bundle, so registries and
 //!    layouts store it once: the CA bundle (0644), `/etc/passwd`, `/etc/group`,
 //!    `/etc/nsswitch.conf`, `/etc/hosts`, `/tmp` (1777).
-//! 2. App layer: the binary (0755) at the entrypoint path, and the `--add` files.
+//! 2. App layer: the binary (0755) at the entrypoint path, the image's other programs (0755)
+//!    at `/app/<name>`, and the `--add` files.
 
 pub mod blob;
 pub mod ca;
@@ -282,6 +283,9 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
         size,
     };
     layer.add_file(spec.entrypoint.as_str(), source, 0o755)?;
+    for (path, source) in &spec.programs {
+        layer.add_file(path.as_str(), source.clone(), 0o755)?;
+    }
     for entry in &spec.adds {
         match entry {
             AddEntry::Dir(path) => layer.add_dir(path.as_str(), 0o755)?,
@@ -359,12 +363,13 @@ pub fn assemble(
     let (app, app_origin) = app_entries
         .write_cached(store, mtime, spec.compression, reuse)
         .map_err(app_error)?;
+    let mut programs = spec.entrypoint.to_string();
+    for (path, _) in &spec.programs {
+        programs.push_str(&format!(", {path}"));
+    }
     history.push(match spec.adds.len() {
-        0 => format!("static-image: app: {}", spec.entrypoint),
-        n => format!(
-            "static-image: app: {} and {n} added entries",
-            spec.entrypoint
-        ),
+        0 => format!("static-image: app: {programs}"),
+        n => format!("static-image: app: {programs} and {n} added entries"),
     });
     layers.push(app);
     origins.push(app_origin);

@@ -41,6 +41,9 @@ pub struct ImageSpec {
     pub workdir: Option<ImagePath>,
     /// Extra files, already expanded and checked.
     pub adds: Vec<AddEntry>,
+    /// The image's other programs (mode 0755), each at `/app/<name>`; none when the image holds
+    /// one.
+    pub programs: Vec<(ImagePath, crate::image::layer::Source)>,
     /// The CA bundle for the base layer.
     pub ca: CaBundle,
     /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`, else 0).

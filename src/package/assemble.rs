@@ -5,7 +5,8 @@
 use super::prepare::{Inputs, Run};
 use crate::error::Error;
 use crate::image::layer::Origin;
-use crate::image::spec::{ImageSpec, User};
+use crate::image::layer::Source;
+use crate::image::spec::{ImagePath, ImageSpec, User};
 use crate::image::{Image, ImageError, ImageSet, Reuse, assemble};
 use crate::transport::BaseImage;
 use crate::ui::Ui;
@@ -32,7 +33,12 @@ pub(super) fn images(run: &Run<'_>, inputs: &mut Inputs<'_>, ui: &Ui) -> Result<
     let progress = ui.progress(
         "Compressing",
         &format!("`{name}`"),
-        inputs.verified.iter().map(|v| v.size).sum(),
+        inputs
+            .verified
+            .iter()
+            .flat_map(|v| v.all())
+            .map(|v| v.size)
+            .sum(),
     );
     let on_bytes = |n| progress.add(n);
     let reuse = Reuse {
@@ -42,29 +48,46 @@ pub(super) fn images(run: &Run<'_>, inputs: &mut Inputs<'_>, ui: &Ui) -> Result<
     };
     // Platforms are independent: compress them side by side (the cores are otherwise idle).
     let assembled: Vec<Result<Image, ImageError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = inputs
-            .verified
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let base = inputs.bases.get(i).cloned();
-                // Without `--user`, a base's user stands (else ours, nonroot).
-                let user = match (&run.args.user, base.as_ref().and_then(base_user)) {
-                    (None, Some(user)) => user,
-                    _ => inputs.spec.user.clone(),
-                };
-                let spec = ImageSpec {
-                    platform: v.platform,
-                    base,
-                    user,
-                    sbom: inputs.documents.get(&v.platform).cloned(),
-                    ..inputs.spec.clone()
-                };
-                let store = &inputs.store;
-                let (binary, size) = (v.binary, v.size);
-                scope.spawn(move || assemble(binary, size, &spec, store, reuse))
-            })
-            .collect();
+        let handles: Vec<_> =
+            inputs
+                .verified
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let base = inputs.bases.get(i).cloned();
+                    // Without `--user`, a base's user stands (else ours, nonroot).
+                    let user = match (&run.args.user, base.as_ref().and_then(base_user)) {
+                        (None, Some(user)) => user,
+                        _ => inputs.spec.user.clone(),
+                    };
+                    let programs =
+                        v.others
+                            .iter()
+                            .map(|(name, other)| {
+                                let path =
+                                    format!("/app/{name}").parse::<ImagePath>().unwrap_or_else(
+                                        |e| unreachable!("program names are checked before: {e}"),
+                                    );
+                                let source = Source::File {
+                                    path: other.binary.to_owned(),
+                                    size: other.size,
+                                };
+                                (path, source)
+                            })
+                            .collect();
+                    let spec = ImageSpec {
+                        platform: v.platform,
+                        programs,
+                        base,
+                        user,
+                        sbom: inputs.documents.get(&v.platform).cloned(),
+                        ..inputs.spec.clone()
+                    };
+                    let store = &inputs.store;
+                    let (binary, size) = (v.binary, v.size);
+                    scope.spawn(move || assemble(binary, size, &spec, store, reuse))
+                })
+                .collect();
         handles
             .into_iter()
             .map(|h| {

@@ -1,6 +1,6 @@
 //! The back half of the pipeline, shared by `package` and `build`: verify → assemble → write.
 //!
-//! Input: a binary per platform, the image flags and defaults from the caller (name, labels,
+//! Input: the binaries of each platform (one, or several programs in one image), the image flags and defaults from the caller (name, labels,
 //! default output). Output: [`PackageOutcome`]: the verify reports, the images' digests and
 //! what was written. A run goes through four steps, one module each:
 //!
@@ -21,7 +21,7 @@ mod record;
 mod write;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use outcome::{
     CaSummary, ImageSummary, LayerSummary, PackageOutcome, PlatformOutcome, SbomSummary,
@@ -29,6 +29,7 @@ pub use outcome::{
 pub use prepare::{cache_dir, check_args, check_platform_count, source_date_epoch};
 
 use crate::error::Error;
+use crate::image::spec::ImagePath;
 use crate::platform::{Platform, Platforms};
 use crate::request::ImageRequest;
 use crate::sbom::Facts;
@@ -49,28 +50,73 @@ pub struct PackageDefaults {
     /// Outputs written besides those asked for (`--check-reproducible`'s own copy); they are
     /// not reported.
     pub extra_outputs: Vec<ImageRef>,
-    /// What the build knows for each platform's SBOM beyond the binary (Cargo's resolved
-    /// dependencies, the toolchain's C library).
-    pub sbom: BTreeMap<Platform, Facts>,
     /// The run's platform table: a binary's machine names its platform through it.
     pub platforms: Platforms,
 }
 
-/// Verifies `binary`, assembles its image and writes every output.
-pub fn package(
-    binary: &Path,
-    platform: Option<Platform>,
-    args: &ImageRequest,
-    defaults: &PackageDefaults,
-    ui: &Ui,
-) -> Result<PackageOutcome, Error> {
-    package_many(&[(binary.to_owned(), platform)], args, defaults, ui)
+/// One program of an image.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// Its file name in the image when the image holds several (`/app/<name>`); one program
+    /// alone goes to the entrypoint path the run's name gives.
+    pub name: String,
+    /// The binary.
+    pub path: PathBuf,
+    /// What the build knows for the SBOM beyond the binary (Cargo's resolved dependencies, the
+    /// toolchain's C library), when it was built here.
+    pub facts: Option<Facts>,
+}
+
+/// One platform's image's programs.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    /// The platform asked of them; `None`: their own machine's.
+    pub platform: Option<Platform>,
+    /// The programs, the entrypoint first (see [`entrypoint_first`]); never empty.
+    pub programs: Vec<Program>,
+}
+
+impl Binaries {
+    /// One binary for a platform, with no build facts: `package`'s single form.
+    pub fn one(path: PathBuf, platform: Option<Platform>) -> Binaries {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Binaries {
+            platform,
+            programs: vec![Program {
+                name,
+                path,
+                facts: None,
+            }],
+        }
+    }
+}
+
+/// `programs` with the entrypoint first: the one `--entrypoint-path` names by its place
+/// (`/app/<name>`), else the first given. With several programs each goes to `/app/<name>`;
+/// an `--entrypoint-path` that names none of those places puts the first there.
+pub fn entrypoint_first(
+    mut programs: Vec<Program>,
+    entrypoint: Option<&ImagePath>,
+) -> Vec<Program> {
+    if programs.len() > 1
+        && let Some(path) = entrypoint
+        && let Some(i) = programs
+            .iter()
+            .position(|p| path.as_str() == format!("/app/{}", p.name))
+    {
+        let named = programs.remove(i);
+        programs.insert(0, named);
+    }
+    programs
 }
 
 /// Verifies each binary against its platform, assembles one image per platform into one blob
 /// store, puts them under an image index when there are several, and writes every output.
 pub fn package_many(
-    binaries: &[(PathBuf, Option<Platform>)],
+    binaries: &[Binaries],
     args: &ImageRequest,
     defaults: &PackageDefaults,
     ui: &Ui,
@@ -85,4 +131,43 @@ pub fn package_many(
     let assembled = assemble::images(&run, &mut inputs, ui)?;
     let written = write::outputs(&run, &assembled.set, ui)?;
     Ok(record::outcome(&run, inputs, assembled, written, replay))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn programs(names: &[&str]) -> Vec<Program> {
+        names
+            .iter()
+            .map(|n| Program {
+                name: n.to_string(),
+                path: PathBuf::from(format!("build/{n}")),
+                facts: None,
+            })
+            .collect()
+    }
+
+    fn names(programs: &[Program]) -> Vec<&str> {
+        programs.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_entrypoint_is_the_first_or_the_one_its_path_names() {
+        let path = |p: &str| p.parse::<ImagePath>().unwrap();
+        let given = programs(&["server", "migrate", "seed"]);
+        assert_eq!(
+            names(&entrypoint_first(given.clone(), None)),
+            ["server", "migrate", "seed"]
+        );
+        assert_eq!(
+            names(&entrypoint_first(given.clone(), Some(&path("/app/seed")))),
+            ["seed", "server", "migrate"]
+        );
+        // A path that is no program's place takes the first, as for one program.
+        assert_eq!(
+            names(&entrypoint_first(given, Some(&path("/bin/server")))),
+            ["server", "migrate", "seed"]
+        );
+    }
 }

@@ -103,8 +103,11 @@ pub struct CaSummary {
 pub struct PlatformOutcome {
     /// The image.
     pub image: ImageSummary,
-    /// The binary's verify report.
+    /// The binary's verify report (the entrypoint's, when the image holds several programs).
     pub verify: StaticReport,
+    /// The verify reports of the image's other programs, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<StaticReport>,
 }
 
 /// Everything a packaging run produced.
@@ -134,10 +137,12 @@ pub struct PackageOutcome {
 pub(super) fn show_replayed(outcome: &PackageOutcome, name: &str, ui: &Ui) {
     let mut shown = Vec::new();
     for platform in &outcome.platforms {
-        show_verified(&platform.verify, ui, &mut |message| {
-            ui.warn(&message);
-            shown.push(message);
-        });
+        for report in std::iter::once(&platform.verify).chain(&platform.others) {
+            show_verified(report, ui, &mut |message| {
+                ui.warn(&message);
+                shown.push(message);
+            });
+        }
     }
     for warning in outcome.warnings.iter().filter(|w| !shown.contains(w)) {
         ui.warn(warning);

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::PackageDefaults;
 use super::outcome::show_verified;
+use super::{Binaries, PackageDefaults};
 use crate::cache::layers::{LayerCache, hash_file};
 use crate::error::Error;
 use crate::image::blob::BlobStore;
@@ -115,6 +115,25 @@ fn check_paths(args: &ImageRequest, outputs: &[ImageRef], binaries: &[&Path]) ->
     Ok(check_outputs(outputs, &inputs)?)
 }
 
+/// Refuses programs of one image that cannot each have their own file in `/app/`.
+fn check_programs(binaries: &[Binaries]) -> Result<(), Error> {
+    for group in binaries.iter().filter(|b| b.programs.len() > 1) {
+        for (i, program) in group.programs.iter().enumerate() {
+            check_name(&program.name)?;
+            if let Some(other) = group.programs[..i].iter().find(|p| p.name == program.name) {
+                return Err(Error::Usage(format!(
+                    "`{}` and `{}` would both be `/app/{}` in the image; each program needs its \
+                     own name",
+                    other.path.display(),
+                    program.path.display(),
+                    program.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses outputs that cannot hold `platforms` platforms (a docker-archive holds one).
 pub fn check_platform_count(args: &ImageRequest, platforms: usize) -> Result<(), Error> {
     if platforms > 1 {
@@ -139,8 +158,8 @@ pub fn cache_dir(args: &ImageRequest, default: &Path) -> Option<PathBuf> {
 
 /// A packaging run whose flags and outputs passed every check: what every later step reads.
 pub(super) struct Run<'a> {
-    /// Each binary and the platform asked of it.
-    pub binaries: &'a [(PathBuf, Option<Platform>)],
+    /// Each platform's binaries and the platform asked of them.
+    pub binaries: &'a [Binaries],
     /// The image flags.
     pub args: &'a ImageRequest,
     /// What the caller knows beyond the flags.
@@ -164,12 +183,13 @@ pub(super) struct Run<'a> {
 impl<'a> Run<'a> {
     /// Checks the flags, the platform count and every output against every input.
     pub fn checked(
-        binaries: &'a [(PathBuf, Option<Platform>)],
+        binaries: &'a [Binaries],
         args: &'a ImageRequest,
         defaults: &'a PackageDefaults,
     ) -> Result<Run<'a>, Error> {
         let name = args.name.clone().unwrap_or_else(|| defaults.name.clone());
         check_args(args, &name)?;
+        check_programs(binaries)?;
         check_platform_count(args, binaries.len())?;
         let mut outputs = if args.output.is_empty() {
             vec![ImageRef::Oci {
@@ -181,7 +201,10 @@ impl<'a> Run<'a> {
         };
         let reported = outputs.len();
         outputs.extend(defaults.extra_outputs.iter().cloned());
-        let paths: Vec<&Path> = binaries.iter().map(|(b, _)| b.as_path()).collect();
+        let paths: Vec<&Path> = binaries
+            .iter()
+            .flat_map(|b| b.programs.iter().map(|p| p.path.as_path()))
+            .collect();
         check_paths(args, &outputs, &paths)?;
         Ok(Run {
             binaries,
@@ -215,6 +238,8 @@ impl Warnings {
 
 /// A binary that passed verification.
 pub(super) struct Verified<'a> {
+    /// The program's name (its file's name in `/app/` when the image holds several).
+    pub name: &'a str,
     /// The file.
     pub binary: &'a Path,
     /// Its platform: the one asked for, else its own.
@@ -223,6 +248,17 @@ pub(super) struct Verified<'a> {
     pub report: StaticReport,
     /// Its size in bytes, for the progress bar.
     pub size: u64,
+    /// What the build knows for its SBOM.
+    pub facts: Option<&'a sbom::Facts>,
+    /// The image's other programs, each at `/app/<name>` (none for one program).
+    pub others: Vec<(&'a str, Verified<'a>)>,
+}
+
+impl Verified<'_> {
+    /// Every program's binary with its report: the entrypoint's first.
+    pub fn all(&self) -> impl Iterator<Item = &Verified<'_>> {
+        std::iter::once(self).chain(self.others.iter().map(|(_, v)| v))
+    }
 }
 
 /// What the images are made of.
@@ -277,7 +313,7 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     let documents = if run.args.no_sbom {
         BTreeMap::new()
     } else {
-        sbom_documents(run, &verified, &digests, &mut warnings)
+        sbom_documents(run, &verified, &digests, &spec.entrypoint, &mut warnings)?
     };
     Ok(Inputs {
         verified,
@@ -290,22 +326,52 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     })
 }
 
-/// Verifies each binary against its platform; two for one platform is an error.
+/// Verifies each binary against its platform; two images for one platform is an error.
 fn verify_all<'a>(
     run: &Run<'a>,
     warnings: &mut Warnings,
     ui: &Ui,
 ) -> Result<Vec<Verified<'a>>, Error> {
     let mut verified: Vec<Verified<'a>> = Vec::new();
-    for (binary, platform) in run.binaries {
-        let checked = verify_binary(binary, *platform, &run.defaults.platforms, ui, &mut |m| {
-            warnings.warn(m)
-        })?;
+    for group in run.binaries {
+        let mut programs = Vec::new();
+        for program in &group.programs {
+            let mut checked = verify_binary(
+                &program.path,
+                group.platform,
+                &run.defaults.platforms,
+                ui,
+                &mut |m| warnings.warn(m),
+            )?;
+            checked.facts = program.facts.as_ref();
+            programs.push((program.name.as_str(), checked));
+        }
+        let mut programs = programs.into_iter();
+        let Some((name, mut checked)) = programs.next() else {
+            continue;
+        };
+        checked.name = name;
+        for (name, other) in programs {
+            // One image runs on one machine: a program for another is refused, not shipped.
+            if other.platform != checked.platform {
+                return Err(Error::Usage(format!(
+                    "`{}` is for {} and `{}` for {}; the programs of one image are for one \
+                     platform",
+                    checked.binary.display(),
+                    checked.platform,
+                    other.binary.display(),
+                    other.platform
+                )));
+            }
+            checked.others.push((name, other));
+        }
         if let Some(other) = verified.iter().find(|v| v.platform == checked.platform) {
             return Err(Error::Usage(format!(
-                "`{}` and `{}` are both for {}; an image holds one binary per platform",
+                "`{}` and `{}` are both for {}; an image holds one binary per platform (to put \
+                 both in one image, name the platform: `package --platform {} BIN BIN`)",
                 other.binary.display(),
-                binary.display(),
+                checked.binary.display(),
+                checked.platform,
                 checked.platform
             )));
         }
@@ -334,10 +400,15 @@ fn image_spec(
         None => CaBundle::load(args.ca_bundle.as_deref(), &args.extra_ca, &mut warn)?,
     };
     let name = &run.name;
+    // Several programs each go to `/app/<their name>`: the entrypoint is the first's.
+    let file_name = match run.binaries.first().map(|b| b.programs.as_slice()) {
+        Some([first, _, ..]) => first.name.as_str(),
+        _ => name.as_str(),
+    };
     let entrypoint = match &args.entrypoint_path {
         Some(p) => p.clone(),
         // The name holds no `/` and is not `.`/`..` (checked before), so this parses.
-        None => format!("/app/{name}")
+        None => format!("/app/{file_name}")
             .parse::<ImagePath>()
             .map_err(Error::Usage)?,
     };
@@ -361,6 +432,8 @@ fn image_spec(
         user: args.user.clone().unwrap_or_else(User::nonroot),
         workdir: args.workdir.clone(),
         adds,
+        // Each platform's programs are its own; the assembly fills them in.
+        programs: Vec::new(),
         ca,
         created: run.created,
         compression: run.compression,
@@ -374,7 +447,7 @@ fn image_spec(
 /// there is one (the layer key reads it again from there).
 fn digests(run: &Run<'_>, verified: &[Verified<'_>]) -> Result<Vec<String>, Error> {
     let mut digests = Vec::new();
-    for v in verified {
+    for v in verified.iter().flat_map(Verified::all) {
         let digest = match &run.cache {
             Some(cache) => cache.file_digest(v.binary),
             None => hash_file(v.binary),
@@ -388,35 +461,81 @@ fn digests(run: &Run<'_>, verified: &[Verified<'_>]) -> Result<Vec<String>, Erro
     Ok(digests)
 }
 
-/// Each platform's SBOM document, warning of what the build could not tell.
+/// Each platform's SBOM document, warning of what the build could not tell; `entrypoint` is
+/// where the first program goes.
 fn sbom_documents(
     run: &Run<'_>,
     verified: &[Verified<'_>],
     digests: &[String],
+    entrypoint: &ImagePath,
     warnings: &mut Warnings,
-) -> BTreeMap<Platform, Vec<u8>> {
+) -> Result<BTreeMap<Platform, Vec<u8>>, Error> {
     let mut documents = BTreeMap::new();
-    for (v, digest) in verified.iter().zip(digests) {
-        let facts = run
-            .defaults
-            .sbom
-            .get(&v.platform)
-            .cloned()
-            .unwrap_or_default();
-        for gap in &facts.gaps {
+    let mut digests = digests.iter().map(|d| d.trim_start_matches("sha256:"));
+    let none = sbom::Facts::default();
+    for v in verified {
+        for gap in v.all().flat_map(|p| p.facts.unwrap_or(&none).gaps.iter()) {
             warnings.warn(format!("SBOM for {}: {gap}", v.platform));
         }
-        let inputs = sbom::Inputs {
-            name: &run.name,
-            sha256: digest.trim_start_matches("sha256:"),
-            report: &v.report,
-            facts: &facts,
-            declared: &run.args.sbom_package,
-            created: run.created,
-        };
-        documents.insert(v.platform, sbom::document(&inputs));
+        let sha256 = digests.next().unwrap_or_default();
+        if v.others.is_empty() {
+            let inputs = sbom::Inputs {
+                name: &run.name,
+                sha256,
+                report: &v.report,
+                facts: v.facts.unwrap_or(&none),
+                declared: &run.args.sbom_package,
+                created: run.created,
+            };
+            documents.insert(v.platform, sbom::document(&inputs));
+            continue;
+        }
+        let mut programs = Vec::new();
+        let places = std::iter::once((v.name, entrypoint.to_string(), v)).chain(
+            v.others
+                .iter()
+                .map(|(name, other)| (*name, format!("/app/{name}"), other)),
+        );
+        for (i, (name, path, program)) in places.enumerate() {
+            let sha256 = if i == 0 {
+                sha256
+            } else {
+                digests.next().unwrap_or_default()
+            };
+            programs.push(sbom::Program {
+                name,
+                path,
+                sha256,
+                sha1: sha1_file(program.binary)?,
+                report: &program.report,
+                facts: program.facts.unwrap_or(&none),
+            });
+        }
+        documents.insert(
+            v.platform,
+            sbom::document_of_programs(&run.name, &programs, &run.args.sbom_package, run.created),
+        );
     }
-    documents
+    Ok(documents)
+}
+
+/// A file's SHA-1, hex: SPDX 2.3 requires it of every file a document lists.
+fn sha1_file(path: &Path) -> Result<String, Error> {
+    use sha1::Digest;
+    let read = |source| VerifyError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read)?;
+    let mut hasher = sha1::Sha1::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        match std::io::Read::read(&mut file, &mut buffer).map_err(read)? {
+            0 => break,
+            n => hasher.update(&buffer[..n]),
+        }
+    }
+    Ok(crate::image::blob::to_hex(&hasher.finalize()))
 }
 
 /// Verifies one binary (refusing a dynamic one or one for another platform) and warns about
@@ -447,9 +566,12 @@ fn verify_binary<'a>(
         })?
         .len();
     Ok(Verified {
+        name: "",
         binary,
         platform,
         report,
         size,
+        facts: None,
+        others: Vec::new(),
     })
 }

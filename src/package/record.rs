@@ -38,8 +38,12 @@ struct RunKey<'a> {
     exe: &'a Path,
     /// The working directory relative paths are relative to.
     cwd: &'a Path,
-    /// Each binary as given, with the platform asked of it.
+    /// Each platform's entrypoint binary as given, with the platform asked of it.
     binaries: Vec<(&'a Path, Option<String>)>,
+    /// The other programs of each platform's image: name, binary as given, build facts.
+    /// Absent from the JSON for images of one program, so their keys stay as they were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    programs: Vec<Vec<(&'a str, &'a Path, Option<&'a Facts>)>>,
     /// The application's name.
     name: &'a str,
     /// Every output, in order, as written on the command line.
@@ -107,7 +111,23 @@ pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
         binaries: run
             .binaries
             .iter()
-            .map(|(b, p)| (b.as_path(), p.map(|p| p.to_string())))
+            .filter_map(|b| {
+                Some((
+                    b.programs.first()?.path.as_path(),
+                    b.platform.map(|p| p.to_string()),
+                ))
+            })
+            .collect(),
+        programs: run
+            .binaries
+            .iter()
+            .filter(|b| b.programs.len() > 1)
+            .map(|b| {
+                b.programs
+                    .iter()
+                    .map(|p| (p.name.as_str(), p.path.as_path(), p.facts.as_ref()))
+                    .collect()
+            })
             .collect(),
         name: &run.name,
         outputs: run.outputs.iter().map(ImageRef::to_string).collect(),
@@ -125,12 +145,7 @@ pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
         sbom: !args.no_sbom,
         sbom_packages: &args.sbom_package,
         metadata: &run.defaults.metadata,
-        facts: run
-            .defaults
-            .sbom
-            .iter()
-            .map(|(p, f)| (p.to_string(), f))
-            .collect(),
+        facts: entrypoint_facts(run),
         created: run.created,
         platforms: run.defaults.platforms.rows().collect(),
     };
@@ -140,8 +155,28 @@ pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
         args.ca_bundle.as_deref(),
         &args.extra_ca,
     ));
-    let binaries = run.binaries.iter().map(|(b, _)| b.clone()).collect();
+    // In the order their digests are taken: each platform's, the entrypoint's first.
+    let binaries = run
+        .binaries
+        .iter()
+        .flat_map(|b| b.programs.iter().map(|p| p.path.clone()))
+        .collect();
     Replay::prepare(cache.dir(), &key, binaries, &reads)
+}
+
+/// The build facts of each platform's entrypoint binary, in platform order: for one program,
+/// what the key held when the facts came by platform.
+fn entrypoint_facts<'a>(run: &Run<'a>) -> Vec<(String, &'a Facts)> {
+    let mut facts: Vec<(Option<crate::platform::Platform>, &'a Facts)> = run
+        .binaries
+        .iter()
+        .filter_map(|b| Some((b.platform, b.programs.first()?.facts.as_ref()?)))
+        .collect();
+    facts.sort_by_key(|(p, _)| *p);
+    facts
+        .into_iter()
+        .map(|(p, f)| (p.map(|p| p.to_string()).unwrap_or_default(), f))
+        .collect()
 }
 
 /// The recorded outcome, shown as the run it stands for showed it, if it still holds.
@@ -181,15 +216,18 @@ pub(super) fn outcome(
         .images()
         .iter()
         .filter_map(|image| {
-            let report = inputs
+            let verified = inputs
                 .verified
                 .iter()
-                .find(|v| v.platform == image.platform)?
-                .report
-                .clone();
+                .find(|v| v.platform == image.platform)?;
             Some(PlatformOutcome {
                 image: ImageSummary::of(image, &run.name),
-                verify: report,
+                verify: verified.report.clone(),
+                others: verified
+                    .others
+                    .iter()
+                    .map(|(_, v)| v.report.clone())
+                    .collect(),
             })
         })
         .collect();
@@ -258,6 +296,7 @@ mod tests {
             exe: Path::new("/exe"),
             cwd: Path::new("/"),
             binaries: vec![(Path::new("app"), Some("linux/amd64".into()))],
+            programs: Vec::new(),
             name: "app",
             outputs: vec!["oci:out:t".into()],
             tags: &[],

@@ -253,6 +253,9 @@ pub struct Options {
     pub build_args: Vec<String>,
     /// Rust: `--bin`.
     pub bin: Option<String>,
+    /// Rust: every `--bin` of the image, when there are several: one cargo command builds them
+    /// all (each plan still takes its own `bin` from it).
+    pub bins_together: Vec<String>,
     /// Go: `--package`.
     pub package: Option<String>,
     /// Go: `--cgo`.

@@ -55,17 +55,27 @@ pub(super) fn plan(
             })?;
         files.push(PlanFile { path, text });
     }
+    // The programs of one image are one cargo command, which compiles them side by side and
+    // unifies their features as `cargo build --bin a --bin b` would.
+    let bins: Vec<&str> = if options.bins_together.contains(&bin.name) {
+        options.bins_together.iter().map(String::as_str).collect()
+    } else {
+        vec![&bin.name]
+    };
     let mut args: Vec<String> = vec![
         "build".into(),
         "--release".into(),
         "--target".into(),
         target.clone(),
-        "--bin".into(),
-        bin.name.clone(),
+    ];
+    for name in bins {
+        args.extend(["--bin".into(), name.to_string()]);
+    }
+    args.extend([
         "--manifest-path".into(),
         project.manifest_path.display().to_string(),
         "--message-format=json-render-diagnostics".into(),
-    ];
+    ]);
     if options.offline {
         args.push("--offline".into());
     }

@@ -12,9 +12,12 @@
 //! grype, trivy) read SPDX JSON as well as CycloneDX.
 
 pub mod c;
+mod programs;
 pub mod read;
 pub mod rust;
 pub mod vendored;
+
+pub use programs::{Program, document_of_programs};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -375,7 +378,7 @@ fn license_expression(text: &str) -> Option<String> {
 }
 
 /// Characters an SPDX identifier may hold (`[A-Za-z0-9.-]`).
-fn spdx_id_part(name: &str) -> String {
+pub(crate) fn spdx_id_part(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {

@@ -71,10 +71,12 @@ struct Remembered {
 pub fn facts(query: &Query<'_>, cache: Option<&Path>, ui: &Ui) -> Facts {
     let record = cache.map(|dir| {
         let mut key = Sha256::new();
+        // The package too: two programs of one workspace link different crates.
         for part in [
             query.manifest.as_os_str().as_encoded_bytes(),
             query.triple.as_bytes(),
             super::vendored::CRATES.as_bytes(),
+            query.package.name.as_bytes(),
         ] {
             key.update(part);
             key.update([0]);

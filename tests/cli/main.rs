@@ -43,3 +43,6 @@ mod hostile_outputs;
 mod hostile_project;
 mod hostile_registry;
 mod hostile_verdicts;
+
+// Several programs in one image.
+mod multibin;

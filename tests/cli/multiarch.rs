@@ -229,7 +229,8 @@ fn package_takes_one_binary_per_platform() {
     assert_eq!(
         ran.stderr.trim(),
         "error: the binaries' names (`hi-amd64`, `other-arm64`) share no stem to name the \
-         image after; give it one with `--name`"
+         image after; give it one with `--name` (for one binary per platform), or name the \
+         platform to put them all in its one image: `package --platform PLATFORM BIN BIN`"
     );
 
     let ran = static_image(args!["package", amd.display(), amd.display()])

@@ -25,7 +25,23 @@ pub fn run_in_runc_with(
     extra_args: &[&str],
     host_network: bool,
 ) -> (i32, String) {
-    let bundle = unpack_bundle(layout, tag, work, extra_args, host_network);
+    let bundle = unpack_bundle(layout, tag, work, host_network, &mut |args| {
+        args.extend(extra_args.iter().map(|a| Value::String(a.to_string())));
+    });
+    run_bundle(&bundle, work)
+}
+
+/// [`run_in_runc`] with the process's whole command line replaced by `argv` (another program
+/// of the image than its entrypoint); each run unpacks into its own folder under `work`.
+pub fn run_argv_in_runc(layout: &Path, tag: &str, work: &Path, argv: &[&str]) -> (i32, String) {
+    let bundle = unpack_bundle(layout, tag, work, false, &mut |args| {
+        *args = argv.iter().map(|a| Value::String(a.to_string())).collect();
+    });
+    run_bundle(&bundle, work)
+}
+
+/// Runs the unpacked `bundle` to its end with runc; (exit code, stdout and stderr).
+fn run_bundle(bundle: &Path, work: &Path) -> (i32, String) {
     let state = work.join("runc-state");
     let id = format!("static-image-test-{}", std::process::id())
         + &work
@@ -36,7 +52,7 @@ pub fn run_in_runc_with(
         .arg("--root")
         .arg(&state)
         .args(["run", "--bundle"])
-        .arg(&bundle)
+        .arg(bundle)
         .arg(&id)
         .output()
         .expect("runc runs");
@@ -51,15 +67,16 @@ pub fn run_in_runc_with(
     )
 }
 
-/// Unpacks `layout:tag` into `work/bundle` and edits its runtime config: no TTY, `extra_args`
-/// appended, the host's network with `host_network`.
+/// Unpacks `layout:tag` into `work/bundle` and edits its runtime config: no TTY, the command
+/// line edited by `edit_args`, the host's network with `host_network`.
 fn unpack_bundle(
     layout: &Path,
     tag: &str,
     work: &Path,
-    extra_args: &[&str],
     host_network: bool,
+    edit_args: &mut dyn FnMut(&mut Vec<Value>),
 ) -> PathBuf {
+    fs::create_dir_all(work).expect("work dir");
     let bundle = work.join("bundle");
     let image = format!("{}:{tag}", layout.display());
     tool(
@@ -71,7 +88,7 @@ fn unpack_bundle(
     // No TTY in tests; runc needs to know.
     config["process"]["terminal"] = Value::Bool(false);
     if let Some(args) = config["process"]["args"].as_array_mut() {
-        args.extend(extra_args.iter().map(|a| Value::String(a.to_string())));
+        edit_args(args);
     }
     if host_network && let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
         namespaces.retain(|n| n["type"] != "network");
@@ -92,7 +109,9 @@ pub struct RuncServer {
 impl RuncServer {
     /// Starts `layout:tag` with `extra_args` appended to its command line.
     pub fn start(layout: &Path, tag: &str, work: &Path, extra_args: &[&str]) -> RuncServer {
-        let bundle = unpack_bundle(layout, tag, work, extra_args, true);
+        let bundle = unpack_bundle(layout, tag, work, true, &mut |args| {
+            args.extend(extra_args.iter().map(|a| Value::String(a.to_string())));
+        });
         let state = work.join("runc-state");
         let id = format!("static-image-server-{}-{tag}", std::process::id());
         let log = work.join("server.log");
