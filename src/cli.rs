@@ -19,6 +19,12 @@ fn color_values() -> impl TypedValueParser<Value = ColorChoice> {
     PossibleValuesParser::new(values).try_map(|s| s.parse::<ColorChoice>())
 }
 
+/// `keygen --algorithm`'s values.
+fn algorithm_values() -> impl TypedValueParser<Value = crate::sign::Algorithm> {
+    let values = crate::sign::Algorithm::ALL.map(|a| PossibleValue::new(a.name()));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<crate::sign::Algorithm>())
+}
+
 /// `--compression`'s values, each with its help.
 fn compression_values() -> impl TypedValueParser<Value = CompressionKind> {
     let values = CompressionKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.description()));
@@ -151,6 +157,34 @@ Examples:
   static-image package ./app --output docker-archive:app.tar:app:1.0 --port 8080/tcp
   static-image package ./app --output oci:images:v1 --add LICENSE:/licenses/ --extra-ca corp-ca.pem")]
     Package(PackageArgs),
+
+    /// Write a signing key pair: PREFIX.key (private, mode 0600) and PREFIX.pub (public, 0644).
+    #[command(after_help = "\
+The private key is PKCS#8 PEM, or cosign's encrypted format when STATIC_IMAGE_KEY_PASSWORD (or
+COSIGN_PASSWORD) is set; `cosign verify --key PREFIX.pub` and `static-image verify --key` read
+the public one. Existing files are never replaced.
+
+Examples:
+  static-image keygen
+  static-image keygen --output keys/release --algorithm ed25519")]
+    Keygen(KeygenArgs),
+}
+
+/// `keygen` arguments.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the pair: PREFIX.key and PREFIX.pub.
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "PREFIX",
+        default_value = "static-image"
+    )]
+    pub output: PathBuf,
+
+    /// The signature algorithm.
+    #[arg(long, value_parser = algorithm_values(), default_value = "ecdsa-p256", value_name = "ALG")]
+    pub algorithm: crate::sign::Algorithm,
 }
 
 /// `verify` arguments.

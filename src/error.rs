@@ -85,6 +85,9 @@ pub enum Error {
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A signing key could not be read or written.
+    #[error(transparent)]
+    Key(#[from] crate::sign::KeyError),
     /// A platform name that the run's table does not have.
     #[error(transparent)]
     Platform(#[from] crate::platform::UnknownPlatform),
@@ -141,6 +144,7 @@ impl Error {
             Error::Ca(e) => e.help(),
             Error::Output(e) => e.help(),
             Error::Base(e) => e.help(),
+            Error::Key(e) => e.help(),
             Error::NotStatic(report) => report.hint.clone(),
             Error::NotReproducible { kept, .. } => Some(format!(
                 "both images (oci layouts `first` and `second`) and the copy are kept in `{}`; \
