@@ -375,6 +375,12 @@ pub struct ImageArgs {
     #[arg(long, value_name = "FILE")]
     pub extra_ca: Vec<PathBuf>,
 
+    /// Sign every manifest, the index and each SBOM with this private key (PEM: ECDSA P-256 or
+    /// Ed25519; cosign's encrypted keys open with STATIC_IMAGE_KEY_PASSWORD), and attach an
+    /// SLSA provenance for each; both as Sigstore bundles referring to what they sign.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
     /// How layers are compressed (docker-archive takes gzip or none).
     #[arg(long, value_parser = compression_values(), default_value_t, value_name = "KIND")]
     pub compression: CompressionKind,

@@ -75,6 +75,8 @@ pub struct ImageRequest {
     pub ca_bundle: Option<PathBuf>,
     /// Certificates appended to the CA bundle.
     pub extra_ca: Vec<PathBuf>,
+    /// The private key that signs the images and their provenance.
+    pub sign_key: Option<PathBuf>,
     /// How layers are compressed.
     pub compression: CompressionKind,
     /// The compression level.

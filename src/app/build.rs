@@ -171,6 +171,7 @@ fn defaults(
         extra_outputs: extra_outputs.to_vec(),
         sbom,
         platforms: platforms.clone(),
+        provenance: Default::default(),
     }
 }
 

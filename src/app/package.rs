@@ -60,6 +60,7 @@ pub fn package(request: &PackageRequest, ui: &Ui) -> Result<PackageOutcome, Erro
         extra_outputs: Vec::new(),
         sbom: BTreeMap::new(),
         platforms: table,
+        provenance: Default::default(),
     };
     let inputs: Vec<_> = request
         .binaries

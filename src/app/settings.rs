@@ -101,6 +101,7 @@ impl From<ImageArgs> for ImageRequest {
             add: args.add,
             ca_bundle: args.ca_bundle,
             extra_ca: args.extra_ca,
+            sign_key: args.sign_key,
             compression: args.compression,
             compression_level: args.compression_level,
             no_cache: args.no_cache,
