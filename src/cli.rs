@@ -133,7 +133,8 @@ Examples:
   static-image verify target/x86_64-unknown-linux-musl/release/app
   static-image verify --platform linux/arm64 build/app-arm64
   static-image verify --json app /bin/ls
-  static-image verify oci-archive:app.tar docker://registry.example/team/app:1.0")]
+  static-image verify oci-archive:app.tar docker://registry.example/team/app:1.0
+  static-image verify --key static-image.pub oci:target/static-image/app:latest")]
     Verify(VerifyArgs),
 
     /// Print the SBOM (SPDX 2.3 JSON) an image carries at /usr/share/sbom/<name>.spdx.json.
@@ -197,6 +198,11 @@ pub struct VerifyArgs {
     /// Also require the machine of this platform (linux/amd64, linux/arm64) of files.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<PlatformName>,
+
+    /// Images: also require the index and every platform manifest signed by this public key
+    /// (PEM), their provenance and SBOMs signed by it and about them.
+    #[arg(long, value_name = "PUB.pem")]
+    pub key: Option<PathBuf>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,

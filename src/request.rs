@@ -153,6 +153,8 @@ pub struct PackageRequest {
 pub struct VerifyRequest {
     /// The files and image references, as given.
     pub files: Vec<PathBuf>,
+    /// The public key images must be signed with.
+    pub key: Option<PathBuf>,
     /// The platform files must be for.
     pub platform: Option<PlatformName>,
     /// How image references are read.

@@ -148,6 +148,7 @@ impl From<VerifyArgs> for VerifyRequest {
     fn from(args: VerifyArgs) -> VerifyRequest {
         VerifyRequest {
             files: args.files,
+            key: args.key,
             platform: args.platform,
             registry: args.registry.into(),
         }

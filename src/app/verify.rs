@@ -33,9 +33,15 @@ pub fn verify(
         })
         .collect();
     let options = request.registry.options();
+    let key = match &request.key {
+        Some(path) => Some(crate::sign::PublicKey::read(path)?),
+        None => None,
+    };
     let verdicts: Vec<_> = images
         .iter()
-        .map(|i| verify::image::verify_image(&i.to_string_lossy(), &table, &options, ui))
+        .map(|i| {
+            verify::image::verify_image(&i.to_string_lossy(), &table, &options, key.as_ref(), ui)
+        })
         .collect();
     finish(
         report::verify_all(out, &results, json && images.is_empty(), ui)

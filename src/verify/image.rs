@@ -57,7 +57,10 @@ pub struct ImageVerdict {
     pub platforms: Vec<PlatformVerdict>,
     /// Manifests for platforms the tool has no ELF machine for, not checked.
     pub skipped: Vec<String>,
-    /// Every platform is ok.
+    /// With `--key`: the signature, provenance and SBOM-signature checks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<super::signed::Check>,
+    /// Every platform is ok, and every signature check holds.
     pub ok: bool,
 }
 
@@ -114,6 +117,7 @@ pub fn verify_image(
     text: &str,
     table: &Platforms,
     options: &RegistryOptions,
+    key: Option<&crate::sign::PublicKey>,
     ui: &Ui,
 ) -> Result<ImageVerdict, ImageVerifyError> {
     let (images, skipped, _store) = open(text, table, options, ui)?;
@@ -121,11 +125,20 @@ pub fn verify_image(
     for (platform, image) in &images {
         platforms.push(verify_platform(text, *platform, image, table)?);
     }
-    let ok = platforms.iter().all(|p| p.ok);
+    let signatures = match key {
+        Some(key) => {
+            let spec = parse(text)?;
+            let subjects = base::attached(&spec, table, options, ui)?;
+            super::signed::check(&subjects, key)
+        }
+        None => Vec::new(),
+    };
+    let ok = platforms.iter().all(|p| p.ok) && signatures.iter().all(|c| c.ok);
     Ok(ImageVerdict {
         image: text.to_string(),
         platforms,
         skipped,
+        signatures,
         ok,
     })
 }
@@ -142,16 +155,7 @@ pub(crate) fn open(
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<Opened, ImageVerifyError> {
-    let spec: ImageRef = text
-        .parse()
-        .map_err(|e: RefError| base::BaseError::Invalid {
-            spec: text.to_string(),
-            // The spec is named once, by the error itself.
-            detail: e
-                .to_string()
-                .trim_start_matches(&format!("`{text}`: "))
-                .to_string(),
-        })?;
+    let spec = parse(text)?;
     let store = BlobStore::new().map_err(ImageVerifyError::Staging)?;
     let (images, skipped) = base::load_every_platform(&spec, &store, platforms, options, ui)?;
     if images.is_empty() {
@@ -165,6 +169,20 @@ pub(crate) fn open(
         });
     }
     Ok((images, skipped, store))
+}
+
+/// The image reference `text`, or an error naming it once.
+fn parse(text: &str) -> Result<ImageRef, ImageVerifyError> {
+    text.parse().map_err(|e: RefError| {
+        ImageVerifyError::Read(base::BaseError::Invalid {
+            spec: text.to_string(),
+            // The spec is named once, by the error itself.
+            detail: e
+                .to_string()
+                .trim_start_matches(&format!("`{text}`: "))
+                .to_string(),
+        })
+    })
 }
 
 fn verify_platform(
