@@ -226,6 +226,11 @@ impl ImageSet {
             .chain(&self.attached)
     }
 
+    /// Whether signatures were attached.
+    pub fn is_signed(&self) -> bool {
+        !self.attached.is_empty()
+    }
+
     /// Attaches an artifact whose blobs are in the set's store.
     pub fn attach(&mut self, referrer: Referrer) {
         self.attached.push(referrer);

@@ -111,7 +111,10 @@ fn signature(referrers: &[Attached], bytes: &[u8], key: &PublicKey) -> Result<St
     ))
 }
 
-/// Every provenance bundle must be by `key` and about `digest`; `None` when there is none.
+/// The provenance bundles signed by `key`: each must be an SLSA provenance v1 statement about
+/// `digest`. Bundles by other keys are not ours to judge (several builders may attest one
+/// image); one naming the key whose signature does not hold is a forgery and fails. `None`
+/// when the key signed none.
 fn attestation(
     referrers: &[Attached],
     digest: &str,
@@ -120,15 +123,17 @@ fn attestation(
     let mut found = 0;
     let mut failures = Vec::new();
     for (artifact, bundle) in bundles(referrers) {
-        let bundle = match bundle {
-            Ok(b) if b.dsse_envelope.is_some() => b,
-            Ok(_) => continue,
-            Err(_) => continue,
+        let Ok(bundle) = bundle else { continue };
+        if bundle.dsse_envelope.is_none() {
+            continue;
+        }
+        let statement = match bundle.verify_statement(key) {
+            Err(BundleError::OtherKey { .. }) => continue,
+            Err(e) => Err(e.to_string()),
+            Ok(statement) => Ok(statement),
         };
         found += 1;
-        let result = bundle
-            .verify_statement(key)
-            .map_err(|e| e.to_string())
+        let result = statement
             .and_then(|statement| provenance::subject(&statement))
             .and_then(|s| {
                 if s.predicate_type != provenance::PREDICATE_TYPE {

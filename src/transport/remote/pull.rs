@@ -155,14 +155,12 @@ impl BlobSource for Remote<'_> {
     fn referrer_candidates(&self, subject: &Descriptor) -> Result<Vec<Descriptor>, BaseError> {
         // The referrers API (distribution-spec "Listing Referrers"), then the tag schema a
         // registry without it is given by pushers: `sha256-<hex>` holding an index.
-        let digest = sha256_of(self.spec, subject)?;
+        // Checked well-formed before it is put in a path.
+        let hex = sha256_of(self.spec, subject)?.to_string();
         let repository = &self.reference.repository;
         let accept = MediaType::ImageIndex.to_string();
-        let api = format!("/v2/{repository}/referrers/{digest}");
-        let tag = format!(
-            "/v2/{repository}/manifests/{}",
-            digest.to_string().replacen(':', "-", 1)
-        );
+        let api = format!("/v2/{repository}/referrers/sha256:{hex}");
+        let tag = format!("/v2/{repository}/manifests/sha256-{hex}");
         for target in [api, tag] {
             let request = Request::new("GET", target).header("Accept", accept.as_str());
             let response = self
