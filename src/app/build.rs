@@ -163,6 +163,10 @@ fn defaults(
             })
             .collect()
     };
+    let provenance = match request.image.sign_key {
+        Some(_) => provenance(project, built, request, ui),
+        None => package::Provenance::default(),
+    };
     PackageDefaults {
         name,
         output_dir: project.target_dir().join("static-image"),
@@ -171,7 +175,44 @@ fn defaults(
         extra_outputs: extra_outputs.to_vec(),
         sbom,
         platforms: platforms.clone(),
-        provenance: Default::default(),
+        provenance,
+    }
+}
+
+/// What a signed build's provenance says beyond the image flags: how the build was asked for
+/// (paths relative to the project) and what it read (the source, the lockfiles).
+fn provenance(
+    project: &Project,
+    built: &[(PathBuf, BuildPlan)],
+    request: &BuildRequest,
+    ui: &Ui,
+) -> package::Provenance {
+    let p = &request.project;
+    let root = project.root();
+    let relative = |path: &std::path::Path| {
+        path.strip_prefix(root)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| path.to_string_lossy().into_owned())
+    };
+    let build = serde_json::json!({
+        "language": project.language().to_string().to_lowercase(),
+        "bin": p.bin,
+        "package": p.package,
+        "cgo": p.cgo,
+        "artifact": p.artifact.as_deref().map(relative),
+        "make_target": p.make_target,
+        "build_args": p.build_args,
+        "offline": p.offline,
+        "strategies": built.iter().map(|(_, plan)| format!("{}: {}", plan.platform, plan.strategy)).collect::<Vec<_>>(),
+    });
+    let mut read = vec![crate::sign::source::source(root, ui)];
+    read.extend(crate::sign::source::lockfiles(root));
+    package::Provenance {
+        external: [("build".to_string(), build)].into_iter().collect(),
+        dependencies: built
+            .iter()
+            .map(|(_, plan)| (plan.platform, read.clone()))
+            .collect(),
     }
 }
 

@@ -192,6 +192,9 @@ fn dependencies(
         binary.annotations.insert("role".into(), "binary".into());
         out.push(binary);
     }
+    if let Some(verified) = inputs.verified.get(index) {
+        out.extend(toolchain(&verified.report));
+    }
     if let Some(deps) = run.defaults.provenance.dependencies.get(&platform) {
         out.extend(deps.iter().cloned());
     }
@@ -200,6 +203,30 @@ fn dependencies(
         out.push(Resource {
             uri: Some(base.name.clone()),
             ..Resource::with_digest("base", "sha256", hex)
+        });
+    }
+    out
+}
+
+/// The compilers the binary names (its `.comment`, Go's build info): what made it.
+fn toolchain(report: &crate::verify::StaticReport) -> Vec<Resource> {
+    let mut out: Vec<Resource> = report
+        .compilers
+        .iter()
+        .map(|compiler| Resource {
+            name: Some("compiler".into()),
+            annotations: [("version".to_string(), compiler.clone())].into(),
+            ..Resource::default()
+        })
+        .collect();
+    if let Some(version) = report.go.as_ref().and_then(|g| g.go_version.as_ref()) {
+        out.push(Resource {
+            name: Some("go".into()),
+            uri: Some(format!(
+                "pkg:golang/stdlib@{}",
+                version.trim_start_matches("go")
+            )),
+            ..Resource::default()
         });
     }
     out

@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod key;
 pub mod provenance;
+pub mod source;
 
 pub use bundle::{Bundle, BundleError};
 pub use key::{Algorithm, KeyError, PrivateKey, PublicKey};

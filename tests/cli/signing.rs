@@ -634,3 +634,57 @@ fn a_signed_run_is_replayed_only_while_its_key_is_the_same() {
     verify(&spec, &public, &[]).code(0);
     assert_eq!(bundles(&layout).len(), 6);
 }
+
+#[test]
+fn a_signed_build_s_provenance_names_its_source_lockfile_and_toolchain() {
+    if !require(&["go", "in-toto"]) {
+        return;
+    }
+    let dir = tempdir();
+    let (private, public) = keygen(dir.path(), "k", "ecdsa-p256");
+    let project = copy_fixture("go-vendor", &dir.path().join("src"));
+    let layout = dir.path().join("layout");
+    let digest = build_into(
+        &project,
+        &layout,
+        &[
+            "--package",
+            "./cmd/greeter",
+            "--offline",
+            "--sign-key",
+            &private.display().to_string(),
+        ],
+    );
+    let statement = bundles(&layout)
+        .into_iter()
+        .find(|a| is_provenance(a) && a.subject_digest == digest)
+        .map(|a| in_toto(&a.document, &public).unwrap())
+        .expect("a provenance for the image");
+    let build = &statement["predicate"]["buildDefinition"];
+    assert_eq!(build["externalParameters"]["build"]["language"], "go");
+    assert_eq!(build["externalParameters"]["build"]["package"], "./cmd/greeter");
+    let deps = build["resolvedDependencies"].as_array().unwrap();
+    let named = |name: &str| deps.iter().find(|d| d["name"] == name).cloned();
+    // A copy outside any git checkout: the source is the digest of its files.
+    let source = named("source").expect("the source");
+    assert_eq!(source["digest"]["sha256"].as_str().unwrap().len(), 64);
+    let modules = fs::read(project.join("vendor/modules.txt")).unwrap();
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            named("vendor/modules.txt").unwrap()["digest"]["sha256"]
+                .as_str()
+                .unwrap()
+        ),
+        digest_of(&modules)
+    );
+    assert!(
+        named("go").unwrap()["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("pkg:golang/stdlib@")
+    );
+    // No absolute path of this machine in the statement.
+    let text = statement.to_string();
+    assert!(!text.contains(&dir.path().display().to_string()), "{text}");
+}
