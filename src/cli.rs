@@ -109,7 +109,8 @@ Examples:
     #[command(after_help = "\
 Examples:
   static-image init
-  static-image init path/to/goapp --force")]
+  static-image init path/to/goapp --force
+  static-image init --policy                   the starter of `verify --policy`")]
     Init(InitArgs),
 
     /// Show which toolchain builds each language for each platform here, or what to install.
@@ -134,7 +135,9 @@ Examples:
   static-image verify --platform linux/arm64 build/app-arm64
   static-image verify --json app /bin/ls
   static-image verify oci-archive:app.tar docker://registry.example/team/app:1.0
-  static-image verify --key static-image.pub oci:target/static-image/app:latest")]
+  static-image verify --key static-image.pub oci:target/static-image/app:latest
+  static-image verify --key release.pub --require-provenance --forbid-shells --forbid-root IMAGE
+  static-image verify --key release.pub --policy deploy-policy.toml docker://registry.example/app:1.0")]
     Verify(VerifyArgs),
 
     /// Print the SBOM (SPDX 2.3 JSON) an image carries at /usr/share/sbom/<name>.spdx.json.
@@ -204,6 +207,34 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PUB.pem")]
     pub key: Option<PathBuf>,
 
+    /// Images: a policy file (TOML; keys as the flags below) the image must meet.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Images: every manifest and the index must be signed by --key.
+    #[arg(long)]
+    pub require_signature: bool,
+
+    /// Images: every manifest and the index must carry an SLSA provenance by --key.
+    #[arg(long)]
+    pub require_provenance: bool,
+
+    /// Images: every platform manifest must have an SBOM artifact.
+    #[arg(long)]
+    pub require_sbom: bool,
+
+    /// Images: no shell (sh, bash, busybox…), script (#!) or interpreter (python, perl, node…).
+    #[arg(long)]
+    pub forbid_shells: bool,
+
+    /// Images: the config's user must not be root.
+    #[arg(long)]
+    pub forbid_root: bool,
+
+    /// Images: the base image (its manifest digest) must be one of these; repeat.
+    #[arg(long, value_name = "DIGEST")]
+    pub allowed_base: Vec<String>,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -248,6 +279,10 @@ pub struct InitArgs {
     /// Replace an existing static-image.toml (a Cargo.toml section is never replaced).
     #[arg(long)]
     pub force: bool,
+
+    /// Write a starter verify policy, static-image-policy.toml, instead of the settings.
+    #[arg(long)]
+    pub policy: bool,
 }
 
 /// `toolchains` arguments.

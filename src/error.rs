@@ -85,6 +85,9 @@ pub enum Error {
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A verify policy cannot be used.
+    #[error(transparent)]
+    Policy(#[from] crate::verify::policy::PolicyError),
     /// A signing key could not be read or written.
     #[error(transparent)]
     Key(#[from] crate::sign::KeyError),
@@ -123,7 +126,7 @@ impl Error {
     /// something that cannot be done as asked, else 1.
     pub fn exit_code(&self) -> u8 {
         let usage = match self {
-            Error::Usage(_) | Error::Platform(_) => true,
+            Error::Usage(_) | Error::Platform(_) | Error::Policy(_) => true,
             Error::Config(e) => e.is_usage(),
             Error::Output(e) => e.is_usage(),
             Error::Sbom(e) => e.is_usage(),

@@ -189,7 +189,7 @@ pub fn verify_images(
                 verify_human(out, file)?;
             }
         }
-        for check in &verdict.signatures {
+        for check in verdict.signatures.iter().chain(&verdict.policy) {
             writeln!(
                 out,
                 "{} {} {}: {} {}: {}",

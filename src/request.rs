@@ -155,6 +155,10 @@ pub struct VerifyRequest {
     pub files: Vec<PathBuf>,
     /// The public key images must be signed with.
     pub key: Option<PathBuf>,
+    /// A policy file images must meet.
+    pub policy_file: Option<PathBuf>,
+    /// The policy rules given as flags.
+    pub policy: crate::verify::policy::Policy,
     /// The platform files must be for.
     pub platform: Option<PlatformName>,
     /// How image references are read.
@@ -179,4 +183,6 @@ pub struct InitRequest {
     pub path: Option<PathBuf>,
     /// Replace an existing `static-image.toml`.
     pub force: bool,
+    /// Write the starter verify policy instead.
+    pub policy: bool,
 }

@@ -149,6 +149,15 @@ impl From<VerifyArgs> for VerifyRequest {
         VerifyRequest {
             files: args.files,
             key: args.key,
+            policy_file: args.policy,
+            policy: crate::verify::policy::Policy {
+                require_signature: args.require_signature,
+                require_provenance: args.require_provenance,
+                require_sbom: args.require_sbom,
+                forbid_shells: args.forbid_shells,
+                forbid_root: args.forbid_root,
+                allowed_base: args.allowed_base,
+            },
             platform: args.platform,
             registry: args.registry.into(),
         }
@@ -170,6 +179,7 @@ impl From<InitArgs> for InitRequest {
         InitRequest {
             path: args.path,
             force: args.force,
+            policy: args.policy,
         }
     }
 }

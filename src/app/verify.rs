@@ -37,10 +37,25 @@ pub fn verify(
         Some(path) => Some(crate::sign::PublicKey::read(path)?),
         None => None,
     };
+    let policy = match &request.policy_file {
+        Some(path) => verify::policy::Policy::read(path)?,
+        None => verify::policy::Policy::default(),
+    }
+    .and(request.policy.clone());
+    policy.check_usable(key.is_some())?;
     let verdicts: Vec<_> = images
         .iter()
         .map(|i| {
-            verify::image::verify_image(&i.to_string_lossy(), &table, &options, key.as_ref(), ui)
+            verify::image::verify_image(
+                &i.to_string_lossy(),
+                &table,
+                &options,
+                verify::image::Demands {
+                    key: key.as_ref(),
+                    policy: &policy,
+                },
+                ui,
+            )
         })
         .collect();
     finish(

@@ -17,6 +17,7 @@ pub mod glibc;
 pub mod go;
 mod hazards;
 pub mod image;
+pub mod policy;
 pub mod signed;
 pub mod stack;
 

@@ -662,7 +662,10 @@ fn a_signed_build_s_provenance_names_its_source_lockfile_and_toolchain() {
         .expect("a provenance for the image");
     let build = &statement["predicate"]["buildDefinition"];
     assert_eq!(build["externalParameters"]["build"]["language"], "go");
-    assert_eq!(build["externalParameters"]["build"]["package"], "./cmd/greeter");
+    assert_eq!(
+        build["externalParameters"]["build"]["package"],
+        "./cmd/greeter"
+    );
     let deps = build["resolvedDependencies"].as_array().unwrap();
     let named = |name: &str| deps.iter().find(|d| d["name"] == name).cloned();
     // A copy outside any git checkout: the source is the digest of its files.
@@ -687,4 +690,137 @@ fn a_signed_build_s_provenance_names_its_source_lockfile_and_toolchain() {
     // No absolute path of this machine in the statement.
     let text = statement.to_string();
     assert!(!text.contains(&dir.path().display().to_string()), "{text}");
+}
+
+#[test]
+fn a_policy_refuses_shells_scripts_interpreters_root_and_other_bases_naming_each() {
+    if !require(&["musl-gcc"]) {
+        return;
+    }
+    let dir = tempdir();
+    let (private, public) = keygen(dir.path(), "k", "ecdsa-p256");
+    let app = musl_app(dir.path(), "policy");
+    let clean = dir.path().join("clean");
+    let digest = static_image(args![
+        "package",
+        app.display(),
+        "--sign-key",
+        private.display(),
+        "-o",
+        format!("oci:{}:v1", clean.display())
+    ])
+    .run()
+    .ok()
+    .digest();
+    let policy = dir.path().join("policy.toml");
+    fs::write(
+        &policy,
+        "require-signature = true\nrequire-provenance = true\nrequire-sbom = true\n\
+         forbid-shells = true\nforbid-root = true\n",
+    )
+    .unwrap();
+    let spec = format!("oci:{}:v1", clean.display());
+    let ran = static_image(args![
+        "verify",
+        "--key",
+        public.display(),
+        "--policy",
+        policy.display(),
+        &spec
+    ])
+    .run()
+    .code(0);
+    for rule in [
+        "require-provenance ok",
+        "require-sbom ok",
+        "forbid-shells ok",
+        "forbid-root ok",
+    ] {
+        assert!(ran.stdout.contains(rule), "{rule}: {}", ran.stdout);
+    }
+
+    // The same program on that image, as root, with a shell, a script and a python beside it.
+    let extras = dir.path().join("extras");
+    fs::create_dir_all(&extras).unwrap();
+    fs::copy(&app, extras.join("sh")).unwrap();
+    fs::copy(&app, extras.join("python3.11")).unwrap();
+    fs::write(extras.join("start"), "#!/bin/sh\nexec /app/app\n").unwrap();
+    let dirty = dir.path().join("dirty");
+    let dirty_spec = format!("oci:{}:v1", dirty.display());
+    static_image(args![
+        "package",
+        app.display(),
+        "--user",
+        "root",
+        "--add",
+        format!("{}:/bin/sh", extras.join("sh").display()),
+        "--add",
+        format!(
+            "{}:/usr/bin/python3.11",
+            extras.join("python3.11").display()
+        ),
+        "--add",
+        format!("{}:/usr/local/bin/start", extras.join("start").display()),
+        "--base",
+        &spec,
+        "--sign-key",
+        private.display(),
+        "-o",
+        &dirty_spec
+    ])
+    .run()
+    .ok();
+    let ran = static_image(args![
+        "verify",
+        "--key",
+        public.display(),
+        "--policy",
+        policy.display(),
+        "--allowed-base",
+        format!("sha256:{}", "0".repeat(64)),
+        "--json",
+        &dirty_spec
+    ])
+    .run()
+    .code(1);
+    let json: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let failed: Vec<(String, String)> = json[0]["policy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_string(),
+                c["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "forbid-shells".to_string(),
+                "it holds `/bin/sh` (a shell), `/usr/bin/python3.11` (the python interpreter), \
+                 `/usr/local/bin/start` (a script for `/bin/sh`)"
+                    .to_string()
+            ),
+            ("forbid-root".into(), "it runs as root (user `root`)".into()),
+            (
+                "allowed-base".into(),
+                format!("built on {digest}, which is not allowed")
+            ),
+        ]
+    );
+    // The base it was built on is allowed by its digest.
+    static_image(args!["verify", "--allowed-base", &digest, &dirty_spec])
+        .run()
+        .code(0);
+
+    // A policy with a rule it does not know is refused, naming the key (exit 2).
+    fs::write(&policy, "forbid-shell = true\n").unwrap();
+    let ran = static_image(args!["verify", "--policy", policy.display(), &spec])
+        .run()
+        .code(2);
+    assert!(ran.stderr.contains("forbid-shell"), "{}", ran.stderr);
 }
