@@ -19,6 +19,12 @@ fn color_values() -> impl TypedValueParser<Value = ColorChoice> {
     PossibleValuesParser::new(values).try_map(|s| s.parse::<ColorChoice>())
 }
 
+/// `keygen --algorithm`'s values.
+fn algorithm_values() -> impl TypedValueParser<Value = crate::sign::Algorithm> {
+    let values = crate::sign::Algorithm::ALL.map(|a| PossibleValue::new(a.name()));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<crate::sign::Algorithm>())
+}
+
 /// `--compression`'s values, each with its help.
 fn compression_values() -> impl TypedValueParser<Value = CompressionKind> {
     let values = CompressionKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.description()));
@@ -104,7 +110,8 @@ Examples:
     #[command(after_help = "\
 Examples:
   static-image init
-  static-image init path/to/goapp --force")]
+  static-image init path/to/goapp --force
+  static-image init --policy                   the starter of `verify --policy`")]
     Init(InitArgs),
 
     /// Show which toolchain builds each language for each platform here, or what to install.
@@ -128,7 +135,10 @@ Examples:
   static-image verify target/x86_64-unknown-linux-musl/release/app
   static-image verify --platform linux/arm64 build/app-arm64
   static-image verify --json app /bin/ls
-  static-image verify oci-archive:app.tar docker://registry.example/team/app:1.0")]
+  static-image verify oci-archive:app.tar docker://registry.example/team/app:1.0
+  static-image verify --key static-image.pub oci:target/static-image/app:latest
+  static-image verify --key release.pub --require-provenance --forbid-shells --forbid-root IMAGE
+  static-image verify --key release.pub --policy deploy-policy.toml docker://registry.example/app:1.0")]
     Verify(VerifyArgs),
 
     /// Print the SBOM (SPDX 2.3 JSON) an image carries at /usr/share/sbom/<name>.spdx.json.
@@ -154,6 +164,34 @@ Examples:
   static-image package ./app --output docker-archive:app.tar:app:1.0 --port 8080/tcp
   static-image package ./app --output oci:images:v1 --add LICENSE:/licenses/ --extra-ca corp-ca.pem")]
     Package(PackageArgs),
+
+    /// Write a signing key pair: PREFIX.key (private, mode 0600) and PREFIX.pub (public, 0644).
+    #[command(after_help = "\
+The private key is PKCS#8 PEM, or cosign's encrypted format when STATIC_IMAGE_KEY_PASSWORD (or
+COSIGN_PASSWORD) is set; `cosign verify --key PREFIX.pub` and `static-image verify --key` read
+the public one. Existing files are never replaced.
+
+Examples:
+  static-image keygen
+  static-image keygen --output keys/release --algorithm ed25519")]
+    Keygen(KeygenArgs),
+}
+
+/// `keygen` arguments.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the pair: PREFIX.key and PREFIX.pub.
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "PREFIX",
+        default_value = "static-image"
+    )]
+    pub output: PathBuf,
+
+    /// The signature algorithm.
+    #[arg(long, value_parser = algorithm_values(), default_value = "ecdsa-p256", value_name = "ALG")]
+    pub algorithm: crate::sign::Algorithm,
 }
 
 /// `verify` arguments.
@@ -166,6 +204,39 @@ pub struct VerifyArgs {
     /// Also require the machine of this platform (linux/amd64, linux/arm64) of files.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<PlatformName>,
+
+    /// Images: also require the index and every platform manifest signed by this public key
+    /// (PEM), their provenance and SBOMs signed by it and about them.
+    #[arg(long, value_name = "PUB.pem")]
+    pub key: Option<PathBuf>,
+
+    /// Images: a policy file (TOML; keys as the flags below) the image must meet.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Images: every manifest and the index must be signed by --key.
+    #[arg(long)]
+    pub require_signature: bool,
+
+    /// Images: every manifest and the index must carry an SLSA provenance by --key.
+    #[arg(long)]
+    pub require_provenance: bool,
+
+    /// Images: every platform manifest must have an SBOM artifact.
+    #[arg(long)]
+    pub require_sbom: bool,
+
+    /// Images: no shell (sh, bash, busybox…), script (#!) or interpreter (python, perl, node…).
+    #[arg(long)]
+    pub forbid_shells: bool,
+
+    /// Images: the config's user must not be root.
+    #[arg(long)]
+    pub forbid_root: bool,
+
+    /// Images: the base image (its manifest digest) must be one of these; repeat.
+    #[arg(long, value_name = "DIGEST")]
+    pub allowed_base: Vec<String>,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -214,6 +285,10 @@ pub struct InitArgs {
     /// Replace an existing static-image.toml (a Cargo.toml section is never replaced).
     #[arg(long)]
     pub force: bool,
+
+    /// Write a starter verify policy, static-image-policy.toml, instead of the settings.
+    #[arg(long)]
+    pub policy: bool,
 }
 
 /// `toolchains` arguments.
@@ -347,6 +422,12 @@ pub struct ImageArgs {
     /// A certificate file (PEM or DER) to append to the CA bundle; repeat for several.
     #[arg(long, value_name = "FILE")]
     pub extra_ca: Vec<PathBuf>,
+
+    /// Sign every manifest, the index and each SBOM with this private key (PEM: ECDSA P-256 or
+    /// Ed25519; cosign's encrypted keys open with STATIC_IMAGE_KEY_PASSWORD), and attach an
+    /// SLSA provenance for each; both as Sigstore bundles referring to what they sign.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
 
     /// How layers are compressed (docker-archive takes gzip or none).
     #[arg(long, value_parser = compression_values(), default_value_t, value_name = "KIND")]

@@ -88,6 +88,12 @@ pub enum Error {
     /// An output could not be written.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A verify policy cannot be used.
+    #[error(transparent)]
+    Policy(#[from] crate::verify::policy::PolicyError),
+    /// A signing key could not be read or written.
+    #[error(transparent)]
+    Key(#[from] crate::sign::KeyError),
     /// A platform name that the run's table does not have.
     #[error(transparent)]
     Platform(#[from] crate::platform::UnknownPlatform),
@@ -123,7 +129,7 @@ impl Error {
     /// something that cannot be done as asked, else 1.
     pub fn exit_code(&self) -> u8 {
         let usage = match self {
-            Error::Usage(_) | Error::Platform(_) => true,
+            Error::Usage(_) | Error::Platform(_) | Error::Policy(_) => true,
             Error::Config(e) => e.is_usage(),
             Error::Output(e) => e.is_usage(),
             Error::Sbom(e) => e.is_usage(),
@@ -145,6 +151,7 @@ impl Error {
             Error::Ca(e) => e.help(),
             Error::Output(e) => e.help(),
             Error::Base(e) => e.help(),
+            Error::Key(e) => e.help(),
             Error::NotStatic(report) => report.hint.clone(),
             Error::NotReproducible { kept, .. } => Some(format!(
                 "both images (oci layouts `first` and `second`) and the copy are kept in `{}`; \

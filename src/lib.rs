@@ -42,6 +42,7 @@ pub mod report;
 pub mod reproduce;
 pub mod request;
 pub mod sbom;
+pub mod sign;
 pub mod staging;
 pub mod toolchain;
 pub mod transport;

@@ -189,6 +189,18 @@ pub fn verify_images(
                 verify_human(out, file)?;
             }
         }
+        for check in verdict.signatures.iter().chain(&verdict.policy) {
+            writeln!(
+                out,
+                "{} {} {}: {} {}: {}",
+                printable(&verdict.image),
+                check.platform,
+                check.subject,
+                check.check,
+                if check.ok { "ok" } else { "FAILED" },
+                printable(&check.detail)
+            )?;
+        }
         for skipped in &verdict.skipped {
             writeln!(
                 out,

@@ -75,6 +75,8 @@ pub struct ImageRequest {
     pub ca_bundle: Option<PathBuf>,
     /// Certificates appended to the CA bundle.
     pub extra_ca: Vec<PathBuf>,
+    /// The private key that signs the images and their provenance.
+    pub sign_key: Option<PathBuf>,
     /// How layers are compressed.
     pub compression: CompressionKind,
     /// The compression level.
@@ -151,6 +153,12 @@ pub struct PackageRequest {
 pub struct VerifyRequest {
     /// The files and image references, as given.
     pub files: Vec<PathBuf>,
+    /// The public key images must be signed with.
+    pub key: Option<PathBuf>,
+    /// A policy file images must meet.
+    pub policy_file: Option<PathBuf>,
+    /// The policy rules given as flags.
+    pub policy: crate::verify::policy::Policy,
     /// The platform files must be for.
     pub platform: Option<PlatformName>,
     /// How image references are read.
@@ -175,4 +183,6 @@ pub struct InitRequest {
     pub path: Option<PathBuf>,
     /// Replace an existing `static-image.toml`.
     pub force: bool,
+    /// Write the starter verify policy instead.
+    pub policy: bool,
 }

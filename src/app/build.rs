@@ -185,6 +185,10 @@ fn defaults(
     ui: &Ui,
 ) -> (PackageDefaults, Vec<Binaries>) {
     let cache_dir = project.target_dir().join("static-image-cache");
+    let provenance = match request.image.sign_key {
+        Some(_) => provenance(project, &built, request, ui),
+        None => package::Provenance::default(),
+    };
     let cache = package::cache_dir(&request.image, &cache_dir);
     let mut inputs: Vec<Binaries> = Vec::new();
     let mut metadata = Vec::new();
@@ -227,8 +231,46 @@ fn defaults(
         metadata,
         extra_outputs: extra_outputs.to_vec(),
         platforms: platforms.clone(),
+        provenance,
     };
     (defaults, inputs)
+}
+
+/// What a signed build's provenance says beyond the image flags: how the build was asked for
+/// (paths relative to the project) and what it read (the source, the lockfiles).
+fn provenance(
+    project: &Project,
+    built: &[(PathBuf, BuildPlan)],
+    request: &BuildRequest,
+    ui: &Ui,
+) -> package::Provenance {
+    let p = &request.project;
+    let root = project.root();
+    let relative = |path: &std::path::Path| {
+        path.strip_prefix(root)
+            .map(|r| r.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| path.to_string_lossy().into_owned())
+    };
+    let build = serde_json::json!({
+        "language": project.language().to_string().to_lowercase(),
+        "bin": p.bin,
+        "package": p.package,
+        "cgo": p.cgo,
+        "artifact": p.artifact.iter().map(|a| relative(a)).collect::<Vec<_>>(),
+        "make_target": p.make_target,
+        "build_args": p.build_args,
+        "offline": p.offline,
+        "strategies": built.iter().map(|(_, plan)| format!("{}: {}", plan.platform, plan.strategy)).collect::<Vec<_>>(),
+    });
+    let mut read = vec![crate::sign::source::source(root, ui)];
+    read.extend(crate::sign::source::lockfiles(root));
+    package::Provenance {
+        external: [("build".to_string(), build)].into_iter().collect(),
+        dependencies: built
+            .iter()
+            .map(|(_, plan)| (plan.platform, read.clone()))
+            .collect(),
+    }
 }
 
 /// Builds one plan; a Go build that fails for want of cgo is given its second chance

@@ -10,6 +10,7 @@
 //! | `verify` | [`verify::verify`] |
 //! | `sbom` | [`verify::sbom`] |
 //! | `init` | [`init::init`] |
+//! | `keygen` | [`crate::sign::key::write_pair`] |
 //!
 //! Each returns its result; printing it (`report`) and the exit code are decided here.
 
@@ -86,6 +87,20 @@ pub fn run(cli: Cli, matches: &ArgMatches, ui: &Ui) -> Result<u8, Error> {
             let written = init::init(&args.into(), ui)?;
             ui.status("Wrote", written.display());
             writeln!(stdout, "{}", written.display())
+        }
+        Some(Command::Keygen(args)) => {
+            let passphrase = crate::sign::key::passphrase_from_env();
+            let key = crate::sign::PrivateKey::generate(args.algorithm)?;
+            let (private, public) = crate::sign::key::write_pair(
+                &key,
+                &args.output,
+                passphrase.as_deref().map(|p| p.as_str()),
+            )?;
+            ui.status(
+                "Wrote",
+                format_args!("{} and {}", private.display(), public.display()),
+            );
+            writeln!(stdout, "{}\n{}", private.display(), public.display())
         }
         Some(Command::Plan(args)) => {
             let (request, _) = settings::build_request(args.into(), &given)?;

@@ -72,6 +72,7 @@ pub fn package(request: &PackageRequest, ui: &Ui) -> Result<PackageOutcome, Erro
         metadata: BTreeMap::new(),
         extra_outputs: Vec::new(),
         platforms: table,
+        provenance: Default::default(),
     };
     package::package_many(&inputs, &request.image, &defaults, ui)
 }

@@ -101,6 +101,7 @@ impl From<ImageArgs> for ImageRequest {
             add: args.add,
             ca_bundle: args.ca_bundle,
             extra_ca: args.extra_ca,
+            sign_key: args.sign_key,
             compression: args.compression,
             compression_level: args.compression_level,
             no_cache: args.no_cache,
@@ -147,6 +148,16 @@ impl From<VerifyArgs> for VerifyRequest {
     fn from(args: VerifyArgs) -> VerifyRequest {
         VerifyRequest {
             files: args.files,
+            key: args.key,
+            policy_file: args.policy,
+            policy: crate::verify::policy::Policy {
+                require_signature: args.require_signature,
+                require_provenance: args.require_provenance,
+                require_sbom: args.require_sbom,
+                forbid_shells: args.forbid_shells,
+                forbid_root: args.forbid_root,
+                allowed_base: args.allowed_base,
+            },
             platform: args.platform,
             registry: args.registry.into(),
         }
@@ -168,6 +179,7 @@ impl From<InitArgs> for InitRequest {
         InitRequest {
             path: args.path,
             force: args.force,
+            policy: args.policy,
         }
     }
 }

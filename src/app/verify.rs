@@ -33,9 +33,30 @@ pub fn verify(
         })
         .collect();
     let options = request.registry.options();
+    let key = match &request.key {
+        Some(path) => Some(crate::sign::PublicKey::read(path)?),
+        None => None,
+    };
+    let policy = match &request.policy_file {
+        Some(path) => verify::policy::Policy::read(path)?,
+        None => verify::policy::Policy::default(),
+    }
+    .and(request.policy.clone());
+    policy.check_usable(key.is_some())?;
     let verdicts: Vec<_> = images
         .iter()
-        .map(|i| verify::image::verify_image(&i.to_string_lossy(), &table, &options, ui))
+        .map(|i| {
+            verify::image::verify_image(
+                &i.to_string_lossy(),
+                &table,
+                &options,
+                verify::image::Demands {
+                    key: key.as_ref(),
+                    policy: &policy,
+                },
+                ui,
+            )
+        })
         .collect();
     finish(
         report::verify_all(out, &results, json && images.is_empty(), ui)

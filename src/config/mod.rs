@@ -62,6 +62,7 @@ pub struct FileConfig {
     add: Option<Vec<String>>,
     ca_bundle: Option<String>,
     extra_ca: Option<Vec<String>>,
+    sign_key: Option<String>,
     compression: Option<String>,
     compression_level: Option<i32>,
     no_cache: Option<bool>,
@@ -334,6 +335,10 @@ impl FileConfig {
         if let (Some(v), false) = (self.extra_ca, given("extra_ca")) {
             keys.insert("extra-ca");
             image.extra_ca = v.iter().map(|p| rooted(p)).collect();
+        }
+        if let (Some(v), false) = (self.sign_key, given("sign_key")) {
+            keys.insert("sign-key");
+            image.sign_key = Some(rooted(&v));
         }
         if let (Some(v), false) = (self.compression, given("compression")) {
             keys.insert("compression");

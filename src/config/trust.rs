@@ -112,6 +112,13 @@ pub fn check(args: &BuildRequest, origin: &Origin) -> Result<(), ConfigError> {
             checker.existing("extra-ca", extra)?;
         }
     }
+    // A cloned project must not sign with a key of the host's choosing outside it (nor read
+    // one: the key's bytes are secret).
+    if origin.keys.contains("sign-key")
+        && let Some(key) = &image.sign_key
+    {
+        checker.existing("sign-key", key)?;
+    }
     if origin.keys.contains("base")
         && let Some(base) = &image.base
     {
@@ -279,6 +286,7 @@ pub fn blame(error: Error, args: &BuildRequest, origin: &Origin) -> Error {
                 }
             }
             Error::Base(_) => "base",
+            Error::Key(_) => "sign-key",
             Error::Platform(_) => "platforms",
             Error::Output(
                 OutputError::Write { path, .. }
@@ -347,6 +355,7 @@ impl Blamed {
             "add" => "--add",
             "ca-bundle" => "--ca-bundle",
             "extra-ca" => "--extra-ca",
+            "sign-key" => "--sign-key",
             "platforms" => "--platform",
             _ => "--base",
         }

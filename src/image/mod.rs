@@ -66,6 +66,8 @@ pub struct Image {
 /// registry's referrers API, its fallback tag, or a layout's `index.json`.
 #[derive(Clone, Debug)]
 pub struct Referrer {
+    /// The digest of the manifest (or index) it refers to.
+    pub subject: String,
     /// The artifact's manifest.
     pub manifest: Blob,
     /// Its `artifactType`.
@@ -131,6 +133,8 @@ pub struct ImageSet {
     images: Vec<Image>,
     /// The image index, when there are several.
     index: Option<Blob>,
+    /// Artifacts attached after assembly (signatures, provenance), each naming its subject.
+    attached: Vec<Referrer>,
 }
 
 impl ImageSet {
@@ -139,6 +143,7 @@ impl ImageSet {
         ImageSet {
             images: vec![image],
             index: None,
+            attached: Vec::new(),
         }
     }
 
@@ -152,6 +157,7 @@ impl ImageSet {
             return Ok(ImageSet {
                 images,
                 index: None,
+                attached: Vec::new(),
             });
         }
         let document = |source| ImageError::Document {
@@ -168,6 +174,7 @@ impl ImageSet {
         Ok(ImageSet {
             images,
             index: Some(index),
+            attached: Vec::new(),
         })
     }
 
@@ -211,9 +218,23 @@ impl ImageSet {
         )
     }
 
-    /// The artifacts referring to the images (their SBOMs), in platform order.
+    /// The artifacts referring to the images: their SBOMs in platform order, then what was
+    /// attached (signatures, provenance) in the order attached.
     pub fn referrers(&self) -> impl Iterator<Item = &Referrer> {
-        self.images.iter().filter_map(|i| i.sbom.as_ref())
+        self.images
+            .iter()
+            .filter_map(|i| i.sbom.as_ref())
+            .chain(&self.attached)
+    }
+
+    /// Whether signatures were attached.
+    pub fn is_signed(&self) -> bool {
+        !self.attached.is_empty()
+    }
+
+    /// Attaches an artifact whose blobs are in the set's store.
+    pub fn attach(&mut self, referrer: Referrer) {
+        self.attached.push(referrer);
     }
 
     /// The creation time recorded (the same for every image).
@@ -414,9 +435,7 @@ pub fn assemble(
     })
 }
 
-/// The SBOM `document` as an OCI artifact (image-spec's "guidelines for artifact usage": an
-/// image manifest with `artifactType`, the empty config and the document as its one layer)
-/// whose `subject` is `image`.
+/// The SBOM `document` as an OCI artifact whose `subject` is `image`.
 fn referrer(
     store: &BlobStore,
     image: &Image,
@@ -424,49 +443,92 @@ fn referrer(
     name: &str,
     created: i64,
 ) -> Result<Referrer, ImageError> {
+    artifact(
+        store,
+        &image.manifest,
+        Artifact {
+            artifact_type: crate::sbom::MEDIA_TYPE,
+            what: "SBOM",
+            document,
+            title: &format!("{name}.spdx.json"),
+            annotations: Vec::new(),
+        },
+        created,
+    )
+}
+
+/// What an artifact holds: its type, its one document and the document's file name.
+pub struct Artifact<'a> {
+    /// The `artifactType`, also the document's media type.
+    pub artifact_type: &'a str,
+    /// What it is, in errors (`SBOM`, `signature`).
+    pub what: &'static str,
+    /// The document.
+    pub document: &'a [u8],
+    /// The document's `org.opencontainers.image.title`.
+    pub title: &'a str,
+    /// Annotations of the artifact's manifest besides `created` (repeated in indexes).
+    pub annotations: Vec<(&'static str, String)>,
+}
+
+/// `artifact` as an OCI artifact (image-spec's "guidelines for artifact usage": an image
+/// manifest with `artifactType`, the empty config and the document as its one layer) whose
+/// `subject` is the manifest or index `subject`.
+pub fn artifact(
+    store: &BlobStore,
+    subject: &Blob,
+    artifact: Artifact<'_>,
+    created: i64,
+) -> Result<Referrer, ImageError> {
     let store_error = |what| move |source| ImageError::Store { what, source };
-    let artifact_type = crate::sbom::MEDIA_TYPE.to_string();
-    let media_type = MediaType::Other(artifact_type.clone());
+    let media_type = MediaType::Other(artifact.artifact_type.to_string());
     let empty = store
         .put(b"{}", MediaType::EmptyJSON)
-        .map_err(store_error("SBOM config"))?;
-    let sbom = store
-        .put(document, media_type.clone())
-        .map_err(store_error("SBOM"))?;
-    let mut layer = sbom.descriptor();
+        .map_err(store_error(artifact.what))?;
+    let document = store
+        .put(artifact.document, media_type.clone())
+        .map_err(store_error(artifact.what))?;
+    let mut layer = document.descriptor();
     layer.set_annotations(Some(
         [(
             oci_spec::image::ANNOTATION_TITLE.to_string(),
-            format!("{name}.spdx.json"),
+            artifact.title.to_string(),
         )]
         .into(),
     ));
-    let mut subject = image.manifest.descriptor();
-    subject.set_platform(None);
-    let annotations: std::collections::HashMap<String, String> = [(
+    // The subject descriptor names the manifest alone (no platform, as the spec's examples).
+    let subject_descriptor = subject.descriptor();
+    let mut annotations: std::collections::HashMap<String, String> = [(
         oci_spec::image::ANNOTATION_CREATED.to_string(),
         config::rfc3339(created),
     )]
     .into();
+    annotations.extend(
+        artifact
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone())),
+    );
     let manifest = oci_spec::image::ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .artifact_type(media_type)
         .config(empty.descriptor())
         .layers(vec![layer])
-        .subject(subject)
+        .subject(subject_descriptor)
         .annotations(annotations.clone())
         .build()
         .map_err(|source| ImageError::Document {
-            what: "SBOM manifest",
+            what: artifact.what,
             source,
         })?;
-    let manifest = store_json(store, &manifest, MediaType::ImageManifest, "SBOM manifest")?;
+    let manifest = store_json(store, &manifest, MediaType::ImageManifest, artifact.what)?;
     Ok(Referrer {
+        subject: subject.digest.clone(),
         manifest,
-        artifact_type,
+        artifact_type: artifact.artifact_type.to_string(),
         config: empty,
-        document: sbom,
+        document,
         annotations,
     })
 }

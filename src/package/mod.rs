@@ -18,6 +18,7 @@ mod assemble;
 pub mod outcome;
 mod prepare;
 mod record;
+mod sign;
 mod write;
 
 use std::collections::BTreeMap;
@@ -52,6 +53,19 @@ pub struct PackageDefaults {
     pub extra_outputs: Vec<ImageRef>,
     /// The run's platform table: a binary's machine names its platform through it.
     pub platforms: Platforms,
+    /// What the build adds to each image's provenance (with `--sign-key`).
+    pub provenance: Provenance,
+}
+
+/// What a build knows for the provenance beyond the image flags: how it was asked for and what
+/// it read. Empty for `package`, whose inputs are the binaries.
+#[derive(Clone, Debug, Default)]
+pub struct Provenance {
+    /// Build parameters (the project path relative to its root, build flags), merged into
+    /// `externalParameters`.
+    pub external: serde_json::Map<String, serde_json::Value>,
+    /// The source, lockfiles and toolchains, by platform (the toolchain differs per target).
+    pub dependencies: BTreeMap<Platform, Vec<crate::sign::provenance::Resource>>,
 }
 
 /// One program of an image.
@@ -128,7 +142,10 @@ pub fn package_many(
         return Ok(outcome);
     }
     let mut inputs = prepare::inputs(&run, replay.is_some(), ui)?;
-    let assembled = assemble::images(&run, &mut inputs, ui)?;
+    let mut assembled = assemble::images(&run, &mut inputs, ui)?;
+    if let Some(key) = &run.key {
+        sign::attach(&run, &inputs, key, &mut assembled.set, ui)?;
+    }
     let written = write::outputs(&run, &assembled.set, ui)?;
     Ok(record::outcome(&run, inputs, assembled, written, replay))
 }

@@ -99,6 +99,10 @@ fn check_paths(args: &ImageRequest, outputs: &[ImageRef], binaries: &[&Path]) ->
         role: "the CA file",
         path,
     }));
+    inputs.extend(args.sign_key.iter().map(|path| Input {
+        role: "the signing key",
+        path,
+    }));
     match &base {
         Some(
             ImageRef::Oci { dir: path, .. }
@@ -178,6 +182,8 @@ pub(super) struct Run<'a> {
     pub compression: LayerCompression,
     /// How registries are spoken to (a `docker://` base or output).
     pub registry: RegistryOptions,
+    /// `--sign-key`, read before any slow work.
+    pub key: Option<crate::sign::PrivateKey>,
 }
 
 impl<'a> Run<'a> {
@@ -206,7 +212,16 @@ impl<'a> Run<'a> {
             .flat_map(|b| b.programs.iter().map(|p| p.path.as_path()))
             .collect();
         check_paths(args, &outputs, &paths)?;
+        let key = match &args.sign_key {
+            Some(path) => {
+                let passphrase = crate::sign::key::passphrase_from_env();
+                let passphrase = passphrase.as_deref().map(String::as_str);
+                Some(crate::sign::PrivateKey::read(path, passphrase)?)
+            }
+            None => None,
+        };
         Ok(Run {
+            key,
             binaries,
             args,
             defaults,
@@ -305,7 +320,7 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
         }
         None => Vec::new(),
     };
-    let digests = if !run.args.no_sbom || recorded {
+    let digests = if !run.args.no_sbom || recorded || run.key.is_some() {
         digests(run, &verified)?
     } else {
         Vec::new()

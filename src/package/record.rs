@@ -82,11 +82,17 @@ struct RunKey<'a> {
     created: i64,
     /// The platform table.
     platforms: Vec<&'a PlatformInfo>,
+    /// `--sign-key` (its content is stamped among the reads).
+    sign_key: Option<&'a Path>,
+    /// What the provenance says beyond the flags: the builder's id, and whether
+    /// `SOURCE_DATE_EPOCH` gives its times.
+    builder_id: Option<String>,
+    provenance_times: bool,
 }
 
 impl RunKey<'_> {
     /// Bumped whenever a field is added, removed or means something else.
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
 }
 
 /// The record this run would be answered from and recorded in, if it may be.
@@ -148,6 +154,9 @@ pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
         facts: entrypoint_facts(run),
         created: run.created,
         platforms: run.defaults.platforms.rows().collect(),
+        sign_key: args.sign_key.as_deref(),
+        builder_id: std::env::var(super::sign::BUILDER_ID_ENV).ok(),
+        provenance_times: std::env::var_os("SOURCE_DATE_EPOCH").is_some(),
     };
     // What else the run reads: this program and each CA file it could pick.
     let mut reads = vec![exe.clone()];
@@ -155,6 +164,7 @@ pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
         args.ca_bundle.as_deref(),
         &args.extra_ca,
     ));
+    reads.extend(args.sign_key.iter().cloned());
     // In the order their digests are taken: each platform's, the entrypoint's first.
     let binaries = run
         .binaries
@@ -316,6 +326,9 @@ mod tests {
             facts: Vec::new(),
             created: 0,
             platforms: Vec::new(),
+            sign_key: None,
+            builder_id: None,
+            provenance_times: false,
         };
         let json: serde_json::Value =
             serde_json::from_slice(&canonical_json(&key).unwrap()).unwrap();
@@ -330,6 +343,7 @@ mod tests {
             [
                 "args",
                 "binaries",
+                "builder_id",
                 "ca_bundle",
                 "compression",
                 "created",
@@ -346,15 +360,17 @@ mod tests {
                 "platforms",
                 "ports",
                 "program",
+                "provenance_times",
                 "sbom",
                 "sbom_packages",
+                "sign_key",
                 "tags",
                 "user",
                 "version",
                 "workdir"
             ]
         );
-        assert_eq!(json["version"], 2);
+        assert_eq!(json["version"], 3);
         assert_eq!(json["env"], serde_json::json!([["K", "V"]]));
     }
 }

@@ -98,6 +98,21 @@ pub fn load_every_platform(
     Ok(found)
 }
 
+/// The index (when the image has one) and each platform manifest of the image `spec` names,
+/// with the artifacts referring to each: what `verify --key` checks.
+pub fn attached(
+    spec: &ImageRef,
+    platforms: &Platforms,
+    options: &RegistryOptions,
+    ui: &Ui,
+) -> Result<Vec<read::attached::Subject>, BaseError> {
+    let name = spec.to_string();
+    let opened = Opened::open(spec, &name, options, ui)?;
+    let root = opened.root(reference_of(spec))?;
+    let source = Budgeted::new(opened.source(), &name);
+    read::attached::subjects(&source, &name, &root, platforms)
+}
+
 /// The `index.json` ref name a layout or archive spec picks, if any: a docker-archive's
 /// entries are named by their tag, as `docker save` and our writer name them.
 fn reference_of(spec: &ImageRef) -> Option<&str> {

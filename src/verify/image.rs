@@ -44,8 +44,40 @@ pub struct PlatformVerdict {
     pub problems: Vec<String>,
     /// What is odd but harmless (a layer tar without its end blocks).
     pub notes: Vec<String>,
+    /// What a shell-free image must not hold, each path with what it is: shells by name,
+    /// scripts (a `#!` line), ELF interpreters of other languages. Judged only by a policy
+    /// that forbids them (`--forbid-shells`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shells: Vec<String>,
+    /// The user its config runs as (`""` is root).
+    pub user: String,
     /// No file has a problem and nothing else is wrong.
     pub ok: bool,
+}
+
+/// Names that are shells wherever they are (a link named `sh` to busybox is one too).
+const SHELL_NAMES: [&str; 8] = ["sh", "bash", "ash", "dash", "busybox", "zsh", "ksh", "mksh"];
+/// ELF programs that run code given as text: an image holding one can run a shell's worth.
+const INTERPRETER_PREFIXES: [&str; 5] = ["python", "perl", "node", "ruby", "php"];
+
+/// What `path` is as a shell-free image sees it, by its name.
+fn shell_by_name(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    SHELL_NAMES
+        .contains(&name)
+        .then(|| format!("`{path}` (a shell)"))
+}
+
+/// An ELF program at `path` that is a known interpreter, by its name (`python3.11`, `node`).
+fn interpreter_by_name(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    INTERPRETER_PREFIXES
+        .iter()
+        .find(|p| {
+            name.strip_prefix(**p)
+                .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        })
+        .map(|p| format!("`{path}` (the {p} interpreter)"))
 }
 
 /// The verdict on an image.
@@ -57,7 +89,13 @@ pub struct ImageVerdict {
     pub platforms: Vec<PlatformVerdict>,
     /// Manifests for platforms the tool has no ELF machine for, not checked.
     pub skipped: Vec<String>,
-    /// Every platform is ok.
+    /// With `--key`: the signature, provenance and SBOM-signature checks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<super::signed::Check>,
+    /// The policy's checks (`--policy` and its flags).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy: Vec<super::signed::Check>,
+    /// Every platform is ok, and every signature check holds.
     pub ok: bool,
 }
 
@@ -114,6 +152,7 @@ pub fn verify_image(
     text: &str,
     table: &Platforms,
     options: &RegistryOptions,
+    demands: Demands<'_>,
     ui: &Ui,
 ) -> Result<ImageVerdict, ImageVerifyError> {
     let (images, skipped, _store) = open(text, table, options, ui)?;
@@ -121,13 +160,39 @@ pub fn verify_image(
     for (platform, image) in &images {
         platforms.push(verify_platform(text, *platform, image, table)?);
     }
-    let ok = platforms.iter().all(|p| p.ok);
-    Ok(ImageVerdict {
+    let subjects = if demands.key.is_some() || demands.policy.reads_referrers() {
+        base::attached(&parse(text)?, table, options, ui)?
+    } else {
+        Vec::new()
+    };
+    let signatures = match demands.key {
+        Some(key) => super::signed::check(&subjects, key),
+        None => Vec::new(),
+    };
+    let mut verdict = ImageVerdict {
         image: text.to_string(),
         platforms,
         skipped,
-        ok,
-    })
+        signatures,
+        policy: Vec::new(),
+        ok: false,
+    };
+    verdict.policy = demands
+        .policy
+        .check(&verdict, &subjects, &verdict.signatures);
+    verdict.ok = verdict.platforms.iter().all(|p| p.ok)
+        && verdict.signatures.iter().all(|c| c.ok)
+        && verdict.policy.iter().all(|c| c.ok);
+    Ok(verdict)
+}
+
+/// What `verify IMAGE` demands beyond static binaries.
+#[derive(Clone, Copy, Debug)]
+pub struct Demands<'a> {
+    /// The key its signatures must be by.
+    pub key: Option<&'a crate::sign::PublicKey>,
+    /// The rules it must meet.
+    pub policy: &'a super::policy::Policy,
 }
 
 /// Every platform of the image `text` names that the tool knows, the others' names, and the
@@ -142,16 +207,7 @@ pub(crate) fn open(
     options: &RegistryOptions,
     ui: &Ui,
 ) -> Result<Opened, ImageVerifyError> {
-    let spec: ImageRef = text
-        .parse()
-        .map_err(|e: RefError| base::BaseError::Invalid {
-            spec: text.to_string(),
-            // The spec is named once, by the error itself.
-            detail: e
-                .to_string()
-                .trim_start_matches(&format!("`{text}`: "))
-                .to_string(),
-        })?;
+    let spec = parse(text)?;
     let store = BlobStore::new().map_err(ImageVerifyError::Staging)?;
     let (images, skipped) = base::load_every_platform(&spec, &store, platforms, options, ui)?;
     if images.is_empty() {
@@ -165,6 +221,20 @@ pub(crate) fn open(
         });
     }
     Ok((images, skipped, store))
+}
+
+/// The image reference `text`, or an error naming it once.
+fn parse(text: &str) -> Result<ImageRef, ImageVerifyError> {
+    text.parse().map_err(|e: RefError| {
+        ImageVerifyError::Read(base::BaseError::Invalid {
+            spec: text.to_string(),
+            // The spec is named once, by the error itself.
+            detail: e
+                .to_string()
+                .trim_start_matches(&format!("`{text}`: "))
+                .to_string(),
+        })
+    })
 }
 
 fn verify_platform(
@@ -224,6 +294,10 @@ fn verify_stacked(
         _ => None,
     };
 
+    let mut shells: Vec<String> = tree
+        .iter()
+        .filter_map(|(path, _)| shell_by_name(path))
+        .collect();
     // Pass 2: read only the live regular files, each in bounded memory.
     let mut files = Vec::new();
     let mut target_content: Option<Content<'static>> = None;
@@ -232,6 +306,12 @@ fn verify_stacked(
         let mut head = Vec::new();
         entry.take(512).read_to_end(&mut head)?;
         let is_target = target == Some(key);
+        if let Some(interpreter) = entrypoint::shebang(&head) {
+            shells.push(format!("`{path}` (a script for `{interpreter}`)"));
+        }
+        if head.starts_with(b"\x7fELF") {
+            shells.extend(interpreter_by_name(path));
+        }
         if !head.starts_with(b"\x7fELF") {
             if is_target {
                 target_content = Some(match entrypoint::shebang(&head) {
@@ -282,6 +362,8 @@ fn verify_stacked(
         entry_problem = problem;
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    shells.sort();
+    shells.dedup();
     let ok = problems.is_empty() && files.iter().all(|f| f.ok);
     let verdict = PlatformVerdict {
         platform,
@@ -290,6 +372,13 @@ fn verify_stacked(
         files,
         problems,
         notes,
+        shells,
+        user: image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.user().clone())
+            .unwrap_or_default(),
         ok,
     };
     Ok((verdict, entry_problem))

@@ -17,6 +17,8 @@ pub mod glibc;
 pub mod go;
 mod hazards;
 pub mod image;
+pub mod policy;
+pub mod signed;
 pub mod stack;
 
 use std::fs::File;

@@ -31,6 +31,7 @@ mod tls;
 
 // Reading images and binaries.
 mod sbom;
+mod signing;
 mod verify;
 
 // Runs that give the same answer: the same bytes again, or the work remembered.

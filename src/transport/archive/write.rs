@@ -95,7 +95,11 @@ impl ArchiveSink {
         }
         add_dir(&mut tar, "blobs/").map_err(&fail)?;
         add_dir(&mut tar, "blobs/sha256/").map_err(&fail)?;
-        let mut blobs: Vec<_> = image.blobs().collect();
+        let mut blobs: Vec<_> = if self.carries_referrers(image) {
+            image.blobs_with_referrers().collect()
+        } else {
+            image.blobs().collect()
+        };
         blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
         blobs.dedup_by(|a, b| a.digest == b.digest);
         for blob in blobs {
@@ -114,11 +118,23 @@ impl ArchiveSink {
     /// `index.json`: for a docker archive one entry per repository:tag, named as containerd
     /// names images; otherwise one per reference name.
     fn index(&self, image: &ImageSet) -> Result<Vec<u8>, OutputError> {
-        let entries = match &self.docker {
+        let mut entries = match &self.docker {
             Some(refs) => docker_archive::index_entries(image, refs),
             None => index_entries(image, &self.references),
         };
+        if self.carries_referrers(image) {
+            entries.extend(image.referrers().map(crate::image::Referrer::descriptor));
+        }
         index_document(entries, &self.file)
+    }
+
+    /// A signed image's oci-archive carries its referrers (SBOMs, signatures, provenance) as a
+    /// layout does, so `verify --key` can check the archive itself. An unsigned one keeps the
+    /// images alone in `index.json`, as it always has: loaders that take the only entry
+    /// (`podman load`) then need no tag. A docker-archive never does: `docker load` knows no
+    /// artifacts.
+    fn carries_referrers(&self, image: &ImageSet) -> bool {
+        self.docker.is_none() && image.is_signed()
     }
 }
 

@@ -151,6 +151,18 @@ impl BlobSource for Layout<'_> {
             &self.read_error(&path),
         )
     }
+
+    fn referrer_candidates(&self, _subject: &Descriptor) -> Result<Vec<Descriptor>, BaseError> {
+        // A layout lists its artifacts in index.json beside the images (as ours are written);
+        // which image each refers to is in its manifest, read by the caller.
+        let index: ImageIndex = self.json_file(&self.root.join("index.json"))?;
+        Ok(index
+            .manifests()
+            .iter()
+            .filter(|d| d.artifact_type().is_some())
+            .cloned()
+            .collect())
+    }
 }
 
 /// Opens `path` for reading, and its size, refusing anything but a regular file: a FIFO would

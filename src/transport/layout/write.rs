@@ -225,8 +225,9 @@ impl LayoutSink {
     }
 }
 
-/// Drops the SBOM referrers whose image is no longer listed (its tag moved to another image):
-/// they would describe nothing the layout holds.
+/// Drops the referrers (SBOMs, signatures, provenance) whose subject is no longer listed (its
+/// tag moved to another image), and then those referring to a dropped one: they would
+/// describe nothing the layout holds.
 fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
     // Manifests are small; a blob that is not a small regular file is not one of them.
     let read = |d: &Descriptor| -> Option<serde_json::Value> {
@@ -237,9 +238,10 @@ fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
         serde_json::from_slice(&bytes).ok()
     };
     let ours = |d: &Descriptor| {
-        d.artifact_type()
-            .as_ref()
-            .is_some_and(|t| t.to_string() == crate::sbom::MEDIA_TYPE)
+        d.artifact_type().as_ref().is_some_and(|t| {
+            let t = t.to_string();
+            t == crate::sbom::MEDIA_TYPE || t == crate::sign::bundle::MEDIA_TYPE
+        })
     };
     // The images listed, and the platform images of listed indexes.
     let mut listed: Vec<String> = Vec::new();
@@ -256,14 +258,35 @@ fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
             );
         }
     }
-    manifests.retain(|d| {
-        !ours(d)
-            || read(d).is_none_or(|m| {
-                m["subject"]["digest"]
-                    .as_str()
-                    .is_none_or(|s| listed.iter().any(|l| l == s))
-            })
-    });
+    // Each referrer's subject: `None` (kept) when it cannot be read or names none.
+    let subjects: Vec<Option<String>> = manifests
+        .iter()
+        .map(|d| {
+            if !ours(d) {
+                return None;
+            }
+            read(d).and_then(|m| m["subject"]["digest"].as_str().map(str::to_string))
+        })
+        .collect();
+    // A referrer of a referrer (an SBOM's signature) is kept when its subject is: repeat until
+    // nothing more is kept. Each round keeps at least one more or ends, so this is bounded by
+    // the number of entries.
+    let mut kept: Vec<bool> = subjects.iter().map(Option::is_none).collect();
+    loop {
+        let mut more = false;
+        for (i, subject) in subjects.iter().enumerate() {
+            if !kept[i] && subject.as_ref().is_some_and(|s| listed.contains(s)) {
+                kept[i] = true;
+                listed.push(manifests[i].digest().to_string());
+                more = true;
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    let mut keep = kept.into_iter();
+    manifests.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// Puts a staged blob at `target` (mode 0644): a hard link when on the same filesystem, else a

@@ -6,6 +6,7 @@
 //! store, every blob checked against its digest and size on the way ([`check`]) and within
 //! the [`limits`], so a damaged or hostile image is refused before anything is written.
 
+pub mod attached;
 pub(crate) mod check;
 pub mod limits;
 pub(crate) mod walk;
@@ -249,6 +250,10 @@ pub(crate) trait BlobSource {
         diff_id: &str,
         store: &BlobStore,
     ) -> Result<Blob, BaseError>;
+    /// The artifacts that may refer to `subject` (listed with an `artifactType`), unread: a
+    /// registry's referrers list (or its fallback tag's), a layout's artifact entries. The
+    /// caller reads each and keeps those whose `subject` is really `subject`.
+    fn referrer_candidates(&self, subject: &Descriptor) -> Result<Vec<Descriptor>, BaseError>;
 }
 
 pub(crate) fn invalid(spec: &str, detail: impl Into<String>) -> BaseError {

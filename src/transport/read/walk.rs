@@ -117,7 +117,7 @@ fn enter(spec: &str, digest: &str, above: &[String]) -> Result<(), BaseError> {
     Ok(())
 }
 
-fn parse_index(spec: &str, bytes: &[u8]) -> Result<ImageIndex, BaseError> {
+pub(crate) fn parse_index(spec: &str, bytes: &[u8]) -> Result<ImageIndex, BaseError> {
     serde_json::from_slice(bytes)
         .map_err(|e| invalid(spec, format!("its image index is not valid: {e}")))
 }
@@ -232,6 +232,10 @@ impl BlobSource for Budgeted<'_> {
     ) -> Result<Blob, BaseError> {
         self.inner.copy_blob(descriptor, diff_id, store)
     }
+
+    fn referrer_candidates(&self, subject: &Descriptor) -> Result<Vec<Descriptor>, BaseError> {
+        self.inner.referrer_candidates(subject)
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +254,10 @@ mod tests {
 
         fn copy_blob(&self, _: &Descriptor, _: &str, _: &BlobStore) -> Result<Blob, BaseError> {
             Err(invalid("test", "no layers here"))
+        }
+
+        fn referrer_candidates(&self, _: &Descriptor) -> Result<Vec<Descriptor>, BaseError> {
+            Ok(Vec::new())
         }
     }
 

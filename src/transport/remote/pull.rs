@@ -151,4 +151,43 @@ impl BlobSource for Remote<'_> {
             &read_error,
         )
     }
+
+    fn referrer_candidates(&self, subject: &Descriptor) -> Result<Vec<Descriptor>, BaseError> {
+        // The referrers API (distribution-spec "Listing Referrers"), then the tag schema a
+        // registry without it is given by pushers: `sha256-<hex>` holding an index.
+        // Checked well-formed before it is put in a path.
+        let hex = sha256_of(self.spec, subject)?.to_string();
+        let repository = &self.reference.repository;
+        let accept = MediaType::ImageIndex.to_string();
+        let api = format!("/v2/{repository}/referrers/sha256:{hex}");
+        let tag = format!("/v2/{repository}/manifests/sha256-{hex}");
+        for target in [api, tag] {
+            let request = Request::new("GET", target).header("Accept", accept.as_str());
+            let response = self
+                .client
+                .expect(&request, &[200, 404])
+                .map_err(|e| self.pull_error(e))?;
+            if response.status().as_u16() == 404 {
+                continue;
+            }
+            let bytes = self
+                .client
+                .read_document(response)
+                .map_err(|e| self.pull_error(e))?;
+            let index: oci_spec::image::ImageIndex =
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    invalid(
+                        self.spec,
+                        format!("its referrers list is not an index: {e}"),
+                    )
+                })?;
+            return Ok(index
+                .manifests()
+                .iter()
+                .filter(|d| d.artifact_type().is_some())
+                .cloned()
+                .collect());
+        }
+        Ok(Vec::new())
+    }
 }

@@ -150,18 +150,16 @@ impl RegistrySink {
         for tag in &self.tags {
             put_manifest(&client, repository, top, tag)?;
         }
-        // The SBOMs go last, and a registry that refuses them (some reject artifact manifests
-        // or the empty config) costs a warning, not the push: each image carries its SBOM as
-        // a file too.
-        for (subject, referrer) in set
-            .images()
-            .iter()
-            .filter_map(|i| Some((&i.manifest.digest, i.sbom.as_ref()?)))
-        {
-            match attach(&client, repository, subject, referrer) {
+        // The referrers (SBOMs, signatures, provenance) go last, and a registry that refuses
+        // them (some reject artifact manifests or the empty config) costs a warning, not the
+        // push: each image carries its SBOM as a file too. A referrer whose subject is another
+        // referrer (an SBOM's signature) follows that subject, which was attached before it.
+        for referrer in set.referrers() {
+            match attach(&client, repository, &referrer.subject, referrer) {
                 Ok(()) => pushed.referrers.push(referrer.manifest.digest.clone()),
                 Err(e) => ui.warn(format_args!(
-                    "the image is pushed, but its SBOM `{}` could not be attached to it: {}",
+                    "the image is pushed, but its {} `{}` could not be attached to it: {}",
+                    describe(&referrer.artifact_type),
                     referrer.manifest.digest,
                     one_line(&e)
                 )),
@@ -190,6 +188,15 @@ impl RegistrySink {
             pushed.existing.len()
         ));
         Ok(pushed)
+    }
+}
+
+/// A referrer's kind in words, for a warning.
+fn describe(artifact_type: &str) -> &'static str {
+    match artifact_type {
+        crate::sbom::MEDIA_TYPE => "SBOM",
+        crate::sign::bundle::MEDIA_TYPE => "signature bundle",
+        _ => "artifact",
     }
 }
 

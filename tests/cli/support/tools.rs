@@ -72,8 +72,32 @@ fn available(tool: &str) -> bool {
         "rust-musl" => rust_target_installed("x86_64-unknown-linux-musl"),
         "rust-aarch64-musl" => rust_target_installed("aarch64-unknown-linux-musl"),
         "go" => go_program().is_some(),
+        // The independent signature verifiers .ci/install puts beside the tests.
+        "sigstore-js" => {
+            which::which("node").is_ok() && node_modules().join("@sigstore/verify").is_dir()
+        }
+        "in-toto" => python_has(&["in_toto", "securesystemslib", "cryptography"]),
+        "pynacl" => python_has(&["nacl"]),
         _ => which::which(tool).is_ok(),
     }
+}
+
+/// Where .ci/install puts the npm packages the tests run (`STATIC_IMAGE_NODE_MODULES` names
+/// another folder).
+pub fn node_modules() -> std::path::PathBuf {
+    std::env::var_os("STATIC_IMAGE_NODE_MODULES")
+        .map(Into::into)
+        .unwrap_or_else(|| "/usr/local/lib/static-image-tests/node_modules".into())
+}
+
+/// Whether `python3` imports every one of `modules`.
+fn python_has(modules: &[&str]) -> bool {
+    std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn is_root() -> bool {
