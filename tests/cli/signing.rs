@@ -664,7 +664,7 @@ fn a_signed_build_s_provenance_names_its_source_lockfile_and_toolchain() {
     assert_eq!(build["externalParameters"]["build"]["language"], "go");
     assert_eq!(
         build["externalParameters"]["build"]["package"],
-        "./cmd/greeter"
+        serde_json::json!(["./cmd/greeter"])
     );
     let deps = build["resolvedDependencies"].as_array().unwrap();
     let named = |name: &str| deps.iter().find(|d| d["name"] == name).cloned();
