@@ -25,6 +25,13 @@ fn algorithm_values() -> impl TypedValueParser<Value = crate::sign::Algorithm> {
     PossibleValuesParser::new(values).try_map(|s| s.parse::<crate::sign::Algorithm>())
 }
 
+/// `--sbom-format`'s values, each with its help.
+fn sbom_format_values() -> impl TypedValueParser<Value = crate::sbom::Format> {
+    let values =
+        crate::sbom::Format::ALL.map(|f| PossibleValue::new(f.name()).help(f.description()));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<crate::sbom::Format>())
+}
+
 /// `--compression`'s values, each with its help.
 fn compression_values() -> impl TypedValueParser<Value = CompressionKind> {
     let values = CompressionKind::ALL.map(|k| PossibleValue::new(k.name()).help(k.description()));
@@ -141,7 +148,8 @@ Examples:
   static-image verify --key release.pub --policy deploy-policy.toml docker://registry.example/app:1.0")]
     Verify(VerifyArgs),
 
-    /// Print the SBOM (SPDX 2.3 JSON) an image carries at /usr/share/sbom/<name>.spdx.json.
+    /// Print the SBOM an image carries at /usr/share/sbom/<name>.spdx.json (SPDX 2.3 JSON) or
+    /// <name>.cdx.json (CycloneDX 1.6 JSON).
     #[command(after_help = "\
 An image is named as an output is (oci:DIR[:TAG], oci-archive:FILE[:TAG],
 docker-archive:FILE, docker://HOST/REPO[:TAG|@DIGEST]). Every image static-image makes carries
@@ -460,6 +468,10 @@ pub struct ImageArgs {
     /// Leave the SBOM out: no /usr/share/sbom/<name>.spdx.json in the image, no referrer.
     #[arg(long)]
     pub no_sbom: bool,
+
+    /// The SBOM's standard, for the file in the image and the referrer.
+    #[arg(long, value_parser = sbom_format_values(), default_value_t, value_name = "FORMAT")]
+    pub sbom_format: crate::sbom::Format,
 }
 
 /// How images are fetched from registries and read: the flags every command that reads or

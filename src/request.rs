@@ -91,6 +91,8 @@ pub struct ImageRequest {
     pub sbom_package: Vec<Component>,
     /// Leave the SBOM out.
     pub no_sbom: bool,
+    /// The SBOM's standard.
+    pub sbom_format: crate::sbom::Format,
 }
 
 /// How images are fetched from and pushed to registries.

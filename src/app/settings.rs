@@ -109,6 +109,7 @@ impl From<ImageArgs> for ImageRequest {
             registry: args.registry.into(),
             sbom_package: args.sbom_package,
             no_sbom: args.no_sbom,
+            sbom_format: args.sbom_format,
         }
     }
 }

@@ -70,6 +70,7 @@ pub struct FileConfig {
     insecure: Option<Vec<String>>,
     sbom_packages: Option<Vec<String>>,
     no_sbom: Option<bool>,
+    sbom_format: Option<String>,
     offline: Option<bool>,
     bin: Option<OneOrMany>,
     package: Option<OneOrMany>,
@@ -367,6 +368,10 @@ impl FileConfig {
         if let (Some(v), false) = (self.no_sbom, given("no_sbom")) {
             keys.insert("no-sbom");
             image.no_sbom = v;
+        }
+        if let (Some(v), false) = (self.sbom_format, given("sbom_format")) {
+            keys.insert("sbom-format");
+            image.sbom_format = v.parse().map_err(|e| bad("sbom-format", e))?;
         }
         if let (Some(v), false) = (self.offline, given("offline")) {
             keys.insert("offline");

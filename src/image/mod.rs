@@ -316,7 +316,7 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
         }
     }
     if let Some(document) = &spec.sbom {
-        let path = crate::sbom::image_path(&spec.name);
+        let path = spec.sbom_format.image_path(&spec.name);
         layer.add_file(&path, Source::Bytes(document.clone()), 0o644)?;
     }
     Ok(layer)
@@ -425,7 +425,14 @@ pub fn assemble(
     })
     .and_then(|image| match &spec.sbom {
         Some(document) => {
-            let sbom = referrer(store, &image, document, &spec.name, spec.created)?;
+            let sbom = referrer(
+                store,
+                &image,
+                document,
+                spec.sbom_format,
+                &spec.name,
+                spec.created,
+            )?;
             Ok(Image {
                 sbom: Some(sbom),
                 ..image
@@ -440,6 +447,7 @@ fn referrer(
     store: &BlobStore,
     image: &Image,
     document: &[u8],
+    format: crate::sbom::Format,
     name: &str,
     created: i64,
 ) -> Result<Referrer, ImageError> {
@@ -447,10 +455,10 @@ fn referrer(
         store,
         &image.manifest,
         Artifact {
-            artifact_type: crate::sbom::MEDIA_TYPE,
+            artifact_type: format.media_type(),
             what: "SBOM",
             document,
-            title: &format!("{name}.spdx.json"),
+            title: &format.file_name(name),
             annotations: Vec::new(),
         },
         created,

@@ -79,7 +79,9 @@ impl ImageSummary {
                 })
                 .collect(),
             sbom: image.sbom.as_ref().map(|r| SbomSummary {
-                path: sbom::image_path(name),
+                path: sbom::Format::of_media_type(&r.artifact_type)
+                    .unwrap_or_default()
+                    .image_path(name),
                 digest: r.document.digest.clone(),
                 referrer: r.manifest.digest.clone(),
             }),

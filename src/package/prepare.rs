@@ -455,6 +455,7 @@ fn image_spec(
         base: None,
         ca_in_app: args.ca_bundle.is_some() || !args.extra_ca.is_empty(),
         sbom: None,
+        sbom_format: args.sbom_format,
     })
 }
 
@@ -492,44 +493,36 @@ fn sbom_documents(
         for gap in v.all().flat_map(|p| p.facts.unwrap_or(&none).gaps.iter()) {
             warnings.warn(format!("SBOM for {}: {gap}", v.platform));
         }
-        let sha256 = digests.next().unwrap_or_default();
-        if v.others.is_empty() {
-            let inputs = sbom::Inputs {
-                name: &run.name,
-                sha256,
-                report: &v.report,
-                facts: v.facts.unwrap_or(&none),
-                declared: &run.args.sbom_package,
-                created: run.created,
-            };
-            documents.insert(v.platform, sbom::document(&inputs));
-            continue;
-        }
         let mut programs = Vec::new();
         let places = std::iter::once((v.name, entrypoint.to_string(), v)).chain(
             v.others
                 .iter()
                 .map(|(name, other)| (*name, format!("/app/{name}"), other)),
         );
-        for (i, (name, path, program)) in places.enumerate() {
-            let sha256 = if i == 0 {
-                sha256
-            } else {
-                digests.next().unwrap_or_default()
-            };
+        for (name, path, program) in places {
             programs.push(sbom::Program {
                 name,
                 path,
-                sha256,
-                sha1: sha1_file(program.binary)?,
+                sha256: digests.next().unwrap_or_default(),
+                // SPDX requires a SHA-1 of every file it lists, which one program's document
+                // does not list.
+                sha1: if v.others.is_empty() {
+                    String::new()
+                } else {
+                    sha1_file(program.binary)?
+                },
                 report: &program.report,
                 facts: program.facts.unwrap_or(&none),
             });
         }
-        documents.insert(
-            v.platform,
-            sbom::document_of_programs(&run.name, &programs, &run.args.sbom_package, run.created),
+        let document = sbom::write(
+            run.args.sbom_format,
+            &run.name,
+            &programs,
+            &run.args.sbom_package,
+            run.created,
         );
+        documents.insert(v.platform, document);
     }
     Ok(documents)
 }

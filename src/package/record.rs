@@ -70,8 +70,9 @@ struct RunKey<'a> {
     extra_ca: &'a [PathBuf],
     /// What decides the layers' bytes: the compressor, its version and level.
     compression: String,
-    /// Whether an SBOM is made (`--no-sbom` says not).
+    /// Whether an SBOM is made (`--no-sbom` says not), and in which standard.
     sbom: bool,
+    sbom_format: crate::sbom::Format,
     /// `--sbom-package`.
     sbom_packages: &'a [Component],
     /// The caller's `org.opencontainers.image.*` values.
@@ -149,6 +150,7 @@ pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
         extra_ca: &args.extra_ca,
         compression: run.compression.id(),
         sbom: !args.no_sbom,
+        sbom_format: args.sbom_format,
         sbom_packages: &args.sbom_package,
         metadata: &run.defaults.metadata,
         facts: entrypoint_facts(run),
@@ -321,6 +323,7 @@ mod tests {
             extra_ca: &[],
             compression: "none".into(),
             sbom: true,
+            sbom_format: crate::sbom::Format::Spdx,
             sbom_packages: &[],
             metadata: &metadata,
             facts: Vec::new(),
@@ -362,6 +365,7 @@ mod tests {
                 "program",
                 "provenance_times",
                 "sbom",
+                "sbom_format",
                 "sbom_packages",
                 "sign_key",
                 "tags",

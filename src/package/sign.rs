@@ -162,7 +162,7 @@ fn external(run: &Run<'_>, platforms: &[String]) -> Value {
         "workdir": args.workdir.as_ref().map(|p| p.to_string()),
         "tags": args.tag,
         "compression": run.compression.id(),
-        "sbom": !args.no_sbom,
+        "sbom": (!args.no_sbom).then(|| args.sbom_format.name()),
         "base": args.base,
     });
     map.insert("image".into(), image);

@@ -7,11 +7,13 @@
 //! for the same inputs (no random serial, no clock: the namespace is derived from the content,
 //! the creation time is the image's).
 //!
-//! SPDX rather than CycloneDX: the SPDX project's own validator (`pyspdxtools`) installs from
-//! PyPI, so the tests can prove the document valid, and the scanners that read SBOMs (syft,
-//! grype, trivy) read SPDX JSON as well as CycloneDX.
+//! SPDX by default (the SPDX project's own validator, `pyspdxtools`, proves it valid in the
+//! tests), CycloneDX 1.6 with `--sbom-format cyclonedx` for scanners that want it: both are
+//! written from the same [`Component`]s, so they name the same packages, URLs, licences and
+//! hashes.
 
 pub mod c;
+mod cyclonedx;
 mod programs;
 pub mod read;
 pub mod rust;
@@ -26,16 +28,119 @@ use sha2::{Digest, Sha256};
 use crate::image::blob::to_hex;
 use crate::verify::{Libc, StaticReport};
 
-/// Where the document goes in the image: `<dir>/<name>.spdx.json`, a name syft's SBOM
-/// cataloger and grype pick up.
+/// Where the document goes in the image: `<dir>/<name>.spdx.json` (or `.cdx.json`), names
+/// syft's SBOM cataloger and grype pick up.
 pub const IMAGE_DIR: &str = "/usr/share/sbom";
 
-/// The media type of the document, as a blob and as the referrer artifact's type.
+/// The media type of an SPDX document, as a blob and as the referrer artifact's type.
 pub const MEDIA_TYPE: &str = "application/spdx+json";
 
-/// The document's path in the image for application `name`.
-pub fn image_path(name: &str) -> String {
-    format!("{IMAGE_DIR}/{name}.spdx.json")
+/// The media type of a CycloneDX JSON document.
+pub const CYCLONEDX_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
+
+/// Whether an artifact of type `media_type` is an SBOM (of either format).
+pub fn is_media_type(media_type: &str) -> bool {
+    media_type == MEDIA_TYPE || media_type == CYCLONEDX_MEDIA_TYPE
+}
+
+/// `--sbom-format`: which standard the document follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// SPDX 2.3 JSON.
+    #[default]
+    Spdx,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+}
+
+impl Format {
+    /// Every format, in the order the help lists them.
+    pub const ALL: [Format; 2] = [Format::Spdx, Format::Cyclonedx];
+
+    /// Its name on the command line and in the settings file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Spdx => "spdx",
+            Format::Cyclonedx => "cyclonedx",
+        }
+    }
+
+    /// What to know when choosing it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::Spdx => "SPDX 2.3 JSON (/usr/share/sbom/<name>.spdx.json)",
+            Format::Cyclonedx => "CycloneDX 1.6 JSON (/usr/share/sbom/<name>.cdx.json)",
+        }
+    }
+
+    /// The media type of its documents.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Spdx => MEDIA_TYPE,
+            Format::Cyclonedx => CYCLONEDX_MEDIA_TYPE,
+        }
+    }
+
+    /// The format of documents of `media_type`.
+    pub fn of_media_type(media_type: &str) -> Option<Format> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.media_type() == media_type)
+    }
+
+    /// The document's file name for application `name`, with the suffix scanners look for.
+    pub fn file_name(self, name: &str) -> String {
+        match self {
+            Format::Spdx => format!("{name}.spdx.json"),
+            Format::Cyclonedx => format!("{name}.cdx.json"),
+        }
+    }
+
+    /// The document's path in the image for application `name`.
+    pub fn image_path(self, name: &str) -> String {
+        format!("{IMAGE_DIR}/{}", self.file_name(name))
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("`{s}` is not spdx or cyclonedx"))
+    }
+}
+
+/// The document describing `programs` (the entrypoint's first) in `format`: the bytes are the
+/// same for the same inputs.
+pub fn write(
+    format: Format,
+    name: &str,
+    programs: &[Program<'_>],
+    declared: &[Component],
+    created: i64,
+) -> Vec<u8> {
+    match (format, programs) {
+        (Format::Spdx, [one]) => document(&Inputs {
+            name,
+            sha256: one.sha256,
+            report: one.report,
+            facts: one.facts,
+            declared,
+            created,
+        }),
+        (Format::Spdx, _) => document_of_programs(name, programs, declared, created),
+        (Format::Cyclonedx, _) => cyclonedx::document(name, programs, declared, created),
+    }
 }
 
 /// What part a component plays.
@@ -69,6 +174,11 @@ pub struct Component {
 }
 
 impl Component {
+    /// Whether `other` is the same package (name, version and URL).
+    pub fn same(&self, other: &Component) -> bool {
+        self.name == other.name && self.version == other.version && self.purl == other.purl
+    }
+
     /// A component with only a name and a version.
     pub fn new(role: Role, name: impl Into<String>, version: Option<String>) -> Component {
         Component {
@@ -363,7 +473,7 @@ fn package(c: &Component, id: &str, sha256: Option<&str>) -> Value {
     p
 }
 
-/// A licence field as an SPDX expression, or `None` when it is not one: Cargo's old `MIT/Apache-2.0`
+/// A licence field as an SPDX expression (both formats take those), or `None` when it is not one: Cargo's old `MIT/Apache-2.0`
 /// form becomes `MIT OR Apache-2.0`; anything with other characters is not claimed.
 fn license_expression(text: &str) -> Option<String> {
     let text = text.replace('/', " OR ");

@@ -11,6 +11,7 @@ use crate::image::blob::to_hex;
 use crate::verify::StaticReport;
 
 /// One program of the image, as its document describes it.
+#[derive(Clone)]
 pub struct Program<'a> {
     /// Its name (its file's name in `/app/`).
     pub name: &'a str,
@@ -26,15 +27,19 @@ pub struct Program<'a> {
     pub facts: &'a Facts,
 }
 
-/// The SPDX 2.3 JSON document of an image named `name` holding `programs` (the entrypoint's
-/// first), pretty-printed, ending in a newline; the same bytes for the same inputs.
-pub fn document_of_programs(
-    name: &str,
-    programs: &[Program<'_>],
-    declared: &[Component],
-    created: i64,
-) -> Vec<u8> {
-    // Each program's components as a one-program document lists them: its package first.
+/// The components of several programs' documents.
+pub(super) struct Merged {
+    /// Each program's components as a one-program document lists them: its package first.
+    pub lists: Vec<Vec<Component>>,
+    /// The programs' packages first (two binaries of one Cargo package share one), then every
+    /// other component once, sorted.
+    pub all: Vec<Component>,
+    /// How many of `all` are the programs' packages.
+    pub apps: usize,
+}
+
+/// Lists every program's components, and each component once.
+pub(super) fn merge(programs: &[Program<'_>], declared: &[Component], created: i64) -> Merged {
     let lists: Vec<Vec<Component>> = programs
         .iter()
         .map(|p| {
@@ -48,14 +53,9 @@ pub fn document_of_programs(
             })
         })
         .collect();
-    // The programs' packages first (two binaries of one Cargo package share it), then every
-    // other component once, sorted.
     let mut all: Vec<Component> = Vec::new();
-    let same = |a: &Component, b: &Component| {
-        a.name == b.name && a.version == b.version && a.purl == b.purl
-    };
     for list in &lists {
-        if !all.iter().any(|c| same(c, &list[0])) {
+        if !all.iter().any(|c| c.same(&list[0])) {
             all.push(list[0].clone());
         }
     }
@@ -63,11 +63,23 @@ pub fn document_of_programs(
     let mut parts: Vec<Component> = lists
         .iter()
         .flat_map(|l| l.iter().skip(1).cloned())
-        .filter(|c| !all.iter().any(|a| same(a, c)))
+        .filter(|c| !all.iter().any(|a| a.same(c)))
         .collect();
     parts.sort();
-    parts.dedup_by(|a, b| same(a, b));
+    parts.dedup_by(|a, b| a.same(b));
     all.extend(parts);
+    Merged { lists, all, apps }
+}
+
+/// The SPDX 2.3 JSON document of an image named `name` holding `programs` (the entrypoint's
+/// first), pretty-printed, ending in a newline; the same bytes for the same inputs.
+pub fn document_of_programs(
+    name: &str,
+    programs: &[Program<'_>],
+    declared: &[Component],
+    created: i64,
+) -> Vec<u8> {
+    let Merged { lists, all, apps } = merge(programs, declared, created);
     let ids: Vec<String> = all
         .iter()
         .enumerate()
@@ -75,7 +87,7 @@ pub fn document_of_programs(
         .collect();
     let id_of = |c: &Component| {
         all.iter()
-            .position(|a| same(a, c))
+            .position(|a| a.same(c))
             .map(|i| ids[i].clone())
             .unwrap_or_default()
     };
@@ -91,7 +103,7 @@ pub fn document_of_programs(
                 .iter()
                 .zip(&lists)
                 .enumerate()
-                .filter(|(_, (_, l))| i < apps && same(&l[0], c))
+                .filter(|(_, (_, l))| i < apps && l[0].same(c))
                 .map(|(k, (p, _))| (k, p))
                 .collect();
             let sha256 = match held.as_slice() {
@@ -213,12 +225,12 @@ fn file_id(i: usize, name: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::platform::Platform;
     use crate::verify::{Libc, Linkage, Machine};
 
-    fn report(path: &str) -> StaticReport {
+    pub(crate) fn report(path: &str) -> StaticReport {
         StaticReport {
             path: path.into(),
             linkage: Linkage::StaticPie,
@@ -244,7 +256,7 @@ mod tests {
         }
     }
 
-    fn facts(app: &str, parts: &[&str]) -> Facts {
+    pub(crate) fn facts(app: &str, parts: &[&str]) -> Facts {
         Facts {
             app: Some(Component::new(Role::Application, app, Some("1.0.0".into()))),
             parts: parts

@@ -1,5 +1,6 @@
 //! `static-image sbom IMAGE_SPEC`: the SBOM an image carries, read from its files (so every
-//! transport works, `docker-archive:` included): the top-most `/usr/share/sbom/*.spdx.json`
+//! transport works, `docker-archive:` included): the top-most `/usr/share/sbom/*.spdx.json` (or
+//! `*.cdx.json`, CycloneDX)
 //! of the chosen platform.
 
 use std::collections::HashMap;
@@ -40,7 +41,9 @@ pub enum SbomError {
         found: String,
     },
     /// The platform's files hold no SBOM.
-    #[error("image `{image}` for {platform} holds no SBOM (no {IMAGE_DIR}/*.spdx.json)")]
+    #[error(
+        "image `{image}` for {platform} holds no SBOM (no {IMAGE_DIR}/*.spdx.json or *.cdx.json)"
+    )]
     Missing {
         /// The image.
         image: String,
@@ -111,7 +114,8 @@ pub fn read(
     let tree = stacked_tree(text, &image.layers, &mut notes)?;
     // The image shows one document per file name; the first by path is printed.
     let Some((path, content)) = tree.iter().find_map(|(path, node)| {
-        let document = path.starts_with(&prefix) && path.ends_with(".spdx.json");
+        let document = path.starts_with(&prefix)
+            && (path.ends_with(".spdx.json") || path.ends_with(".cdx.json"));
         match (&node.kind, node.content) {
             (Kind::File, Some(content)) if document => Some((path.clone(), content)),
             _ => None,

@@ -201,7 +201,7 @@ impl Policy {
                 let sbom = subject.is_some_and(|s| {
                     s.referrers
                         .iter()
-                        .any(|r| r.artifact_type == crate::sbom::MEDIA_TYPE)
+                        .any(|r| crate::sbom::is_media_type(&r.artifact_type))
                 });
                 push(
                     digest,

@@ -56,7 +56,7 @@ pub fn check(subjects: &[Subject], key: &PublicKey) -> Vec<Check> {
         for sbom in subject
             .referrers
             .iter()
-            .filter(|r| r.artifact_type == crate::sbom::MEDIA_TYPE)
+            .filter(|r| crate::sbom::is_media_type(&r.artifact_type))
         {
             let result = signature(&sbom.referrers, &sbom.manifest, key)
                 .map(|_| format!("SBOM `{}` signed by the key", sbom.digest))

@@ -615,3 +615,178 @@ fn a_registry_without_the_referrers_api_gets_the_fallback_tag() {
     let fallback = raw(&format!(":{}", digest.replacen(':', "-", 1)));
     assert_eq!(fallback["manifests"].as_array().unwrap().len(), 1);
 }
+
+/// CycloneDX's own library accepts the document (CycloneDX 1.6, strict).
+fn assert_valid_cyclonedx(bytes: &[u8], dir: &Path) {
+    let file = dir.join(format!("{}.cdx.json", hex(bytes)));
+    fs::write(&file, bytes).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/cli/verifiers/cyclonedx-validate.py"))
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "cyclonedx-python-lib refuses the document: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every component a CycloneDX document names, the described one with them: name → (version,
+/// purl).
+fn cyclonedx_components(doc: &Value) -> BTreeMap<String, (Option<String>, Option<String>)> {
+    let root = doc["metadata"]["component"].clone();
+    std::iter::once(&root)
+        .chain(doc["components"].as_array().expect("components"))
+        .map(|c| {
+            let text = |v: &Value| v.as_str().map(str::to_string);
+            (
+                c["name"].as_str().unwrap().to_string(),
+                (text(&c["version"]), text(&c["purl"])),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_cyclonedx_sbom_names_what_the_spdx_one_does_valid_reproducible_and_signed() {
+    if !require(&["go", "pyspdxtools", "cyclonedx", "syft"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-vendor", &dir.path().join("src"));
+    let built = static_image(args![
+        "--json",
+        "build",
+        project.display(),
+        "--offline",
+        "-o",
+        format!("oci:{}", dir.path().join("built").display()),
+    ])
+    .env("PATH", path_with_go())
+    .run()
+    .ok();
+    let outcome: Value = serde_json::from_str(&built.stdout).unwrap();
+    let binary = outcome["verify"]["path"].as_str().unwrap().to_string();
+    let name = "greeter";
+    let key = dir.path().join("release");
+    static_image(args!["keygen", "-o", key.display()])
+        .run()
+        .ok();
+    let package = |layout: &str, format: &str| {
+        let spec = format!("oci:{}:v1", dir.path().join(layout).display());
+        let ran = static_image(args![
+            "package",
+            binary,
+            "--name",
+            name,
+            "--sbom-format",
+            format,
+            "--no-cache",
+            "--sign-key",
+            key.with_extension("key").display(),
+            "-o",
+            spec,
+        ])
+        .run()
+        .ok();
+        (spec, ran.digest())
+    };
+    let (spdx_spec, _) = package("spdx", "spdx");
+    let (spec, digest) = package("cdx", "cyclonedx");
+    // Same inputs, same image: the serial number and time come from the content.
+    assert_eq!(package("cdx-again", "cyclonedx").1, digest);
+
+    let (bytes, doc) = sbom_of(&spec, &[]);
+    assert_valid_cyclonedx(&bytes, dir.path());
+    assert_eq!(doc["bomFormat"], "CycloneDX");
+    assert_eq!(doc["specVersion"], "1.6");
+    // The same packages, versions and URLs as the SPDX document of the same binary.
+    let (spdx_bytes, spdx) = sbom_of(&spdx_spec, &[]);
+    assert_valid_spdx(&spdx_bytes, dir.path());
+    let from_spdx: BTreeMap<String, (Option<String>, Option<String>)> = packages(&spdx)
+        .into_iter()
+        .map(|(name, (version, purl, _))| (name, (version, purl)))
+        .collect();
+    let from_cyclonedx = cyclonedx_components(&doc);
+    assert_eq!(from_cyclonedx, from_spdx);
+    assert!(from_cyclonedx.len() >= 3, "{from_cyclonedx:?}");
+    // The program with its hash, the tool that wrote the document.
+    let root = &doc["metadata"]["component"];
+    assert_eq!(root["type"], "application");
+    assert_eq!(
+        root["hashes"][0],
+        serde_json::json!({ "alg": "SHA-256", "content": hex(&fs::read(&binary).unwrap()) })
+    );
+    assert_eq!(
+        doc["metadata"]["tools"]["components"][0]["name"],
+        "static-image"
+    );
+
+    // In the image under the name scanners look for, and as a referrer of CycloneDX's type.
+    let layout = dir.path().join("cdx");
+    let entries = app_layer(&layout, "v1");
+    let file = entries
+        .iter()
+        .find(|e| e.path == format!("usr/share/sbom/{name}.cdx.json"))
+        .expect("the document in the app layer");
+    assert_eq!(file.data, bytes);
+    assert!(!entries.iter().any(|e| e.path.ends_with(".spdx.json")));
+    let found = referrers(&layout, &digest);
+    let sbom: Vec<_> = found
+        .iter()
+        .filter(|(d, _)| d["artifactType"] == "application/vnd.cyclonedx+json")
+        .collect();
+    assert_eq!(sbom.len(), 1, "{found:?}");
+    assert_eq!(
+        sbom[0].1["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        format!("{name}.cdx.json")
+    );
+
+    // Signed like the SPDX one: the verifier finds the SBOM's signature.
+    let ran = static_image(args![
+        "verify",
+        spec,
+        "--key",
+        key.with_extension("pub").display(),
+        "--require-sbom",
+    ])
+    .run()
+    .ok();
+    assert!(ran.stdout.contains("sbom signature ok"), "{}", ran.stdout);
+
+    // A scanner reads the modules from the file in the image.
+    let archive = dir.path().join("cdx.tar");
+    static_image(args![
+        "package",
+        binary,
+        "--name",
+        name,
+        "--sbom-format",
+        "cyclonedx",
+        "-o",
+        format!("docker-archive:{}", archive.display()),
+    ])
+    .run()
+    .ok();
+    let seen = syft(&[
+        "scan",
+        &format!("docker-archive:{}", archive.display()),
+        "--select-catalogers",
+        "+sbom-cataloger",
+    ]);
+    let go_mod = fs::read_to_string(project.join("go.mod")).unwrap();
+    let requires: Vec<(&str, &str)> = go_mod
+        .lines()
+        .filter_map(|l| l.strip_prefix("require "))
+        .map(|l| l.trim().split_once(' ').unwrap())
+        .collect();
+    assert!(!requires.is_empty());
+    for (path, version) in requires {
+        assert_eq!(
+            seen.get(path).map(String::as_str),
+            Some(version),
+            "{seen:?}"
+        );
+    }
+}

@@ -240,7 +240,7 @@ fn drop_orphaned_referrers(dir: &Path, manifests: &mut Vec<Descriptor>) {
     let ours = |d: &Descriptor| {
         d.artifact_type().as_ref().is_some_and(|t| {
             let t = t.to_string();
-            t == crate::sbom::MEDIA_TYPE || t == crate::sign::bundle::MEDIA_TYPE
+            crate::sbom::is_media_type(&t) || t == crate::sign::bundle::MEDIA_TYPE
         })
     };
     // The images listed, and the platform images of listed indexes.

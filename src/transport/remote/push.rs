@@ -194,7 +194,7 @@ impl RegistrySink {
 /// A referrer's kind in words, for a warning.
 fn describe(artifact_type: &str) -> &'static str {
     match artifact_type {
-        crate::sbom::MEDIA_TYPE => "SBOM",
+        crate::sbom::MEDIA_TYPE | crate::sbom::CYCLONEDX_MEDIA_TYPE => "SBOM",
         crate::sign::bundle::MEDIA_TYPE => "signature bundle",
         _ => "artifact",
     }

@@ -78,6 +78,7 @@ fn available(tool: &str) -> bool {
         }
         "in-toto" => python_has(&["in_toto", "securesystemslib", "cryptography"]),
         "pynacl" => python_has(&["nacl"]),
+        "cyclonedx" => python_has(&["cyclonedx.validation.json", "jsonschema"]),
         _ => which::which(tool).is_ok(),
     }
 }

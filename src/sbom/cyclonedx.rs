@@ -1,0 +1,275 @@
+//! The CycloneDX 1.6 JSON form of the document, from the same components as the SPDX one.
+//!
+//! One program: `metadata.component` is its package, with the binary's hashes. Several: it is
+//! the image, and each program's package holds its file (a nested `file` component with its
+//! path and hashes). Libraries are `library` components each program's package depends on;
+//! the compilers that made a binary are listed with scope `excluded` (they are not inside it)
+//! and the property `static-image:role` = `build-tool`. No random serial number and no clock:
+//! the serial is derived from the content, the timestamp is the image's.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::programs::{Merged, Program, merge};
+use super::{Component, Role, license_expression, spdx_id_part};
+use crate::image::blob::to_hex;
+
+/// The document for `programs` (the entrypoint's first) of the image `name`, pretty-printed,
+/// ending in a newline.
+pub(super) fn document(
+    name: &str,
+    programs: &[Program<'_>],
+    declared: &[Component],
+    created: i64,
+) -> Vec<u8> {
+    let Merged { lists, all, apps } = merge(programs, declared, created);
+    let refs: Vec<String> = all
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("component-{i}-{}", spdx_id_part(&c.name)))
+        .collect();
+    let ref_of = |c: &Component| {
+        all.iter()
+            .position(|a| a.same(c))
+            .map(|i| refs[i].clone())
+            .unwrap_or_default()
+    };
+    // Each package's programs: (index, program), for their files and hashes.
+    let held = |i: usize| -> Vec<(usize, &Program<'_>)> {
+        programs
+            .iter()
+            .zip(&lists)
+            .enumerate()
+            .filter(|(_, (_, l))| i < apps && l[0].same(&all[i]))
+            .map(|(k, (p, _))| (k, p))
+            .collect()
+    };
+    let single = programs.len() == 1;
+    let mut components = Vec::new();
+    let mut root = None;
+    for (i, (c, bom_ref)) in all.iter().zip(&refs).enumerate() {
+        let mut value = component(c, bom_ref);
+        let files = held(i);
+        if single && i == 0 {
+            if let Some((_, program)) = files.first() {
+                value["hashes"] = hashes(program);
+                value["properties"] =
+                    json!([{ "name": "static-image:path", "value": program.path }]);
+            }
+            root = Some(value);
+            continue;
+        }
+        if !files.is_empty() {
+            value["components"] = files
+                .iter()
+                .map(|(k, p)| {
+                    json!({
+                        "type": "file",
+                        "bom-ref": format!("file-{k}-{}", spdx_id_part(p.name)),
+                        "name": p.path,
+                        "hashes": hashes(p),
+                    })
+                })
+                .collect();
+        }
+        components.push(value);
+    }
+    let image_ref = "image";
+    let root = root.unwrap_or_else(|| {
+        json!({
+            "type": "container",
+            "bom-ref": image_ref,
+            "name": name,
+        })
+    });
+    let mut dependencies = Vec::new();
+    if !single {
+        dependencies.push(json!({
+            "ref": image_ref,
+            "dependsOn": refs[..apps],
+        }));
+    }
+    for (app, list) in (0..apps).map(|i| (&all[i], held(i))) {
+        let mut depends: Vec<String> = Vec::new();
+        for (k, _) in &list {
+            for c in lists[*k].iter().skip(1).filter(|c| c.role == Role::Library) {
+                let r = ref_of(c);
+                if !depends.contains(&r) {
+                    depends.push(r);
+                }
+            }
+        }
+        depends.sort();
+        dependencies.push(json!({ "ref": ref_of(app), "dependsOn": depends }));
+    }
+    let names: Vec<String> = programs.iter().map(|p| format!("`{}`", p.path)).collect();
+    let mut note = if single {
+        format!(
+            "The statically linked program `{name}` of a scratch image, and what is linked into it."
+        )
+    } else {
+        format!(
+            "The statically linked programs {} of a scratch image (the first is its entrypoint), \
+             and what is linked into each.",
+            names.join(", ")
+        )
+    };
+    for gap in programs.iter().flat_map(|p| &p.facts.gaps) {
+        if !note.contains(gap.as_str()) {
+            note.push(' ');
+            note.push_str(gap);
+        }
+    }
+    let mut doc = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "version": 1,
+        "metadata": {
+            "timestamp": crate::image::config::rfc3339(created),
+            "tools": {
+                "components": [{
+                    "type": "application",
+                    "name": "static-image",
+                    "version": env!("CARGO_PKG_VERSION"),
+                }],
+            },
+            "component": root,
+            "properties": [{ "name": "static-image:note", "value": note }],
+        },
+        "components": components,
+        "dependencies": dependencies,
+    });
+    doc["serialNumber"] = json!(serial(&doc));
+    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// A component as CycloneDX writes it.
+fn component(c: &Component, bom_ref: &str) -> Value {
+    let mut value = json!({
+        "type": match c.role {
+            Role::Library => "library",
+            Role::Application | Role::BuildTool => "application",
+        },
+        "bom-ref": bom_ref,
+        "name": c.name,
+    });
+    if let Some(version) = &c.version {
+        value["version"] = json!(version);
+    }
+    if let Some(purl) = &c.purl {
+        value["purl"] = json!(purl);
+    }
+    if let Some(expression) = c.license.as_deref().and_then(license_expression) {
+        value["licenses"] = json!([{ "expression": expression }]);
+    }
+    if let Some(url) = &c.download {
+        value["externalReferences"] = json!([{ "type": "distribution", "url": url }]);
+    }
+    if let Some(comment) = &c.comment {
+        value["description"] = json!(comment);
+    }
+    if c.role == Role::BuildTool {
+        value["scope"] = json!("excluded");
+        value["properties"] = json!([{ "name": "static-image:role", "value": "build-tool" }]);
+    }
+    value
+}
+
+/// A program's hashes: SHA-256, and SHA-1 when it was taken.
+fn hashes(program: &Program<'_>) -> Value {
+    let mut out = vec![json!({ "alg": "SHA-256", "content": program.sha256 })];
+    if !program.sha1.is_empty() {
+        out.push(json!({ "alg": "SHA-1", "content": program.sha1 }));
+    }
+    Value::Array(out)
+}
+
+/// A serial number unique to the content and the same for the same content: an RFC 4122 UUID
+/// (version 5's shape, which the schema requires) from the digest of everything else.
+fn serial(doc: &Value) -> String {
+    let digest = to_hex(&Sha256::digest(doc.to_string().as_bytes()));
+    let variant = ['8', '9', 'a', 'b'][usize::from(digest.as_bytes()[16] % 4)];
+    format!(
+        "urn:uuid:{}-{}-5{}-{variant}{}-{}",
+        &digest[0..8],
+        &digest[8..12],
+        &digest[13..16],
+        &digest[17..20],
+        &digest[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::programs::tests::{facts, report};
+    use super::*;
+
+    #[test]
+    fn one_program_is_the_root_and_several_are_held_by_their_packages() {
+        let (server, migrate) = (report("server"), report("migrate"));
+        let (server_facts, migrate_facts) = (
+            facts("server", &["common", "tokio"]),
+            facts("migrate", &["common"]),
+        );
+        let one = [Program {
+            name: "server",
+            path: "/app/server".into(),
+            sha256: "aa",
+            sha1: String::new(),
+            report: &server,
+            facts: &server_facts,
+        }];
+        let bytes = document("server", &one, &[], 0);
+        assert_eq!(bytes, document("server", &one, &[], 0));
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(doc["metadata"]["component"]["name"], "server");
+        assert_eq!(
+            doc["metadata"]["component"]["hashes"],
+            json!([{ "alg": "SHA-256", "content": "aa" }])
+        );
+        let names: Vec<&str> = doc["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["common", "musl", "tokio", "rustc"]);
+        assert_eq!(doc["components"][3]["scope"], "excluded");
+        let serial = doc["serialNumber"].as_str().unwrap();
+        assert_eq!(serial.len(), "urn:uuid:".len() + 36, "{serial}");
+        assert_eq!(&serial[23..24], "5");
+
+        let two = [
+            Program {
+                sha1: "11".into(),
+                ..one[0].clone()
+            },
+            Program {
+                name: "migrate",
+                path: "/app/migrate".into(),
+                sha256: "bb",
+                sha1: "22".into(),
+                report: &migrate,
+                facts: &migrate_facts,
+            },
+        ];
+        let doc: Value = serde_json::from_slice(&document("server", &two, &[], 0)).unwrap();
+        assert_eq!(doc["metadata"]["component"]["type"], "container");
+        let migrate = &doc["components"][1];
+        assert_eq!(migrate["name"], "migrate");
+        assert_eq!(migrate["components"][0]["name"], "/app/migrate");
+        assert_eq!(migrate["components"][0]["hashes"][1]["content"], "22");
+        let deps = doc["dependencies"].as_array().unwrap();
+        assert_eq!(
+            deps[0]["dependsOn"],
+            json!(["component-0-server", "component-1-migrate"])
+        );
+        // migrate links common and musl; tokio is only the server's.
+        assert_eq!(
+            deps[2]["dependsOn"],
+            json!(["component-2-common", "component-3-musl"])
+        );
+    }
+}
