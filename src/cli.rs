@@ -460,6 +460,22 @@ pub struct ImageArgs {
     /// Leave the SBOM out: no /usr/share/sbom/<name>.spdx.json in the image, no referrer.
     #[arg(long)]
     pub no_sbom: bool,
+
+    /// Package dynamic programs with their library closure: the program interpreter and every
+    /// shared library, found as the dynamic loader finds them (RPATH/RUNPATH, ld.so.cache, the
+    /// default directories), and glibc's NSS modules; the image is labelled as such.
+    #[arg(long)]
+    pub closure: bool,
+
+    /// With --closure: find the libraries in this root (a cross sysroot, an unpacked
+    /// distribution image) instead of the host's `/`.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+
+    /// With --closure: a library loaded with dlopen (a plugin, an NSS or gconv module), added
+    /// at its path with its own closure; repeat for several.
+    #[arg(long, value_name = "PATH")]
+    pub add_lib: Vec<PathBuf>,
 }
 
 /// How images are fetched from registries and read: the flags every command that reads or

@@ -26,6 +26,7 @@ pub mod app;
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod closure;
 pub mod config;
 pub mod detect;
 pub mod error;

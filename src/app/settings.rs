@@ -109,6 +109,9 @@ impl From<ImageArgs> for ImageRequest {
             registry: args.registry.into(),
             sbom_package: args.sbom_package,
             no_sbom: args.no_sbom,
+            closure: args.closure,
+            sysroot: args.sysroot,
+            add_lib: args.add_lib,
         }
     }
 }

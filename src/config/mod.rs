@@ -70,6 +70,9 @@ pub struct FileConfig {
     insecure: Option<Vec<String>>,
     sbom_packages: Option<Vec<String>>,
     no_sbom: Option<bool>,
+    closure: Option<bool>,
+    sysroot: Option<String>,
+    add_libs: Option<Vec<String>>,
     offline: Option<bool>,
     bin: Option<OneOrMany>,
     package: Option<OneOrMany>,
@@ -367,6 +370,19 @@ impl FileConfig {
         if let (Some(v), false) = (self.no_sbom, given("no_sbom")) {
             keys.insert("no-sbom");
             image.no_sbom = v;
+        }
+        if let (Some(v), false) = (self.closure, given("closure")) {
+            keys.insert("closure");
+            image.closure = v;
+        }
+        if let (Some(v), false) = (self.sysroot, given("sysroot")) {
+            keys.insert("sysroot");
+            image.sysroot = Some(rooted(&v));
+        }
+        if let (Some(v), false) = (self.add_libs, given("add_lib")) {
+            keys.insert("add-libs");
+            // Paths inside the root the libraries are found in, not the project's.
+            image.add_lib = v.into_iter().map(PathBuf::from).collect();
         }
         if let (Some(v), false) = (self.offline, given("offline")) {
             keys.insert("offline");
