@@ -238,6 +238,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DIGEST")]
     pub allowed_base: Vec<String>,
 
+    /// Images: dynamic ELF files pass when their interpreter and every needed library are in
+    /// the image, for their machine (as in an image `package --closure` made).
+    #[arg(long)]
+    pub allow_dynamic: bool,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

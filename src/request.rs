@@ -187,6 +187,8 @@ pub struct VerifyRequest {
     pub platform: Option<PlatformName>,
     /// How image references are read.
     pub registry: RegistryRequest,
+    /// Images: dynamic ELF files pass when their library closure is in the image.
+    pub allow_dynamic: bool,
 }
 
 /// `sbom`: the SBOM an image carries.

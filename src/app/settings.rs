@@ -163,6 +163,7 @@ impl From<VerifyArgs> for VerifyRequest {
             },
             platform: args.platform,
             registry: args.registry.into(),
+            allow_dynamic: args.allow_dynamic,
         }
     }
 }

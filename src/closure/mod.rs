@@ -11,6 +11,7 @@
 //! (for programs that look up hosts or users) are added, the gconv modules `iconv_open` loads
 //! are not (a warning says how to add them).
 
+pub mod check;
 pub mod dpkg;
 pub mod elf;
 pub mod ldcache;

@@ -158,7 +158,13 @@ pub fn verify_image(
     let (images, skipped, _store) = open(text, table, options, ui)?;
     let mut platforms = Vec::new();
     for (platform, image) in &images {
-        platforms.push(verify_platform(text, *platform, image, table)?);
+        platforms.push(verify_platform(
+            text,
+            *platform,
+            image,
+            table,
+            demands.allow_dynamic,
+        )?);
     }
     let subjects = if demands.key.is_some() || demands.policy.reads_referrers() {
         base::attached(&parse(text)?, table, options, ui)?
@@ -193,6 +199,9 @@ pub struct Demands<'a> {
     pub key: Option<&'a crate::sign::PublicKey>,
     /// The rules it must meet.
     pub policy: &'a super::policy::Policy,
+    /// `--allow-dynamic`: dynamic ELF files pass when their library closure is in the image
+    /// (as they do in an image labelled as a closure image).
+    pub allow_dynamic: bool,
 }
 
 /// Every platform of the image `text` names that the tool knows, the others' names, and the
@@ -242,8 +251,9 @@ fn verify_platform(
     platform: Platform,
     image: &BaseImage,
     platforms: &Platforms,
+    allow_dynamic: bool,
 ) -> Result<PlatformVerdict, ImageVerifyError> {
-    verify_stacked(text, platform, image, platforms).map(|(verdict, _)| verdict)
+    verify_stacked(text, platform, image, platforms, allow_dynamic).map(|(verdict, _)| verdict)
 }
 
 /// Checks an image `package` assembled (base layers and ours) before anything is written: its
@@ -266,7 +276,7 @@ pub fn check_assembled(
         config,
         layers: image.layers.clone(),
     };
-    let (_, problem) = verify_stacked(name, image.platform, &stacked, platforms)?;
+    let (_, problem) = verify_stacked(name, image.platform, &stacked, platforms, false)?;
     Ok(problem.map(|p| p.to_string()))
 }
 
@@ -276,6 +286,7 @@ fn verify_stacked(
     platform: Platform,
     image: &BaseImage,
     platforms: &Platforms,
+    allow_dynamic: bool,
 ) -> Result<(PlatformVerdict, Option<EntrypointProblem>), ImageVerifyError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -302,6 +313,7 @@ fn verify_stacked(
     let mut files = Vec::new();
     let mut target_content: Option<Content<'static>> = None;
     let mut script: Option<String> = None;
+    let mut objects: HashMap<ContentKey, (String, crate::closure::elf::DynInfo)> = HashMap::new();
     read_wanted(text, &image.layers, &wanted, &mut |key, path, entry| {
         let mut head = Vec::new();
         entry.take(512).read_to_end(&mut head)?;
@@ -331,6 +343,11 @@ fn verify_stacked(
             return Ok(());
         }
         let bytes = ElfBytes::read(&head, entry)?;
+        // What the loader reads, for the closure check (a file that does not parse is judged
+        // below).
+        if let Ok(info) = crate::closure::elf::read(Path::new(path), &bytes) {
+            objects.insert(key, (path.to_string(), info));
+        }
         let verdict = verify_bytes(Path::new(path), &bytes, Some(platform), platforms);
         if is_target {
             target_content = Some(Content::Elf(match &verdict {
@@ -346,6 +363,26 @@ fn verify_stacked(
         }
         Ok(())
     })?;
+    let labelled = image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.labels().as_ref())
+        .is_some_and(|l| l.contains_key(crate::closure::LABEL));
+    let closure = closure_verdict(&tree, &objects, &mut files, labelled || allow_dynamic);
+    problems.extend(closure.missing.iter().map(|m| m.to_string()));
+    notes.extend(closure.note.clone());
+    if closure.accepted
+        && let Some(Content::Elf(Ok(Some(_)))) = &target_content
+        && let Some((_, node)) = located.as_ref().and_then(|l| l.as_ref().ok())
+        && node
+            .content
+            .and_then(|c| objects.get(&c))
+            .is_some_and(|(p, _)| files.iter().any(|f| f.path == Path::new(p) && f.ok))
+    {
+        // The entrypoint is dynamic and its closure is in the image: it will start.
+        target_content = Some(Content::Elf(Ok(None)));
+    }
     let mut entry_problem = None;
     if let (Some(program), Some(located)) = (&program, located) {
         let problem = match located {
@@ -382,6 +419,66 @@ fn verify_stacked(
         ok,
     };
     Ok((verdict, entry_problem))
+}
+
+/// What the closure check concluded for one platform.
+struct ClosureVerdict {
+    /// Libraries and interpreters the image lacks.
+    missing: Vec<crate::closure::check::Missing>,
+    /// Whether dynamic files were accepted.
+    accepted: bool,
+    /// What to tell about the closure.
+    note: Option<String>,
+}
+
+/// Checks the closure of the image's dynamic ELF files; with `allowed` (a closure image, or
+/// `--allow-dynamic`) and nothing missing, their reports are made to pass.
+fn closure_verdict(
+    tree: &Tree,
+    objects: &HashMap<ContentKey, (String, crate::closure::elf::DynInfo)>,
+    files: &mut [StaticReport],
+    allowed: bool,
+) -> ClosureVerdict {
+    use super::{Linkage, Problem};
+    let dynamic = files.iter().any(|f| f.linkage == Linkage::Dynamic)
+        || objects.values().any(|(_, i)| i.is_dynamic());
+    if !dynamic {
+        return ClosureVerdict {
+            missing: Vec::new(),
+            accepted: false,
+            note: None,
+        };
+    }
+    let missing = crate::closure::check::check(tree, objects);
+    let complete = missing.is_empty();
+    let accepted = allowed && complete;
+    if accepted {
+        for file in files.iter_mut().filter(|f| f.linkage == Linkage::Dynamic) {
+            file.problems
+                .retain(|p| !matches!(p, Problem::Interpreter { .. } | Problem::Needed { .. }));
+            file.ok = file.problems.is_empty();
+            if file.ok {
+                file.hint = None;
+            }
+        }
+    }
+    let note = match (complete, allowed) {
+        (true, true) => Some(
+            "dynamic ELF files pass: each finds its interpreter and libraries in the image"
+                .to_string(),
+        ),
+        (true, false) => Some(
+            "the library closure of the dynamic ELF files is complete in the image (`verify \
+             --allow-dynamic` accepts it)"
+                .to_string(),
+        ),
+        (false, _) => Some("the library closure of the dynamic ELF files is incomplete".into()),
+    };
+    ClosureVerdict {
+        missing,
+        accepted,
+        note,
+    }
 }
 
 /// A verify error's text without the path it starts with (the entrypoint line names it).
