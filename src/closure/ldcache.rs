@@ -226,13 +226,27 @@ mod tests {
         let bytes = cache(&[
             (0x0303, "libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1", 0),
             (0x0a03, "libz.so.1", "/lib/aarch64-linux-gnu/libz.so.1", 0),
-            (0x0303, "libm.so.6", "/lib/x86_64-linux-gnu/x86-64-v3/libm.so.6", 1 << 62),
+            (
+                0x0303,
+                "libm.so.6",
+                "/lib/x86_64-linux-gnu/x86-64-v3/libm.so.6",
+                1 << 62,
+            ),
             (0x0303, "libm.so.6", "/lib/x86_64-linux-gnu/libm.so.6", 0),
         ]);
         let cache = parse(&bytes).unwrap();
-        assert_eq!(cache.lookup("libz.so.1", 62), ["/lib/x86_64-linux-gnu/libz.so.1"]);
-        assert_eq!(cache.lookup("libz.so.1", 183), ["/lib/aarch64-linux-gnu/libz.so.1"]);
-        assert_eq!(cache.lookup("libm.so.6", 62), ["/lib/x86_64-linux-gnu/libm.so.6"]);
+        assert_eq!(
+            cache.lookup("libz.so.1", 62),
+            ["/lib/x86_64-linux-gnu/libz.so.1"]
+        );
+        assert_eq!(
+            cache.lookup("libz.so.1", 183),
+            ["/lib/aarch64-linux-gnu/libz.so.1"]
+        );
+        assert_eq!(
+            cache.lookup("libm.so.6", 62),
+            ["/lib/x86_64-linux-gnu/libm.so.6"]
+        );
         assert!(cache.lookup("libnope.so", 62).is_empty());
         assert_eq!(cache.len(), 2);
     }
@@ -248,7 +262,10 @@ mod tests {
             bytes.push(0);
         }
         bytes.extend_from_slice(&new);
-        assert_eq!(parse(&bytes).unwrap().lookup("libc.so.6", 62), ["/lib/libc.so.6"]);
+        assert_eq!(
+            parse(&bytes).unwrap().lookup("libc.so.6", 62),
+            ["/lib/libc.so.6"]
+        );
     }
 
     #[test]

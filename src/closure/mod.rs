@@ -98,7 +98,9 @@ pub enum ClosureError {
         path: PathBuf,
     },
     /// The program's interpreter is not in the root.
-    #[error("the program interpreter `{path}` of `{needed_by}` is not found (or not for its machine)")]
+    #[error(
+        "the program interpreter `{path}` of `{needed_by}` is not found (or not for its machine)"
+    )]
     Interpreter {
         /// `PT_INTERP`.
         path: String,
@@ -147,10 +149,7 @@ fn describe_missing(missing: &[(String, Vec<String>, Vec<String>)]) -> String {
     let each: Vec<String> = missing
         .iter()
         .map(|(name, by, skipped)| {
-            let mut text = format!(
-                "`{name}` (needed by {})",
-                crate::ui::backticked(by)
-            );
+            let mut text = format!("`{name}` (needed by {})", crate::ui::backticked(by));
             if !skipped.is_empty() {
                 text.push_str(&format!(
                     "; skipped for another machine: {}",
@@ -238,9 +237,7 @@ pub fn resolve(
         }
     }
     let Some((_, first)) = infos.first() else {
-        warnings.push(
-            "--closure: no program is dynamic, so no library was added".to_string(),
-        );
+        warnings.push("--closure: no program is dynamic, so no library was added".to_string());
         return Ok(Closure {
             warnings,
             ..Closure::default()
@@ -335,7 +332,10 @@ fn read_cache(root: &Root, warnings: &mut Vec<String>) -> Option<ldcache::LdCach
         .take(ldcache::MAX_CACHE_BYTES + 1)
         .read_to_end(&mut bytes)
     {
-        warnings.push(format!("`{}` cannot be read ({e}); it is ignored", path.display()));
+        warnings.push(format!(
+            "`{}` cannot be read ({e}); it is ignored",
+            path.display()
+        ));
         return None;
     }
     match ldcache::parse(&bytes) {
@@ -355,7 +355,10 @@ mod tests {
     fn nss_services_are_read_per_database() {
         let conf = "# c\npasswd: files systemd\nhosts: files [NOTFOUND=return] dns mdns4\n";
         assert_eq!(nss_services(conf, &["hosts"]), ["files", "dns", "mdns4"]);
-        assert_eq!(nss_services(conf, &["passwd", "group"]), ["files", "systemd"]);
+        assert_eq!(
+            nss_services(conf, &["passwd", "group"]),
+            ["files", "systemd"]
+        );
         assert!(nss_services(conf, &[]).is_empty());
     }
 }

@@ -189,7 +189,12 @@ impl<'a> Resolver<'a> {
 
     /// Adds a program read from `host`, going to `image` (not itself an entry: the caller
     /// places programs), with its interpreter.
-    pub fn add_program(&mut self, host: &Path, image: &str, info: DynInfo) -> Result<(), ClosureError> {
+    pub fn add_program(
+        &mut self,
+        host: &Path,
+        image: &str,
+        info: DynInfo,
+    ) -> Result<(), ClosureError> {
         if Target::of(&info) != self.target {
             return Err(ClosureError::Machine {
                 path: host.to_owned(),
@@ -418,7 +423,10 @@ impl<'a> Resolver<'a> {
                 .collect();
             for path in paths {
                 if self.root_candidate(&path)?.is_some() {
-                    return Ok(Some((SearchDir::Root(parent(&path).to_string()), Via::Cache)));
+                    return Ok(Some((
+                        SearchDir::Root(parent(&path).to_string()),
+                        Via::Cache,
+                    )));
                 }
             }
         }
@@ -593,7 +601,10 @@ mod tests {
         assert_eq!(expand("$ORIGIN/../lib", "/app", &AMD64), "/app/../lib");
         assert_eq!(normalise(&expand("$ORIGIN/../lib", "/app", &AMD64)), "/lib");
         assert_eq!(expand("${ORIGIN}/x", "/opt/v", &AMD64), "/opt/v/x");
-        assert_eq!(expand("/usr/$LIB/p", "", &AMD64), "/usr/lib/x86_64-linux-gnu/p");
+        assert_eq!(
+            expand("/usr/$LIB/p", "", &AMD64),
+            "/usr/lib/x86_64-linux-gnu/p"
+        );
         assert_eq!(expand("/opt/${PLATFORM}", "", &AMD64), "/opt/x86_64");
     }
 

@@ -95,7 +95,12 @@ impl Root {
             });
             let meta = match std::fs::symlink_metadata(self.host(&candidate)) {
                 Ok(meta) => meta,
-                Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
                     return Ok(None);
                 }
                 Err(e) => return Err(e),
@@ -152,7 +157,11 @@ mod tests {
         symlink("libz.so.1.2", dir.path().join("usr/lib/libz.so.1")).unwrap();
         // An absolute link and a climbing one both land inside the root, not on the host.
         symlink("/etc/passwd", dir.path().join("usr/lib/escape")).unwrap();
-        symlink("../../../../../etc/passwd", dir.path().join("usr/lib/climb")).unwrap();
+        symlink(
+            "../../../../../etc/passwd",
+            dir.path().join("usr/lib/climb"),
+        )
+        .unwrap();
         symlink("loop", dir.path().join("usr/lib/loop")).unwrap();
         assert_eq!(
             root.canonical("/lib/libz.so.1").unwrap().as_deref(),

@@ -42,12 +42,12 @@ pub(super) fn add_closure(
         _ => None,
     });
     let nsswitch = match &added {
-        Some(path) => std::fs::read_to_string(path).map_err(|source| {
-            crate::closure::ClosureError::Read {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|source| crate::closure::ClosureError::Read {
                 path: path.clone(),
                 source,
-            }
-        })?,
+            })?
+        }
         None => NSSWITCH.to_string(),
     };
     let resolved = closure::resolve(&programs, request, &nsswitch)?;
@@ -99,7 +99,9 @@ pub(super) fn add_closure(
         .iter()
         .map(|p| Component {
             purl: Some(p.purl()),
-            comment: Some("shared library copied by --closure; owner from the dpkg database".into()),
+            comment: Some(
+                "shared library copied by --closure; owner from the dpkg database".into(),
+            ),
             ..Component::new(Role::Library, &p.name, Some(p.version.clone()))
         })
         .collect())

@@ -1,0 +1,478 @@
+//! `package --closure`: dynamic programs from Debian's packages (nginx, curl) and one compiled
+//! here, packaged with their interpreter and libraries found as the loader finds them, run from
+//! scratch in runc; and `verify`'s closure check on images with a library deleted or replaced
+//! by one for another machine.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::runc::{RuncServer, run_in_runc, run_in_runc_with};
+use crate::support::tls::{TestCa, TlsServer};
+use crate::support::tools::{require, test_debs};
+use crate::support::*;
+
+/// A port free on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `package --closure ARGS… -o oci:LAYOUT`, timed; (run, seconds).
+fn package_closure(layout: &Path, args: &[String]) -> (Ran, f64) {
+    let mut all = args![
+        "package",
+        "--closure",
+        "-o",
+        format!("oci:{}", layout.display())
+    ];
+    all.extend(args.iter().cloned());
+    let started = Instant::now();
+    let ran = static_image(all).run().ok();
+    (ran, started.elapsed().as_secs_f64())
+}
+
+/// Every regular file's size in a rootfs (what the image holds uncompressed).
+fn file_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        if meta.is_dir() {
+            total += file_bytes(&entry.path());
+        } else if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+/// Unpacks `layout:latest` with umoci into `dir` (a bundle whose rootfs can be edited).
+fn unpack(layout: &Path, dir: &Path) -> PathBuf {
+    let image = format!("{}:latest", layout.display());
+    tool(
+        "umoci",
+        &["unpack", "--image", &image, dir.to_str().unwrap()],
+    );
+    dir.join("rootfs")
+}
+
+/// Commits the edited bundle `dir` as a new layer of `layout:latest`.
+fn repack(layout: &Path, dir: &Path) {
+    let image = format!("{}:latest", layout.display());
+    tool(
+        "umoci",
+        &["repack", "--image", &image, dir.to_str().unwrap()],
+    );
+}
+
+#[test]
+fn debian_nginx_serves_a_page_from_scratch_as_a_non_root_user() {
+    if !require(&["umoci", "runc", "curl", "dpkg-deb", "nginx-deb"]) {
+        return;
+    }
+    let dir = tempdir();
+    let deb = test_debs().join("nginx.deb");
+    tool(
+        "dpkg-deb",
+        &[
+            "-x",
+            deb.to_str().unwrap(),
+            dir.path().join("pkg").to_str().unwrap(),
+        ],
+    );
+    let port = free_port();
+    let conf = dir.path().join("nginx.conf");
+    fs::write(
+        &conf,
+        format!(
+            "daemon off;\nmaster_process off;\npid /tmp/nginx.pid;\nerror_log stderr;\n\
+             events {{ worker_connections 64; }}\nhttp {{\n  access_log off;\n  \
+             client_body_temp_path /tmp/body;\n  proxy_temp_path /tmp/proxy;\n  \
+             fastcgi_temp_path /tmp/fastcgi;\n  uwsgi_temp_path /tmp/uwsgi;\n  \
+             scgi_temp_path /tmp/scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    \
+             location / {{ root /srv/www; }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let page = dir.path().join("index.html");
+    fs::write(&page, "nginx from Debian, in a scratch image\n").unwrap();
+    let layout = dir.path().join("layout");
+    let (ran, seconds) = package_closure(
+        &layout,
+        &args![
+            dir.path().join("pkg/usr/sbin/nginx").display(),
+            "--port",
+            format!("{port}/tcp"),
+            "--add",
+            format!("{}:/etc/nginx/nginx.conf", conf.display()),
+            "--add",
+            format!("{}:/srv/www/index.html", page.display()),
+            "--arg",
+            "-e",
+            "--arg",
+            "stderr",
+            "--arg",
+            "-c",
+            "--arg",
+            "/etc/nginx/nginx.conf",
+        ],
+    );
+    assert!(
+        ran.stderr.contains("Resolved the library closure"),
+        "{}",
+        ran.stderr
+    );
+    let inspect = skopeo_inspect(&format!("oci:{}:latest", layout.display()), true);
+    let config = &inspect["config"];
+    assert_eq!(config["User"], "65532:65532", "{inspect}");
+    assert!(
+        config["ExposedPorts"][format!("{port}/tcp")].is_object(),
+        "{inspect}"
+    );
+    assert_eq!(config["Labels"]["dev.static-image.closure"], "true");
+
+    let work = dir.path().join("run");
+    let mut server = RuncServer::start(&layout, "latest", &work, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "2"])
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            !server.exited() && Instant::now() < deadline,
+            "nginx did not answer: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(body, "nginx from Debian, in a scratch image\n");
+    drop(server);
+
+    // What the image holds, beside the hand-written Dockerfile that copies the same files.
+    let rootfs = unpack(&layout, &dir.path().join("bundle"));
+    let compressed: u64 = manifest_for(&layout, "latest")["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .sum();
+    eprintln!(
+        "nginx closure image: {} bytes of files, {compressed} bytes of compressed layers, \
+         packaged in {seconds:.2} s",
+        file_bytes(&rootfs)
+    );
+    assert!(rootfs.join("lib64/ld-linux-x86-64.so.2").exists());
+    assert!(rootfs.join("lib/x86_64-linux-gnu/libpcre2-8.so.0").exists());
+    static_image(args!["verify", format!("oci:{}", layout.display())])
+        .run()
+        .ok();
+}
+
+#[test]
+fn debian_curl_fetches_https_through_the_test_ca_and_packages_reproducibly() {
+    if !require(&["umoci", "runc", "openssl", "python3", "curl", "skopeo"]) {
+        return;
+    }
+    let dir = tempdir();
+    let ca = TestCa::new(&dir.path().join("ca"));
+    let server = TlsServer::start(&ca, &dir.path().join("www"));
+    let package = |name: &str| {
+        let layout = dir.path().join(name);
+        let (ran, _) = package_closure(
+            &layout,
+            &args!["/usr/bin/curl", "--extra-ca", ca.cert_pem.display()],
+        );
+        (layout, ran.digest())
+    };
+    let (layout, first) = package("one");
+    let (_, second) = package("two");
+    assert_eq!(first, second, "the same closure gives the same image");
+
+    let (code, out) = run_in_runc_with(
+        &layout,
+        "latest",
+        &dir.path().join("run"),
+        &["-sS", "-o", "/dev/stdout", &server.url()],
+        true,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("static-image served this over TLS"), "{out}");
+    assert_eq!(
+        out.matches("static-image served this over TLS\n").count(),
+        40,
+        "{out}"
+    );
+
+    // Scanners see the Debian packages the libraries came from.
+    let sbom = static_image(args!["sbom", format!("oci:{}", layout.display())])
+        .run()
+        .ok()
+        .stdout;
+    for package in ["libcurl4", "libc6", "libssl3", "zlib1g"] {
+        let purl = format!("pkg:deb/debian/{package}@");
+        assert!(sbom.contains(&purl), "{purl} missing from\n{sbom}");
+    }
+    assert!(sbom.contains("?arch=amd64"), "{sbom}");
+}
+
+#[test]
+fn a_dynamic_glibc_program_resolves_a_host_name_through_nss() {
+    if !require(&["umoci", "runc", "gcc"]) {
+        return;
+    }
+    let dir = tempdir();
+    let source = r#"
+#include <netdb.h>
+#include <stdio.h>
+#include <arpa/inet.h>
+int main(int argc, char **argv) {
+    struct addrinfo hints = {0}, *res;
+    hints.ai_family = AF_INET;
+    int rc = getaddrinfo(argv[1], NULL, &hints, &res);
+    if (rc) { printf("lookup failed: %s\n", gai_strerror(rc)); return 1; }
+    char text[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, text, sizeof text);
+    printf("%s is %s\n", argv[1], text);
+    return 0;
+}
+"#;
+    let exe = compile_c("gcc", &["-O1"], source, dir.path(), "lookup");
+    let hosts = dir.path().join("hosts");
+    fs::write(
+        &hosts,
+        "127.0.0.1 localhost\n10.20.30.40 backend.internal\n",
+    )
+    .unwrap();
+    let layout = dir.path().join("layout");
+    package_closure(
+        &layout,
+        &args![
+            exe.display(),
+            "--add",
+            format!("{}:/etc/hosts", hosts.display()),
+            "--arg",
+            "backend.internal",
+        ],
+    );
+    let (code, out) = run_in_runc(&layout, "latest", &dir.path().join("run"));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "backend.internal is 10.20.30.40\n");
+    // The NSS modules nsswitch.conf names for hosts came along (glibc dlopens them).
+    let rootfs = unpack(&layout, &dir.path().join("bundle"));
+    assert!(
+        rootfs
+            .join("lib/x86_64-linux-gnu/libnss_files.so.2")
+            .is_file()
+    );
+}
+
+#[test]
+fn origin_rpath_libraries_are_found_and_missing_ones_named() {
+    if !require(&["umoci", "runc", "gcc"]) {
+        return;
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    fs::create_dir_all(d.join("vendor/bin")).unwrap();
+    fs::create_dir_all(d.join("vendor/lib")).unwrap();
+    fs::write(
+        d.join("greet.c"),
+        "const char *greeting(void){return \"hi from $ORIGIN\";}\n",
+    )
+    .unwrap();
+    fs::write(
+        d.join("main.c"),
+        "#include <stdio.h>\nconst char *greeting(void);\nint main(void){puts(greeting());return 0;}\n",
+    )
+    .unwrap();
+    let cc = |args: &[&str]| {
+        let out = Command::new("gcc")
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    cc(&[
+        "-shared",
+        "-fPIC",
+        "-Wl,-soname,libgreet.so.1",
+        "-o",
+        "vendor/lib/libgreet.so.1",
+        "greet.c",
+    ]);
+    cc(&[
+        "-o",
+        "vendor/bin/app",
+        "main.c",
+        "-Lvendor/lib",
+        "-l:libgreet.so.1",
+        "-Wl,-rpath,$ORIGIN/../lib",
+    ]);
+    cc(&[
+        "-o",
+        "norpath",
+        "main.c",
+        "-Lvendor/lib",
+        "-l:libgreet.so.1",
+    ]);
+
+    // $ORIGIN of the program is its directory in the image (/app): the library goes to /lib.
+    let layout = d.join("layout");
+    package_closure(&layout, &args![d.join("vendor/bin/app").display()]);
+    let (code, out) = run_in_runc(&layout, "latest", &d.join("run"));
+    assert_eq!((code, out.as_str()), (0, "hi from $ORIGIN\n"));
+    assert!(
+        unpack(&layout, &d.join("bundle"))
+            .join("lib/libgreet.so.1")
+            .is_file()
+    );
+
+    // Without a search path, nothing finds it: the error names the library and its user.
+    let ran = static_image(args![
+        "package",
+        "--closure",
+        d.join("norpath").display(),
+        "-o",
+        format!("oci:{}", d.join("bad").display())
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr
+            .contains("`libgreet.so.1` (needed by `/app/norpath`)"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("--add-lib"), "{}", ran.stderr);
+    assert!(!d.join("bad").exists(), "nothing is written");
+
+    // A static program is refused without --closure, and --sysroot needs --closure.
+    let ran = static_image(args!["package", d.join("norpath").display()])
+        .run()
+        .code(1);
+    assert!(ran.stderr.contains("is not static"), "{}", ran.stderr);
+    let ran = static_image(args![
+        "package",
+        d.join("norpath").display(),
+        "--sysroot",
+        "/"
+    ])
+    .run()
+    .code(2);
+    assert!(
+        ran.stderr
+            .contains("`--sysroot` (`sysroot`) needs `--closure`"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn verify_names_a_deleted_library_and_every_file_needing_it() {
+    if !require(&["umoci", "skopeo"]) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("layout");
+    package_closure(&layout, &args!["/usr/bin/curl"]);
+    let spec = format!("oci:{}", layout.display());
+    let ran = static_image(args!["verify", spec]).run().ok();
+    assert!(
+        ran.stdout
+            .contains("ok (dynamic, with its library closure)"),
+        "{}",
+        ran.stdout
+    );
+
+    // Without the closure label, a complete closure is reported, but only --allow-dynamic
+    // accepts it.
+    let unlabelled = format!("{}:unlabelled", layout.display());
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &format!("{}:latest", layout.display()),
+            "--tag",
+            "unlabelled",
+            "--clear=config.labels",
+        ],
+    );
+    let ran = static_image(args!["verify", format!("oci:{unlabelled}")])
+        .run()
+        .code(1);
+    assert!(
+        ran.stdout.contains("is complete in the image"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains("/app/curl: dynamic, NOT STATIC"),
+        "{}",
+        ran.stdout
+    );
+    static_image(args![
+        "verify",
+        "--allow-dynamic",
+        format!("oci:{unlabelled}")
+    ])
+    .run()
+    .ok();
+
+    let bundle = dir.path().join("bundle");
+    let rootfs = unpack(&layout, &bundle);
+    fs::remove_file(rootfs.join("lib/x86_64-linux-gnu/libz.so.1.2.13")).unwrap();
+    repack(&layout, &bundle);
+    let ran = static_image(args!["verify", format!("oci:{}:latest", layout.display())])
+        .run()
+        .code(1);
+    let line = ran
+        .stdout
+        .lines()
+        .find(|l| l.contains("`libz.so.1` is not in the image"))
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    for needing in ["`/app/curl`", "libcurl.so.4", "libssh2.so.1"] {
+        assert!(line.contains(needing), "{needing} not named: {line}");
+    }
+}
+
+#[test]
+fn verify_refuses_a_library_for_another_machine() {
+    let arm64_libc = Path::new("/usr/aarch64-linux-gnu/lib/libc.so.6");
+    if !require(&["umoci", "skopeo", "aarch64-linux-gnu-gcc"]) {
+        return;
+    }
+    let dir = tempdir();
+    let layout = dir.path().join("layout");
+    package_closure(&layout, &args!["/usr/bin/curl"]);
+    let bundle = dir.path().join("bundle");
+    let rootfs = unpack(&layout, &bundle);
+    // The right library, built for the wrong machine.
+    fs::copy(arm64_libc, rootfs.join("lib/x86_64-linux-gnu/libc.so.6")).unwrap();
+    repack(&layout, &bundle);
+    let ran = static_image(args!["verify", format!("oci:{}:latest", layout.display())])
+        .run()
+        .code(1);
+    let line = ran
+        .stdout
+        .lines()
+        .find(|l| l.contains("`libc.so.6` is not in the image"))
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    assert!(line.contains("`/app/curl`"), "{line}");
+    assert!(
+        line.contains("`/lib/x86_64-linux-gnu/libc.so.6` is for another machine"),
+        "{line}"
+    );
+}
