@@ -143,10 +143,9 @@ pub fn parse(bytes: &[u8]) -> Result<LdCache, CacheError> {
         return Err(CacheError::Damaged("the header is cut short".into()));
     }
     let count = u32_at(new, 20)? as usize;
-    match new[28] {
-        3 => return Err(CacheError::BigEndian),
-        // 0: written before the flag existed (native order, little on our machines).
-        _ => {}
+    // 2 is little-endian, 3 big; 0 predates the flag (native order, little on our machines).
+    if new[28] == 3 {
+        return Err(CacheError::BigEndian);
     }
     let entries_end = count
         .checked_mul(NEW_ENTRY)
@@ -258,7 +257,7 @@ mod tests {
         bytes.push(0);
         bytes.extend_from_slice(&1u32.to_le_bytes());
         bytes.extend_from_slice(&[0u8; OLD_ENTRY]);
-        while bytes.len() % 8 != 0 {
+        while !bytes.len().is_multiple_of(8) {
             bytes.push(0);
         }
         bytes.extend_from_slice(&new);

@@ -24,14 +24,14 @@ fn free_port() -> u16 {
 }
 
 /// `package --closure ARGS… -o oci:LAYOUT`, timed; (run, seconds).
-fn package_closure(layout: &Path, args: &[String]) -> (Ran, f64) {
+fn package_closure(layout: &Path, args: Vec<String>) -> (Ran, f64) {
     let mut all = args![
         "package",
         "--closure",
         "-o",
         format!("oci:{}", layout.display())
     ];
-    all.extend(args.iter().cloned());
+    all.extend(args);
     let started = Instant::now();
     let ran = static_image(all).run().ok();
     (ran, started.elapsed().as_secs_f64())
@@ -105,7 +105,7 @@ fn debian_nginx_serves_a_page_from_scratch_as_a_non_root_user() {
     let layout = dir.path().join("layout");
     let (ran, seconds) = package_closure(
         &layout,
-        &args![
+        args![
             dir.path().join("pkg/usr/sbin/nginx").display(),
             "--port",
             format!("{port}/tcp"),
@@ -191,7 +191,7 @@ fn debian_curl_fetches_https_through_the_test_ca_and_packages_reproducibly() {
         let layout = dir.path().join(name);
         let (ran, _) = package_closure(
             &layout,
-            &args!["/usr/bin/curl", "--extra-ca", ca.cert_pem.display()],
+            args!["/usr/bin/curl", "--extra-ca", ca.cert_pem.display()],
         );
         (layout, ran.digest())
     };
@@ -257,7 +257,7 @@ int main(int argc, char **argv) {
     let layout = dir.path().join("layout");
     package_closure(
         &layout,
-        &args![
+        args![
             exe.display(),
             "--add",
             format!("{}:/etc/hosts", hosts.display()),
@@ -330,7 +330,7 @@ fn origin_rpath_libraries_are_found_and_missing_ones_named() {
 
     // $ORIGIN of the program is its directory in the image (/app): the library goes to /lib.
     let layout = d.join("layout");
-    package_closure(&layout, &args![d.join("vendor/bin/app").display()]);
+    package_closure(&layout, args![d.join("vendor/bin/app").display()]);
     let (code, out) = run_in_runc(&layout, "latest", &d.join("run"));
     assert_eq!((code, out.as_str()), (0, "hi from $ORIGIN\n"));
     assert!(
@@ -386,7 +386,7 @@ fn verify_names_a_deleted_library_and_every_file_needing_it() {
     }
     let dir = tempdir();
     let layout = dir.path().join("layout");
-    package_closure(&layout, &args!["/usr/bin/curl"]);
+    package_closure(&layout, args!["/usr/bin/curl"]);
     let spec = format!("oci:{}", layout.display());
     let ran = static_image(args!["verify", spec]).run().ok();
     assert!(
@@ -456,7 +456,7 @@ fn verify_refuses_a_library_for_another_machine() {
     }
     let dir = tempdir();
     let layout = dir.path().join("layout");
-    package_closure(&layout, &args!["/usr/bin/curl"]);
+    package_closure(&layout, args!["/usr/bin/curl"]);
     let bundle = dir.path().join("bundle");
     let rootfs = unpack(&layout, &bundle);
     // The right library, built for the wrong machine.
