@@ -17,6 +17,7 @@ pub mod elf;
 pub mod ldcache;
 pub mod resolve;
 pub mod root;
+pub mod target;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;

@@ -6,8 +6,35 @@ use crate::closure::{self, ClosureRequest, Entry};
 use crate::error::Error;
 use crate::image::layer::Source;
 use crate::image::spec::{AddEntry, ImagePath, ImageSpec};
+use crate::request::ImageRequest;
 use crate::sbom::{Component, Role};
 use crate::ui::Ui;
+
+/// What `--closure` asks for, checked against the rest of the flags: `--sysroot`/`--add-lib`
+/// need it, and a closure image is one platform's, on scratch.
+pub(super) fn request(
+    args: &ImageRequest,
+    platforms: usize,
+) -> Result<Option<ClosureRequest>, Error> {
+    let request = args.closure_request().map_err(Error::Usage)?;
+    if request.is_some() {
+        if args.base.is_some() {
+            return Err(Error::Usage(
+                "`--closure` images start from scratch: the libraries come from the host (or \
+                 `--sysroot`), not from a `--base` image"
+                    .into(),
+            ));
+        }
+        if platforms > 1 {
+            return Err(Error::Usage(
+                "`--closure` resolves one platform's libraries: package one platform per run \
+                 (several programs of one platform go together with `--platform`)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(request)
+}
 
 /// The image's `nsswitch.conf` when no `--add` replaces it.
 const NSSWITCH: &str = include_str!("../../templates/nsswitch.conf");

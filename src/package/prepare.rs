@@ -214,21 +214,7 @@ impl<'a> Run<'a> {
             .flat_map(|b| b.programs.iter().map(|p| p.path.as_path()))
             .collect();
         check_paths(args, &outputs, &paths)?;
-        let closure = args.closure_request().map_err(Error::Usage)?;
-        if closure.is_some() {
-            if args.base.is_some() {
-                return Err(Error::Usage(
-                    "`--closure` images start from scratch: the libraries come from the                      host (or `--sysroot`), not from a `--base` image"
-                        .into(),
-                ));
-            }
-            if binaries.len() > 1 {
-                return Err(Error::Usage(
-                    "`--closure` resolves one platform's libraries: package one platform per                      run (several programs of one platform go together with `--platform`)"
-                        .into(),
-                ));
-            }
-        }
+        let closure = super::closure::request(args, binaries.len())?;
         let key = match &args.sign_key {
             Some(path) => {
                 let passphrase = crate::sign::key::passphrase_from_env();
