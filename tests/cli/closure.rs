@@ -476,3 +476,80 @@ fn verify_refuses_a_library_for_another_machine() {
         "{line}"
     );
 }
+
+#[test]
+fn a_cross_sysroot_gives_an_arm64_closure_and_links_cannot_leave_it() {
+    if !require(&[
+        "umoci",
+        "skopeo",
+        "aarch64-linux-gnu-gcc",
+        "qemu-aarch64-static",
+    ]) {
+        return;
+    }
+    let sysroot = Path::new("/usr/aarch64-linux-gnu");
+    let dir = tempdir();
+    let exe = compile_c(
+        "aarch64-linux-gnu-gcc",
+        &["-O1"],
+        "#include <stdio.h>\nint main(void){puts(\"hello from an arm64 closure\");return 0;}\n",
+        dir.path(),
+        "hello",
+    );
+    let layout = dir.path().join("layout");
+    package_closure(
+        &layout,
+        args![exe.display(), "--sysroot", sysroot.display()],
+    );
+    let inspect = skopeo_inspect(&format!("oci:{}:latest", layout.display()), false);
+    assert_eq!(inspect["Architecture"], "arm64", "{inspect}");
+    static_image(args!["verify", format!("oci:{}:latest", layout.display())])
+        .run()
+        .ok();
+    // The loader and libc came from the sysroot, at the paths its loader searches.
+    let rootfs = unpack(&layout, &dir.path().join("bundle"));
+    for file in ["lib/ld-linux-aarch64.so.1", "lib/libc.so.6"] {
+        assert_eq!(
+            fs::read(rootfs.join(file)).unwrap(),
+            fs::read(sysroot.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let out = Command::new("qemu-aarch64-static")
+        .arg("-L")
+        .arg(&rootfs)
+        .arg(rootfs.join("app/hello"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from an arm64 closure\n"
+    );
+
+    // A sysroot whose libc is a link to an absolute path: followed inside the root, where
+    // nothing is, never to the host's file of that name.
+    let evil = dir.path().join("evil");
+    fs::create_dir_all(evil.join("lib")).unwrap();
+    fs::copy(
+        sysroot.join("lib/ld-linux-aarch64.so.1"),
+        evil.join("lib/ld-linux-aarch64.so.1"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(sysroot.join("lib/libc.so.6"), evil.join("lib/libc.so.6")).unwrap();
+    let ran = static_image(args![
+        "package",
+        "--closure",
+        exe.display(),
+        "--sysroot",
+        evil.display(),
+        "-o",
+        format!("oci:{}", dir.path().join("bad").display())
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr.contains("`libc.so.6` (needed by `/app/hello`)"),
+        "{}",
+        ran.stderr
+    );
+}
