@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::elf::{self, DynInfo};
 use super::ldcache::LdCache;
-use super::root::{Root, file_name, join, normalise, parent};
+use super::root::{Root, file_name, join, normalise, parent, relative};
 pub use super::target::{Target, expand};
 use super::{ClosureError, Entry};
 use crate::verify::stack::MAX_LINKS;
@@ -348,13 +348,18 @@ impl<'a> Resolver<'a> {
                 let logical = join(&dir, name);
                 self.place(&logical, 0)?;
                 // The image has no ld.so.cache: a library the cache found outside the default
-                // directories gets a link in the first one, where the loader will look.
+                // directories gets a link where the image's loader looks, `/lib/<triple>` for
+                // a multiarch glibc and `/lib` for one built without (a cross sysroot's).
                 let defaults = self.target.default_dirs();
                 if via == Via::Cache && !defaults.contains(&dir) {
-                    let link = join(&defaults[0], name);
-                    self.entries
-                        .entry(link)
-                        .or_insert_with(|| Entry::Link(logical.clone()));
+                    let mut homes = vec![defaults[0].clone()];
+                    homes.extend(self.target.triple().map(|_| "/lib".to_string()));
+                    for home in homes {
+                        let target = relative(&home, &logical);
+                        self.entries
+                            .entry(join(&home, name))
+                            .or_insert_with(|| Entry::Link(target));
+                    }
                 }
                 let canonical = self.root.canonical(&logical).ok().flatten();
                 let host = self.root.host(canonical.as_deref().unwrap_or(&logical));

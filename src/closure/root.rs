@@ -47,6 +47,18 @@ pub fn join(dir: &str, name: &str) -> String {
     normalise(&format!("{dir}/{name}"))
 }
 
+/// `to` (normalised, absolute) as a link target relative to the directory `from`:
+/// `/lib/x` → `/opt/odd/y` is `../../opt/odd/y`. Relative links resolve the same in a
+/// container's root and wherever the root is mounted.
+pub fn relative(from: &str, to: &str) -> String {
+    let from: Vec<&str> = from.split('/').filter(|p| !p.is_empty()).collect();
+    let to: Vec<&str> = to.split('/').filter(|p| !p.is_empty()).collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; from.len() - common];
+    parts.extend(&to[common..]);
+    parts.join("/")
+}
+
 impl Root {
     /// The root at `dir` (`/` for the host).
     pub fn new(dir: impl Into<PathBuf>) -> Root {
@@ -145,6 +157,8 @@ mod tests {
         assert_eq!(parent("/lib/libz.so"), "/lib");
         assert_eq!(parent("/libz.so"), "/");
         assert_eq!(join("/app", "../lib"), "/lib");
+        assert_eq!(relative("/lib/x", "/opt/odd/y"), "../../opt/odd/y");
+        assert_eq!(relative("/lib", "/lib/sub/y"), "sub/y");
     }
 
     #[test]

@@ -553,3 +553,105 @@ fn a_cross_sysroot_gives_an_arm64_closure_and_links_cannot_leave_it() {
         ran.stderr
     );
 }
+
+/// A glibc `ld.so.cache` (new format) mapping each `(soname, path)` for aarch64.
+fn aarch64_ld_cache(entries: &[(&str, &str)]) -> Vec<u8> {
+    let table = 48 + entries.len() * 24;
+    let (mut rows, mut strings) = (Vec::new(), Vec::new());
+    for (name, path) in entries {
+        let key = (table + strings.len()) as u32;
+        strings.extend_from_slice(name.as_bytes());
+        strings.push(0);
+        let value = (table + strings.len()) as u32;
+        strings.extend_from_slice(path.as_bytes());
+        strings.push(0);
+        rows.extend_from_slice(&0x0a03u32.to_le_bytes()); // FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64
+        rows.extend_from_slice(&key.to_le_bytes());
+        rows.extend_from_slice(&value.to_le_bytes());
+        rows.extend_from_slice(&[0u8; 12]); // osversion, hwcap
+    }
+    let mut out = b"glibc-ld.so.cache1.1".to_vec();
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[2, 0, 0, 0]);
+    out.extend_from_slice(&[0u8; 16]);
+    out.extend(rows);
+    out.extend(strings);
+    out
+}
+
+#[test]
+fn a_sysroot_cache_is_read_and_a_damaged_one_ignored() {
+    if !require(&[
+        "umoci",
+        "skopeo",
+        "aarch64-linux-gnu-gcc",
+        "qemu-aarch64-static",
+    ]) {
+        return;
+    }
+    let cross = Path::new("/usr/aarch64-linux-gnu/lib");
+    let dir = tempdir();
+    let exe = compile_c(
+        "aarch64-linux-gnu-gcc",
+        &["-O1"],
+        "#include <stdio.h>\nint main(void){puts(\"found through the cache\");return 0;}\n",
+        dir.path(),
+        "hello",
+    );
+    // libc only where the cache says: outside every default directory.
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("lib")).unwrap();
+    fs::create_dir_all(root.join("opt/odd")).unwrap();
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::copy(
+        cross.join("ld-linux-aarch64.so.1"),
+        root.join("lib/ld-linux-aarch64.so.1"),
+    )
+    .unwrap();
+    fs::copy(cross.join("libc.so.6"), root.join("opt/odd/libc.so.6")).unwrap();
+    fs::write(
+        root.join("etc/ld.so.cache"),
+        aarch64_ld_cache(&[("libc.so.6", "/opt/odd/libc.so.6")]),
+    )
+    .unwrap();
+    let layout = dir.path().join("layout");
+    package_closure(&layout, args![exe.display(), "--sysroot", root.display()]);
+    let rootfs = unpack(&layout, &dir.path().join("bundle"));
+    assert!(rootfs.join("opt/odd/libc.so.6").is_file());
+    // The image has no cache: its loader finds libc through a link in its first directory.
+    assert_eq!(
+        fs::read_link(rootfs.join("lib/aarch64-linux-gnu/libc.so.6")).unwrap(),
+        Path::new("../../opt/odd/libc.so.6")
+    );
+    let out = Command::new("qemu-aarch64-static")
+        .arg("-L")
+        .arg(&rootfs)
+        .arg(rootfs.join("app/hello"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "found through the cache\n"
+    );
+    static_image(args!["verify", format!("oci:{}:latest", layout.display())])
+        .run()
+        .ok();
+
+    // A damaged cache is ignored with a warning, as the loader ignores it; the default
+    // directories still serve.
+    let mut cut = aarch64_ld_cache(&[("libc.so.6", "/lib/libc.so.6")]);
+    cut.truncate(60);
+    fs::write(root.join("etc/ld.so.cache"), cut).unwrap();
+    fs::rename(root.join("opt/odd/libc.so.6"), root.join("lib/libc.so.6")).unwrap();
+    let (ran, _) = package_closure(
+        &dir.path().join("second"),
+        args![exe.display(), "--sysroot", root.display()],
+    );
+    assert!(
+        ran.stderr.contains("ld.so.cache` is truncated or damaged")
+            && ran.stderr.contains("it is ignored"),
+        "{}",
+        ran.stderr
+    );
+}
