@@ -51,7 +51,9 @@ pub fn check(tree: &Tree, objects: &HashMap<ContentKey, (String, DynInfo)>) -> V
     // The programs' DT_RPATH applies to every object they load that has no DT_RUNPATH.
     let program_rpath: Vec<String> = objects
         .values()
-        .filter(|(_, info)| info.interpreter.is_some() && info.runpath.is_empty())
+        .filter(|(_, info)| {
+            info.interpreter.is_some() && info.soname.is_none() && info.runpath.is_empty()
+        })
         .flat_map(|(path, info)| {
             info.rpath
                 .iter()
@@ -82,7 +84,8 @@ pub fn check(tree: &Tree, objects: &HashMap<ContentKey, (String, DynInfo)>) -> V
                 None => false,
             }
         };
-        if let Some(interpreter) = &info.interpreter {
+        // A library's own interpreter is used only when it is run as a program.
+        if let (Some(interpreter), None) = (&info.interpreter, &info.soname) {
             let mut wrong = BTreeSet::new();
             if !fits(interpreter, &mut wrong) {
                 let entry = missing.entry(interpreter.clone()).or_default();

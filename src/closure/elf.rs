@@ -26,6 +26,9 @@ pub struct DynInfo {
     pub rpath: Vec<String>,
     /// `DT_RUNPATH` entries (split at `:`).
     pub runpath: Vec<String>,
+    /// `DT_SONAME`: set on shared libraries (which may also carry a `PT_INTERP` to be run,
+    /// as `libc.so.6` does, but are loaded by the program's loader).
+    pub soname: Option<String>,
     /// Whether the object is an executable or shared object (not an object file or core).
     pub loadable: bool,
     /// Undefined dynamic symbols with a name (what it imports).
@@ -95,6 +98,7 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<DynInfo, VerifyError> {
                 dynamic::DT_NEEDED => info.needed.push(string(d.d_val)?),
                 dynamic::DT_RPATH => info.rpath.extend(split(string(d.d_val)?)),
                 dynamic::DT_RUNPATH => info.runpath.extend(split(string(d.d_val)?)),
+                dynamic::DT_SONAME => info.soname = Some(string(d.d_val)?),
                 _ => {}
             }
         }

@@ -64,6 +64,9 @@ pub struct Program<'a> {
     pub host: &'a Path,
     /// Where it goes in the image.
     pub image: String,
+    /// A static glibc program that looks names up: glibc dlopens the NSS modules it needs
+    /// beyond its built-in `files` and `dns`.
+    pub static_nss: bool,
 }
 
 /// The resolved closure.
@@ -231,29 +234,36 @@ pub fn resolve(
     let mut warnings = Vec::new();
     let cache = read_cache(&root, &mut warnings);
     let mut infos = Vec::new();
+    let mut static_nss = None;
     for program in programs {
         let info = resolve::read_info(program.host)?;
         if info.is_dynamic() {
             infos.push((program, info));
+        } else if program.static_nss {
+            static_nss.get_or_insert(Target::of(&info));
         }
     }
-    let Some((_, first)) = infos.first() else {
-        warnings.push("--closure: no program is dynamic, so no library was added".to_string());
-        return Ok(Closure {
-            warnings,
-            ..Closure::default()
-        });
+    let target = match (infos.first(), static_nss) {
+        (Some((_, first)), _) => Target::of(first),
+        (None, Some(target)) => target,
+        (None, None) => {
+            warnings.push("--closure: no program is dynamic, so no library was added".into());
+            return Ok(Closure {
+                warnings,
+                ..Closure::default()
+            });
+        }
     };
-    let target = Target::of(first);
-    let glibc = infos.iter().any(|(_, info)| {
-        info.interpreter
-            .as_deref()
-            .is_some_and(|i| file_name(i).starts_with("ld-linux"))
-            || info.needed.iter().any(|n| n == "libc.so.6")
-    });
+    let glibc = static_nss.is_some()
+        || infos.iter().any(|(_, info)| {
+            info.interpreter
+                .as_deref()
+                .is_some_and(|i| file_name(i).starts_with("ld-linux"))
+                || info.needed.iter().any(|n| n == "libc.so.6")
+        });
     let mut resolver = Resolver::new(&root, cache.as_ref(), target);
-    for (program, info) in infos {
-        resolver.add_program(program.host, &program.image, info)?;
+    for (program, info) in &infos {
+        resolver.add_program(program.host, &program.image, info.clone())?;
     }
     for lib in &request.add_libs {
         let text = lib.to_string_lossy();
@@ -273,16 +283,22 @@ pub fn resolve(
     resolver.run()?;
     if glibc {
         let mut databases = Vec::new();
-        if HOST_LOOKUPS.iter().any(|s| resolver.imports.contains(*s)) {
+        // A static program's imports are not listed: it gets every database's modules.
+        if static_nss.is_some() || HOST_LOOKUPS.iter().any(|s| resolver.imports.contains(*s)) {
             databases.push("hosts");
         }
-        if USER_LOOKUPS.iter().any(|s| resolver.imports.contains(*s)) {
+        if static_nss.is_some() || USER_LOOKUPS.iter().any(|s| resolver.imports.contains(*s)) {
             databases.extend(["passwd", "group"]);
         }
         for service in nss_services(nsswitch, &databases) {
+            // glibc 2.34 and later have `files` and `dns` built in (the modules are stubs a
+            // dynamic program may still open; a static one never does).
+            let builtin = matches!(service.as_str(), "files" | "dns");
+            if builtin && infos.is_empty() {
+                continue;
+            }
             let name = format!("libnss_{service}.so.2");
-            // glibc 2.34 and later have `files` and `dns` built in (the modules are stubs).
-            if !resolver.add_by_name(&name)? && !matches!(service.as_str(), "files" | "dns") {
+            if !resolver.add_by_name(&name)? && !builtin {
                 warnings.push(format!(
                     "nsswitch.conf names the `{service}` service for {}, but `{name}` was not \
                      found; lookups through it will fail (add it with `--add-lib PATH`)",

@@ -49,14 +49,22 @@ pub(super) fn add_closure(
     ui: &Ui,
 ) -> Result<Vec<Component>, Error> {
     let started = std::time::Instant::now();
+    let static_nss = |v: &Verified<'_>| {
+        v.report
+            .hazards
+            .iter()
+            .any(|h| h.code == "static-glibc-nss")
+    };
     let mut programs = vec![closure::Program {
         host: verified.binary,
         image: spec.entrypoint.to_string(),
+        static_nss: static_nss(verified),
     }];
     for (name, other) in &verified.others {
         programs.push(closure::Program {
             host: other.binary,
             image: format!("/app/{name}"),
+            static_nss: static_nss(other),
         });
     }
     // The NSS modules follow the nsswitch.conf the image will have: an added one, else ours.

@@ -227,7 +227,7 @@ fn debian_curl_fetches_https_through_the_test_ca_and_packages_reproducibly() {
 }
 
 #[test]
-fn a_dynamic_glibc_program_resolves_a_host_name_through_nss() {
+fn glibc_programs_static_and_dynamic_resolve_a_host_name_through_nss() {
     if !require(&["umoci", "runc", "gcc"]) {
         return;
     }
@@ -247,34 +247,58 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
-    let exe = compile_c("gcc", &["-O1"], source, dir.path(), "lookup");
     let hosts = dir.path().join("hosts");
     fs::write(
         &hosts,
         "127.0.0.1 localhost\n10.20.30.40 backend.internal\n",
     )
     .unwrap();
-    let layout = dir.path().join("layout");
-    package_closure(
-        &layout,
-        args![
-            exe.display(),
-            "--add",
-            format!("{}:/etc/hosts", hosts.display()),
-            "--arg",
-            "backend.internal",
-        ],
-    );
-    let (code, out) = run_in_runc(&layout, "latest", &dir.path().join("run"));
-    assert_eq!(code, 0, "{out}");
-    assert_eq!(out, "backend.internal is 10.20.30.40\n");
-    // The NSS modules nsswitch.conf names for hosts came along (glibc dlopens them).
-    let rootfs = unpack(&layout, &dir.path().join("bundle"));
-    assert!(
-        rootfs
-            .join("lib/x86_64-linux-gnu/libnss_files.so.2")
-            .is_file()
-    );
+    // `compat` is a module glibc has no built-in copy of (`files` and `dns` are built in).
+    let nsswitch = dir.path().join("nsswitch.conf");
+    fs::write(
+        &nsswitch,
+        "hosts: files dns\npasswd: compat\ngroup: compat\n",
+    )
+    .unwrap();
+    for (name, flags) in [
+        ("dynamic", &["-O1"][..]),
+        ("static", &["-O1", "-static"][..]),
+    ] {
+        let work = dir.path().join(name);
+        fs::create_dir_all(&work).unwrap();
+        let exe = compile_c("gcc", flags, source, &work, "lookup");
+        let layout = work.join("layout");
+        package_closure(
+            &layout,
+            args![
+                exe.display(),
+                "--add",
+                format!("{}:/etc/hosts", hosts.display()),
+                "--add",
+                format!("{}:/etc/nsswitch.conf", nsswitch.display()),
+                "--arg",
+                "backend.internal",
+            ],
+        );
+        let (code, out) = run_in_runc(&layout, "latest", &work.join("run"));
+        assert_eq!(code, 0, "{name}: {out}");
+        assert_eq!(out, "backend.internal is 10.20.30.40\n", "{name}");
+        let rootfs = unpack(&layout, &work.join("bundle"));
+        let module = |m: &str| rootfs.join("lib/x86_64-linux-gnu").join(m).is_file();
+        if name == "dynamic" {
+            // It imports getaddrinfo only: the modules nsswitch.conf names for hosts.
+            assert!(module("libnss_files.so.2") && module("libnss_dns.so.2"));
+            assert!(!module("libnss_compat.so.2"));
+        } else {
+            // A static program's lookups are not listed: every database's modules that are
+            // not built in, with the libc they load.
+            assert!(module("libnss_compat.so.2") && module("libc.so.6"));
+            assert!(!module("libnss_files.so.2"));
+        }
+        static_image(args!["verify", format!("oci:{}:latest", layout.display())])
+            .run()
+            .ok();
+    }
 }
 
 #[test]
