@@ -1,12 +1,13 @@
 //! `verify IMAGE`'s closure check: every dynamic ELF object of an image must find its program
 //! interpreter and each `DT_NEEDED` library **inside the image**, for its own machine, by the
 //! loader's search (`DT_RPATH` when there is no `DT_RUNPATH`, the programs' `DT_RPATH`,
-//! `DT_RUNPATH`, the default directories; `$ORIGIN` is the object's directory). The image holds
-//! no `ld.so.cache` of ours, so the cache is not consulted.
+//! `DT_RUNPATH`, the image's own `/etc/ld.so.cache` when it has one, the default directories;
+//! `$ORIGIN` is the object's directory).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::elf::DynInfo;
+use super::ldcache::LdCache;
 use super::resolve::{Target, expand};
 use super::root::{join, normalise, parent};
 use crate::verify::stack::{Kind, Tree};
@@ -46,7 +47,11 @@ impl std::fmt::Display for Missing {
 
 /// Checks every dynamic object of `objects` (each content's path and loading facts) against
 /// the image's `tree`; returns what is missing, sorted.
-pub fn check(tree: &Tree, objects: &HashMap<ContentKey, (String, DynInfo)>) -> Vec<Missing> {
+pub fn check(
+    tree: &Tree,
+    objects: &HashMap<ContentKey, (String, DynInfo)>,
+    cache: Option<&LdCache>,
+) -> Vec<Missing> {
     let mut missing: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
     // The programs' DT_RPATH applies to every object they load that has no DT_RUNPATH.
     let program_rpath: Vec<String> = objects
@@ -104,13 +109,24 @@ pub fn check(tree: &Tree, objects: &HashMap<ContentKey, (String, DynInfo)>) -> V
             dirs.extend(program_rpath.iter().cloned());
         }
         dirs.extend(own(&info.runpath));
-        dirs.extend(target.default_dirs());
+        let defaults = target.default_dirs();
         for name in &info.needed {
             let mut wrong = BTreeSet::new();
+            let cached = || {
+                cache
+                    .map(|c| c.lookup(name, target.machine))
+                    .unwrap_or_default()
+            };
             let found = if name.contains('/') {
                 fits(&normalise(name), &mut wrong)
             } else {
                 dirs.iter().any(|dir| fits(&join(dir, name), &mut wrong))
+                    || cached()
+                        .into_iter()
+                        .any(|path| fits(&normalise(path), &mut wrong))
+                    || defaults
+                        .iter()
+                        .any(|dir| fits(&join(dir, name), &mut wrong))
             };
             if !found {
                 let entry = missing.entry(name.clone()).or_default();

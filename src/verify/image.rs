@@ -314,10 +314,26 @@ fn verify_stacked(
     let mut target_content: Option<Content<'static>> = None;
     let mut script: Option<String> = None;
     let mut objects: HashMap<ContentKey, (String, crate::closure::elf::DynInfo)> = HashMap::new();
+    // The image's own ld.so.cache, which its loader reads (a damaged one is ignored, as the
+    // loader ignores it).
+    let cache_key = tree
+        .resolve("/etc/ld.so.cache", "/")
+        .ok()
+        .filter(|(_, node)| node.kind == Kind::File)
+        .and_then(|(_, node)| node.content);
+    let mut ld_cache = None;
     read_wanted(text, &image.layers, &wanted, &mut |key, path, entry| {
         let mut head = Vec::new();
         entry.take(512).read_to_end(&mut head)?;
         let is_target = target == Some(key);
+        if cache_key == Some(key) {
+            let mut bytes = head.clone();
+            entry
+                .take(crate::closure::ldcache::MAX_CACHE_BYTES)
+                .read_to_end(&mut bytes)?;
+            ld_cache = crate::closure::ldcache::parse(&bytes).ok();
+            return Ok(());
+        }
         if let Some(interpreter) = entrypoint::shebang(&head) {
             shells.push(format!("`{path}` (a script for `{interpreter}`)"));
         }
@@ -369,7 +385,13 @@ fn verify_stacked(
         .as_ref()
         .and_then(|c| c.labels().as_ref())
         .is_some_and(|l| l.contains_key(crate::closure::LABEL));
-    let closure = closure_verdict(&tree, &objects, &mut files, labelled || allow_dynamic);
+    let closure = closure_verdict(
+        &tree,
+        &objects,
+        ld_cache.as_ref(),
+        &mut files,
+        labelled || allow_dynamic,
+    );
     problems.extend(closure.missing.iter().map(|m| m.to_string()));
     notes.extend(closure.note.clone());
     if closure.accepted
@@ -436,6 +458,7 @@ struct ClosureVerdict {
 fn closure_verdict(
     tree: &Tree,
     objects: &HashMap<ContentKey, (String, crate::closure::elf::DynInfo)>,
+    cache: Option<&crate::closure::ldcache::LdCache>,
     files: &mut [StaticReport],
     allowed: bool,
 ) -> ClosureVerdict {
@@ -449,7 +472,7 @@ fn closure_verdict(
             note: None,
         };
     }
-    let missing = crate::closure::check::check(tree, objects);
+    let missing = crate::closure::check::check(tree, objects, cache);
     let complete = missing.is_empty();
     let accepted = allowed && complete;
     if accepted {

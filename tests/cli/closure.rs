@@ -643,6 +643,7 @@ fn a_sysroot_cache_is_read_and_a_damaged_one_ignored() {
     package_closure(&layout, args![exe.display(), "--sysroot", root.display()]);
     let rootfs = unpack(&layout, &dir.path().join("bundle"));
     assert!(rootfs.join("opt/odd/libc.so.6").is_file());
+    assert!(!rootfs.join("etc/ld.so.cache").exists());
     // The image has no cache: its loader finds libc through a link in its first directory.
     assert_eq!(
         fs::read_link(rootfs.join("lib/aarch64-linux-gnu/libc.so.6")).unwrap(),
@@ -658,9 +659,24 @@ fn a_sysroot_cache_is_read_and_a_damaged_one_ignored() {
         String::from_utf8_lossy(&out.stdout),
         "found through the cache\n"
     );
-    static_image(args!["verify", format!("oci:{}:latest", layout.display())])
-        .run()
-        .ok();
+    let verify = || static_image(args!["verify", format!("oci:{}:latest", layout.display())]);
+    verify().run().ok();
+    // verify resolves as that loader does: without the links, libc is missing, unless the
+    // image has an ld.so.cache of its own that names it.
+    let bundle = dir.path().join("bundle");
+    fs::remove_file(rootfs.join("lib/aarch64-linux-gnu/libc.so.6")).unwrap();
+    fs::remove_file(rootfs.join("lib/libc.so.6")).unwrap();
+    repack(&layout, &bundle);
+    let ran = verify().run().code(1);
+    assert!(
+        ran.stdout
+            .contains("`libc.so.6` is not in the image (needed by `/app/hello`)"),
+        "{}",
+        ran.stdout
+    );
+    fs::copy(root.join("etc/ld.so.cache"), rootfs.join("etc/ld.so.cache")).unwrap();
+    repack(&layout, &bundle);
+    verify().run().ok();
 
     // A damaged cache is ignored with a warning, as the loader ignores it; the default
     // directories still serve.
