@@ -392,8 +392,16 @@ fn verify_stacked(
         &mut files,
         labelled || allow_dynamic,
     );
-    problems.extend(closure.missing.iter().map(|m| m.to_string()));
-    notes.extend(closure.note.clone());
+    // Accepting dynamic files makes a missing library the failure; otherwise the files fail
+    // for being dynamic, and what their closure lacks is told beside.
+    let missing = closure.missing.iter().map(|m| m.to_string());
+    if labelled || allow_dynamic {
+        problems.extend(missing);
+        notes.extend(closure.note.clone());
+    } else {
+        notes.extend(closure.note.clone());
+        notes.extend(missing);
+    }
     if closure.accepted
         && let Some(Content::Elf(Ok(Some(_)))) = &target_content
         && let Some((_, node)) = located.as_ref().and_then(|l| l.as_ref().ok())
