@@ -7,7 +7,10 @@
 //! copy. Every remaining regular file that starts with the ELF magic is verified against the
 //! platform of the manifest it came from: no interpreter, no needed libraries, the right
 //! machine. The entrypoint must be one of the files there. This is the check that catches the
-//! classic `exec /app: no such file or directory` before the image ships.
+//! classic `exec /app: no such file or directory` before the image ships. Dynamic ELF files
+//! also get the closure check ([`crate::closure::check`]): their interpreter and libraries must
+//! be in the image; an image labelled as a closure image (or `--allow-dynamic`) then accepts
+//! them.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;

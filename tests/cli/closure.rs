@@ -363,6 +363,37 @@ fn origin_rpath_libraries_are_found_and_missing_ones_named() {
             .is_file()
     );
 
+    // A library the program dlopens goes in at its path with --add-lib; a relative one is
+    // refused.
+    let gconv = "/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so";
+    let with_plugin = d.join("plugin");
+    package_closure(
+        &with_plugin,
+        args![d.join("vendor/bin/app").display(), "--add-lib", gconv],
+    );
+    assert!(
+        unpack(&with_plugin, &d.join("plugin-bundle"))
+            .join(gconv.trim_start_matches('/'))
+            .is_file()
+    );
+    let ran = static_image(args![
+        "package",
+        "--closure",
+        d.join("vendor/bin/app").display(),
+        "--add-lib",
+        "libz.so.1",
+        "-o",
+        format!("oci:{}", d.join("relative").display())
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr
+            .contains("--add-lib `libz.so.1`: give an absolute path"),
+        "{}",
+        ran.stderr
+    );
+
     // Without a search path, nothing finds it: the error names the library and its user.
     let ran = static_image(args![
         "package",
