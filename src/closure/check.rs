@@ -144,3 +144,98 @@ pub fn check(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::stack::LayerEntry;
+
+    fn file(path: &str) -> LayerEntry {
+        LayerEntry {
+            path: path.into(),
+            kind: Kind::File,
+            link: None,
+            mode: 0o755,
+        }
+    }
+
+    fn object(machine: u16, interpreter: Option<&str>, needed: &[&str], soname: bool) -> DynInfo {
+        DynInfo {
+            machine,
+            bits: 64,
+            little_endian: true,
+            interpreter: interpreter.map(str::to_string),
+            needed: needed.iter().map(|n| n.to_string()).collect(),
+            runpath: vec!["$ORIGIN/../plugins".into()],
+            soname: soname.then(|| "lib.so".to_string()),
+            loadable: true,
+            ..DynInfo::default()
+        }
+    }
+
+    #[test]
+    fn every_missing_library_is_named_with_the_files_needing_it() {
+        let mut tree = Tree::new();
+        tree.apply_layer(
+            0,
+            &[
+                file("app/server"),
+                file("lib/x86_64-linux-gnu/libc.so.6"),
+                file("plugins/libplug.so"),
+                file("lib/x86_64-linux-gnu/libz.so.1"),
+                LayerEntry {
+                    path: "lib64/ld-linux-x86-64.so.2".into(),
+                    kind: Kind::Symlink("/lib/x86_64-linux-gnu/ld.so".into()),
+                    link: None,
+                    mode: 0o777,
+                },
+            ],
+        );
+        let mut objects = HashMap::new();
+        let interp = Some("/lib64/ld-linux-x86-64.so.2");
+        objects.insert(
+            (0, 0),
+            (
+                "/app/server".to_string(),
+                object(62, interp, &["libc.so.6", "libplug.so", "libz.so.1"], false),
+            ),
+        );
+        // libc carries an interpreter too, but as a library it is not asked for one.
+        objects.insert(
+            (0, 1),
+            (
+                "/lib/x86_64-linux-gnu/libc.so.6".to_string(),
+                object(62, interp, &[], true),
+            ),
+        );
+        // Found through $ORIGIN of the program's DT_RUNPATH.
+        objects.insert(
+            (0, 2),
+            (
+                "/plugins/libplug.so".to_string(),
+                object(62, None, &["libc.so.6", "libm.so.6"], true),
+            ),
+        );
+        // The right name for the wrong machine.
+        objects.insert(
+            (0, 3),
+            (
+                "/lib/x86_64-linux-gnu/libz.so.1".to_string(),
+                object(183, None, &[], true),
+            ),
+        );
+        let missing = check(&tree, &objects, None);
+        let names: Vec<&str> = missing.iter().map(|m| m.library.as_str()).collect();
+        assert_eq!(
+            names,
+            ["/lib64/ld-linux-x86-64.so.2", "libm.so.6", "libz.so.1"]
+        );
+        assert_eq!(missing[0].needed_by, ["/app/server"]);
+        assert_eq!(missing[1].needed_by, ["/plugins/libplug.so"]);
+        assert_eq!(
+            missing[2].wrong_machine,
+            ["/lib/x86_64-linux-gnu/libz.so.1"]
+        );
+        assert!(missing[2].to_string().contains("is for another machine"));
+    }
+}
