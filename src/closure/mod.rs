@@ -153,14 +153,18 @@ fn describe_missing(missing: &[(String, Vec<String>, Vec<String>)]) -> String {
     let each: Vec<String> = missing
         .iter()
         .map(|(name, by, skipped)| {
-            let mut text = format!("`{name}` (needed by {})", crate::ui::backticked(by));
-            if !skipped.is_empty() {
-                text.push_str(&format!(
+            let skipped = if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(
                     "; skipped for another machine: {}",
                     crate::ui::backticked(skipped)
-                ));
-            }
-            text
+                )
+            };
+            format!(
+                "`{name}` (needed by {}{skipped})",
+                crate::ui::backticked(by)
+            )
         })
         .collect();
     each.join(", ")

@@ -583,6 +583,51 @@ fn a_cross_sysroot_gives_an_arm64_closure_and_links_cannot_leave_it() {
         "hello from an arm64 closure\n"
     );
 
+    // A libc for another machine comes first in the search: skipped, as the loader skips it.
+    let mixed = dir.path().join("mixed");
+    fs::create_dir_all(mixed.join("lib/aarch64-linux-gnu")).unwrap();
+    fs::create_dir_all(mixed.join("usr/lib")).unwrap();
+    fs::copy(
+        sysroot.join("lib/ld-linux-aarch64.so.1"),
+        mixed.join("lib/ld-linux-aarch64.so.1"),
+    )
+    .unwrap();
+    let host_libc = fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+    fs::copy(&host_libc, mixed.join("lib/aarch64-linux-gnu/libc.so.6")).unwrap();
+    fs::copy(
+        sysroot.join("lib/libc.so.6"),
+        mixed.join("usr/lib/libc.so.6"),
+    )
+    .unwrap();
+    let mixed_layout = dir.path().join("mixed-layout");
+    package_closure(
+        &mixed_layout,
+        args![exe.display(), "--sysroot", mixed.display()],
+    );
+    let rootfs = unpack(&mixed_layout, &dir.path().join("mixed-bundle"));
+    assert!(rootfs.join("usr/lib/libc.so.6").is_file());
+    assert!(!rootfs.join("lib/aarch64-linux-gnu/libc.so.6").exists());
+    fs::remove_file(mixed.join("usr/lib/libc.so.6")).unwrap();
+    let ran = static_image(args![
+        "package",
+        "--closure",
+        exe.display(),
+        "--sysroot",
+        mixed.display(),
+        "-o",
+        format!("oci:{}", dir.path().join("mixed-bad").display())
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr.contains(
+            "`libc.so.6` (needed by `/app/hello`; skipped for another machine: \
+             `/lib/aarch64-linux-gnu/libc.so.6`)"
+        ),
+        "{}",
+        ran.stderr
+    );
+
     // A sysroot whose libc is a link to an absolute path: followed inside the root, where
     // nothing is, never to the host's file of that name.
     let evil = dir.path().join("evil");
