@@ -54,6 +54,13 @@ pub struct PlatformVerdict {
     pub shells: Vec<String>,
     /// The user its config runs as (`""` is root).
     pub user: String,
+    /// What the dynamic ELF files need that the image lacks (for their machine).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_libraries: Vec<crate::closure::check::Missing>,
+    /// Whether the dynamic ELF files' closure is complete in the image; absent when none is
+    /// dynamic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closure_complete: Option<bool>,
     /// No file has a problem and nothing else is wrong.
     pub ok: bool,
 }
@@ -400,9 +407,9 @@ fn verify_stacked(
     let missing = closure.missing.iter().map(|m| m.to_string());
     if labelled || allow_dynamic {
         problems.extend(missing);
-        notes.extend(closure.note.clone());
+        notes.extend(closure.note.iter().cloned());
     } else {
-        notes.extend(closure.note.clone());
+        notes.extend(closure.note.iter().cloned());
         notes.extend(missing);
     }
     if closure.accepted
@@ -449,6 +456,8 @@ fn verify_stacked(
             .as_ref()
             .and_then(|c| c.user().clone())
             .unwrap_or_default(),
+        closure_complete: closure.dynamic.then_some(closure.missing.is_empty()),
+        missing_libraries: closure.missing,
         ok,
     };
     Ok((verdict, entry_problem))
@@ -456,6 +465,8 @@ fn verify_stacked(
 
 /// What the closure check concluded for one platform.
 struct ClosureVerdict {
+    /// Whether any ELF file is dynamic.
+    dynamic: bool,
     /// Libraries and interpreters the image lacks.
     missing: Vec<crate::closure::check::Missing>,
     /// Whether dynamic files were accepted.
@@ -478,6 +489,7 @@ fn closure_verdict(
         || objects.values().any(|(_, i)| i.is_dynamic());
     if !dynamic {
         return ClosureVerdict {
+            dynamic: false,
             missing: Vec::new(),
             accepted: false,
             note: None,
@@ -509,6 +521,7 @@ fn closure_verdict(
         (false, _) => Some("the library closure of the dynamic ELF files is incomplete".into()),
     };
     ClosureVerdict {
+        dynamic: true,
         missing,
         accepted,
         note,

@@ -514,6 +514,24 @@ fn verify_names_a_deleted_library_and_every_file_needing_it() {
     for needing in ["`/app/curl`", "libcurl.so.4", "libssh2.so.1"] {
         assert!(line.contains(needing), "{needing} not named: {line}");
     }
+    let json: serde_json::Value = serde_json::from_str(
+        &static_image(args![
+            "verify",
+            "--json",
+            format!("oci:{}:latest", layout.display())
+        ])
+        .run()
+        .code(1)
+        .stdout,
+    )
+    .unwrap();
+    let platform = &json[0]["platforms"][0];
+    assert_eq!(platform["closure_complete"], false, "{platform}");
+    assert_eq!(platform["missing_libraries"][0]["library"], "libz.so.1");
+    let needed_by = platform["missing_libraries"][0]["needed_by"]
+        .as_array()
+        .unwrap();
+    assert!(needed_by.iter().any(|p| p == "/app/curl"), "{platform}");
 }
 
 #[test]
