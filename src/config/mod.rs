@@ -538,6 +538,27 @@ mod tests {
     }
 
     #[test]
+    fn closure_keys_need_the_closure_and_keep_library_paths_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            FILE_NAME,
+            "closure = true\nsysroot = \"rootfs\"\nadd-libs = [\"/usr/lib/plugin.so\"]\n",
+        );
+        let mut args = BuildRequest::default();
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|_| false, &path)
+            .unwrap();
+        let request = args.image.closure_request().unwrap().unwrap();
+        // The sysroot is the project's; the libraries are paths inside it.
+        assert_eq!(request.sysroot, Some(dir.path().join("rootfs")));
+        assert_eq!(request.add_libs, [PathBuf::from("/usr/lib/plugin.so")]);
+        args.image.closure = false;
+        assert!(args.image.closure_request().is_err());
+    }
+
+    #[test]
     fn programs_are_one_string_or_a_list() {
         let dir = tempfile::tempdir().unwrap();
         let mut args = BuildRequest::default();
