@@ -301,6 +301,29 @@ mod tests {
     }
 
     #[test]
+    fn mutated_caches_never_panic() {
+        let good = cache(&[
+            (0x0303, "libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1", 0),
+            (0x0a03, "libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6", 0),
+        ]);
+        // A fixed xorshift sequence: the same bytes flipped on every run.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..5000 {
+            let mut bytes = good.clone();
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state % bytes.len() as u64) as usize;
+                bytes[at] = (state >> 32) as u8;
+            }
+            if let Ok(parsed) = parse(&bytes) {
+                let _ = parsed.lookup("libz.so.1", 62);
+            }
+        }
+    }
+
+    #[test]
     fn the_host_cache_parses_when_there_is_one() {
         let Ok(bytes) = std::fs::read("/etc/ld.so.cache") else {
             return;
