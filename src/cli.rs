@@ -246,6 +246,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DIGEST")]
     pub allowed_base: Vec<String>,
 
+    /// Images: dynamic ELF files pass when their interpreter and every needed library are in
+    /// the image, for their machine (as in an image `package --closure` made).
+    #[arg(long)]
+    pub allow_dynamic: bool,
+
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -472,6 +477,21 @@ pub struct ImageArgs {
     /// The SBOM's standard, for the file in the image and the referrer.
     #[arg(long, value_parser = sbom_format_values(), default_value_t, value_name = "FORMAT")]
     pub sbom_format: crate::sbom::Format,
+    /// Package dynamic programs with their library closure: the program interpreter and every
+    /// shared library, found as the dynamic loader finds them (RPATH/RUNPATH, ld.so.cache, the
+    /// default directories), and glibc's NSS modules; the image is labelled as such.
+    #[arg(long)]
+    pub closure: bool,
+
+    /// With --closure: find the libraries in this root (a cross sysroot, an unpacked
+    /// distribution image) instead of the host's `/`.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+
+    /// With --closure: a library loaded with dlopen (a plugin, an NSS or gconv module), added
+    /// at its path with its own closure; repeat for several.
+    #[arg(long, value_name = "PATH")]
+    pub add_lib: Vec<PathBuf>,
 }
 
 /// How images are fetched from registries and read: the flags every command that reads or

@@ -40,6 +40,9 @@ pub enum Error {
     /// The binary could not be read as ELF.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// A dynamic program's library closure cannot be resolved.
+    #[error(transparent)]
+    Closure(#[from] crate::closure::ClosureError),
     /// The binary is dynamic or for another platform.
     #[error("refusing to package: {}", .0.refusal())]
     NotStatic(Box<StaticReport>),

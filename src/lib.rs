@@ -15,6 +15,9 @@
 //! `sbom` turns the verify report (and what Cargo or the toolchain says) into the SPDX document
 //! that `image` puts in the app layer and attaches to the image as a referrer.
 //!
+//! `closure` finds what a dynamic program's loader opens (`package --closure`) and checks an
+//! image holds it (`verify`).
+//!
 //! `lang` holds what each language adds around those stages (metadata, SBOM facts, Go's cgo
 //! retry). Only `exec` (through `build`, `detect`, `sbom` and the toolchain probe) and `output`
 //! touch the outside world. `app` is the one module that knows every stage: it turns the
@@ -26,6 +29,7 @@ pub mod app;
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod closure;
 pub mod config;
 pub mod detect;
 pub mod error;

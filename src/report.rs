@@ -177,7 +177,11 @@ pub fn verify_images(
                 platform.digest,
                 platform.files.len(),
                 if platform.files.len() == 1 { "" } else { "s" },
-                if platform.ok { "all static" } else { "NOT OK" }
+                match (platform.ok, dynamic(platform)) {
+                    (true, false) => "all static",
+                    (true, true) => "ok (dynamic, with its library closure)",
+                    (false, _) => "NOT OK",
+                }
             )?;
             for problem in &platform.problems {
                 writeln!(out, "  problem: {}", printable(problem))?;
@@ -211,6 +215,11 @@ pub fn verify_images(
         }
     }
     Ok(())
+}
+
+/// Whether a platform holds dynamic ELF files.
+fn dynamic(platform: &crate::verify::image::PlatformVerdict) -> bool {
+    platform.files.iter().any(|f| f.linkage == Linkage::Dynamic)
 }
 
 /// Prints what a package or build wrote: one `SPEC DIGEST` line per output, or the JSON outcome.

@@ -93,6 +93,30 @@ pub struct ImageRequest {
     pub no_sbom: bool,
     /// The SBOM's standard.
     pub sbom_format: crate::sbom::Format,
+    /// `--closure`: package dynamic programs with their libraries.
+    pub closure: bool,
+    /// `--sysroot`: where `--closure` finds them instead of the host's `/`.
+    pub sysroot: Option<PathBuf>,
+    /// `--add-lib`: libraries loaded with dlopen, for `--closure`.
+    pub add_lib: Vec<PathBuf>,
+}
+
+impl ImageRequest {
+    /// What `--closure` asks for, if given; `--sysroot` or `--add-lib` without it is a usage
+    /// error (they would be ignored).
+    pub fn closure_request(&self) -> Result<Option<crate::closure::ClosureRequest>, String> {
+        if !self.closure {
+            return match (&self.sysroot, self.add_lib.is_empty()) {
+                (Some(_), _) => Err("`--sysroot` (`sysroot`) needs `--closure`".into()),
+                (None, false) => Err("`--add-lib` (`add-libs`) needs `--closure`".into()),
+                (None, true) => Ok(None),
+            };
+        }
+        Ok(Some(crate::closure::ClosureRequest {
+            sysroot: self.sysroot.clone(),
+            add_libs: self.add_lib.clone(),
+        }))
+    }
 }
 
 /// How images are fetched from and pushed to registries.
@@ -165,6 +189,8 @@ pub struct VerifyRequest {
     pub platform: Option<PlatformName>,
     /// How image references are read.
     pub registry: RegistryRequest,
+    /// Images: dynamic ELF files pass when their library closure is in the image.
+    pub allow_dynamic: bool,
 }
 
 /// `sbom`: the SBOM an image carries.

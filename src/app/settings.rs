@@ -110,6 +110,9 @@ impl From<ImageArgs> for ImageRequest {
             sbom_package: args.sbom_package,
             no_sbom: args.no_sbom,
             sbom_format: args.sbom_format,
+            closure: args.closure,
+            sysroot: args.sysroot,
+            add_lib: args.add_lib,
         }
     }
 }
@@ -161,6 +164,7 @@ impl From<VerifyArgs> for VerifyRequest {
             },
             platform: args.platform,
             registry: args.registry.into(),
+            allow_dynamic: args.allow_dynamic,
         }
     }
 }

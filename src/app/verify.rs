@@ -53,6 +53,7 @@ pub fn verify(
                 verify::image::Demands {
                     key: key.as_ref(),
                     policy: &policy,
+                    allow_dynamic: request.allow_dynamic,
                 },
                 ui,
             )

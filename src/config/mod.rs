@@ -71,6 +71,9 @@ pub struct FileConfig {
     sbom_packages: Option<Vec<String>>,
     no_sbom: Option<bool>,
     sbom_format: Option<String>,
+    closure: Option<bool>,
+    sysroot: Option<String>,
+    add_libs: Option<Vec<String>>,
     offline: Option<bool>,
     bin: Option<OneOrMany>,
     package: Option<OneOrMany>,
@@ -373,6 +376,19 @@ impl FileConfig {
             keys.insert("sbom-format");
             image.sbom_format = v.parse().map_err(|e| bad("sbom-format", e))?;
         }
+        if let (Some(v), false) = (self.closure, given("closure")) {
+            keys.insert("closure");
+            image.closure = v;
+        }
+        if let (Some(v), false) = (self.sysroot, given("sysroot")) {
+            keys.insert("sysroot");
+            image.sysroot = Some(rooted(&v));
+        }
+        if let (Some(v), false) = (self.add_libs, given("add_lib")) {
+            keys.insert("add-libs");
+            // Paths inside the root the libraries are found in, not the project's.
+            image.add_lib = v.into_iter().map(PathBuf::from).collect();
+        }
         if let (Some(v), false) = (self.offline, given("offline")) {
             keys.insert("offline");
             project.offline = v;
@@ -524,6 +540,27 @@ mod tests {
         );
         assert_eq!(args.image.extra_ca, [dir.path().join("corp.pem")]);
         assert_eq!(args.image.env[0].key, "MODE");
+    }
+
+    #[test]
+    fn closure_keys_need_the_closure_and_keep_library_paths_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            FILE_NAME,
+            "closure = true\nsysroot = \"rootfs\"\nadd-libs = [\"/usr/lib/plugin.so\"]\n",
+        );
+        let mut args = BuildRequest::default();
+        load(&path, dir.path())
+            .unwrap()
+            .apply(&mut args, dir.path(), &|_| false, &path)
+            .unwrap();
+        let request = args.image.closure_request().unwrap().unwrap();
+        // The sysroot is the project's; the libraries are paths inside it.
+        assert_eq!(request.sysroot, Some(dir.path().join("rootfs")));
+        assert_eq!(request.add_libs, [PathBuf::from("/usr/lib/plugin.so")]);
+        args.image.closure = false;
+        assert!(args.image.closure_request().is_err());
     }
 
     #[test]

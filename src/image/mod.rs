@@ -313,6 +313,7 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
             AddEntry::File { dest, source, mode } => {
                 layer.add_file(dest.as_str(), source.clone(), *mode)?
             }
+            AddEntry::Link { dest, target } => layer.add_symlink(dest.as_str(), target)?,
         }
     }
     if let Some(document) = &spec.sbom {

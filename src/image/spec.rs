@@ -270,6 +270,13 @@ pub enum AddEntry {
         /// Normalised mode.
         mode: u32,
     },
+    /// A symbolic link (a library's soname link, from `--closure`).
+    Link {
+        /// Where it goes.
+        dest: ImagePath,
+        /// Its target, as written.
+        target: String,
+    },
 }
 
 /// Why an `--add` cannot be honoured.
@@ -461,6 +468,7 @@ mod tests {
             .map(|e| match e {
                 AddEntry::Dir(p) => format!("{p}/"),
                 AddEntry::File { dest, mode, .. } => format!("{dest} {mode:o}"),
+                AddEntry::Link { dest, target } => format!("{dest} -> {target}"),
             })
             .collect();
         assert_eq!(

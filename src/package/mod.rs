@@ -15,6 +15,7 @@
 //! What a run produced is in [`outcome`], which is all the report and the record need.
 
 mod assemble;
+mod closure;
 pub mod outcome;
 mod prepare;
 mod record;

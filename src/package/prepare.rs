@@ -184,6 +184,8 @@ pub(super) struct Run<'a> {
     pub registry: RegistryOptions,
     /// `--sign-key`, read before any slow work.
     pub key: Option<crate::sign::PrivateKey>,
+    /// `--closure`: where and what to resolve dynamic programs' libraries with.
+    pub closure: Option<crate::closure::ClosureRequest>,
 }
 
 impl<'a> Run<'a> {
@@ -212,6 +214,7 @@ impl<'a> Run<'a> {
             .flat_map(|b| b.programs.iter().map(|p| p.path.as_path()))
             .collect();
         check_paths(args, &outputs, &paths)?;
+        let closure = super::closure::request(args, binaries.len())?;
         let key = match &args.sign_key {
             Some(path) => {
                 let passphrase = crate::sign::key::passphrase_from_env();
@@ -222,6 +225,7 @@ impl<'a> Run<'a> {
         };
         Ok(Run {
             key,
+            closure,
             binaries,
             args,
             defaults,
@@ -302,7 +306,17 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
         shown: Vec::new(),
     };
     let verified = verify_all(run, &mut warnings, ui)?;
-    let spec = image_spec(run, verified[0].platform, &mut warnings)?;
+    let mut spec = image_spec(run, verified[0].platform, &mut warnings)?;
+    let mut declared = run.args.sbom_package.clone();
+    if let Some(request) = &run.closure {
+        declared.extend(super::closure::add_closure(
+            request,
+            &verified[0],
+            &mut spec,
+            &mut |m| warnings.warn(m),
+            ui,
+        )?);
+    }
     // Staged inside the cache when there is one, so storing a layer there is a hard link.
     let store = match &run.cache {
         Some(cache) => BlobStore::new_in(cache.dir()).or_else(|_| BlobStore::new()),
@@ -328,7 +342,14 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     let documents = if run.args.no_sbom {
         BTreeMap::new()
     } else {
-        sbom_documents(run, &verified, &digests, &spec.entrypoint, &mut warnings)?
+        sbom_documents(
+            run,
+            &verified,
+            &digests,
+            &spec.entrypoint,
+            &declared,
+            &mut warnings,
+        )?
     };
     Ok(Inputs {
         verified,
@@ -354,6 +375,7 @@ fn verify_all<'a>(
             let mut checked = verify_binary(
                 &program.path,
                 group.platform,
+                run.closure.is_some(),
                 &run.defaults.platforms,
                 ui,
                 &mut |m| warnings.warn(m),
@@ -484,6 +506,7 @@ fn sbom_documents(
     verified: &[Verified<'_>],
     digests: &[String],
     entrypoint: &ImagePath,
+    declared: &[sbom::Component],
     warnings: &mut Warnings,
 ) -> Result<BTreeMap<Platform, Vec<u8>>, Error> {
     let mut documents = BTreeMap::new();
@@ -519,7 +542,7 @@ fn sbom_documents(
             run.args.sbom_format,
             &run.name,
             &programs,
-            &run.args.sbom_package,
+            declared,
             run.created,
         );
         documents.insert(v.platform, document);
@@ -546,20 +569,40 @@ fn sha1_file(path: &Path) -> Result<String, Error> {
     Ok(crate::image::blob::to_hex(&hasher.finalize()))
 }
 
-/// Verifies one binary (refusing a dynamic one or one for another platform) and warns about
-/// its hazards.
+/// Verifies one binary (refusing a dynamic one unless `dynamic` allows it, or one for another
+/// platform) and warns about its hazards.
 fn verify_binary<'a>(
     binary: &'a Path,
     platform: Option<Platform>,
+    dynamic: bool,
     platforms: &Platforms,
     ui: &Ui,
     warn: &mut dyn FnMut(String),
 ) -> Result<Verified<'a>, Error> {
     let report = verify_path(binary, platform, platforms)?;
-    if !report.ok {
+    // With `--closure`, a loader and libraries are what the closure brings; another machine is
+    // still refused.
+    let fits = report.ok
+        || (dynamic
+            && report
+                .problems
+                .iter()
+                .all(|p| !matches!(p, crate::verify::Problem::WrongPlatform { .. })));
+    if !fits {
         return Err(Error::NotStatic(Box::new(report)));
     }
-    show_verified(&report, ui, warn);
+    if report.ok {
+        show_verified(&report, ui, warn);
+    } else {
+        ui.status(
+            "Verified",
+            format_args!(
+                "`{}`: dynamic, {}; its libraries come with it (--closure)",
+                binary.display(),
+                report.machine.name
+            ),
+        );
+    }
     let Some(platform) = platform.or(report.machine.platform) else {
         return Err(Error::NoPlatform {
             path: binary.to_owned(),

@@ -4,8 +4,8 @@
 //!
 //! Which runs are recorded, and under which key, is decided here: the key is a [`RunKey`], the
 //! values the outputs are made from, hashed as canonical JSON. A run that reads what stamps
-//! cannot vouch for (a base image, `--add` files, a registry output, the caller's unreported
-//! outputs) is never recorded.
+//! cannot vouch for (a base image, `--add` files, a `--closure`'s libraries, a registry output,
+//! the caller's unreported outputs) is never recorded.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,7 +100,9 @@ impl RunKey<'_> {
 pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
     let args = run.args;
     let registry = |o: &ImageRef| matches!(o, ImageRef::Registry(_));
+    // A closure reads libraries and a package database no stamp covers.
     if args.base.is_some()
+        || run.closure.is_some()
         || !args.add.is_empty()
         || !run.defaults.extra_outputs.is_empty()
         || run.outputs.iter().any(registry)

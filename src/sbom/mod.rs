@@ -346,6 +346,9 @@ pub fn components(inputs: &Inputs<'_>) -> Vec<Component> {
     }
     let has = |parts: &[Component], name: &str| parts.iter().any(|p| p.name == name);
     match report.libc {
+        // A dynamic program's C library is a file of its own (a `--closure` image names its
+        // package), not code linked into it.
+        _ if report.linkage == crate::verify::Linkage::Dynamic => {}
         Some(Libc::Glibc) if !has(&parts, "glibc") => {
             let version = report.glibc.as_ref().map(|g| g.version.clone());
             parts.push(Component {

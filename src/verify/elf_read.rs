@@ -53,7 +53,7 @@ fn malformed(path: &Path, detail: impl Into<String>) -> VerifyError {
 
 /// Refuses a file whose headers claim a table larger than [`TABLE_CAP`], before goblin
 /// allocates for it.
-pub(super) fn check_table_sizes(path: &Path, bytes: &[u8]) -> Result<(), VerifyError> {
+pub(crate) fn check_table_sizes(path: &Path, bytes: &[u8]) -> Result<(), VerifyError> {
     let goblin_error = |e: goblin::error::Error| malformed(path, e.to_string());
     let header = Elf::parse_header(bytes).map_err(goblin_error)?;
     let ctx = Ctx::new(

@@ -7,7 +7,10 @@
 //! copy. Every remaining regular file that starts with the ELF magic is verified against the
 //! platform of the manifest it came from: no interpreter, no needed libraries, the right
 //! machine. The entrypoint must be one of the files there. This is the check that catches the
-//! classic `exec /app: no such file or directory` before the image ships.
+//! classic `exec /app: no such file or directory` before the image ships. Dynamic ELF files
+//! also get the closure check ([`crate::closure::check`]): their interpreter and libraries must
+//! be in the image; an image labelled as a closure image (or `--allow-dynamic`) then accepts
+//! them.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -51,6 +54,13 @@ pub struct PlatformVerdict {
     pub shells: Vec<String>,
     /// The user its config runs as (`""` is root).
     pub user: String,
+    /// What the dynamic ELF files need that the image lacks (for their machine).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_libraries: Vec<crate::closure::check::Missing>,
+    /// Whether the dynamic ELF files' closure is complete in the image; absent when none is
+    /// dynamic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closure_complete: Option<bool>,
     /// No file has a problem and nothing else is wrong.
     pub ok: bool,
 }
@@ -158,7 +168,13 @@ pub fn verify_image(
     let (images, skipped, _store) = open(text, table, options, ui)?;
     let mut platforms = Vec::new();
     for (platform, image) in &images {
-        platforms.push(verify_platform(text, *platform, image, table)?);
+        platforms.push(verify_platform(
+            text,
+            *platform,
+            image,
+            table,
+            demands.allow_dynamic,
+        )?);
     }
     let subjects = if demands.key.is_some() || demands.policy.reads_referrers() {
         base::attached(&parse(text)?, table, options, ui)?
@@ -193,6 +209,9 @@ pub struct Demands<'a> {
     pub key: Option<&'a crate::sign::PublicKey>,
     /// The rules it must meet.
     pub policy: &'a super::policy::Policy,
+    /// `--allow-dynamic`: dynamic ELF files pass when their library closure is in the image
+    /// (as they do in an image labelled as a closure image).
+    pub allow_dynamic: bool,
 }
 
 /// Every platform of the image `text` names that the tool knows, the others' names, and the
@@ -242,8 +261,9 @@ fn verify_platform(
     platform: Platform,
     image: &BaseImage,
     platforms: &Platforms,
+    allow_dynamic: bool,
 ) -> Result<PlatformVerdict, ImageVerifyError> {
-    verify_stacked(text, platform, image, platforms).map(|(verdict, _)| verdict)
+    verify_stacked(text, platform, image, platforms, allow_dynamic).map(|(verdict, _)| verdict)
 }
 
 /// Checks an image `package` assembled (base layers and ours) before anything is written: its
@@ -266,7 +286,7 @@ pub fn check_assembled(
         config,
         layers: image.layers.clone(),
     };
-    let (_, problem) = verify_stacked(name, image.platform, &stacked, platforms)?;
+    let (_, problem) = verify_stacked(name, image.platform, &stacked, platforms, false)?;
     Ok(problem.map(|p| p.to_string()))
 }
 
@@ -276,6 +296,7 @@ fn verify_stacked(
     platform: Platform,
     image: &BaseImage,
     platforms: &Platforms,
+    allow_dynamic: bool,
 ) -> Result<(PlatformVerdict, Option<EntrypointProblem>), ImageVerifyError> {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -302,10 +323,27 @@ fn verify_stacked(
     let mut files = Vec::new();
     let mut target_content: Option<Content<'static>> = None;
     let mut script: Option<String> = None;
+    let mut objects: HashMap<ContentKey, (String, crate::closure::elf::DynInfo)> = HashMap::new();
+    // The image's own ld.so.cache, which its loader reads (a damaged one is ignored, as the
+    // loader ignores it).
+    let cache_key = tree
+        .resolve("/etc/ld.so.cache", "/")
+        .ok()
+        .filter(|(_, node)| node.kind == Kind::File)
+        .and_then(|(_, node)| node.content);
+    let mut ld_cache = None;
     read_wanted(text, &image.layers, &wanted, &mut |key, path, entry| {
         let mut head = Vec::new();
         entry.take(512).read_to_end(&mut head)?;
         let is_target = target == Some(key);
+        if cache_key == Some(key) {
+            let mut bytes = head.clone();
+            entry
+                .take(crate::closure::ldcache::MAX_CACHE_BYTES)
+                .read_to_end(&mut bytes)?;
+            ld_cache = crate::closure::ldcache::parse(&bytes).ok();
+            return Ok(());
+        }
         if let Some(interpreter) = entrypoint::shebang(&head) {
             shells.push(format!("`{path}` (a script for `{interpreter}`)"));
         }
@@ -331,6 +369,11 @@ fn verify_stacked(
             return Ok(());
         }
         let bytes = ElfBytes::read(&head, entry)?;
+        // What the loader reads, for the closure check (a file that does not parse is judged
+        // below).
+        if let Ok(info) = crate::closure::elf::read(Path::new(path), &bytes) {
+            objects.insert(key, (path.to_string(), info));
+        }
         let verdict = verify_bytes(Path::new(path), &bytes, Some(platform), platforms);
         if is_target {
             target_content = Some(Content::Elf(match &verdict {
@@ -346,6 +389,40 @@ fn verify_stacked(
         }
         Ok(())
     })?;
+    let labelled = image
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.labels().as_ref())
+        .is_some_and(|l| l.contains_key(crate::closure::LABEL));
+    let closure = closure_verdict(
+        &tree,
+        &objects,
+        ld_cache.as_ref(),
+        &mut files,
+        labelled || allow_dynamic,
+    );
+    // Accepting dynamic files makes a missing library the failure; otherwise the files fail
+    // for being dynamic, and what their closure lacks is told beside.
+    let missing = closure.missing.iter().map(|m| m.to_string());
+    if labelled || allow_dynamic {
+        problems.extend(missing);
+        notes.extend(closure.note.iter().cloned());
+    } else {
+        notes.extend(closure.note.iter().cloned());
+        notes.extend(missing);
+    }
+    if closure.accepted
+        && let Some(Content::Elf(Ok(Some(_)))) = &target_content
+        && let Some((_, node)) = located.as_ref().and_then(|l| l.as_ref().ok())
+        && node
+            .content
+            .and_then(|c| objects.get(&c))
+            .is_some_and(|(p, _)| files.iter().any(|f| f.path == Path::new(p) && f.ok))
+    {
+        // The entrypoint is dynamic and its closure is in the image: it will start.
+        target_content = Some(Content::Elf(Ok(None)));
+    }
     let mut entry_problem = None;
     if let (Some(program), Some(located)) = (&program, located) {
         let problem = match located {
@@ -379,9 +456,76 @@ fn verify_stacked(
             .as_ref()
             .and_then(|c| c.user().clone())
             .unwrap_or_default(),
+        closure_complete: closure.dynamic.then_some(closure.missing.is_empty()),
+        missing_libraries: closure.missing,
         ok,
     };
     Ok((verdict, entry_problem))
+}
+
+/// What the closure check concluded for one platform.
+struct ClosureVerdict {
+    /// Whether any ELF file is dynamic.
+    dynamic: bool,
+    /// Libraries and interpreters the image lacks.
+    missing: Vec<crate::closure::check::Missing>,
+    /// Whether dynamic files were accepted.
+    accepted: bool,
+    /// What to tell about the closure.
+    note: Option<String>,
+}
+
+/// Checks the closure of the image's dynamic ELF files; with `allowed` (a closure image, or
+/// `--allow-dynamic`) and nothing missing, their reports are made to pass.
+fn closure_verdict(
+    tree: &Tree,
+    objects: &HashMap<ContentKey, (String, crate::closure::elf::DynInfo)>,
+    cache: Option<&crate::closure::ldcache::LdCache>,
+    files: &mut [StaticReport],
+    allowed: bool,
+) -> ClosureVerdict {
+    use super::{Linkage, Problem};
+    let dynamic = files.iter().any(|f| f.linkage == Linkage::Dynamic)
+        || objects.values().any(|(_, i)| i.is_dynamic());
+    if !dynamic {
+        return ClosureVerdict {
+            dynamic: false,
+            missing: Vec::new(),
+            accepted: false,
+            note: None,
+        };
+    }
+    let missing = crate::closure::check::check(tree, objects, cache);
+    let complete = missing.is_empty();
+    let accepted = allowed && complete;
+    if accepted {
+        for file in files.iter_mut().filter(|f| f.linkage == Linkage::Dynamic) {
+            file.problems
+                .retain(|p| !matches!(p, Problem::Interpreter { .. } | Problem::Needed { .. }));
+            file.ok = file.problems.is_empty();
+            if file.ok {
+                file.hint = None;
+            }
+        }
+    }
+    let note = match (complete, allowed) {
+        (true, true) => Some(
+            "dynamic ELF files pass: each finds its interpreter and libraries in the image"
+                .to_string(),
+        ),
+        (true, false) => Some(
+            "the library closure of the dynamic ELF files is complete in the image (`verify \
+             --allow-dynamic` accepts it)"
+                .to_string(),
+        ),
+        (false, _) => Some("the library closure of the dynamic ELF files is incomplete".into()),
+    };
+    ClosureVerdict {
+        dynamic: true,
+        missing,
+        accepted,
+        note,
+    }
 }
 
 /// A verify error's text without the path it starts with (the entrypoint line names it).

@@ -20,6 +20,7 @@ mod toolchains;
 // Making and writing images.
 mod base;
 mod clients;
+mod closure;
 mod compression;
 mod config;
 mod multiarch;

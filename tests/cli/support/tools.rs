@@ -79,6 +79,8 @@ fn available(tool: &str) -> bool {
         "in-toto" => python_has(&["in_toto", "securesystemslib", "cryptography"]),
         "pynacl" => python_has(&["nacl"]),
         "cyclonedx" => python_has(&["cyclonedx.validation.json", "jsonschema"]),
+        // Debian's nginx package, which .ci/install downloads beside the tests.
+        "nginx-deb" => test_debs().join("nginx.deb").is_file(),
         _ => which::which(tool).is_ok(),
     }
 }
@@ -89,6 +91,14 @@ pub fn node_modules() -> std::path::PathBuf {
     std::env::var_os("STATIC_IMAGE_NODE_MODULES")
         .map(Into::into)
         .unwrap_or_else(|| "/usr/local/lib/static-image-tests/node_modules".into())
+}
+
+/// Where .ci/install puts the Debian packages the tests unpack (`STATIC_IMAGE_TEST_DEBS`
+/// names another folder).
+pub fn test_debs() -> std::path::PathBuf {
+    std::env::var_os("STATIC_IMAGE_TEST_DEBS")
+        .map(Into::into)
+        .unwrap_or_else(|| "/usr/local/lib/static-image-tests/debs".into())
 }
 
 /// Whether `python3` imports every one of `modules`.
