@@ -91,6 +91,10 @@ pub struct ImageRequest {
     pub sbom_package: Vec<Component>,
     /// Leave the SBOM out.
     pub no_sbom: bool,
+    /// Also write the debug variant (`<tag>-debug`, with busybox).
+    pub debug_variant: bool,
+    /// The busybox files for the debug variant, one per platform; empty: the host's.
+    pub debug_shell: Vec<PathBuf>,
 }
 
 /// How images are fetched from and pushed to registries.

@@ -109,6 +109,8 @@ impl From<ImageArgs> for ImageRequest {
             registry: args.registry.into(),
             sbom_package: args.sbom_package,
             no_sbom: args.no_sbom,
+            debug_variant: args.debug_variant,
+            debug_shell: args.debug_shell,
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct FileConfig {
     insecure: Option<Vec<String>>,
     sbom_packages: Option<Vec<String>>,
     no_sbom: Option<bool>,
+    debug_variant: Option<bool>,
+    debug_shell: Option<OneOrMany>,
     offline: Option<bool>,
     bin: Option<OneOrMany>,
     package: Option<OneOrMany>,
@@ -367,6 +369,14 @@ impl FileConfig {
         if let (Some(v), false) = (self.no_sbom, given("no_sbom")) {
             keys.insert("no-sbom");
             image.no_sbom = v;
+        }
+        if let (Some(v), false) = (self.debug_variant, given("debug_variant")) {
+            keys.insert("debug-variant");
+            image.debug_variant = v;
+        }
+        if let (Some(v), false) = (self.debug_shell, given("debug_shell")) {
+            keys.insert("debug-shell");
+            image.debug_shell = v.into_vec().iter().map(|p| rooted(p)).collect();
         }
         if let (Some(v), false) = (self.offline, given("offline")) {
             keys.insert("offline");

@@ -119,6 +119,12 @@ pub fn check(args: &BuildRequest, origin: &Origin) -> Result<(), ConfigError> {
     {
         checker.existing("sign-key", key)?;
     }
+    // A cloned project must not put a host file of its choosing outside it into an image.
+    if origin.keys.contains("debug-shell") {
+        for shell in &image.debug_shell {
+            checker.existing("debug-shell", shell)?;
+        }
+    }
     if origin.keys.contains("base")
         && let Some(base) = &image.base
     {

@@ -12,6 +12,7 @@
 pub mod blob;
 pub mod ca;
 pub mod config;
+pub mod debug;
 pub mod layer;
 pub mod pgzip;
 pub mod spec;

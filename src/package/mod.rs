@@ -15,6 +15,7 @@
 //! What a run produced is in [`outcome`], which is all the report and the record need.
 
 mod assemble;
+pub mod debug;
 pub mod outcome;
 mod prepare;
 mod record;
@@ -146,8 +147,29 @@ pub fn package_many(
     if let Some(key) = &run.key {
         sign::attach(&run, &inputs, key, &mut assembled.set, ui)?;
     }
+    // The variants are made from the finished production images, which they never change.
+    let debug = match run.args.debug_variant {
+        true => {
+            let shells = debug::shells(&run, &mut inputs, ui)?;
+            let mut set = debug::images(&run, &mut inputs, &assembled.set, &shells, ui)?;
+            if let Some(key) = &run.key {
+                sign::attach(&run, &inputs, key, &mut set, ui)?;
+            }
+            Some((set, shells))
+        }
+        false => None,
+    };
     let written = write::outputs(&run, &assembled.set, ui)?;
-    Ok(record::outcome(&run, inputs, assembled, written, replay))
+    let debug = match debug {
+        Some((set, shells)) => {
+            let written = debug::write(&run, &set, &write::context(&run, ui), ui)?;
+            Some(debug::outcome(&set, &shells, &run.name, written))
+        }
+        None => None,
+    };
+    let mut outcome = record::outcome(&run, inputs, assembled, written, replay);
+    outcome.debug = debug;
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -72,7 +72,37 @@ pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
     for output in &args.output {
         output.preflight()?;
     }
-    check_paths(args, &args.output, &[])
+    if !args.debug_variant && !args.debug_shell.is_empty() {
+        return Err(Error::Usage(
+            "`--debug-shell` gives the debug variant's busybox; add `--debug-variant` to make \
+             one"
+            .into(),
+        ));
+    }
+    if args.debug_variant {
+        for tag in super::debug::tags(&args.tag) {
+            check_tag(&tag).map_err(|e| Error::Usage(e.to_string()))?;
+        }
+        for output in &args.output {
+            output.debug_variant().preflight()?;
+        }
+    }
+    check_paths(args, &with_debug(args, &args.output), &[])
+}
+
+/// `outputs` and, with `--debug-variant`, where each one's variant goes when that is
+/// another file.
+fn with_debug(args: &ImageRequest, outputs: &[ImageRef]) -> Vec<ImageRef> {
+    let mut all = outputs.to_vec();
+    if args.debug_variant {
+        all.extend(outputs.iter().map(ImageRef::debug_variant).filter(|d| {
+            matches!(
+                d,
+                ImageRef::OciArchive { .. } | ImageRef::DockerArchive { .. }
+            )
+        }));
+    }
+    all
 }
 
 /// Refuses outputs that name one another or one of the run's inputs: the binaries, the
@@ -101,6 +131,10 @@ fn check_paths(args: &ImageRequest, outputs: &[ImageRef], binaries: &[&Path]) ->
     }));
     inputs.extend(args.sign_key.iter().map(|path| Input {
         role: "the signing key",
+        path,
+    }));
+    inputs.extend(args.debug_shell.iter().map(|path| Input {
+        role: "the `--debug-shell` file",
         path,
     }));
     match &base {
@@ -211,7 +245,7 @@ impl<'a> Run<'a> {
             .iter()
             .flat_map(|b| b.programs.iter().map(|p| p.path.as_path()))
             .collect();
-        check_paths(args, &outputs, &paths)?;
+        check_paths(args, &with_debug(args, &outputs), &paths)?;
         let key = match &args.sign_key {
             Some(path) => {
                 let passphrase = crate::sign::key::passphrase_from_env();
@@ -244,6 +278,14 @@ pub(super) struct Warnings {
 }
 
 impl Warnings {
+    /// Warnings kept but not shown (they were shown once already).
+    pub fn silent() -> Warnings {
+        Warnings {
+            ui: Ui::new(0, true, Default::default()),
+            shown: Vec::new(),
+        }
+    }
+
     /// Shows `message` and keeps it.
     pub fn warn(&mut self, message: String) {
         self.ui.warn(&message);
@@ -328,7 +370,15 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     let documents = if run.args.no_sbom {
         BTreeMap::new()
     } else {
-        sbom_documents(run, &verified, &digests, &spec.entrypoint, &mut warnings)?
+        let declared = &run.args.sbom_package;
+        sbom_documents(
+            run,
+            &verified,
+            &digests,
+            &spec.entrypoint,
+            declared,
+            &mut warnings,
+        )?
     };
     Ok(Inputs {
         verified,
@@ -477,12 +527,13 @@ fn digests(run: &Run<'_>, verified: &[Verified<'_>]) -> Result<Vec<String>, Erro
 }
 
 /// Each platform's SBOM document, warning of what the build could not tell; `entrypoint` is
-/// where the first program goes.
-fn sbom_documents(
+/// where the first program goes, `declared` the packages listed besides.
+pub(super) fn sbom_documents(
     run: &Run<'_>,
     verified: &[Verified<'_>],
     digests: &[String],
     entrypoint: &ImagePath,
+    declared: &[sbom::Component],
     warnings: &mut Warnings,
 ) -> Result<BTreeMap<Platform, Vec<u8>>, Error> {
     let mut documents = BTreeMap::new();
@@ -499,7 +550,7 @@ fn sbom_documents(
                 sha256,
                 report: &v.report,
                 facts: v.facts.unwrap_or(&none),
-                declared: &run.args.sbom_package,
+                declared,
                 created: run.created,
             };
             documents.insert(v.platform, sbom::document(&inputs));
@@ -528,7 +579,7 @@ fn sbom_documents(
         }
         documents.insert(
             v.platform,
-            sbom::document_of_programs(&run.name, &programs, &run.args.sbom_package, run.created),
+            sbom::document_of_programs(&run.name, &programs, declared, run.created),
         );
     }
     Ok(documents)
@@ -551,6 +602,20 @@ fn sha1_file(path: &Path) -> Result<String, Error> {
         }
     }
     Ok(crate::image::blob::to_hex(&hasher.finalize()))
+}
+
+/// Says the debug variant's shell was verified (its hazards are busybox's own, not the
+/// application's, so they are not warned of).
+pub(super) fn show_verified_shell(report: &StaticReport, ui: &Ui) {
+    ui.status(
+        "Verified",
+        format_args!(
+            "`{}` for the debug variant: {}, {}",
+            report.path.display(),
+            report.linkage.as_str(),
+            report.machine.name
+        ),
+    );
 }
 
 /// Verifies one binary (refusing a dynamic one or one for another platform) and warns about

@@ -55,6 +55,12 @@ pub(super) fn append<W: io::Write>(
             tar.append_data(&mut header, format!("{path}/"), io::empty())
                 .map_err(LayerError::Write)
         }
+        Node::Symlink(target) => {
+            let mut header = tar_header(false, mode, 0, mtime);
+            header.set_entry_type(tar::EntryType::Symlink);
+            tar.append_link(&mut header, path, target)
+                .map_err(LayerError::Write)
+        }
         Node::File(Source::Bytes(bytes)) => {
             let mut header = tar_header(false, mode, bytes.len() as u64, mtime);
             tar.append_data(&mut header, path, bytes.as_slice())

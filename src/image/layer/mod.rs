@@ -46,6 +46,8 @@ pub enum Node {
     Dir,
     /// A regular file.
     File(Source),
+    /// A symbolic link to the path it holds (relative links keep an image movable).
+    Symlink(String),
 }
 
 /// What went wrong while laying out or writing a layer.
@@ -115,7 +117,7 @@ impl LayerBuilder {
         self.add_parents(&path)?;
         match self.entries.get_mut(&path) {
             Some((Node::Dir, m)) => *m = mode,
-            Some((Node::File(_), _)) => {
+            Some((Node::File(_) | Node::Symlink(_), _)) => {
                 return Err(LayerError::Duplicate { path });
             }
             None => {
@@ -136,12 +138,24 @@ impl LayerBuilder {
         Ok(())
     }
 
+    /// Adds a symbolic link at `path` to `target` (and its missing parent directories).
+    pub fn add_symlink(&mut self, path: &str, target: &str) -> Result<(), LayerError> {
+        let path = path.trim_matches('/').to_string();
+        self.add_parents(&path)?;
+        if self.entries.contains_key(&path) {
+            return Err(LayerError::Duplicate { path });
+        }
+        self.entries
+            .insert(path, (Node::Symlink(target.to_string()), 0o777));
+        Ok(())
+    }
+
     fn add_parents(&mut self, path: &str) -> Result<(), LayerError> {
         let mut end = 0;
         while let Some(slash) = path[end..].find('/') {
             let parent = &path[..end + slash];
             match self.entries.get(parent) {
-                Some((Node::File(_), _)) => {
+                Some((Node::File(_) | Node::Symlink(_), _)) => {
                     return Err(LayerError::NotADirectory {
                         path: parent.to_string(),
                         child: path.to_string(),
@@ -233,6 +247,7 @@ impl LayerBuilder {
         for (path, (node, mode)) in &self.entries {
             let content = match node {
                 Node::Dir => "dir".to_string(),
+                Node::Symlink(target) => format!("link {target}"),
                 Node::File(Source::Bytes(bytes)) => super::blob::sha256_digest(bytes),
                 Node::File(Source::File { path, size }) => {
                     format!("{} {size}", cache.file_digest(path)?)
