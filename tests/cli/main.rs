@@ -22,6 +22,7 @@ mod base;
 mod clients;
 mod compression;
 mod config;
+mod debug_variant;
 mod multiarch;
 mod outputs;
 mod outputs_crash;

@@ -78,6 +78,8 @@ fn available(tool: &str) -> bool {
         }
         "in-toto" => python_has(&["in_toto", "securesystemslib", "cryptography"]),
         "pynacl" => python_has(&["nacl"]),
+        // Debian's static busybox for arm64, unpacked beside the tests by .ci/install.
+        "busybox-arm64" => busybox_arm64().is_file(),
         _ => which::which(tool).is_ok(),
     }
 }
@@ -88,6 +90,14 @@ pub fn node_modules() -> std::path::PathBuf {
     std::env::var_os("STATIC_IMAGE_NODE_MODULES")
         .map(Into::into)
         .unwrap_or_else(|| "/usr/local/lib/static-image-tests/node_modules".into())
+}
+
+/// Debian's `busybox-static:arm64`, which .ci/install unpacks beside the npm packages.
+pub fn busybox_arm64() -> std::path::PathBuf {
+    node_modules()
+        .parent()
+        .unwrap_or(std::path::Path::new("/"))
+        .join("busybox-arm64/bin/busybox")
 }
 
 /// Whether `python3` imports every one of `modules`.
