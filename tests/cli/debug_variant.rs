@@ -276,7 +276,10 @@ fn the_debug_variant_is_the_production_image_plus_a_shell_that_sees_its_files() 
         assert_eq!(code, 0, "{out}");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "app", "{out}");
-        assert!(lines[1].starts_with("uid=65532(nonroot) gid=65532(nonroot)"), "{out}");
+        assert!(
+            lines[1].starts_with("uid=65532(nonroot) gid=65532(nonroot)"),
+            "{out}"
+        );
         assert_eq!(lines[2], "hello from the app", "{out}");
         // The production image has no shell to run.
         let (code, out) = run_argv_in_runc(
