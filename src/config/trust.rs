@@ -147,6 +147,13 @@ pub fn check(args: &BuildRequest, origin: &Origin) -> Result<(), ConfigError> {
                 ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                     checker.inside("outputs", file)?;
                     checker.replaceable("outputs", file)?;
+                    // The debug variant's archive beside it is replaced too.
+                    if image.debug_variant
+                        && let ImageRef::OciArchive { file, .. }
+                        | ImageRef::DockerArchive { file, .. } = output.debug_variant()
+                    {
+                        checker.replaceable("outputs", &file)?;
+                    }
                 }
                 ImageRef::Registry(_) => {}
             }
