@@ -319,6 +319,11 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
     if let Some(document) = &spec.sbom {
         let path = crate::sbom::image_path(&spec.name);
         layer.add_file(&path, Source::Bytes(document.clone()), 0o644)?;
+        // The same as CycloneDX, for scanners that read SPDX only in their own shape.
+        if let Some(bom) = crate::sbom::cdx::of_spdx(document) {
+            let path = crate::sbom::cdx::image_path(&spec.name);
+            layer.add_file(&path, Source::Bytes(bom), 0o644)?;
+        }
     }
     Ok(layer)
 }

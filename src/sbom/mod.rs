@@ -12,6 +12,7 @@
 //! grype, trivy) read SPDX JSON as well as CycloneDX.
 
 pub mod c;
+pub mod cdx;
 mod programs;
 pub mod read;
 pub mod rust;

@@ -111,7 +111,10 @@ pub fn read(
     let tree = stacked_tree(text, &image.layers, &mut notes)?;
     // The image shows one document per file name; the first by path is printed.
     let Some((path, content)) = tree.iter().find_map(|(path, node)| {
-        let document = path.starts_with(&prefix) && path.ends_with(".spdx.json");
+        // Documents in folders below describe added parts (the debug variant's shell).
+        let document = path.starts_with(&prefix)
+            && !path[prefix.len()..].contains('/')
+            && path.ends_with(".spdx.json");
         match (&node.kind, node.content) {
             (Kind::File, Some(content)) if document => Some((path.clone(), content)),
             _ => None,

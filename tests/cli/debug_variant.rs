@@ -254,7 +254,7 @@ fn the_debug_variant_is_the_production_image_plus_a_shell_that_sees_its_files() 
     );
     let own = entries
         .iter()
-        .find(|e| e.0 == "usr/share/sbom/app-debug-shell.spdx.json")
+        .find(|e| e.0 == "usr/share/sbom/debug-shell/busybox.spdx.json")
         .expect("the shell's own SBOM in its layer");
     let own: Value = serde_json::from_slice(&own.4).unwrap();
     // Busybox first, then what is linked into it (Debian's is static glibc).

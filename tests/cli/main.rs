@@ -32,6 +32,7 @@ mod tls;
 
 // Reading images and binaries.
 mod sbom;
+mod scanners;
 mod signing;
 mod verify;
 

@@ -101,7 +101,8 @@ pub(super) fn images(
                 created: run.created,
             });
             (
-                sbom::image_path(&format!("{}-debug-shell", run.name)),
+                // In a folder of its own: `sbom IMAGE` prints the application's document.
+                format!("{}/debug-shell/busybox.spdx.json", sbom::IMAGE_DIR),
                 document,
             )
         });

