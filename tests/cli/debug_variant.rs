@@ -265,6 +265,39 @@ fn the_debug_variant_is_the_production_image_plus_a_shell_that_sees_its_files() 
         "{own:?}"
     );
 
+    // A scanner reading the image's files finds the shell's package in the variant alone.
+    if require_for(&["syft"], "scanning both archives with syft") {
+        let syft = |file: &Path| {
+            let out = std::process::Command::new("syft")
+                .arg("scan")
+                .arg(format!("docker-archive:{}", file.display()))
+                .args([
+                    "--select-catalogers",
+                    "+sbom-cataloger",
+                    "-o",
+                    "syft-json",
+                    "-q",
+                ])
+                .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let encoded = expected.replace("%3A", ":");
+        let variant = syft(&with.join("docker-debug.tar"));
+        assert!(
+            variant.contains(&encoded) || variant.contains(&expected),
+            "{variant}"
+        );
+        // (syft's report names its `busybox-binary` classifier, so look for the package URL.)
+        assert!(!syft(&with.join("docker.tar")).contains("pkg:deb/debian/busybox"));
+    }
+
     // Run: the shell lists the production files and runs as the production user.
     if require_for(&["root", "runc", "umoci"], "running the shell") {
         let (code, out) = run_argv_in_runc(
