@@ -150,7 +150,7 @@ pub fn package_many(
     // The variants are made from the finished production images, which they never change.
     let debug = match run.args.debug_variant {
         true => {
-            let shells = debug::shells(&run, &mut inputs, ui)?;
+            let shells = debug::shells(&run, &inputs, ui)?;
             let mut set = debug::images(&run, &mut inputs, &assembled.set, &shells, ui)?;
             if let Some(key) = &run.key {
                 sign::attach(&run, &inputs, key, &mut set, ui)?;

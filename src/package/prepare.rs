@@ -72,37 +72,8 @@ pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
     for output in &args.output {
         output.preflight()?;
     }
-    if !args.debug_variant && !args.debug_shell.is_empty() {
-        return Err(Error::Usage(
-            "`--debug-shell` gives the debug variant's busybox; add `--debug-variant` to make \
-             one"
-            .into(),
-        ));
-    }
-    if args.debug_variant {
-        for tag in super::debug::tags(&args.tag) {
-            check_tag(&tag).map_err(|e| Error::Usage(e.to_string()))?;
-        }
-        for output in &args.output {
-            output.debug_variant().preflight()?;
-        }
-    }
-    check_paths(args, &with_debug(args, &args.output), &[])
-}
-
-/// `outputs` and, with `--debug-variant`, where each one's variant goes when that is
-/// another file.
-fn with_debug(args: &ImageRequest, outputs: &[ImageRef]) -> Vec<ImageRef> {
-    let mut all = outputs.to_vec();
-    if args.debug_variant {
-        all.extend(outputs.iter().map(ImageRef::debug_variant).filter(|d| {
-            matches!(
-                d,
-                ImageRef::OciArchive { .. } | ImageRef::DockerArchive { .. }
-            )
-        }));
-    }
-    all
+    super::debug::check_args(args)?;
+    check_paths(args, &super::debug::with_variants(args, &args.output), &[])
 }
 
 /// Refuses outputs that name one another or one of the run's inputs: the binaries, the
@@ -245,7 +216,7 @@ impl<'a> Run<'a> {
             .iter()
             .flat_map(|b| b.programs.iter().map(|p| p.path.as_path()))
             .collect();
-        check_paths(args, &with_debug(args, &outputs), &paths)?;
+        check_paths(args, &super::debug::with_variants(args, &outputs), &paths)?;
         let key = match &args.sign_key {
             Some(path) => {
                 let passphrase = crate::sign::key::passphrase_from_env();
@@ -602,20 +573,6 @@ fn sha1_file(path: &Path) -> Result<String, Error> {
         }
     }
     Ok(crate::image::blob::to_hex(&hasher.finalize()))
-}
-
-/// Says the debug variant's shell was verified (its hazards are busybox's own, not the
-/// application's, so they are not warned of).
-pub(super) fn show_verified_shell(report: &StaticReport, ui: &Ui) {
-    ui.status(
-        "Verified",
-        format_args!(
-            "`{}` for the debug variant: {}, {}",
-            report.path.display(),
-            report.linkage.as_str(),
-            report.machine.name
-        ),
-    );
 }
 
 /// Verifies one binary (refusing a dynamic one or one for another platform) and warns about

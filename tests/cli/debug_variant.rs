@@ -476,14 +476,14 @@ fn two_platforms_give_a_debug_index_with_both_each_with_its_own_busybox() {
         assert_eq!(shell.data, fs::read(&busybox).unwrap(), "{arch}");
     }
     let shells = outcome["debug"]["shells"].as_array().unwrap();
-    assert_eq!(shells[1][0], "linux/arm64");
+    assert_eq!(shells[1]["platform"], "linux/arm64");
     // The unpacked package is in no dpkg database: its banner names the Debian version.
     assert!(
-        shells[1][2]["purl"]
+        shells[1]["package"]["purl"]
             .as_str()
             .unwrap()
             .starts_with("pkg:deb/debian/busybox-static@1%3A1.")
-            && shells[1][2]["purl"]
+            && shells[1]["package"]["purl"]
                 .as_str()
                 .unwrap()
                 .ends_with("?arch=arm64"),

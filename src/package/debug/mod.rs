@@ -11,14 +11,18 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::outcome::ImageSummary;
-use super::prepare::{Inputs, Run, sbom_documents, show_verified_shell};
+use super::prepare::{Inputs, Run, sbom_documents};
 use crate::error::Error;
 use crate::image::debug::{ShellLayer, VariantSpec, variant};
 use crate::image::{ImageSet, Reuse};
 use crate::platform::Platform;
+use crate::request::ImageRequest;
 use crate::sbom::{self, Component};
-use crate::transport::{ImageRef, SinkContext, Written, reference::DEBUG_SUFFIX, sink_for};
+use crate::transport::{
+    ImageRef, SinkContext, Written, check_tag, reference::DEBUG_SUFFIX, sink_for,
+};
 use crate::ui::Ui;
+use crate::verify::StaticReport;
 pub use shell::{DebugShell, DebugShellError};
 
 /// What a debug variant is, as reported.
@@ -28,16 +32,77 @@ pub struct DebugOutcome {
     pub digest: String,
     /// Each platform's variant, in platform order.
     pub images: Vec<ImageSummary>,
-    /// The busybox each platform's variant holds, with what the SBOM says it is.
-    pub shells: Vec<(Platform, std::path::PathBuf, Component)>,
+    /// The busybox each platform's variant holds, in platform order.
+    pub shells: Vec<ShellSummary>,
     /// The outputs written.
     pub outputs: Vec<Written>,
+}
+
+/// One platform's busybox, as reported.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShellSummary {
+    /// The platform.
+    pub platform: Platform,
+    /// The file it was taken from.
+    pub path: std::path::PathBuf,
+    /// What the SBOM says it is.
+    pub package: Component,
+}
+
+/// Checks the debug variant's flags with the others, before any slow work: `--debug-shell`
+/// only with `--debug-variant`; the `-debug` tags valid; each variant's place writable.
+pub(super) fn check_args(args: &ImageRequest) -> Result<(), Error> {
+    if !args.debug_variant && !args.debug_shell.is_empty() {
+        return Err(Error::Usage(
+            "`--debug-shell` gives the debug variant's busybox; add `--debug-variant` to make \
+             one"
+            .into(),
+        ));
+    }
+    if args.debug_variant {
+        for tag in tags(&args.tag) {
+            check_tag(&tag).map_err(|e| Error::Usage(e.to_string()))?;
+        }
+        for output in &args.output {
+            output.debug_variant().preflight()?;
+        }
+    }
+    Ok(())
+}
+
+/// `outputs` and, with `--debug-variant`, where each one's variant goes when that is another
+/// file (an archive's sibling), so the output guard checks those too.
+pub(super) fn with_variants(args: &ImageRequest, outputs: &[ImageRef]) -> Vec<ImageRef> {
+    let mut all = outputs.to_vec();
+    if args.debug_variant {
+        all.extend(outputs.iter().map(ImageRef::debug_variant).filter(|d| {
+            matches!(
+                d,
+                ImageRef::OciArchive { .. } | ImageRef::DockerArchive { .. }
+            )
+        }));
+    }
+    all
+}
+
+/// Says the debug variant's shell was verified (its hazards are busybox's own, not the
+/// application's, so they are not warned of).
+fn show_verified_shell(report: &StaticReport, ui: &Ui) {
+    ui.status(
+        "Verified",
+        format_args!(
+            "`{}` for the debug variant: {}, {}",
+            report.path.display(),
+            report.linkage.as_str(),
+            report.machine.name
+        ),
+    );
 }
 
 /// Each platform's busybox, verified, for the platforms `inputs` holds.
 pub(super) fn shells(
     run: &Run<'_>,
-    inputs: &mut Inputs<'_>,
+    inputs: &Inputs<'_>,
     ui: &Ui,
 ) -> Result<BTreeMap<Platform, DebugShell>, Error> {
     let platforms: Vec<Platform> = inputs.verified.iter().map(|v| v.platform).collect();
@@ -131,7 +196,7 @@ pub(super) fn images(
 /// Each platform's SBOM for its variant: the production one's components and the busybox.
 fn debug_documents(
     run: &Run<'_>,
-    inputs: &mut Inputs<'_>,
+    inputs: &Inputs<'_>,
     shells: &BTreeMap<Platform, DebugShell>,
 ) -> Result<BTreeMap<Platform, Vec<u8>>, Error> {
     let mut documents = BTreeMap::new();
@@ -218,7 +283,11 @@ pub(super) fn outcome(
             .collect(),
         shells: shells
             .iter()
-            .map(|(p, s)| (*p, s.path.clone(), s.component.clone()))
+            .map(|(platform, shell)| ShellSummary {
+                platform: *platform,
+                path: shell.path.clone(),
+                package: shell.component.clone(),
+            })
             .collect(),
         outputs,
     }
