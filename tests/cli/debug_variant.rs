@@ -9,8 +9,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::registry::{Auth, Registry};
 use crate::support::*;
+
+// Refusals, other outputs and the settings file.
+mod settings;
 
 /// The host's busybox (Debian's `busybox-static`), as the tool finds it.
 fn host_busybox() -> std::path::PathBuf {
@@ -488,131 +490,5 @@ fn two_platforms_give_a_debug_index_with_both_each_with_its_own_busybox() {
                 .unwrap()
                 .ends_with("?arch=arm64"),
         "{shells:?}"
-    );
-}
-
-#[test]
-fn a_missing_or_unfit_shell_is_refused_before_anything_is_written() {
-    if !require(&["musl-gcc", "aarch64-linux-gnu-gcc", "gcc"]) {
-        return;
-    }
-    let dir = tempdir();
-    let arm64 = compile_c(
-        "aarch64-linux-gnu-gcc",
-        &["-static"],
-        HELLO_C,
-        dir.path(),
-        "app",
-    );
-    let layout = dir.path().join("out");
-    let cache = dir.path().join("cache");
-    let output = format!("oci:{}", layout.display());
-
-    // No busybox for arm64 on this host, none given: the apt commands that get one.
-    let ran = package_run(&arm64, &output, &cache, &["--debug-variant"])
-        .run()
-        .code(1);
-    assert!(
-        ran.stderr
-            .contains("no static busybox for linux/arm64 to make the debug variant with"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr.contains("apt-get download busybox-static:arm64"),
-        "{}",
-        ran.stderr
-    );
-    assert!(!layout.exists());
-
-    // A dynamic program is no shell for the variant.
-    let dynamic = compile_c("gcc", &[], HELLO_C, dir.path(), "dynamic");
-    let app = musl_app(dir.path(), "hi");
-    let ran = package_run(
-        &app,
-        &output,
-        &cache,
-        &[
-            "--debug-variant",
-            "--debug-shell",
-            dynamic.to_str().unwrap(),
-        ],
-    )
-    .run()
-    .code(1);
-    assert!(
-        ran.stderr.contains(&format!(
-            "`{}` cannot be the debug variant's shell",
-            dynamic.display()
-        )),
-        "{}",
-        ran.stderr
-    );
-    assert!(ran.stderr.contains("is not static"), "{}", ran.stderr);
-    assert!(!layout.exists());
-
-    // A static program that is not busybox has no applets to link.
-    let ran = package_run(
-        &app,
-        &output,
-        &cache,
-        &["--debug-variant", "--debug-shell", app.to_str().unwrap()],
-    )
-    .run()
-    .code(1);
-    assert!(
-        ran.stderr.contains("holds no busybox applet table"),
-        "{}",
-        ran.stderr
-    );
-    assert!(!layout.exists());
-
-    // `--debug-shell` alone asks for nothing.
-    let ran = package_run(&app, &output, &cache, &["--debug-shell", "/bin/busybox"])
-        .run()
-        .code(2);
-    assert!(
-        ran.stderr.contains("add `--debug-variant`"),
-        "{}",
-        ran.stderr
-    );
-    assert!(!layout.exists());
-}
-
-#[test]
-fn a_push_puts_the_variant_under_the_debug_tag_of_the_same_repository() {
-    if !require(&["musl-gcc", "skopeo", "busybox", "docker-registry"]) {
-        return;
-    }
-    let dir = tempdir();
-    let registry = Registry::start(&dir.path().join("registry"), None, Auth::None);
-    let host = registry.host();
-    let app = musl_app(dir.path(), "hi");
-    let ran = package_run(
-        &app,
-        &format!("docker://{host}/team/app:v2"),
-        &dir.path().join("cache"),
-        &["--debug-variant", "--insecure", &host, "--json"],
-    )
-    .run()
-    .ok();
-    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
-    let inspect = |tag: &str| {
-        serde_json::from_str::<Value>(&tool(
-            "skopeo",
-            &[
-                "inspect",
-                "--tls-verify=false",
-                &format!("docker://{host}/team/app:{tag}"),
-            ],
-        ))
-        .unwrap()
-    };
-    assert_eq!(inspect("v2")["Digest"], outcome["digest"]);
-    let variant = inspect("v2-debug");
-    assert_eq!(variant["Digest"], outcome["debug"]["digest"]);
-    assert_eq!(
-        variant["Layers"].as_array().unwrap().len(),
-        inspect("v2")["Layers"].as_array().unwrap().len() + 1
     );
 }
