@@ -16,6 +16,7 @@
 
 mod assemble;
 pub mod debug;
+mod documents;
 pub mod outcome;
 mod prepare;
 mod record;

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::outcome::ImageSummary;
-use super::prepare::{Inputs, Run, sbom_documents};
+use super::documents::sbom_documents;
+use super::prepare::{Inputs, Run};
 use crate::error::Error;
 use crate::image::debug::{ShellLayer, VariantSpec, variant};
 use crate::image::{ImageSet, Reuse};
