@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::outcome::ImageSummary;
 use super::documents::sbom_documents;
+use super::outcome::ImageSummary;
 use super::prepare::{Inputs, Run};
 use crate::error::Error;
 use crate::image::debug::{ShellLayer, VariantSpec, variant};
