@@ -144,21 +144,25 @@ pub fn package_many(
         return Ok(outcome);
     }
     let mut inputs = prepare::inputs(&run, replay.is_some(), ui)?;
+    // The debug variant's shells are found and checked before the images are assembled.
+    let shells = match run.args.debug_variant {
+        true => Some(debug::shells(&run, &inputs, ui)?),
+        false => None,
+    };
     let mut assembled = assemble::images(&run, &mut inputs, ui)?;
     if let Some(key) = &run.key {
         sign::attach(&run, &inputs, key, &mut assembled.set, ui)?;
     }
     // The variants are made from the finished production images, which they never change.
-    let debug = match run.args.debug_variant {
-        true => {
-            let shells = debug::shells(&run, &inputs, ui)?;
+    let debug = match shells {
+        Some(shells) => {
             let mut set = debug::images(&run, &mut inputs, &assembled.set, &shells, ui)?;
             if let Some(key) = &run.key {
                 sign::attach(&run, &inputs, key, &mut set, ui)?;
             }
             Some((set, shells))
         }
-        false => None,
+        None => None,
     };
     let written = write::outputs(&run, &assembled.set, ui)?;
     let debug = match debug {

@@ -208,7 +208,7 @@ fn open(path: &Path, table: &Platforms) -> Result<DebugShell, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > MAX_SHELL_SIZE {
         return Err(format!(
-            "it is {} bytes, more than a busybox's {MAX_SHELL_SIZE}",
+            "it is {} bytes, more than the {MAX_SHELL_SIZE} a busybox may be",
             meta.len()
         ));
     }

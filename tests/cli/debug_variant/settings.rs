@@ -84,6 +84,38 @@ fn a_missing_or_unfit_shell_is_refused_before_anything_is_written() {
     );
     assert!(!layout.exists());
 
+    // A FIFO is not read (it would block), a huge file is not taken in: both named.
+    let fifo = dir.path().join("fifo");
+    tool("mkfifo", &[fifo.to_str().unwrap()]);
+    let huge = dir.path().join("huge");
+    fs::copy(which::which("busybox").unwrap(), &huge).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    for (shell, why) in [
+        (&fifo, "is not a regular file"),
+        (&huge, "more than the 67108864 a busybox may be"),
+    ] {
+        let (ran, took) = run_within(
+            package_args(
+                &app,
+                output.clone(),
+                &["--debug-variant", "--debug-shell", shell.to_str().unwrap()],
+            ),
+            &cache,
+            std::time::Duration::from_secs(30),
+        );
+        let ran = ran.code(1);
+        assert!(ran.stderr.contains(why), "{}", ran.stderr);
+        assert!(took < std::time::Duration::from_secs(30));
+        // Refused before the images are assembled.
+        assert!(!ran.stderr.contains("Packaging"), "{}", ran.stderr);
+        assert!(!layout.exists());
+    }
+
     // `--debug-shell` alone asks for nothing.
     let ran = package_run(&app, &output, &cache, &["--debug-shell", "/bin/busybox"])
         .run()
