@@ -156,7 +156,7 @@ pub fn package_many(
     // The variants are made from the finished production images, which they never change.
     let debug = match shells {
         Some(shells) => {
-            let mut set = debug::images(&run, &mut inputs, &assembled.set, &shells, ui)?;
+            let mut set = debug::images(&run, &inputs, &assembled.set, &shells, ui)?;
             if let Some(key) = &run.key {
                 sign::attach(&run, &inputs, key, &mut set, ui)?;
             }

@@ -117,7 +117,7 @@ pub(super) fn shells(
 /// The variants of `production`'s images, under an index when there are several.
 pub(super) fn images(
     run: &Run<'_>,
-    inputs: &mut Inputs<'_>,
+    inputs: &Inputs<'_>,
     production: &ImageSet,
     shells: &BTreeMap<Platform, DebugShell>,
     ui: &Ui,
