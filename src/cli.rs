@@ -492,6 +492,17 @@ pub struct ImageArgs {
     /// at its path with its own closure; repeat for several.
     #[arg(long, value_name = "PATH")]
     pub add_lib: Vec<PathBuf>,
+
+    /// Also write a debug variant beside the image, tagged `<tag>-debug`: the same layers plus
+    /// a static busybox at /busybox/busybox with its applets in /busybox/, PATH extended with
+    /// /busybox (archives go to a sibling `<file>-debug.tar`).
+    #[arg(long)]
+    pub debug_variant: bool,
+
+    /// The static busybox for the debug variant, instead of the host's; repeat with one per
+    /// platform (each file's machine names its platform).
+    #[arg(long, value_name = "FILE")]
+    pub debug_shell: Vec<PathBuf>,
 }
 
 /// How images are fetched from registries and read: the flags every command that reads or

@@ -70,6 +70,9 @@ pub enum Error {
         /// The platforms the table has (built-in and `--toolchains`), comma-separated.
         supported: String,
     },
+    /// The debug variant's shell could not be had.
+    #[error(transparent)]
+    DebugShell(#[from] crate::package::debug::DebugShellError),
     /// The CA bundle could not be made.
     #[error(transparent)]
     Ca(#[from] CaError),
@@ -152,6 +155,7 @@ impl Error {
             Error::Config(e) => e.help(),
             Error::Sbom(e) => e.help(),
             Error::Ca(e) => e.help(),
+            Error::DebugShell(e) => e.help(),
             Error::Output(e) => e.help(),
             Error::Base(e) => e.help(),
             Error::Key(e) => e.help(),

@@ -99,6 +99,10 @@ pub struct ImageRequest {
     pub sysroot: Option<PathBuf>,
     /// `--add-lib`: libraries loaded with dlopen, for `--closure`.
     pub add_lib: Vec<PathBuf>,
+    /// Also write the debug variant (`<tag>-debug`, with busybox).
+    pub debug_variant: bool,
+    /// The busybox files for the debug variant, one per platform; empty: the host's.
+    pub debug_shell: Vec<PathBuf>,
 }
 
 impl ImageRequest {

@@ -74,6 +74,8 @@ pub struct FileConfig {
     closure: Option<bool>,
     sysroot: Option<String>,
     add_libs: Option<Vec<String>>,
+    debug_variant: Option<bool>,
+    debug_shell: Option<OneOrMany>,
     offline: Option<bool>,
     bin: Option<OneOrMany>,
     package: Option<OneOrMany>,
@@ -388,6 +390,14 @@ impl FileConfig {
             keys.insert("add-libs");
             // Paths inside the root the libraries are found in, not the project's.
             image.add_lib = v.into_iter().map(PathBuf::from).collect();
+        }
+        if let (Some(v), false) = (self.debug_variant, given("debug_variant")) {
+            keys.insert("debug-variant");
+            image.debug_variant = v;
+        }
+        if let (Some(v), false) = (self.debug_shell, given("debug_shell")) {
+            keys.insert("debug-shell");
+            image.debug_shell = v.into_vec().iter().map(|p| rooted(p)).collect();
         }
         if let (Some(v), false) = (self.offline, given("offline")) {
             keys.insert("offline");

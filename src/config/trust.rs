@@ -119,6 +119,12 @@ pub fn check(args: &BuildRequest, origin: &Origin) -> Result<(), ConfigError> {
     {
         checker.existing("sign-key", key)?;
     }
+    // A cloned project must not put a host file of its choosing outside it into an image.
+    if origin.keys.contains("debug-shell") {
+        for shell in &image.debug_shell {
+            checker.existing("debug-shell", shell)?;
+        }
+    }
     if origin.keys.contains("base")
         && let Some(base) = &image.base
     {
@@ -141,6 +147,13 @@ pub fn check(args: &BuildRequest, origin: &Origin) -> Result<(), ConfigError> {
                 ImageRef::OciArchive { file, .. } | ImageRef::DockerArchive { file, .. } => {
                     checker.inside("outputs", file)?;
                     checker.replaceable("outputs", file)?;
+                    // The debug variant's archive beside it is replaced too.
+                    if image.debug_variant
+                        && let ImageRef::OciArchive { file, .. }
+                        | ImageRef::DockerArchive { file, .. } = output.debug_variant()
+                    {
+                        checker.replaceable("outputs", &file)?;
+                    }
                 }
                 ImageRef::Registry(_) => {}
             }

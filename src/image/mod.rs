@@ -12,6 +12,7 @@
 pub mod blob;
 pub mod ca;
 pub mod config;
+pub mod debug;
 pub mod layer;
 pub mod pgzip;
 pub mod spec;
@@ -319,6 +320,12 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
     if let Some(document) = &spec.sbom {
         let path = spec.sbom_format.image_path(&spec.name);
         layer.add_file(&path, Source::Bytes(document.clone()), 0o644)?;
+        // The same as CycloneDX, for scanners that read SPDX only in their own shape (an SPDX
+        // document only: a CycloneDX one is read as it is).
+        if let Some(bom) = crate::sbom::cdx::of_spdx(document) {
+            let path = crate::sbom::cdx::image_path(&spec.name);
+            layer.add_file(&path, Source::Bytes(bom), 0o644)?;
+        }
     }
     Ok(layer)
 }

@@ -16,6 +16,8 @@
 
 mod assemble;
 mod closure;
+pub mod debug;
+mod documents;
 pub mod outcome;
 mod prepare;
 mod record;
@@ -143,12 +145,37 @@ pub fn package_many(
         return Ok(outcome);
     }
     let mut inputs = prepare::inputs(&run, replay.is_some(), ui)?;
+    // The debug variant's shells are found and checked before the images are assembled.
+    let shells = match run.args.debug_variant {
+        true => Some(debug::shells(&run, &inputs, ui)?),
+        false => None,
+    };
     let mut assembled = assemble::images(&run, &mut inputs, ui)?;
     if let Some(key) = &run.key {
         sign::attach(&run, &inputs, key, &mut assembled.set, ui)?;
     }
+    // The variants are made from the finished production images, which they never change.
+    let debug = match shells {
+        Some(shells) => {
+            let mut set = debug::images(&run, &inputs, &assembled.set, &shells, ui)?;
+            if let Some(key) = &run.key {
+                sign::attach(&run, &inputs, key, &mut set, ui)?;
+            }
+            Some((set, shells))
+        }
+        None => None,
+    };
     let written = write::outputs(&run, &assembled.set, ui)?;
-    Ok(record::outcome(&run, inputs, assembled, written, replay))
+    let debug = match debug {
+        Some((set, shells)) => {
+            let written = debug::write(&run, &set, &write::context(&run, ui), ui)?;
+            Some(debug::outcome(&set, &shells, &run.name, written))
+        }
+        None => None,
+    };
+    let mut outcome = record::outcome(&run, inputs, assembled, written, replay);
+    outcome.debug = debug;
+    Ok(outcome)
 }
 
 #[cfg(test)]

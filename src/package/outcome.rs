@@ -132,6 +132,9 @@ pub struct PackageOutcome {
     pub ca_bundle: CaSummary,
     /// Every warning shown.
     pub warnings: Vec<String>,
+    /// The debug variant, with `--debug-variant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<super::debug::DebugOutcome>,
 }
 
 /// Shows what the run a replayed outcome stands for showed: each binary verified with its

@@ -72,7 +72,8 @@ pub fn check_args(args: &ImageRequest, name: &str) -> Result<(), Error> {
     for output in &args.output {
         output.preflight()?;
     }
-    check_paths(args, &args.output, &[])
+    super::debug::check_args(args)?;
+    check_paths(args, &super::debug::with_variants(args, &args.output), &[])
 }
 
 /// Refuses outputs that name one another or one of the run's inputs: the binaries, the
@@ -101,6 +102,10 @@ fn check_paths(args: &ImageRequest, outputs: &[ImageRef], binaries: &[&Path]) ->
     }));
     inputs.extend(args.sign_key.iter().map(|path| Input {
         role: "the signing key",
+        path,
+    }));
+    inputs.extend(args.debug_shell.iter().map(|path| Input {
+        role: "the `--debug-shell` file",
         path,
     }));
     match &base {
@@ -213,7 +218,7 @@ impl<'a> Run<'a> {
             .iter()
             .flat_map(|b| b.programs.iter().map(|p| p.path.as_path()))
             .collect();
-        check_paths(args, &outputs, &paths)?;
+        check_paths(args, &super::debug::with_variants(args, &outputs), &paths)?;
         let closure = super::closure::request(args, binaries.len())?;
         let key = match &args.sign_key {
             Some(path) => {
@@ -248,6 +253,14 @@ pub(super) struct Warnings {
 }
 
 impl Warnings {
+    /// Warnings kept but not shown (they were shown once already).
+    pub fn silent() -> Warnings {
+        Warnings {
+            ui: Ui::new(0, true, Default::default()),
+            shown: Vec::new(),
+        }
+    }
+
     /// Shows `message` and keeps it.
     pub fn warn(&mut self, message: String) {
         self.ui.warn(&message);
@@ -342,7 +355,7 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     let documents = if run.args.no_sbom {
         BTreeMap::new()
     } else {
-        sbom_documents(
+        super::documents::sbom_documents(
             run,
             &verified,
             &digests,
@@ -497,76 +510,6 @@ fn digests(run: &Run<'_>, verified: &[Verified<'_>]) -> Result<Vec<String>, Erro
         digests.push(digest);
     }
     Ok(digests)
-}
-
-/// Each platform's SBOM document, warning of what the build could not tell; `entrypoint` is
-/// where the first program goes.
-fn sbom_documents(
-    run: &Run<'_>,
-    verified: &[Verified<'_>],
-    digests: &[String],
-    entrypoint: &ImagePath,
-    declared: &[sbom::Component],
-    warnings: &mut Warnings,
-) -> Result<BTreeMap<Platform, Vec<u8>>, Error> {
-    let mut documents = BTreeMap::new();
-    let mut digests = digests.iter().map(|d| d.trim_start_matches("sha256:"));
-    let none = sbom::Facts::default();
-    for v in verified {
-        for gap in v.all().flat_map(|p| p.facts.unwrap_or(&none).gaps.iter()) {
-            warnings.warn(format!("SBOM for {}: {gap}", v.platform));
-        }
-        let mut programs = Vec::new();
-        let places = std::iter::once((v.name, entrypoint.to_string(), v)).chain(
-            v.others
-                .iter()
-                .map(|(name, other)| (*name, format!("/app/{name}"), other)),
-        );
-        for (name, path, program) in places {
-            programs.push(sbom::Program {
-                name,
-                path,
-                sha256: digests.next().unwrap_or_default(),
-                // SPDX requires a SHA-1 of every file it lists, which one program's document
-                // does not list.
-                sha1: if v.others.is_empty() {
-                    String::new()
-                } else {
-                    sha1_file(program.binary)?
-                },
-                report: &program.report,
-                facts: program.facts.unwrap_or(&none),
-            });
-        }
-        let document = sbom::write(
-            run.args.sbom_format,
-            &run.name,
-            &programs,
-            declared,
-            run.created,
-        );
-        documents.insert(v.platform, document);
-    }
-    Ok(documents)
-}
-
-/// A file's SHA-1, hex: SPDX 2.3 requires it of every file a document lists.
-fn sha1_file(path: &Path) -> Result<String, Error> {
-    use sha1::Digest;
-    let read = |source| VerifyError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(read)?;
-    let mut hasher = sha1::Sha1::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        match std::io::Read::read(&mut file, &mut buffer).map_err(read)? {
-            0 => break,
-            n => hasher.update(&buffer[..n]),
-        }
-    }
-    Ok(crate::image::blob::to_hex(&hasher.finalize()))
 }
 
 /// Verifies one binary (refusing a dynamic one unless `dynamic` allows it, or one for another

@@ -100,9 +100,11 @@ impl RunKey<'_> {
 pub(super) fn open(run: &Run<'_>) -> Option<Replay> {
     let args = run.args;
     let registry = |o: &ImageRef| matches!(o, ImageRef::Registry(_));
-    // A closure reads libraries and a package database no stamp covers.
+    // A closure reads libraries and a package database no stamp covers; a debug variant reads
+    // the host's busybox wherever it is found: not stamped either.
     if args.base.is_some()
         || run.closure.is_some()
+        || args.debug_variant
         || !args.add.is_empty()
         || !run.defaults.extra_outputs.is_empty()
         || run.outputs.iter().any(registry)
@@ -261,6 +263,7 @@ pub(super) fn outcome(
             certificates: ca.count,
         },
         warnings: inputs.warnings.shown,
+        debug: None,
     };
     // Stamped once the staging folder is gone: removing its links to blobs the outputs share
     // changes their status time.

@@ -14,13 +14,7 @@ pub(super) fn outputs(run: &Run<'_>, set: &ImageSet, ui: &Ui) -> Result<Vec<Writ
     } else {
         run.args.tag.clone()
     };
-    let cache = run.cache.as_ref();
-    let context = SinkContext {
-        ui: ui.clone(),
-        registry: run.registry.clone(),
-        known_blobs: cache.map(|c| c.dir().join("registry-blobs.json")),
-        cache_dir: cache.map(|c| c.dir().to_owned()),
-    };
+    let context = context(run, ui);
     let mut written = Vec::new();
     for (i, output) in run.outputs.iter().enumerate() {
         let result = sink_for(output, &tags, &run.name, &context).write(set)?;
@@ -30,4 +24,15 @@ pub(super) fn outputs(run: &Run<'_>, set: &ImageSet, ui: &Ui) -> Result<Vec<Writ
         }
     }
     Ok(written)
+}
+
+/// What the sinks of `run` need beyond their specs.
+pub(super) fn context(run: &Run<'_>, ui: &Ui) -> SinkContext {
+    let cache = run.cache.as_ref();
+    SinkContext {
+        ui: ui.clone(),
+        registry: run.registry.clone(),
+        known_blobs: cache.map(|c| c.dir().join("registry-blobs.json")),
+        cache_dir: cache.map(|c| c.dir().to_owned()),
+    }
 }

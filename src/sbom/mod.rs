@@ -13,6 +13,7 @@
 //! hashes.
 
 pub mod c;
+pub mod cdx;
 mod cyclonedx;
 mod programs;
 pub mod read;

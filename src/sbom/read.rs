@@ -113,14 +113,20 @@ pub fn read(
     let mut notes = Vec::new();
     let tree = stacked_tree(text, &image.layers, &mut notes)?;
     // The image shows one document per file name; the first by path is printed.
-    let Some((path, content)) = tree.iter().find_map(|(path, node)| {
-        let document = path.starts_with(&prefix)
-            && (path.ends_with(".spdx.json") || path.ends_with(".cdx.json"));
-        match (&node.kind, node.content) {
-            (Kind::File, Some(content)) if document => Some((path.clone(), content)),
-            _ => None,
-        }
-    }) else {
+    // Documents in folders below describe added parts (the debug variant's shell). An SPDX
+    // document is preferred: an image in SPDX also carries a CycloneDX copy for scanners.
+    let find = |suffix: &str| {
+        tree.iter().find_map(|(path, node)| {
+            let document = path.starts_with(&prefix)
+                && !path[prefix.len()..].contains('/')
+                && path.ends_with(suffix);
+            match (&node.kind, node.content) {
+                (Kind::File, Some(content)) if document => Some((path.clone(), content)),
+                _ => None,
+            }
+        })
+    };
+    let Some((path, content)) = find(".spdx.json").or_else(|| find(".cdx.json")) else {
         return Err(SbomError::Missing {
             image: text.to_string(),
             platform: *platform,

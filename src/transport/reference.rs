@@ -170,6 +170,48 @@ impl FromStr for ImageRef {
     }
 }
 
+/// What the debug variant's tags end with: `v1` → `v1-debug`.
+pub const DEBUG_SUFFIX: &str = "-debug";
+
+impl ImageRef {
+    /// Where an image's debug variant goes: the same layout or repository under the tag with
+    /// `-debug` appended (`oci:DIR:v1-debug`, `docker://HOST/REPO:v1-debug`); an archive holds
+    /// one image, so the variant gets its own archive beside it, `-debug` before the file's
+    /// extension (`app.tar` → `app-debug.tar`), its reference named the same way.
+    pub fn debug_variant(&self) -> ImageRef {
+        let tag = |t: &str| format!("{t}{DEBUG_SUFFIX}");
+        let file = |f: &std::path::Path| {
+            let stem = f.file_stem().unwrap_or_default().to_string_lossy();
+            let name = match f.extension() {
+                Some(ext) => format!("{stem}{DEBUG_SUFFIX}.{}", ext.to_string_lossy()),
+                None => format!("{stem}{DEBUG_SUFFIX}"),
+            };
+            f.with_file_name(name)
+        };
+        match self {
+            ImageRef::Oci { dir, reference } => ImageRef::Oci {
+                dir: dir.clone(),
+                reference: reference.as_deref().map(tag),
+            },
+            ImageRef::OciArchive { file: f, reference } => ImageRef::OciArchive {
+                file: file(f),
+                reference: reference.as_deref().map(tag),
+            },
+            ImageRef::DockerArchive { file: f, reference } => ImageRef::DockerArchive {
+                file: file(f),
+                reference: reference.as_ref().map(|r| DockerRef {
+                    repo: r.repo.clone(),
+                    tag: tag(&r.tag),
+                }),
+            },
+            ImageRef::Registry(r) => ImageRef::Registry(RegistryRef {
+                tag: r.tag.as_deref().map(tag),
+                ..r.clone()
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +285,25 @@ mod tests {
         assert!(ImageRef::names_transport("oci:"));
         assert!(!ImageRef::names_transport("./app"));
         assert!(!ImageRef::names_transport("docker:app"));
+    }
+
+    #[test]
+    fn debug_variants_go_beside_their_image() {
+        let variant = |s: &str| s.parse::<ImageRef>().unwrap().debug_variant().to_string();
+        assert_eq!(variant("oci:out/app:v1"), "oci:out/app:v1-debug");
+        assert_eq!(variant("oci:out/app"), "oci:out/app");
+        assert_eq!(
+            variant("oci-archive:out/app.tar"),
+            "oci-archive:out/app-debug.tar"
+        );
+        assert_eq!(
+            variant("docker-archive:app.tar:team/app:v1"),
+            "docker-archive:app-debug.tar:team/app:v1-debug"
+        );
+        assert_eq!(
+            variant("docker://127.0.0.1:5000/app:v1"),
+            "docker://127.0.0.1:5000/app:v1-debug"
+        );
+        assert_eq!(variant("oci-archive:image"), "oci-archive:image-debug");
     }
 }

@@ -77,7 +77,7 @@ fn paths_in_a_projects_settings_must_stay_inside_it() {
     fs::write(base.join("outside/secret"), "secret").unwrap();
     symlink(base.join("outside"), project.join("link")).unwrap();
 
-    let cases: [(&str, &str, String, Option<PathBuf>); 7] = [
+    let cases: [(&str, &str, String, Option<PathBuf>); 8] = [
         (
             "add = [\"/etc/hostname:/etc/hostname\"]",
             "add",
@@ -111,6 +111,12 @@ fn paths_in_a_projects_settings_must_stay_inside_it() {
         (
             "sign-key = \"link/secret\"",
             "sign-key",
+            format!("{}/link/secret", root.display()),
+            Some(base.join("outside/secret")),
+        ),
+        (
+            "debug-variant = true\ndebug-shell = \"link/secret\"",
+            "debug-shell",
             format!("{}/link/secret", root.display()),
             Some(base.join("outside/secret")),
         ),

@@ -23,6 +23,7 @@ mod clients;
 mod closure;
 mod compression;
 mod config;
+mod debug_variant;
 mod multiarch;
 mod outputs;
 mod outputs_crash;
@@ -32,6 +33,7 @@ mod tls;
 
 // Reading images and binaries.
 mod sbom;
+mod scanners;
 mod signing;
 mod verify;
 

