@@ -252,3 +252,33 @@ fn trivy_reads_an_oci_archive_once_unpacked_as_the_layout_it_holds() {
     let purls = trivy_purls(unpacked.to_str().unwrap(), &dir.path().join("cache-trivy"));
     assert!(purls.contains("pkg:generic/zlib@1.3.1"), "{purls:?}");
 }
+
+/// The Debian packages of a `--closure` image, as the host's dpkg database names them: syft
+/// lists each from the SBOM in the image. (This Trivy lists none: it keeps Debian packages only
+/// when it finds them in a dpkg database of the image, which a scratch image has not.)
+#[test]
+fn syft_lists_the_debian_packages_of_a_closure_image() {
+    if !require(&["curl", "dpkg-query", "syft"]) {
+        return;
+    }
+    let dir = tempdir();
+    let archive = dir.path().join("curl.tar");
+    static_image(args![
+        "package",
+        "--closure",
+        "/usr/bin/curl",
+        "-o",
+        format!("docker-archive:{}", archive.display()),
+    ])
+    .run()
+    .ok();
+    let purls = syft_purls(&format!("docker-archive:{}", archive.display()));
+    let arch = tool("dpkg", &["--print-architecture"]);
+    for package in ["libcurl4", "libc6", "libssl3"] {
+        let version = tool("dpkg-query", &["-W", "-f", "${Version}", package]);
+        // The version percent-encoded as in a package URL (`+` → `%2B`).
+        let version = version.trim().replace('+', "%2B");
+        let purl = format!("pkg:deb/debian/{package}@{version}?arch={}", arch.trim());
+        assert!(purls.contains(&purl), "syft misses {purl}: {purls:?}");
+    }
+}
