@@ -22,28 +22,17 @@ pub(super) fn document(
     declared: &[Component],
     created: i64,
 ) -> Vec<u8> {
-    let Merged { lists, all, apps } = merge(programs, declared, created);
-    let refs: Vec<String> = all
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("component-{i}-{}", spdx_id_part(&c.name)))
-        .collect();
+    let merged = merge(programs, declared, created);
+    let refs = merged.ids("component");
     let ref_of = |c: &Component| {
-        all.iter()
-            .position(|a| a.same(c))
+        merged
+            .index_of(c)
             .map(|i| refs[i].clone())
             .unwrap_or_default()
     };
-    // Each package's programs: (index, program), for their files and hashes.
-    let held = |i: usize| -> Vec<(usize, &Program<'_>)> {
-        programs
-            .iter()
-            .zip(&lists)
-            .enumerate()
-            .filter(|(_, (_, l))| i < apps && l[0].same(&all[i]))
-            .map(|(k, (p, _))| (k, p))
-            .collect()
-    };
+    let held = |i: usize| merged.held(i, programs);
+    let Merged { lists, all, apps } = &merged;
+    let apps = *apps;
     let single = programs.len() == 1;
     let mut components = Vec::new();
     let mut root = None;

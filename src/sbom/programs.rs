@@ -38,6 +38,37 @@ pub(super) struct Merged {
     pub apps: usize,
 }
 
+impl Merged {
+    /// Each component's identifier in a document: `{prefix}-{i}-{name}`.
+    pub fn ids(&self, prefix: &str) -> Vec<String> {
+        self.all
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{prefix}-{i}-{}", spdx_id_part(&c.name)))
+            .collect()
+    }
+
+    /// Where `c` is in [`Merged::all`].
+    pub fn index_of(&self, c: &Component) -> Option<usize> {
+        self.all.iter().position(|a| a.same(c))
+    }
+
+    /// The programs whose package is the `i`th component, with their indexes.
+    pub fn held<'p, 'a>(
+        &self,
+        i: usize,
+        programs: &'p [Program<'a>],
+    ) -> Vec<(usize, &'p Program<'a>)> {
+        programs
+            .iter()
+            .zip(&self.lists)
+            .enumerate()
+            .filter(|(_, (_, l))| i < self.apps && l[0].same(&self.all[i]))
+            .map(|(k, (p, _))| (k, p))
+            .collect()
+    }
+}
+
 /// Lists every program's components, and each component once.
 pub(super) fn merge(programs: &[Program<'_>], declared: &[Component], created: i64) -> Merged {
     let lists: Vec<Vec<Component>> = programs
@@ -79,18 +110,16 @@ pub fn document_of_programs(
     declared: &[Component],
     created: i64,
 ) -> Vec<u8> {
-    let Merged { lists, all, apps } = merge(programs, declared, created);
-    let ids: Vec<String> = all
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("SPDXRef-Package-{i}-{}", spdx_id_part(&c.name)))
-        .collect();
+    let merged = merge(programs, declared, created);
+    let ids = merged.ids("SPDXRef-Package");
     let id_of = |c: &Component| {
-        all.iter()
-            .position(|a| a.same(c))
+        merged
+            .index_of(c)
             .map(|i| ids[i].clone())
             .unwrap_or_default()
     };
+    let Merged { lists, all, apps } = &merged;
+    let apps = *apps;
     // A program's package holds its file (two binaries of one Cargo package, both): SPDX lets
     // a package contain files only when they are listed as analysed, with a verification code.
     // Its checksum is its one binary's; a package two binaries share has none.
@@ -99,13 +128,7 @@ pub fn document_of_programs(
         .zip(&ids)
         .enumerate()
         .map(|(i, (c, id))| {
-            let held: Vec<(usize, &Program<'_>)> = programs
-                .iter()
-                .zip(&lists)
-                .enumerate()
-                .filter(|(_, (_, l))| i < apps && l[0].same(c))
-                .map(|(k, (p, _))| (k, p))
-                .collect();
+            let held = merged.held(i, programs);
             let sha256 = match held.as_slice() {
                 [(_, one)] => Some(one.sha256),
                 _ => None,
@@ -151,7 +174,7 @@ pub fn document_of_programs(
             })
         })
         .collect();
-    for (i, (program, list)) in programs.iter().zip(&lists).enumerate() {
+    for (i, (program, list)) in programs.iter().zip(lists).enumerate() {
         let app = id_of(&list[0]);
         relationships.push(json!({
             "spdxElementId": app,
