@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::programs::{Merged, Program, merge};
+use super::programs::{Merged, Program, description, merge};
 use super::{Component, Role, license_expression, spdx_id_part};
 use crate::image::blob::to_hex;
 
@@ -91,24 +91,7 @@ pub(super) fn document(
         depends.sort();
         dependencies.push(json!({ "ref": ref_of(app), "dependsOn": depends }));
     }
-    let names: Vec<String> = programs.iter().map(|p| format!("`{}`", p.path)).collect();
-    let mut note = if single {
-        format!(
-            "The statically linked program `{name}` of a scratch image, and what is linked into it."
-        )
-    } else {
-        format!(
-            "The statically linked programs {} of a scratch image (the first is its entrypoint), \
-             and what is linked into each.",
-            names.join(", ")
-        )
-    };
-    for gap in programs.iter().flat_map(|p| &p.facts.gaps) {
-        if !note.contains(gap.as_str()) {
-            note.push(' ');
-            note.push_str(gap);
-        }
-    }
+    let note = description(name, programs);
     let mut doc = json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",

@@ -69,6 +69,31 @@ impl Merged {
     }
 }
 
+/// What a document of `programs` in the image `name` describes, and why its facts are
+/// incomplete where they are (each gap once).
+pub(super) fn description(name: &str, programs: &[Program<'_>]) -> String {
+    let mut text = match programs {
+        [_] => format!(
+            "The statically linked program `{name}` of a scratch image, and what is linked into it."
+        ),
+        _ => {
+            let names: Vec<String> = programs.iter().map(|p| format!("`{}`", p.path)).collect();
+            format!(
+                "The statically linked programs {} of a scratch image (the first is its \
+                 entrypoint), and what is linked into each.",
+                names.join(", ")
+            )
+        }
+    };
+    for gap in programs.iter().flat_map(|p| &p.facts.gaps) {
+        if !text.contains(gap.as_str()) {
+            text.push(' ');
+            text.push_str(gap);
+        }
+    }
+    text
+}
+
 /// Lists every program's components, and each component once.
 pub(super) fn merge(programs: &[Program<'_>], declared: &[Component], created: i64) -> Merged {
     let lists: Vec<Vec<Component>> = programs
@@ -197,18 +222,7 @@ pub fn document_of_programs(
             }
         }
     }
-    let names: Vec<String> = programs.iter().map(|p| format!("`{}`", p.path)).collect();
-    let mut comment = format!(
-        "The statically linked programs {} of a scratch image (the first is its entrypoint), \
-         and what is linked into each.",
-        names.join(", ")
-    );
-    for gap in programs.iter().flat_map(|p| &p.facts.gaps) {
-        if !comment.contains(gap.as_str()) {
-            comment.push(' ');
-            comment.push_str(gap);
-        }
-    }
+    let comment = description(name, programs);
     let mut doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
