@@ -67,6 +67,29 @@ fn syft(args: &[&str]) -> BTreeMap<String, String> {
     name_versions(&json["artifacts"])
 }
 
+/// What syft's SBOM cataloger reads from the SBOM files inside a docker-archive.
+fn syft_sbom_cataloger(archive: &Path) -> BTreeMap<String, String> {
+    syft(&[
+        "scan",
+        &format!("docker-archive:{}", archive.display()),
+        "--select-catalogers",
+        "+sbom-cataloger",
+    ])
+}
+
+/// The `require` lines of a Go project's go.mod: (module path, version).
+fn go_requires(project: &Path) -> Vec<(String, String)> {
+    fs::read_to_string(project.join("go.mod"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("require "))
+        .map(|l| {
+            let (path, version) = l.trim().split_once(' ').unwrap();
+            (path.to_string(), version.to_string())
+        })
+        .collect()
+}
+
 /// `name` → `version` of every object of `list` (syft's artifacts, Cargo.lock's packages).
 fn name_versions(list: &Value) -> BTreeMap<String, String> {
     list.as_array()
@@ -169,15 +192,11 @@ fn go_sbom_lists_the_modules_of_go_mod_in_the_image_and_as_a_referrer() {
         .find_map(|l| l.strip_prefix("module "))
         .unwrap()
         .trim();
-    let requires: Vec<(&str, &str)> = go_mod
-        .lines()
-        .filter_map(|l| l.strip_prefix("require "))
-        .map(|l| l.trim().split_once(' ').unwrap())
-        .collect();
+    let requires = go_requires(&project);
     assert!(!requires.is_empty());
     for (path, version) in &requires {
-        let (v, purl, purpose) = &found[*path];
-        assert_eq!(v.as_deref(), Some(*version), "{path}");
+        let (v, purl, purpose) = &found[path];
+        assert_eq!(v.as_deref(), Some(version.as_str()), "{path}");
         assert_eq!(
             purl.as_deref(),
             Some(format!("pkg:golang/{path}@{version}").as_str())
@@ -360,12 +379,7 @@ fn rust_sbom_is_cargo_lock_resolved_for_each_target_without_build_or_dev_depende
     ])
     .run()
     .ok();
-    let scanned = syft(&[
-        "scan",
-        &format!("docker-archive:{}", archive.display()),
-        "--select-catalogers",
-        "+sbom-cataloger",
-    ]);
+    let scanned = syft_sbom_cataloger(&archive);
     assert_eq!(scanned.get("itoa"), Some(&locked["itoa"]), "{scanned:?}");
     assert_eq!(scanned.get("rust-cdep"), Some(&locked["rust-cdep"]));
     assert!(!scanned.contains_key("cc") && !scanned.contains_key("ryu"));
@@ -769,24 +783,10 @@ fn a_cyclonedx_sbom_names_what_the_spdx_one_does_valid_reproducible_and_signed()
     ])
     .run()
     .ok();
-    let seen = syft(&[
-        "scan",
-        &format!("docker-archive:{}", archive.display()),
-        "--select-catalogers",
-        "+sbom-cataloger",
-    ]);
-    let go_mod = fs::read_to_string(project.join("go.mod")).unwrap();
-    let requires: Vec<(&str, &str)> = go_mod
-        .lines()
-        .filter_map(|l| l.strip_prefix("require "))
-        .map(|l| l.trim().split_once(' ').unwrap())
-        .collect();
+    let seen = syft_sbom_cataloger(&archive);
+    let requires = go_requires(&project);
     assert!(!requires.is_empty());
-    for (path, version) in requires {
-        assert_eq!(
-            seen.get(path).map(String::as_str),
-            Some(version),
-            "{seen:?}"
-        );
+    for (path, version) in &requires {
+        assert_eq!(seen.get(path.as_str()), Some(version), "{seen:?}");
     }
 }
