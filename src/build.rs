@@ -107,6 +107,25 @@ fn done_stamp(plan: &BuildPlan, file: &Path) -> PathBuf {
     plan.work_dir.join("done").join(name)
 }
 
+/// The file that says a `once` step succeeded here: named by its place among the steps.
+fn once_stamp(plan: &BuildPlan, index: usize) -> PathBuf {
+    plan.work_dir.join("done").join(format!("step-{index}"))
+}
+
+/// Whether a `once` step's success, recorded in `stamp`, still holds: its program (when it is
+/// a file of the build, `./configure`) is no newer than that success.
+fn still_done(step: &Step, stamp: &Path) -> bool {
+    let Ok(done) = fs::metadata(stamp).and_then(|m| m.modified()) else {
+        return false;
+    };
+    if !step.program.contains('/') {
+        return true;
+    }
+    fs::metadata(step.cwd.join(&step.program))
+        .and_then(|m| m.modified())
+        .is_ok_and(|changed| changed <= done)
+}
+
 /// Whether `file`, in the copy of the project, is the project's own (not a build product).
 fn came_from_project(plan: &BuildPlan, file: &Path) -> bool {
     plan.mirror.as_ref().is_some_and(|m| {
@@ -179,10 +198,17 @@ pub fn build_made(
         "Building",
         &format!("`{}` for {}", plan.name, plan.platform),
     );
-    for step in &plan.steps {
-        let stamp = step.unless.as_ref().map(|f| done_stamp(plan, f));
-        if let (Some(file), Some(stamp)) = (&step.unless, &stamp) {
-            if file.exists() && (came_from_project(plan, file) || stamp.exists()) {
+    for (index, step) in plan.steps.iter().enumerate() {
+        let stamp = match &step.unless {
+            Some(file) => Some(done_stamp(plan, file)),
+            None => step.once.then(|| once_stamp(plan, index)),
+        };
+        if let Some(stamp) = &stamp {
+            let done = match &step.unless {
+                Some(file) => file.exists() && (came_from_project(plan, file) || stamp.exists()),
+                None => still_done(step, stamp),
+            };
+            if done {
                 continue;
             }
             // A bootstrap that fails half-way leaves its file behind (a broken `configure`):
@@ -315,6 +341,7 @@ pub(crate) fn write_wrapper(wrapper: &Wrapper) -> Result<(), BuildError> {
             patterns.join("|")
         ));
     }
+    script.push_str(DEP_TIME);
     let flags: Vec<String> = wrapper.flags.iter().map(|w| sh_quote(w)).collect();
     let command = words
         .iter()
@@ -327,11 +354,11 @@ pub(crate) fn write_wrapper(wrapper: &Wrapper) -> Result<(), BuildError> {
         // and `-static` turns a shared object's link into a failed program link.
         let link: Vec<String> = wrapper.link_flags.iter().map(|w| sh_quote(w)).collect();
         script.push_str(&format!(
-            "for arg in \"$@\"; do\n  case \"$arg\" in\n    {LINKLESS}) exec {command} \"$@\" ;;\n  esac\ndone\nexec {command} \"$@\" {}\n",
+            "for arg in \"$@\"; do\n  case \"$arg\" in\n    {LINKLESS}) run {command} \"$@\" ;;\n  esac\ndone\nrun {command} \"$@\" {}\n",
             link.join(" ")
         ));
     } else {
-        script.push_str(&format!("exec {command} \"$@\"\n"));
+        script.push_str(&format!("run {command} \"$@\"\n"));
     }
     if fs::read_to_string(&wrapper.path).is_ok_and(|old| old == script) {
         return Ok(());
@@ -342,6 +369,30 @@ pub(crate) fn write_wrapper(wrapper: &Wrapper) -> Result<(), BuildError> {
     fs::write(&wrapper.path, script).map_err(prepare)?;
     fs::set_permissions(&wrapper.path, fs::Permissions::from_mode(0o755)).map_err(prepare)
 }
+
+/// Gives a dependency file (`-MD`, `-MMD`, `-MF`, `-Wp,-MD,FILE`) its object's time. clang
+/// (zig cc) writes it after the object, so a Makefile listing `X.d` as a prerequisite of `X.o`
+/// (zstd's) would see every object out of date and rebuild them all on every run.
+const DEP_TIME: &str = r#"obj= dep= md= prev=
+for arg in "$@"; do
+  case "$prev" in -o) obj=$arg ;; -MF) dep=$arg ;; esac
+  case "$arg" in
+    -MD|-MMD) md=1 ;;
+    -MF?*) dep=${arg#-MF} ;;
+    -Wp,-MD,*|-Wp,-MMD,*) md=1 dep=${arg#-Wp,-*D,} ;;
+  esac
+  prev=$arg
+done
+run() {
+  if [ -z "$md" ] || [ -z "$obj" ]; then exec "$@"; fi
+  "$@" || exit
+  if [ -z "$dep" ]; then
+    case ${obj##*/} in *.*) dep=${obj%.*}.d ;; *) dep=$obj.d ;; esac
+  fi
+  if [ -f "$dep" ] && [ -f "$obj" ]; then touch -r "$obj" "$dep"; fi
+  exit 0
+}
+"#;
 
 /// The arguments after which a compiler invocation links no program.
 const LINKLESS: &str = "-c|-S|-E|-M|-MM|-shared|-r";
@@ -446,6 +497,61 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a b|-x|c*|");
+    }
+
+    #[test]
+    fn a_dependency_file_gets_its_objects_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // A compiler that writes the object and then, later, the dependency file (as clang
+        // does), and fails when asked to.
+        let fake = dir.path().join("fake-cc");
+        fs::write(
+            &fake,
+            "#!/bin/sh\nfor a; do case $a in fail) exit 3 ;; esac; done\n\
+             touch -d @1000000 \"$DIR/a.o\"\ntouch -d @2000000 \"$DIR/$DEP\"\n",
+        )
+        .unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        let wrapper = Wrapper {
+            path: dir.path().join("bin/cc"),
+            command: vec![fake.display().to_string()],
+            drop: Vec::new(),
+            flags: vec!["-O2".into()],
+            link_flags: vec!["-static".into()],
+        };
+        write_wrapper(&wrapper).unwrap();
+        let mtime = |name: &str| {
+            fs::metadata(dir.path().join(name))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
+        let run = |dep: &str, args: &[&str]| {
+            std::process::Command::new(&wrapper.path)
+                .env("DIR", dir.path())
+                .env("DEP", dep)
+                .args(args)
+                .status()
+                .unwrap()
+        };
+        let obj = dir.path().join("a.o").display().to_string();
+        let named = dir.path().join("named.d").display().to_string();
+        let wp = format!("-Wp,-MD,{named}");
+        for (dep, args) in [
+            ("a.d", vec!["-MMD", "-c", "a.c", "-o", obj.as_str()]),
+            (
+                "named.d",
+                vec!["-MD", "-MF", named.as_str(), "-c", "a.c", "-o", &obj],
+            ),
+            ("named.d", vec![wp.as_str(), "-c", "a.c", "-o", &obj]),
+        ] {
+            assert!(run(dep, &args).success());
+            assert_eq!(mtime(dep), mtime("a.o"), "{args:?}");
+        }
+        // Without a dependency flag, the files are left as the compiler wrote them.
+        assert!(run("a.d", &["-c", "a.c", "-o", &obj]).success());
+        assert!(mtime("a.d") > mtime("a.o"));
+        assert_eq!(run("a.d", &["-MMD", "-o", &obj, "fail"]).code(), Some(3));
     }
 
     #[test]

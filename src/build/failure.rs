@@ -495,6 +495,7 @@ mod tests {
             env: Default::default(),
             cwd: "/w/src".into(),
             unless: None,
+            once: false,
         };
         let failed = |lines: &[&str]| ExecError::Failed {
             description: "make (make)".into(),

@@ -1,9 +1,10 @@
 //! Which Debian package owns a file, from the dpkg database of a root
-//! (`var/lib/dpkg/status` and `var/lib/dpkg/info/*.list`), for the SBOM's `pkg:deb` entries.
+//! (`var/lib/dpkg/status` and `var/lib/dpkg/info/*.list`), for the SBOM's `pkg:deb` entries,
+//! and the files by which scanners see those packages in an image ([`scanner_files`]).
 //!
 //! Debian 12 merged `/usr`: a package may list `/lib/x86_64-linux-gnu/libz.so.1.2.13` while the
-//! file is reached as `/usr/lib/…`, so both spellings are looked up. Each file read is capped
-//! ([`MAX_FILE`]); a database that cannot be read leaves the files without an owner.
+//! file is reached as `/usr/lib/…`, so both spellings are looked up. A database file over
+//! [`MAX_FILE`], or one that cannot be read, leaves the files without an owner.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -22,6 +23,9 @@ pub struct DebPackage {
     pub version: String,
     /// `Architecture`.
     pub arch: String,
+    /// `Source`, when the package names one (`curl`, or `openssl (3.0.11-1)`): what security
+    /// trackers key their advisories by.
+    pub source: Option<String>,
 }
 
 impl DebPackage {
@@ -33,6 +37,53 @@ impl DebPackage {
             self.arch
         )
     }
+
+    /// The package's paragraph as an image's `var/lib/dpkg/status.d/NAME` holds it.
+    pub fn status_paragraph(&self) -> String {
+        let mut text = format!(
+            "Package: {}\nStatus: install ok installed\nArchitecture: {}\n",
+            self.name, self.arch
+        );
+        if let Some(source) = &self.source {
+            text.push_str(&format!("Source: {source}\n"));
+        }
+        text.push_str(&format!("Version: {}\n", self.version));
+        text
+    }
+}
+
+/// The largest `/etc/os-release` or `/etc/debian_version` copied into an image.
+const MAX_RELEASE_FILE: u64 = 64 << 10;
+
+/// The files by which scanners see `packages` in an image that has no dpkg database: one
+/// `/var/lib/dpkg/status.d/NAME` paragraph per package, as distroless images have them (Trivy,
+/// syft and grype read that folder), and the root's `/etc/debian_version` and
+/// `/etc/os-release`, by which they know the distribution (Trivy drops the packages of an image
+/// whose distribution it cannot tell). Empty when no package is known.
+pub fn scanner_files(root: &Root, packages: &[DebPackage]) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    if packages.is_empty() {
+        return files;
+    }
+    for package in packages {
+        // A name is a file name (dpkg allows `[a-z0-9+.-]`); the same name for two
+        // architectures gets the second one's architecture too.
+        if package.name.contains('/') || package.name.starts_with('.') {
+            continue;
+        }
+        let mut path = format!("/var/lib/dpkg/status.d/{}", package.name);
+        if files.contains_key(&path) {
+            path = format!("{path}:{}", package.arch);
+        }
+        files.insert(path, package.status_paragraph().into_bytes());
+    }
+    for release in ["/etc/debian_version", "/etc/os-release"] {
+        // Followed inside the root: a link cannot bring in a file from outside a sysroot.
+        if let Some(text) = read_in(root, release, MAX_RELEASE_FILE) {
+            files.insert(release.to_string(), text.into_bytes());
+        }
+    }
+    files
 }
 
 /// The database: installed packages and the paths each owns.
@@ -41,11 +92,17 @@ pub struct Dpkg {
     owners: BTreeMap<String, DebPackage>,
 }
 
-fn read_capped(path: &std::path::Path) -> Option<String> {
-    let file = std::fs::File::open(path).ok()?;
+/// The text of the root's file `logical` (links followed inside the root) when it is a regular
+/// file of at most `limit` bytes.
+fn read_in(root: &Root, logical: &str, limit: u64) -> Option<String> {
+    let host = root.host(&root.canonical(logical).ok()??);
+    let file = std::fs::File::open(&host).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
     let mut text = String::new();
-    file.take(MAX_FILE).read_to_string(&mut text).ok()?;
-    Some(text)
+    file.take(limit + 1).read_to_string(&mut text).ok()?;
+    (text.len() as u64 <= limit).then_some(text)
 }
 
 /// `status` paragraphs of installed packages: (name, arch) → package.
@@ -75,6 +132,7 @@ pub fn parse_status(text: &str) -> BTreeMap<(String, String), DebPackage> {
                 name,
                 version,
                 arch,
+                source: field("Source"),
             },
         );
     }
@@ -85,11 +143,14 @@ impl Dpkg {
     /// Reads the database of `root`; empty when it has none.
     pub fn read(root: &Root) -> Dpkg {
         let mut dpkg = Dpkg::default();
-        let Some(status) = read_capped(&root.host("/var/lib/dpkg/status")) else {
+        let Some(status) = read_in(root, "/var/lib/dpkg/status", MAX_FILE) else {
             return dpkg;
         };
         let packages = parse_status(&status);
-        let Ok(dir) = std::fs::read_dir(root.host("/var/lib/dpkg/info")) else {
+        let Ok(Some(info)) = root.canonical("/var/lib/dpkg/info") else {
+            return dpkg;
+        };
+        let Ok(dir) = std::fs::read_dir(root.host(&info)) else {
             return dpkg;
         };
         let mut lists: Vec<_> = dir
@@ -111,8 +172,7 @@ impl Dpkg {
                     .map(|(_, p)| p),
             };
             let Some(package) = package else { continue };
-            let Some(text) = read_capped(&root.host(&format!("/var/lib/dpkg/info/{list}.list")))
-            else {
+            let Some(text) = read_in(root, &format!("{info}/{list}.list"), MAX_FILE) else {
                 continue;
             };
             for path in text.lines().filter(|l| l.starts_with('/')) {
@@ -165,5 +225,48 @@ mod tests {
             "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64"
         );
         assert!(dpkg.owner("/lib/gone.so").is_none());
+        assert_eq!(owner.source, None);
+    }
+
+    #[test]
+    fn scanners_get_a_paragraph_per_package_and_the_roots_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        std::fs::write(root.join("etc/debian_version"), "12.11\n").unwrap();
+        std::fs::write(root.join("usr/lib/os-release"), "ID=debian\n").unwrap();
+        std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
+        let status = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n\
+                      Source: openssl\nVersion: 3.0.11-1~deb12u2\nDescription: x\n";
+        let packages: Vec<DebPackage> = parse_status(status).into_values().collect();
+        let files = scanner_files(&Root::new(&root), &packages);
+        let text = |path: &str| String::from_utf8(files[path].clone()).unwrap();
+        assert_eq!(
+            text("/var/lib/dpkg/status.d/libssl3"),
+            "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n\
+             Source: openssl\nVersion: 3.0.11-1~deb12u2\n"
+        );
+        assert_eq!(text("/etc/debian_version"), "12.11\n");
+        assert_eq!(text("/etc/os-release"), "ID=debian\n");
+        assert_eq!(files.len(), 3);
+        // No package, nothing for scanners.
+        assert!(scanner_files(&Root::new(&root), &[]).is_empty());
+        // A link out of the root is followed inside it (to nothing there); an oversized file
+        // is left out.
+        let outside = dir.path().join("host-secret");
+        std::fs::write(&outside, "ID=host\n").unwrap();
+        std::fs::remove_file(root.join("etc/os-release")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("etc/os-release")).unwrap();
+        std::fs::write(
+            root.join("etc/debian_version"),
+            "1".repeat(MAX_RELEASE_FILE as usize + 1),
+        )
+        .unwrap();
+        let files = scanner_files(&Root::new(&root), &packages);
+        assert_eq!(
+            files.keys().collect::<Vec<_>>(),
+            ["/var/lib/dpkg/status.d/libssl3"]
+        );
     }
 }

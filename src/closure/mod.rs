@@ -76,6 +76,9 @@ pub struct Closure {
     pub entries: BTreeMap<String, Entry>,
     /// The Debian packages owning the copied files.
     pub packages: Vec<DebPackage>,
+    /// Image path → bytes of the files by which scanners see those packages
+    /// ([`dpkg::scanner_files`]).
+    pub scanner_files: BTreeMap<String, Vec<u8>>,
     /// What was left out, and how to add it.
     pub warnings: Vec<String>,
 }
@@ -336,9 +339,11 @@ pub fn resolve(
             _ => None,
         })
         .collect();
+    let packages: Vec<DebPackage> = packages.into_iter().collect();
     Ok(Closure {
         entries,
-        packages: packages.into_iter().collect(),
+        scanner_files: dpkg::scanner_files(&root, &packages),
+        packages,
         warnings,
     })
 }

@@ -1,6 +1,8 @@
 //! `--closure` in packaging: the programs' library closure becomes entries of the app layer,
-//! a label on the image config, and the SBOM's Debian packages.
+//! a label on the image config, and the SBOM's Debian packages (written as scanners look for
+//! them too, in `/var/lib/dpkg/status.d`).
 
+use super::outcome::ClosureSummary;
 use super::prepare::Verified;
 use crate::closure::{self, ClosureRequest, Entry};
 use crate::error::Error;
@@ -40,14 +42,15 @@ pub(super) fn request(
 const NSSWITCH: &str = include_str!("../../templates/nsswitch.conf");
 
 /// Resolves the closure of `verified`'s programs, adds its files and links to `spec` (with
-/// the closure label), warns of what was left out, and returns the packages for the SBOM.
+/// the closure label), warns of what was left out, and returns the packages for the SBOM with
+/// the summary the outcome reports.
 pub(super) fn add_closure(
     request: &ClosureRequest,
     verified: &Verified<'_>,
     spec: &mut ImageSpec,
     warn: &mut dyn FnMut(String),
     ui: &Ui,
-) -> Result<Vec<Component>, Error> {
+) -> Result<(Vec<Component>, ClosureSummary), Error> {
     let started = std::time::Instant::now();
     let static_nss = |v: &Verified<'_>| {
         v.report
@@ -119,6 +122,21 @@ pub(super) fn add_closure(
             }
         });
     }
+    // Scanners' view of the packages, unless the user adds their own file at that path.
+    for (path, bytes) in &resolved.scanner_files {
+        let dest: ImagePath = path.parse().map_err(Error::Usage)?;
+        let added = spec
+            .adds
+            .iter()
+            .any(|a| matches!(a, AddEntry::File { dest: d, .. } if *d == dest));
+        if !added {
+            spec.adds.push(AddEntry::File {
+                dest,
+                source: Source::Bytes(bytes.clone()),
+                mode: 0o644,
+            });
+        }
+    }
     spec.labels
         .insert(closure::LABEL.to_string(), "true".to_string());
     ui.status(
@@ -129,7 +147,7 @@ pub(super) fn add_closure(
             started.elapsed().as_millis()
         ),
     );
-    Ok(resolved
+    let components = resolved
         .packages
         .iter()
         .map(|p| Component {
@@ -139,5 +157,11 @@ pub(super) fn add_closure(
             ),
             ..Component::new(Role::Library, &p.name, Some(p.version.clone()))
         })
-        .collect())
+        .collect();
+    let summary = ClosureSummary {
+        files,
+        links,
+        packages: resolved.packages.iter().map(|p| p.purl()).collect(),
+    };
+    Ok((components, summary))
 }

@@ -100,6 +100,17 @@ pub struct CaSummary {
     pub certificates: usize,
 }
 
+/// The library closure of a `--closure` image, as reported.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClosureSummary {
+    /// Files copied: the interpreter, the libraries and what glibc loads without a DT_NEEDED.
+    pub files: usize,
+    /// Soname links.
+    pub links: usize,
+    /// The Debian packages owning the files, as package URLs.
+    pub packages: Vec<String>,
+}
+
 /// One platform's image and the report on its binary.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlatformOutcome {
@@ -135,6 +146,10 @@ pub struct PackageOutcome {
     /// The debug variant, with `--debug-variant`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug: Option<super::debug::DebugOutcome>,
+    /// The library closure, with `--closure` (the verify report still describes the program
+    /// alone, dynamic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closure: Option<ClosureSummary>,
 }
 
 /// Shows what the run a replayed outcome stands for showed: each binary verified with its

@@ -309,6 +309,8 @@ pub(super) struct Inputs<'a> {
     pub documents: BTreeMap<Platform, Vec<u8>>,
     /// Every warning so far.
     pub warnings: Warnings,
+    /// The library closure added, with `--closure`.
+    pub closure: Option<super::outcome::ClosureSummary>,
 }
 
 /// Verifies every binary and gathers what the images are made of. `recorded` says whether the
@@ -321,14 +323,17 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
     let verified = verify_all(run, &mut warnings, ui)?;
     let mut spec = image_spec(run, verified[0].platform, &mut warnings)?;
     let mut declared = run.args.sbom_package.clone();
+    let mut closure = None;
     if let Some(request) = &run.closure {
-        declared.extend(super::closure::add_closure(
+        let (components, summary) = super::closure::add_closure(
             request,
             &verified[0],
             &mut spec,
             &mut |m| warnings.warn(m),
             ui,
-        )?);
+        )?;
+        declared.extend(components);
+        closure = Some(summary);
     }
     // Staged inside the cache when there is one, so storing a layer there is a hard link.
     let store = match &run.cache {
@@ -372,6 +377,7 @@ pub(super) fn inputs<'a>(run: &Run<'a>, recorded: bool, ui: &Ui) -> Result<Input
         digests,
         documents,
         warnings,
+        closure,
     })
 }
 

@@ -264,6 +264,7 @@ pub(super) fn outcome(
         },
         warnings: inputs.warnings.shown,
         debug: None,
+        closure: inputs.closure,
     };
     // Stamped once the staging folder is gone: removing its links to blobs the outputs share
     // changes their status time.

@@ -183,6 +183,7 @@ pub(super) fn plan(
             env: step_env.clone(),
             cwd: run_dir.clone(),
             unless,
+            once: spec.once(),
         });
     }
     let probe_log = match &system.probe_log {

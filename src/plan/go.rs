@@ -90,6 +90,7 @@ pub(super) fn plan(
             env: step_env,
             cwd: project.root.clone(),
             unless: None,
+            once: false,
         }],
         artifact: ArtifactRule::File { path: out },
         facts,
@@ -123,6 +124,7 @@ fn cgo_check(build_args: &[String], env: &BTreeMap<String, String>, cwd: &Path) 
         env,
         cwd: cwd.to_owned(),
         unless: None,
+        once: false,
     }
 }
 

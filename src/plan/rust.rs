@@ -90,6 +90,7 @@ pub(super) fn plan(
         env,
         cwd: project.root.clone(),
         unless: None,
+        once: false,
     };
     Ok(BuildPlan {
         language: Language::Rust,

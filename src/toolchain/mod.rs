@@ -207,12 +207,18 @@ pub struct Need {
 pub enum StepSpec {
     /// Always run.
     Plain(Vec<String>),
-    /// Run unless `unless` exists in the directory the build runs in.
+    /// Run unless `unless` exists in the directory the build runs in, or, with `once`, unless
+    /// it succeeded there before.
     Full {
         /// The command.
         run: Vec<String>,
         /// The file whose presence skips it.
         unless: Option<String>,
+        /// Skipped when its last run in this build directory succeeded and its program (a
+        /// file of the project) has not changed since: a configure that writes no file one
+        /// can name for every project (nginx's writes `objs/Makefile`, musl's `config.mak`).
+        #[serde(default)]
+        once: bool,
         /// Programs it needs for what the project uses, checked before the build when it
         /// will run.
         #[serde(default)]
@@ -234,6 +240,11 @@ impl StepSpec {
             StepSpec::Plain(_) => None,
             StepSpec::Full { unless, .. } => unless.as_deref(),
         }
+    }
+
+    /// Whether it runs only until it has succeeded once.
+    pub fn once(&self) -> bool {
+        matches!(self, StepSpec::Full { once: true, .. })
     }
 
     /// The programs it needs for what the project uses.

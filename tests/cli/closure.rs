@@ -601,6 +601,9 @@ fn a_cross_sysroot_gives_an_arm64_closure_and_links_cannot_leave_it() {
             "{file}"
         );
     }
+    // A sysroot without a dpkg database gives no package paragraphs nor release files.
+    assert!(!rootfs.join("var/lib/dpkg").exists());
+    assert!(!rootfs.join("etc/debian_version").exists());
     let out = Command::new("qemu-aarch64-static")
         .arg("-L")
         .arg(&rootfs)

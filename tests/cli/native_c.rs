@@ -9,11 +9,12 @@
 //! Debian's patches (`dpkg-source --skip-patches`): the project as its authors release it, not
 //! Debian's packaging of it (Lua's patches switch its Makefile to libtool and dpkg-buildflags).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::support::*;
 
@@ -111,6 +112,57 @@ fn build(project: &Path, platform: &str, layout: &Path, tag: &str, extra: &[&str
     verify["path"].as_str().expect("path").to_string()
 }
 
+/// The modification times of the object files under `dir`, but for `-.o`: a compiler reading
+/// its source from stdin writes that, and zstd's Makefile probes the compiler so each time make
+/// runs.
+fn object_times(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
+    let mut times = BTreeMap::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let (path, meta) = (entry.path(), entry.metadata().unwrap());
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "o")
+                && path.file_name().is_some_and(|n| n != "-.o")
+            {
+                times.insert(path, meta.modified().unwrap());
+            }
+        }
+    }
+    times
+}
+
+/// Builds again what `build` just built into `exe` and checks the build had nothing to do: no
+/// object under the build's copy of the project was compiled again (a rerun configure or a
+/// dependency file newer than its object would recompile them all).
+fn assert_no_op(
+    project: &Path,
+    platform: &str,
+    layout: &Path,
+    tag: &str,
+    extra: &[&str],
+    exe: &str,
+) {
+    let copy = exe
+        .find("/static-image-build/")
+        .map(|at| Path::new(&exe[..at]).join("static-image-build"))
+        .expect("the binary is in the build's copy");
+    let before = object_times(&copy);
+    assert!(!before.is_empty(), "no objects under {}", copy.display());
+    assert_eq!(build(project, platform, layout, tag, extra), exe);
+    let after = object_times(&copy);
+    let remade: Vec<_> = after
+        .iter()
+        .filter(|(path, time)| before.get(*path) != Some(time))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(
+        remade.is_empty(),
+        "a no-op build compiled again: {remade:?}"
+    );
+}
+
 /// Copies the files of `from` (one level) into `to`.
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
@@ -135,7 +187,8 @@ fn qemu(exe: &str, args: &[&str], dir: &Path) -> String {
 
 /// zstd's default make target builds the shared library too; `--make-target zstd` builds the
 /// program alone, and of the two copies it leaves (`programs/zstd`, `programs/obj/conf_*/zstd`)
-/// the one outside the object folder is taken, without asking.
+/// the one outside the object folder is taken, without asking. A second build compiles nothing
+/// (zig's clang writes each `.d` after its `.o`, which zstd's Makefile lists as a prerequisite).
 #[test]
 fn zstd_builds_its_program_target_for_amd64_and_arm64() {
     if !require(&["python3", "make", "apt-get", "dpkg-source"]) {
@@ -145,8 +198,10 @@ fn zstd_builds_its_program_target_for_amd64_and_arm64() {
     let project = project_copy("libzstd", dir.path());
     let layout = dir.path().join("layout");
     for (platform, tag) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
-        let exe = build(&project, platform, &layout, tag, &["--make-target", "zstd"]);
+        let extra = ["--make-target", "zstd"];
+        let exe = build(&project, platform, &layout, tag, &extra);
         assert!(exe.ends_with("/src/programs/zstd"), "{exe}");
+        assert_no_op(&project, platform, &layout, tag, &extra, &exe);
         if tag == "arm64" {
             if require_for(&["qemu-aarch64-static"], "running the arm64 binary") {
                 let work = dir.path().join("qemu");
@@ -880,7 +935,8 @@ fn ask(port: u16, request: &[u8], alive: &mut dyn FnMut() -> bool) -> String {
 /// `CC` and the user's options as written, here turning off what needs PCRE and zlib (not
 /// on a static build's search path) and `-Werror` (zig's clang warns on musl's `CMSG_NXTHDR`).
 /// The image serves a page on 127.0.0.1 from runc, with its rootfs alone. For arm64 the
-/// configure fails (it runs every test program it compiles) and the report says so.
+/// configure fails (it runs every test program it compiles) and the report says so. A second
+/// build runs neither configure (which rewrites the config header) nor the compiler.
 #[test]
 fn nginx_builds_with_its_own_configure_and_serves_a_page() {
     if !require(&["python3", "make", "apt-get", "dpkg-source"]) {
@@ -916,6 +972,7 @@ fn nginx_builds_with_its_own_configure_and_serves_a_page() {
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
     let exe = build(&project, "linux/amd64", &layout, "amd64", &options);
     assert!(exe.ends_with("/src/objs/nginx"), "{exe}");
+    assert_no_op(&project, "linux/amd64", &layout, "amd64", &options, &exe);
     if require_for(&["root", "runc", "umoci"], "serving from the amd64 image") {
         let mut server = RuncServer::start(
             &layout,

@@ -254,31 +254,63 @@ fn trivy_reads_an_oci_archive_once_unpacked_as_the_layout_it_holds() {
 }
 
 /// The Debian packages of a `--closure` image, as the host's dpkg database names them: syft
-/// lists each from the SBOM in the image. (This Trivy lists none: it keeps Debian packages only
-/// when it finds them in a dpkg database of the image, which a scratch image has not.)
+/// lists each from the SBOM in the image, and Trivy (which keeps Debian packages only from a
+/// dpkg database, and only when it can tell the distribution) from the paragraphs in
+/// `/var/lib/dpkg/status.d` and the `/etc/debian_version` the image carries for it.
 #[test]
-fn syft_lists_the_debian_packages_of_a_closure_image() {
-    if !require(&["curl", "dpkg-query", "syft"]) {
+fn syft_and_trivy_list_the_debian_packages_of_a_closure_image() {
+    if !require(&["curl", "dpkg-query", "syft", "trivy"]) {
         return;
     }
     let dir = tempdir();
-    let archive = dir.path().join("curl.tar");
-    static_image(args![
+    let (archive, layout) = (dir.path().join("curl.tar"), dir.path().join("layout"));
+    let ran = static_image(args![
+        "--json",
         "package",
         "--closure",
         "/usr/bin/curl",
         "-o",
         format!("docker-archive:{}", archive.display()),
+        "-o",
+        format!("oci:{}:v1", layout.display()),
     ])
     .run()
     .ok();
-    let purls = syft_purls(&format!("docker-archive:{}", archive.display()));
+    let outcome: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let reported: Vec<&str> = outcome["closure"]["packages"]
+        .as_array()
+        .expect("the outcome lists the closure's packages")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let cache = dir.path().join("trivy-cache");
+    let seen = [
+        (
+            "syft docker-archive",
+            syft_purls(&format!("docker-archive:{}", archive.display())),
+        ),
+        (
+            "trivy docker-archive",
+            trivy_purls(archive.to_str().unwrap(), &cache),
+        ),
+        (
+            "trivy oci layout",
+            trivy_purls(layout.to_str().unwrap(), &cache),
+        ),
+    ];
     let arch = tool("dpkg", &["--print-architecture"]);
     for package in ["libcurl4", "libc6", "libssl3"] {
         let version = tool("dpkg-query", &["-W", "-f", "${Version}", package]);
-        // The version percent-encoded as in a package URL (`+` → `%2B`).
+        // As in a package URL, `+` percent-encoded (Trivy leaves it, and adds `&distro=`).
         let version = version.trim().replace('+', "%2B");
         let purl = format!("pkg:deb/debian/{package}@{version}?arch={}", arch.trim());
-        assert!(purls.contains(&purl), "syft misses {purl}: {purls:?}");
+        assert!(reported.contains(&purl.as_str()), "{purl}: {reported:?}");
+        for (who, purls) in &seen {
+            assert!(
+                purls.iter().any(|p| p.replace('+', "%2B") == purl
+                    || p.replace('+', "%2B").starts_with(&format!("{purl}&"))),
+                "{who} misses {purl}: {purls:?}"
+            );
+        }
     }
 }
