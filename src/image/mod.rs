@@ -317,15 +317,11 @@ pub fn app_layer(binary: &Path, size: u64, spec: &ImageSpec) -> Result<LayerBuil
             AddEntry::Link { dest, target } => layer.add_symlink(dest.as_str(), target)?,
         }
     }
-    if let Some(document) = &spec.sbom {
+    if let Some(documents) = &spec.sbom {
         let path = spec.sbom_format.image_path(&spec.name);
-        layer.add_file(&path, Source::Bytes(document.clone()), 0o644)?;
-        // The same as CycloneDX, for scanners that read SPDX only in their own shape (an SPDX
-        // document only: a CycloneDX one is read as it is).
-        if let Some(bom) = crate::sbom::cdx::of_spdx(document) {
-            let path = crate::sbom::cdx::image_path(&spec.name);
-            layer.add_file(&path, Source::Bytes(bom), 0o644)?;
-        }
+        layer.add_file(&path, Source::Bytes(documents.document.clone()), 0o644)?;
+        let path = crate::sbom::scanner_copy_path(&spec.name);
+        layer.add_file(&path, Source::Bytes(documents.scanner_copy.clone()), 0o644)?;
     }
     Ok(layer)
 }
@@ -432,11 +428,11 @@ pub fn assemble(
         sbom: None,
     })
     .and_then(|image| match &spec.sbom {
-        Some(document) => {
+        Some(documents) => {
             let sbom = referrer(
                 store,
                 &image,
-                document,
+                &documents.document,
                 spec.sbom_format,
                 &spec.name,
                 spec.created,

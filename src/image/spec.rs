@@ -55,9 +55,9 @@ pub struct ImageSpec {
     /// With a base: whether the CA bundle goes into the app layer (asked for with
     /// `--ca-bundle`/`--extra-ca`; otherwise the base's own certificates serve).
     pub ca_in_app: bool,
-    /// The SBOM for this platform's binary, put into the app layer and attached to the image as
-    /// a referrer; `None` with `--no-sbom`.
-    pub sbom: Option<Vec<u8>>,
+    /// The SBOM for this platform's binary, put into the app layer (with its scanners' copy)
+    /// and attached to the image as a referrer; `None` with `--no-sbom`.
+    pub sbom: Option<crate::sbom::Documents>,
     /// The standard the SBOM follows, which names its file and its referrer's type.
     pub sbom_format: crate::sbom::Format,
 }

@@ -11,8 +11,8 @@ use crate::platform::Platform;
 use crate::sbom;
 use crate::verify::VerifyError;
 
-/// Each platform's SBOM document, warning of what the build could not tell; `entrypoint` is
-/// where the first program goes.
+/// Each platform's SBOM document and its scanners' copy, warning of what the build could not
+/// tell; `entrypoint` is where the first program goes.
 pub(super) fn sbom_documents(
     run: &Run<'_>,
     verified: &[Verified<'_>],
@@ -20,7 +20,7 @@ pub(super) fn sbom_documents(
     entrypoint: &ImagePath,
     declared: &[sbom::Component],
     warnings: &mut Warnings,
-) -> Result<BTreeMap<Platform, Vec<u8>>, Error> {
+) -> Result<BTreeMap<Platform, sbom::Documents>, Error> {
     let mut documents = BTreeMap::new();
     let mut digests = digests.iter().map(|d| d.trim_start_matches("sha256:"));
     let none = sbom::Facts::default();
@@ -50,13 +50,11 @@ pub(super) fn sbom_documents(
                 facts: program.facts.unwrap_or(&none),
             });
         }
-        let document = sbom::write(
-            run.args.sbom_format,
-            &run.name,
-            &programs,
-            declared,
-            run.created,
-        );
+        let (name, created) = (&run.name, run.created);
+        let document = sbom::Documents {
+            document: sbom::write(run.args.sbom_format, name, &programs, declared, created),
+            scanner_copy: sbom::scanner_copy(name, &programs, declared, created),
+        };
         documents.insert(v.platform, document);
     }
     Ok(documents)

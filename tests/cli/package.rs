@@ -121,7 +121,8 @@ fn layers_hold_exactly_the_expected_entries_owned_by_root() {
             ("usr/share/doc/hello/", 0o755),
             ("usr/share/doc/hello/NOTICE", 0o644),
             ("usr/share/sbom/", 0o755),
-            ("usr/share/sbom/hello.cdx.json", 0o644),
+            ("usr/share/sbom/cyclonedx-1.5/", 0o755),
+            ("usr/share/sbom/cyclonedx-1.5/hello.cdx.json", 0o644),
             ("usr/share/sbom/hello.spdx.json", 0o644),
         ]
         .map(|(p, m)| (p.to_string(), m))

@@ -630,7 +630,7 @@ fn a_registry_without_the_referrers_api_gets_the_fallback_tag() {
     assert_eq!(fallback["manifests"].as_array().unwrap().len(), 1);
 }
 
-/// CycloneDX's own library accepts the document (CycloneDX 1.6, strict).
+/// CycloneDX's own library accepts the document (strict, against the version it declares).
 fn assert_valid_cyclonedx(bytes: &[u8], dir: &Path) {
     let file = dir.join(format!("{}.cdx.json", hex(bytes)));
     fs::write(&file, bytes).unwrap();
@@ -746,6 +746,20 @@ fn a_cyclonedx_sbom_names_what_the_spdx_one_does_valid_reproducible_and_signed()
         .expect("the document in the app layer");
     assert_eq!(file.data, bytes);
     assert!(!entries.iter().any(|e| e.path.ends_with(".spdx.json")));
+    // Beside it, and in the SPDX image alike, the 1.5 copy for older scanners: valid, and the
+    // same components.
+    for layout in ["cdx", "spdx"] {
+        let entries = app_layer(&dir.path().join(layout), "v1");
+        let copy = entries
+            .iter()
+            .find(|e| e.path == format!("usr/share/sbom/cyclonedx-1.5/{name}.cdx.json"))
+            .expect("the scanners' copy in the app layer");
+        assert_valid_cyclonedx(&copy.data, dir.path());
+        let copy: Value = serde_json::from_slice(&copy.data).unwrap();
+        assert_eq!(copy["specVersion"], "1.5");
+        assert_eq!(copy["metadata"]["tools"][0]["name"], "static-image");
+        assert_eq!(cyclonedx_components(&copy), from_spdx, "{layout}");
+    }
     let found = referrers(&layout, &digest);
     let sbom: Vec<_> = found
         .iter()

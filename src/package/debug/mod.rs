@@ -225,8 +225,8 @@ fn debug_documents(
             &declared,
             &mut quiet,
         )?;
-        if let Some(document) = one.remove(&platform) {
-            documents.insert(platform, document);
+        if let Some(one) = one.remove(&platform) {
+            documents.insert(platform, one.document);
         }
     }
     Ok(documents)
