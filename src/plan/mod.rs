@@ -201,8 +201,9 @@ pub struct Step {
     /// Skipped when this file exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unless: Option<PathBuf>,
-    /// Skipped when it succeeded here before and its program has not changed since.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// Skipped when it succeeded here before and its program has not changed since. Absent
+    /// when false, so plans remembered without it still read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub once: bool,
 }
 

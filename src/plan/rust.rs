@@ -279,6 +279,9 @@ mod tests {
         );
         assert!(cargo_env(&plan).is_empty());
         assert!(plan.wrappers.is_empty());
+        // The step reads back as written: a no-op build starts it early from what it remembers.
+        let json = serde_json::to_string(&plan.steps[0]).unwrap();
+        assert_eq!(serde_json::from_str::<Step>(&json).unwrap(), plan.steps[0]);
         // Later stages take the triple and the binary from here, not from the arguments.
         assert!(matches!(
             &plan.facts,

@@ -696,6 +696,25 @@ fn failure_report(stderr: &str) -> &str {
         .map_or(stderr, |at| &stderr[at + 1..])
 }
 
+/// `build PROJECT -q -o OUTPUT [--platform P] EXTRA…`, which must fail (exit 1); its report.
+fn failed_build(project: &Path, platform: Option<&str>, output: String, extra: &[&str]) -> String {
+    let mut words = args!["build", project.display(), "-q", "-o", output];
+    if let Some(platform) = platform {
+        words.extend(args!["--platform", platform]);
+    }
+    words.extend(extra.iter().map(|w| w.to_string()));
+    let ran = static_image(words).run().code(1);
+    failure_report(&ran.stderr).to_string()
+}
+
+/// Asserts that `report` starts with `start` and holds each of `parts`.
+fn assert_report(report: &str, start: &str, parts: &[&str]) {
+    assert!(report.starts_with(start), "{report}");
+    for part in parts {
+        assert!(report.contains(part), "no {part:?} in\n{report}");
+    }
+}
+
 /// A build that fails early and then prints pages of output: the report shows the first error
 /// (the tail alone would have lost it), the step, and a next step, under `-q` as without it.
 #[test]
@@ -724,19 +743,13 @@ fn a_failed_make_shows_its_first_error_and_a_next_step() {
         }
         let ran = static_image(words).cwd(dir.path()).run().code(1);
         let report = failure_report(&ran.stderr);
-        assert!(
-            report.starts_with("error: make (make) failed: exited with status 2\n  command: `"),
-            "{report}"
-        );
-        assert!(
-            report.contains(
-                "\n  where it went wrong:\n  | main.c:1:10: fatal error: 'zlib.h' file not found\n"
-            ),
-            "{report}"
-        );
-        assert!(
-            report.contains("  | make: *** [Makefile:2: noisy] Error 1"),
-            "{report}"
+        assert_report(
+            report,
+            "error: make (make) failed: exited with status 2\n  command: `",
+            &[
+                "\n  where it went wrong:\n  | main.c:1:10: fatal error: 'zlib.h' file not found\n",
+                "  | make: *** [Makefile:2: noisy] Error 1",
+            ],
         );
         assert!(!report.contains("cleaning up"), "{report}");
         assert!(
@@ -793,32 +806,21 @@ fn a_bundled_configure_cross_compiles_and_its_failure_is_surfaced() {
     let broken = dir.path().join("broken");
     copy_tree(&project, &broken);
     copy_tree(&dep, &broken.join("dep"));
-    let ran = static_image(args![
-        "build",
-        broken.display(),
-        "--platform",
-        "linux/arm64",
-        "-q",
-        "-o",
+    let report = failed_build(
+        &broken,
+        Some("linux/arm64"),
         format!("oci:{}", layout.display()),
-        "--",
-        "SUBENV=host_alias=",
-    ])
-    .run()
-    .code(1);
-    let report = failure_report(&ran.stderr);
-    assert!(
-        report.contains("  | configure: error: cannot run C compiled programs.\n  | If you meant to cross compile, use `--host'."),
-        "{report}"
+        &["--", "SUBENV=host_alias="],
     );
-    assert!(
-        report.contains("  | make: *** [Makefile:5: dep/dep.h] Error 77"),
-        "{report}"
-    );
-    assert!(
-        report.contains("\nhelp: a `configure` run inside the build")
-            && report.contains("linux/arm64"),
-        "{report}"
+    assert_report(
+        &report,
+        "error: ",
+        &[
+            "  | configure: error: cannot run C compiled programs.\n  | If you meant to cross compile, use `--host'.",
+            "  | make: *** [Makefile:5: dep/dep.h] Error 77",
+            "\nhelp: a `configure` run inside the build",
+            "linux/arm64",
+        ],
     );
 }
 
@@ -867,29 +869,19 @@ fn a_configure_of_its_own_gets_the_user_s_arguments_as_written() {
     );
     let out = Command::new(&exe).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "static hi\n");
-    let ran = static_image(args![
-        "build",
-        project.display(),
-        "-q",
-        "-o",
+    let report = failed_build(
+        &project,
+        None,
         format!("oci:{}", layout.display()),
-        "--",
-        "--with-zlib",
-    ])
-    .run()
-    .code(1);
-    let report = failure_report(&ran.stderr);
-    assert!(
-        report.starts_with("error: configure (configure) failed: exited with status 1"),
-        "{report}"
+        &["--", "--with-zlib"],
     );
-    assert!(
-        report.contains("  | ./configure: error: the gzip module requires the zlib library."),
-        "{report}"
-    );
-    assert!(
-        report.contains("help: a static build cannot use this machine's libraries"),
-        "{report}"
+    assert_report(
+        &report,
+        "error: configure (configure) failed: exited with status 1",
+        &[
+            "  | ./configure: error: the gzip module requires the zlib library.",
+            "help: a static build cannot use this machine's libraries",
+        ],
     );
 }
 
@@ -988,29 +980,20 @@ fn nginx_builds_with_its_own_configure_and_serves_a_page() {
         );
         assert!(answer.ends_with("served by a static nginx\n"), "{answer}");
     }
-    let ran = static_image(args![
-        "build",
-        project.display(),
-        "--platform",
-        "linux/arm64",
-        "-q",
-        "-o",
+    let report = failed_build(
+        &project,
+        Some("linux/arm64"),
         format!("oci:{}:arm64", layout.display()),
-        "--",
-        "--without-http_rewrite_module",
-        "--without-http_gzip_module",
-    ])
-    .run()
-    .code(1);
-    let report = failure_report(&ran.stderr);
-    assert!(
-        report.starts_with("error: configure (configure) failed"),
-        "{report}"
+        &[
+            "--",
+            "--without-http_rewrite_module",
+            "--without-http_gzip_module",
+        ],
     );
-    assert!(report.contains("error: C compiler"), "{report}");
-    assert!(
-        report.contains("runs each test program it compiles"),
-        "{report}"
+    assert_report(
+        &report,
+        "error: configure (configure) failed",
+        &["error: C compiler", "runs each test program it compiles"],
     );
 }
 
