@@ -66,9 +66,10 @@ pub fn scanner_files(root: &Root, packages: &[DebPackage]) -> BTreeMap<String, V
         return files;
     }
     for package in packages {
-        // A name is a file name (dpkg allows `[a-z0-9+.-]`); the same name for two
-        // architectures gets the second one's architecture too.
-        if package.name.contains('/') || package.name.starts_with('.') {
+        // Only names dpkg itself accepts (`[a-z0-9][a-z0-9+.-]+`, so a file name), and
+        // architectures alike: a database in a `--sysroot` is not trusted to name paths. The
+        // same name for two architectures gets the second one's architecture too.
+        if !is_dpkg_name(&package.name) || !is_dpkg_name(&package.arch) {
             continue;
         }
         let mut path = format!("/var/lib/dpkg/status.d/{}", package.name);
@@ -90,6 +91,16 @@ pub fn scanner_files(root: &Root, packages: &[DebPackage]) -> BTreeMap<String, V
 #[derive(Clone, Debug, Default)]
 pub struct Dpkg {
     owners: BTreeMap<String, DebPackage>,
+}
+
+/// Whether `name` is a package or architecture name as dpkg allows them.
+fn is_dpkg_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= 256
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
 }
 
 /// The text of the root's file `logical` (links followed inside the root) when it is a regular
@@ -238,7 +249,10 @@ mod tests {
         std::fs::write(root.join("usr/lib/os-release"), "ID=debian\n").unwrap();
         std::os::unix::fs::symlink("../usr/lib/os-release", root.join("etc/os-release")).unwrap();
         let status = "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n\
-                      Source: openssl\nVersion: 3.0.11-1~deb12u2\nDescription: x\n";
+                      Source: openssl\nVersion: 3.0.11-1~deb12u2\nDescription: x\n\n\
+                      Package: ../../etc/evil\nStatus: install ok installed\n\
+                      Architecture: amd64\nVersion: 1\n\n\
+                      Package: odd\nStatus: install ok installed\nArchitecture: a/b\nVersion: 1\n";
         let packages: Vec<DebPackage> = parse_status(status).into_values().collect();
         let files = scanner_files(&Root::new(&root), &packages);
         let text = |path: &str| String::from_utf8(files[path].clone()).unwrap();
