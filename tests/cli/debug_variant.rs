@@ -269,27 +269,8 @@ fn the_debug_variant_is_the_production_image_plus_a_shell_that_sees_its_files() 
 
     // A scanner reading the image's files finds the shell's package in the variant alone.
     if require_for(&["syft"], "scanning both archives with syft") {
-        let syft = |file: &Path| {
-            let out = std::process::Command::new("syft")
-                .arg("scan")
-                .arg(format!("docker-archive:{}", file.display()))
-                .args([
-                    "--select-catalogers",
-                    "+sbom-cataloger",
-                    "-o",
-                    "syft-json",
-                    "-q",
-                ])
-                .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap()
-        };
+        let syft =
+            |file: &Path| syft_scan(&format!("docker-archive:{}", file.display())).to_string();
         let encoded = expected.replace("%3A", ":");
         let variant = syft(&with.join("docker-debug.tar"));
         assert!(

@@ -50,31 +50,14 @@ fn packages(doc: &Value) -> BTreeMap<String, (Option<String>, Option<String>, St
         .collect()
 }
 
-/// `syft ARGS… -o syft-json`'s packages, name → version (syft's update check is off: no network).
+/// `syft ARGS… -o syft-json`'s packages, name → version.
 fn syft(args: &[&str]) -> BTreeMap<String, String> {
-    let out = std::process::Command::new("syft")
-        .args(args)
-        .args(["-o", "syft-json", "-q"])
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .output()
-        .expect("syft runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("syft prints JSON");
-    name_versions(&json["artifacts"])
+    name_versions(&syft_artifacts(args))
 }
 
 /// What syft's SBOM cataloger reads from the SBOM files inside a docker-archive.
 fn syft_sbom_cataloger(archive: &Path) -> BTreeMap<String, String> {
-    syft(&[
-        "scan",
-        &format!("docker-archive:{}", archive.display()),
-        "--select-catalogers",
-        "+sbom-cataloger",
-    ])
+    name_versions(&syft_scan(&format!("docker-archive:{}", archive.display())))
 }
 
 /// The `require` lines of a Go project's go.mod: (module path, version).

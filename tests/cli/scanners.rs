@@ -38,22 +38,10 @@ fn trivy_purls(input: &str, cache: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// The package URLs syft's SBOM cataloger lists for `spec` (`docker-archive:FILE`,
+/// The package URLs syft (its SBOM cataloger added) lists for `spec` (`docker-archive:FILE`,
 /// `oci-archive:FILE`).
 fn syft_purls(spec: &str) -> BTreeSet<String> {
-    let out = Command::new("syft")
-        .args(["scan", spec, "--select-catalogers", "+sbom-cataloger"])
-        .args(["-o", "syft-json", "-q"])
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .output()
-        .expect("syft runs");
-    assert!(
-        out.status.success(),
-        "syft on {spec}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("syft prints JSON");
-    json["artifacts"]
+    syft_scan(spec)
         .as_array()
         .unwrap()
         .iter()

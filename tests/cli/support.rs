@@ -29,6 +29,7 @@ pub mod registry;
 pub mod rewrite;
 pub mod run;
 pub mod runc;
+pub mod syft;
 pub mod tls;
 pub mod tools;
 
@@ -39,4 +40,5 @@ pub use output::*;
 pub use programs::*;
 pub use run::*;
 pub use runc::*;
+pub use syft::*;
 pub use tools::*;
