@@ -493,6 +493,12 @@ pub struct ImageArgs {
     #[arg(long, value_name = "PATH")]
     pub add_lib: Vec<PathBuf>,
 
+    /// With --closure: a character set the program converts with iconv (`ISO-8859-15`,
+    /// `UTF-16LE`): glibc's gconv module for it goes in, with a gconv configuration naming
+    /// only the sets given; repeat for several.
+    #[arg(long, value_name = "CHARSET")]
+    pub gconv: Vec<String>,
+
     /// Also write a debug variant beside the image, tagged `<tag>-debug`: the same layers plus
     /// a static busybox at /busybox/busybox with its applets in /busybox/, PATH extended with
     /// /busybox (archives go to a sibling `<file>-debug.tar`).

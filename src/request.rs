@@ -99,6 +99,8 @@ pub struct ImageRequest {
     pub sysroot: Option<PathBuf>,
     /// `--add-lib`: libraries loaded with dlopen, for `--closure`.
     pub add_lib: Vec<PathBuf>,
+    /// `--gconv`: character sets whose gconv modules `--closure` adds.
+    pub gconv: Vec<String>,
     /// Also write the debug variant (`<tag>-debug`, with busybox).
     pub debug_variant: bool,
     /// The busybox files for the debug variant, one per platform; empty: the host's.
@@ -110,15 +112,21 @@ impl ImageRequest {
     /// error (they would be ignored).
     pub fn closure_request(&self) -> Result<Option<crate::closure::ClosureRequest>, String> {
         if !self.closure {
-            return match (&self.sysroot, self.add_lib.is_empty()) {
-                (Some(_), _) => Err("`--sysroot` (`sysroot`) needs `--closure`".into()),
-                (None, false) => Err("`--add-lib` (`add-libs`) needs `--closure`".into()),
-                (None, true) => Ok(None),
+            return match (
+                &self.sysroot,
+                self.add_lib.is_empty(),
+                self.gconv.is_empty(),
+            ) {
+                (Some(_), _, _) => Err("`--sysroot` (`sysroot`) needs `--closure`".into()),
+                (None, false, _) => Err("`--add-lib` (`add-libs`) needs `--closure`".into()),
+                (None, true, false) => Err("`--gconv` (`gconv`) needs `--closure`".into()),
+                (None, true, true) => Ok(None),
             };
         }
         Ok(Some(crate::closure::ClosureRequest {
             sysroot: self.sysroot.clone(),
             add_libs: self.add_lib.clone(),
+            gconv: self.gconv.clone(),
         }))
     }
 }

@@ -113,6 +113,7 @@ impl From<ImageArgs> for ImageRequest {
             closure: args.closure,
             sysroot: args.sysroot,
             add_lib: args.add_lib,
+            gconv: args.gconv,
             debug_variant: args.debug_variant,
             debug_shell: args.debug_shell,
         }

@@ -8,12 +8,14 @@
 //! `/etc/ld.so.cache`, [`root`] keeps every path inside the root, [`dpkg`] names owners.
 //!
 //! glibc loads some libraries without a `DT_NEEDED`: the NSS modules `nsswitch.conf` names
-//! (for programs that look up hosts or users) are added, the gconv modules `iconv_open` loads
-//! are not (a warning says how to add them).
+//! (for programs that look up hosts or users) are added; the gconv modules `iconv_open` loads
+//! are added for the character sets `--gconv` names ([`gconv`]), and a program that uses iconv
+//! without them is warned of.
 
 pub mod check;
 pub mod dpkg;
 pub mod elf;
+pub mod gconv;
 pub mod ldcache;
 pub mod resolve;
 pub mod root;
@@ -39,6 +41,8 @@ pub struct ClosureRequest {
     pub sysroot: Option<PathBuf>,
     /// `--add-lib`: libraries loaded with dlopen, each with its own closure (paths of the root).
     pub add_libs: Vec<PathBuf>,
+    /// `--gconv`: character sets whose gconv modules glibc's `iconv_open` loads.
+    pub gconv: Vec<String>,
 }
 
 /// What goes at one image path.
@@ -76,9 +80,9 @@ pub struct Closure {
     pub entries: BTreeMap<String, Entry>,
     /// The Debian packages owning the copied files.
     pub packages: Vec<DebPackage>,
-    /// Image path → bytes of the files by which scanners see those packages
-    /// ([`dpkg::scanner_files`]).
-    pub scanner_files: BTreeMap<String, Vec<u8>>,
+    /// Image path → bytes of the files written for the image: the gconv configuration
+    /// (`--gconv`) and those by which scanners see the packages ([`dpkg::scanner_files`]).
+    pub files: BTreeMap<String, Vec<u8>>,
     /// What was left out, and how to add it.
     pub warnings: Vec<String>,
 }
@@ -143,6 +147,19 @@ pub enum ClosureError {
         path: PathBuf,
         /// Why.
         why: &'static str,
+    },
+    /// Character sets no gconv module of the root converts.
+    #[error(
+        "--gconv {}: no gconv module in `{dir}` converts {}; the names are those of `iconv \
+         --list` (UTF-8, ASCII, UCS-2 and UCS-4 are built into glibc and need none)",
+        .names.join(", "),
+        if .names.len() == 1 { "it" } else { "them" }
+    )]
+    Gconv {
+        /// The names.
+        names: Vec<String>,
+        /// The gconv folder looked in.
+        dir: String,
     },
     /// The `--sysroot` is not a directory.
     #[error("--sysroot `{path}` is not a directory")]
@@ -269,6 +286,7 @@ pub fn resolve(
                 || info.needed.iter().any(|n| n == "libc.so.6")
         });
     let mut resolver = Resolver::new(&root, cache.as_ref(), target);
+    let mut files = BTreeMap::new();
     for (program, info) in &infos {
         resolver.add_program(program.host, &program.image, info.clone())?;
     }
@@ -313,19 +331,37 @@ pub fn resolve(
                 ));
             }
         }
-        if resolver.imports.contains("iconv_open") {
-            let dir = match target.triple() {
-                Some(triple) => format!("/usr/lib/{triple}/gconv"),
-                None => "/usr/lib/gconv".to_string(),
-            };
+        let dir = match target.triple() {
+            Some(triple) => format!("/usr/lib/{triple}/gconv"),
+            None => "/usr/lib/gconv".to_string(),
+        };
+        if !request.gconv.is_empty() {
+            let selected = gconv::select(&root, &dir, &request.gconv).map_err(|names| {
+                ClosureError::Gconv {
+                    names,
+                    dir: dir.clone(),
+                }
+            })?;
+            for module in &selected.modules {
+                if !resolver.add_library(module)? {
+                    return Err(ClosureError::Gconv {
+                        names: vec![module.clone()],
+                        dir,
+                    });
+                }
+            }
+            files.insert(format!("{dir}/gconv-modules"), selected.config.into_bytes());
+        } else if resolver.imports.contains("iconv_open") {
             warnings.push(format!(
-                "the program uses `iconv_open`: glibc loads gconv modules from `{dir}` at run \
-                 time and none were copied (conversions between UTF-8, ASCII and Latin-1 are \
-                 built in); add the ones it needs with `--add-lib {dir}/NAME.so` and \
-                 `--add {dir}/gconv-modules:{dir}/`"
+                "the program uses `iconv_open`: glibc converts only UTF-8, ASCII, UCS-2 and \
+                 UCS-4 by itself and loads a module from `{dir}` for any other character set; \
+                 none was copied. Name the sets it converts with `--gconv CHARSET` (e.g. \
+                 `--gconv ISO-8859-15`)"
             ));
         }
         resolver.run()?;
+    } else if !request.gconv.is_empty() {
+        warnings.push("--gconv: no program uses glibc, so no gconv module was added".into());
     }
     let (entries, _) = resolver.finish()?;
     let dpkg = dpkg::Dpkg::read(&root);
@@ -340,9 +376,10 @@ pub fn resolve(
         })
         .collect();
     let packages: Vec<DebPackage> = packages.into_iter().collect();
+    files.extend(dpkg::scanner_files(&root, &packages));
     Ok(Closure {
         entries,
-        scanner_files: dpkg::scanner_files(&root, &packages),
+        files,
         packages,
         warnings,
     })

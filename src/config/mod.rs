@@ -74,6 +74,7 @@ pub struct FileConfig {
     closure: Option<bool>,
     sysroot: Option<String>,
     add_libs: Option<Vec<String>>,
+    gconv: Option<Vec<String>>,
     debug_variant: Option<bool>,
     debug_shell: Option<OneOrMany>,
     offline: Option<bool>,
@@ -391,6 +392,10 @@ impl FileConfig {
             // Paths inside the root the libraries are found in, not the project's.
             image.add_lib = v.into_iter().map(PathBuf::from).collect();
         }
+        if let (Some(v), false) = (self.gconv, given("gconv")) {
+            keys.insert("gconv");
+            image.gconv = v;
+        }
         if let (Some(v), false) = (self.debug_variant, given("debug_variant")) {
             keys.insert("debug-variant");
             image.debug_variant = v;
@@ -558,7 +563,8 @@ mod tests {
         let path = write(
             dir.path(),
             FILE_NAME,
-            "closure = true\nsysroot = \"rootfs\"\nadd-libs = [\"/usr/lib/plugin.so\"]\n",
+            "closure = true\nsysroot = \"rootfs\"\nadd-libs = [\"/usr/lib/plugin.so\"]\n\
+             gconv = [\"ISO-8859-15\"]\n",
         );
         let mut args = BuildRequest::default();
         load(&path, dir.path())
@@ -569,6 +575,7 @@ mod tests {
         // The sysroot is the project's; the libraries are paths inside it.
         assert_eq!(request.sysroot, Some(dir.path().join("rootfs")));
         assert_eq!(request.add_libs, [PathBuf::from("/usr/lib/plugin.so")]);
+        assert_eq!(request.gconv, ["ISO-8859-15"]);
         args.image.closure = false;
         assert!(args.image.closure_request().is_err());
     }

@@ -122,8 +122,9 @@ pub(super) fn add_closure(
             }
         });
     }
-    // Scanners' view of the packages, unless the user adds their own file at that path.
-    for (path, bytes) in &resolved.scanner_files {
+    // The gconv configuration and the scanners' view of the packages, unless the user adds
+    // their own file at that path.
+    for (path, bytes) in &resolved.files {
         let dest: ImagePath = path.parse().map_err(Error::Usage)?;
         let added = spec
             .adds

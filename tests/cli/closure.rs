@@ -314,6 +314,104 @@ int main(int argc, char **argv) {
     }
 }
 
+/// A program converting with iconv: without `--gconv` a warning says what to add and the image
+/// converts nothing but glibc's built-in sets; with it, the named sets (an alias too) convert
+/// in runc, from a gconv configuration naming only them. A set no module converts is refused,
+/// naming it, and nothing is written.
+#[test]
+fn iconv_converts_the_character_sets_gconv_names_and_only_those() {
+    if !require(&["umoci", "runc", "gcc"]) {
+        return;
+    }
+    let dir = tempdir();
+    let source = r#"
+#include <iconv.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        iconv_t cd = iconv_open(argv[i], "UTF-8");
+        if (cd == (iconv_t)-1) { printf("%s: unsupported\n", argv[i]); continue; }
+        char in[] = "h\xc3\xa9", out[16], *ip = in, *op = out;
+        size_t il = strlen(in), ol = sizeof out;
+        if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) printf("%s: failed\n", argv[i]);
+        else printf("%s: %zu bytes\n", argv[i], sizeof out - ol);
+    }
+    return 0;
+}
+"#;
+    let exe = compile_c("gcc", &["-O1"], source, dir.path(), "conv");
+    let sets = ["UTF-8", "LATIN-9", "UTF-16LE", "CP1252"];
+    let run = |name: &str, gconv: &[&str]| {
+        let layout = dir.path().join(name);
+        let mut words = args![exe.display()];
+        for set in sets {
+            words.extend(args!["--arg", set]);
+        }
+        for set in gconv {
+            words.extend(args!["--gconv", set]);
+        }
+        let (ran, _) = package_closure(&layout, words);
+        let (code, out) = run_in_runc(&layout, "latest", &dir.path().join(format!("run-{name}")));
+        assert_eq!(code, 0, "{out}");
+        (
+            ran.stderr,
+            out,
+            unpack(&layout, &dir.path().join(format!("bundle-{name}"))),
+        )
+    };
+
+    let (stderr, out, _) = run("without", &[]);
+    assert!(
+        stderr.contains("uses `iconv_open`") && stderr.contains("`--gconv CHARSET`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        out,
+        "UTF-8: 3 bytes\nLATIN-9: unsupported\nUTF-16LE: unsupported\nCP1252: unsupported\n"
+    );
+
+    let (stderr, out, rootfs) = run("with", &["iso-8859-15", "UTF-16LE"]);
+    assert!(!stderr.contains("iconv_open"), "{stderr}");
+    assert_eq!(
+        out,
+        "UTF-8: 3 bytes\nLATIN-9: 2 bytes\nUTF-16LE: 4 bytes\nCP1252: unsupported\n"
+    );
+    let gconv = rootfs.join("usr/lib/x86_64-linux-gnu/gconv");
+    let mut files: Vec<String> = fs::read_dir(&gconv)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["ISO8859-15.so", "UTF-16.so", "gconv-modules"]);
+    let config = fs::read_to_string(gconv.join("gconv-modules")).unwrap();
+    assert!(
+        config.contains("alias\tLATIN-9//\tISO-8859-15//\n"),
+        "{config}"
+    );
+    assert!(!config.contains("CP1252"), "{config}");
+
+    let layout = dir.path().join("refused");
+    let ran = static_image(args![
+        "package",
+        "--closure",
+        exe.display(),
+        "--gconv",
+        "KOI9-Q",
+        "-o",
+        format!("oci:{}", layout.display())
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr
+            .contains("--gconv KOI9-Q: no gconv module in `/usr/lib/x86_64-linux-gnu/gconv`"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!layout.exists());
+}
+
 #[test]
 fn origin_rpath_libraries_are_found_and_missing_ones_named() {
     if !require(&["umoci", "runc", "gcc"]) {
