@@ -78,7 +78,7 @@ fn an_unknown_key_is_an_error_naming_it_and_the_file_and_nothing_is_built() {
         .code(2);
     assert_output(
         &ran.stderr,
-        r#"error: `[TMP]/c-bare/static-image.toml`: TOML parse error at line 2, column 1; 2 | portz = ["1"]; unknown field `portz`, expected one of `platforms`, `outputs`, `tags`, `name`, `entrypoint-path`, `args`, `env`, `ports`, `labels`, `user`, `workdir`, `add`, `ca-bundle`, `extra-ca`, `sign-key`, `compression`, `compression-level`, `no-cache`, `base`, `insecure`, `sbom-packages`, `no-sbom`, `sbom-format`, `closure`, `sysroot`, `add-libs`, `debug-variant`, `debug-shell`, `offline`, `bin`, `package`, `cgo`, `artifact`, `make-target`, `build-args`"#,
+        r#"error: `[TMP]/c-bare/static-image.toml`: TOML parse error at line 2, column 1; 2 | portz = ["1"]; unknown field `portz`, expected one of `platforms`, `outputs`, `tags`, `name`, `entrypoint-path`, `args`, `env`, `ports`, `labels`, `user`, `workdir`, `add`, `ca-bundle`, `extra-ca`, `sign-key`, `compression`, `compression-level`, `no-cache`, `base`, `insecure`, `sbom-packages`, `no-sbom`, `sbom-format`, `closure`, `sysroot`, `add-libs`, `gconv`, `debug-variant`, `debug-shell`, `offline`, `bin`, `package`, `cgo`, `artifact`, `make-target`, `build-args`"#,
     );
     assert!(!project.join("target").exists(), "nothing built or written");
 
