@@ -7,7 +7,6 @@
 //! [`MAX_FILE`], or one that cannot be read, leaves the files without an owner.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use super::root::Root;
 
@@ -80,7 +79,7 @@ pub fn scanner_files(root: &Root, packages: &[DebPackage]) -> BTreeMap<String, V
     }
     for release in ["/etc/debian_version", "/etc/os-release"] {
         // Followed inside the root: a link cannot bring in a file from outside a sysroot.
-        if let Some(text) = read_in(root, release, MAX_RELEASE_FILE) {
+        if let Some(text) = root.read_text(release, MAX_RELEASE_FILE) {
             files.insert(release.to_string(), text.into_bytes());
         }
     }
@@ -101,19 +100,6 @@ fn is_dpkg_name(name: &str) -> bool {
         .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.len() <= 256
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
-}
-
-/// The text of the root's file `logical` (links followed inside the root) when it is a regular
-/// file of at most `limit` bytes.
-fn read_in(root: &Root, logical: &str, limit: u64) -> Option<String> {
-    let host = root.host(&root.canonical(logical).ok()??);
-    let file = std::fs::File::open(&host).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(limit + 1).read_to_string(&mut text).ok()?;
-    (text.len() as u64 <= limit).then_some(text)
 }
 
 /// `status` paragraphs of installed packages: (name, arch) → package.
@@ -154,7 +140,7 @@ impl Dpkg {
     /// Reads the database of `root`; empty when it has none.
     pub fn read(root: &Root) -> Dpkg {
         let mut dpkg = Dpkg::default();
-        let Some(status) = read_in(root, "/var/lib/dpkg/status", MAX_FILE) else {
+        let Some(status) = root.read_text("/var/lib/dpkg/status", MAX_FILE) else {
             return dpkg;
         };
         let packages = parse_status(&status);
@@ -183,7 +169,7 @@ impl Dpkg {
                     .map(|(_, p)| p),
             };
             let Some(package) = package else { continue };
-            let Some(text) = read_in(root, &format!("{info}/{list}.list"), MAX_FILE) else {
+            let Some(text) = root.read_text(&format!("{info}/{list}.list"), MAX_FILE) else {
                 continue;
             };
             for path in text.lines().filter(|l| l.starts_with('/')) {

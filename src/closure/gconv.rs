@@ -9,7 +9,6 @@
 //! relative to the gconv folder with `.so` added. Each file read is capped, as is their number.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 
 use super::root::Root;
 
@@ -53,23 +52,11 @@ pub fn canonical(name: &str) -> String {
     }
 }
 
-fn read_capped(root: &Root, logical: &str) -> Option<String> {
-    let host = root.host(&root.canonical(logical).ok()??);
-    let file = std::fs::File::open(&host).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(MAX_CONF_BYTES + 1)
-        .read_to_string(&mut text)
-        .ok()?;
-    (text.len() as u64 <= MAX_CONF_BYTES).then_some(text)
-}
-
 /// The configuration of the gconv folder `dir` in `root`: `gconv-modules`, then each
 /// `gconv-modules.d/*.conf` in name order, as glibc reads them.
 fn read_config(root: &Root, dir: &str) -> Vec<Line> {
-    let mut texts: Vec<String> = read_capped(root, &format!("{dir}/gconv-modules"))
+    let mut texts: Vec<String> = root
+        .read_text(&format!("{dir}/gconv-modules"), MAX_CONF_BYTES)
         .into_iter()
         .collect();
     let conf_dir = format!("{dir}/gconv-modules.d");
@@ -86,7 +73,7 @@ fn read_config(root: &Root, dir: &str) -> Vec<Line> {
         texts.extend(
             names
                 .iter()
-                .filter_map(|n| read_capped(root, &format!("{conf_dir}/{n}"))),
+                .filter_map(|n| root.read_text(&format!("{conf_dir}/{n}"), MAX_CONF_BYTES)),
         );
     }
     texts.iter().flat_map(|t| parse(t)).collect()

@@ -75,6 +75,20 @@ impl Root {
         &self.dir
     }
 
+    /// The text of the root's file `logical` (links followed inside the root) when it is a
+    /// regular file of at most `limit` bytes.
+    pub fn read_text(&self, logical: &str, limit: u64) -> Option<String> {
+        use std::io::Read;
+        let host = self.host(&self.canonical(logical).ok()??);
+        let file = std::fs::File::open(&host).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut text = String::new();
+        file.take(limit + 1).read_to_string(&mut text).ok()?;
+        (text.len() as u64 <= limit).then_some(text)
+    }
+
     /// Where the root's normalised path `logical` is on the host (no links followed).
     pub fn host(&self, logical: &str) -> PathBuf {
         self.dir.join(logical.trim_start_matches('/'))
