@@ -42,6 +42,14 @@ enum Line {
     },
 }
 
+impl Line {
+    /// Whether this line is a module converting `set` to or from glibc's internal form.
+    fn converts(&self, set: impl Fn(&str) -> bool) -> bool {
+        matches!(self, Line::Module { from, to, .. }
+            if (set(from) && to == "INTERNAL") || (from == "INTERNAL" && set(to)))
+    }
+}
+
 /// `name` as the configuration spells it: upper case, ending in `//` unless it names a path.
 pub fn canonical(name: &str) -> String {
     let upper = name.trim().to_ascii_uppercase();
@@ -117,11 +125,7 @@ pub fn select(root: &Root, dir: &str, names: &[String]) -> Result<Selected, Vec<
                 _ => None,
             })
             .unwrap_or(name.clone());
-        let converts = config.iter().any(|l| {
-            matches!(l, Line::Module { from, to, .. }
-                if (*from == target && to == "INTERNAL") || (from == "INTERNAL" && *to == target))
-        });
-        if converts {
+        if config.iter().any(|l| l.converts(|set| set == target)) {
             wanted.insert(target);
         } else {
             missing.push(given.clone());
@@ -134,19 +138,12 @@ pub fn select(root: &Root, dir: &str, names: &[String]) -> Result<Selected, Vec<
         config: "# Written by static-image: the character sets given with --gconv.\n".into(),
         ..Selected::default()
     };
-    for line in &config {
-        match line {
+    for line_of in &config {
+        match line_of {
             Line::Alias { from, to } if wanted.contains(to) => {
                 selected.config.push_str(&format!("alias\t{from}\t{to}\n"));
             }
-            Line::Module {
-                from,
-                to,
-                file,
-                line,
-            } if (wanted.contains(from) && to == "INTERNAL")
-                || (from == "INTERNAL" && wanted.contains(to)) =>
-            {
+            Line::Module { file, line, .. } if line_of.converts(|set| wanted.contains(set)) => {
                 // A relative module file is in the gconv folder; a path leaving it (`..`) is
                 // kept inside the root by the resolver all the same.
                 let path = if file.starts_with('/') {

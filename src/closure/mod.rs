@@ -161,6 +161,15 @@ pub enum ClosureError {
         /// The gconv folder looked in.
         dir: String,
     },
+    /// A module the gconv configuration names for a `--gconv` set cannot be added.
+    #[error(
+        "--gconv: the gconv configuration names the module `{path}`, which is not found, or \
+         not an ELF object for the program's machine"
+    )]
+    GconvModule {
+        /// Its path in the root.
+        path: String,
+    },
     /// The `--sysroot` is not a directory.
     #[error("--sysroot `{path}` is not a directory")]
     Sysroot {
@@ -344,9 +353,8 @@ pub fn resolve(
             })?;
             for module in &selected.modules {
                 if !resolver.add_library(module)? {
-                    return Err(ClosureError::Gconv {
-                        names: vec![module.clone()],
-                        dir,
+                    return Err(ClosureError::GconvModule {
+                        path: module.clone(),
                     });
                 }
             }

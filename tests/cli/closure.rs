@@ -737,6 +737,38 @@ fn a_cross_sysroot_gives_an_arm64_closure_and_links_cannot_leave_it() {
     let rootfs = unpack(&mixed_layout, &dir.path().join("mixed-bundle"));
     assert!(rootfs.join("usr/lib/libc.so.6").is_file());
     assert!(!rootfs.join("lib/aarch64-linux-gnu/libc.so.6").exists());
+    // A gconv configuration naming a module the sysroot lacks: the module is named, and
+    // nothing is written.
+    let gconv = mixed.join("usr/lib/aarch64-linux-gnu/gconv");
+    fs::create_dir_all(&gconv).unwrap();
+    fs::write(
+        gconv.join("gconv-modules"),
+        "module\tISO-8859-15//\tINTERNAL\tISO8859-15\t1\n",
+    )
+    .unwrap();
+    let refused = dir.path().join("gconv-refused");
+    let ran = static_image(args![
+        "package",
+        "--closure",
+        exe.display(),
+        "--sysroot",
+        mixed.display(),
+        "--gconv",
+        "ISO-8859-15",
+        "-o",
+        format!("oci:{}", refused.display())
+    ])
+    .run()
+    .code(1);
+    assert!(
+        ran.stderr.contains(
+            "--gconv: the gconv configuration names the module \
+             `/usr/lib/aarch64-linux-gnu/gconv/ISO8859-15.so`, which is not found"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(!refused.exists());
     fs::remove_file(mixed.join("usr/lib/libc.so.6")).unwrap();
     let ran = static_image(args![
         "package",
